@@ -1,0 +1,141 @@
+"""`cs`: operator commands built on kafka-python and the repositories (synchronous tools).
+
+    cs topics create | list          create the project's topics (idempotent) / list them
+    cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
+    cs keys create --tenant T --role adapter|agent [--agent-id A]
+    cs escalations watch [--queue Q | --all] [--from-beginning]
+    cs customers erase --tenant T --customer C     right to erasure
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.common.settings import ConfigError, Env
+from services.common.topics import all_topic_names
+
+
+def _common(env: Env) -> tuple[str, str, list[str]]:
+    return env.str("CS_KAFKA_BOOTSTRAP"), env.str("CS_TOPIC_PREFIX"), env.list("CS_ESCALATION_QUEUES")
+
+
+def cmd_topics(args: argparse.Namespace, env: Env) -> int:
+    from services.common.kafka import ensure_topics, wait_for_kafka
+
+    bootstrap, prefix, queues = _common(env)
+    if args.action == "list":
+        for name in wait_for_kafka(bootstrap, args.timeout):
+            if name.startswith(prefix):
+                print(name)
+        return 0
+    wait_for_kafka(bootstrap, args.timeout)
+    created = ensure_topics(bootstrap, all_topic_names(prefix, queues), env.int("CS_KAFKA_PARTITIONS"))
+    print(f"topics: {len(created)} created, {len(all_topic_names(prefix, queues)) - len(created)} already there")
+    return 0
+
+
+def cmd_stack_ready(args: argparse.Namespace, env: Env) -> int:
+    from services.common.kafka import ensure_topics, wait_for_kafka
+    from services.common.mongo import connect
+
+    bootstrap, prefix, queues = _common(env)
+    wait_for_kafka(bootstrap, args.timeout)
+    ensure_topics(bootstrap, all_topic_names(prefix, queues), env.int("CS_KAFKA_PARTITIONS"))
+
+    async def db() -> None:
+        mongo, _ = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), args.timeout)
+        await mongo.close()
+
+    asyncio.run(db())
+    print(f"stack ready: Kafka {bootstrap}, database {env.str('CS_MONGO_URI')}, topics with prefix {prefix!r}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, env: Env) -> int:
+    from services.common.mongo import connect
+    from services.common.repositories import ApiKeyRepo
+
+    async def create() -> str:
+        mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
+        try:
+            return await ApiKeyRepo(db).create(args.tenant, args.role, args.agent_id or "")
+        finally:
+            await mongo.close()
+
+    print(asyncio.run(create()))
+    return 0
+
+
+def cmd_escalations(args: argparse.Namespace, env: Env) -> int:
+    from services.common.supervisor import watch_escalations
+
+    bootstrap, prefix, queues = _common(env)
+    chosen = queues if args.all else [args.queue]
+    return watch_escalations(bootstrap, prefix, chosen, args.from_beginning, args.tenant, args.max_events, args.timeout)
+
+
+def cmd_erase(args: argparse.Namespace, env: Env) -> int:
+    from services.common.erasure import erase_customer
+
+    report = asyncio.run(erase_customer(env, args.tenant, args.customer))
+    print(report)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cs", description="Operator commands of the customer-service platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("topics", help="create or list the project's topics")
+    t.add_argument("action", choices=["create", "list"])
+    t.add_argument("--timeout", type=float, default=30)
+    t.set_defaults(func=cmd_topics)
+
+    r = sub.add_parser("stack-ready", help="wait for Kafka and the database; create topics and indexes")
+    r.add_argument("--timeout", type=float, default=60)
+    r.set_defaults(func=cmd_stack_ready)
+
+    k = sub.add_parser("keys", help="API keys (stored hashed; the key is printed once)")
+    ksub = k.add_subparsers(dest="action", required=True)
+    kc = ksub.add_parser("create")
+    kc.add_argument("--tenant", required=True)
+    kc.add_argument("--role", required=True, choices=["adapter", "agent"])
+    kc.add_argument("--agent-id")
+    kc.set_defaults(func=cmd_keys)
+
+    e = sub.add_parser("escalations", help="follow the escalation queues (supervisors)")
+    esub = e.add_subparsers(dest="action", required=True)
+    ew = esub.add_parser("watch")
+    group = ew.add_mutually_exclusive_group(required=True)
+    group.add_argument("--queue")
+    group.add_argument("--all", action="store_true")
+    ew.add_argument("--tenant", help="only this tenant's escalations")
+    ew.add_argument("--from-beginning", action="store_true", help="replay the queue's history first")
+    ew.add_argument("--max-events", type=int, default=0, help="stop after N events (0: follow forever)")
+    ew.add_argument("--timeout", type=float, default=0, help="stop after S seconds without events (0: never)")
+    ew.set_defaults(func=cmd_escalations)
+
+    c = sub.add_parser("customers", help="customer data")
+    csub = c.add_subparsers(dest="action", required=True)
+    ce = csub.add_parser("erase", help="delete a customer's profile and conversations (right to erasure)")
+    ce.add_argument("--tenant", required=True)
+    ce.add_argument("--customer", required=True)
+    ce.set_defaults(func=cmd_erase)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from services.common.lifecycle import StartupError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args, Env())
+    except (ConfigError, StartupError) as exc:
+        print(f"cs {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

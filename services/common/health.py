@@ -1,0 +1,70 @@
+"""The standard gRPC health service (grpc.health.v1), readiness and liveness kept apart.
+
+- service "" (overall) and the service's own name report readiness: NOT_SERVING until the model
+  is loaded and Kafka and the database answer, SERVING after, NOT_SERVING again on SIGTERM
+  (enter_graceful_shutdown) so load balancers drain the pod.
+- service "liveness" is SERVING while the process's event loop runs. Kubernetes' liveness probe
+  asks for it, so a broker or database outage never makes Kubernetes kill every pod.
+"""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from services.common.metrics import READY
+
+LIVENESS = "liveness"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class Health:
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.servicer = health.aio.HealthServicer()
+        self.ready = False
+
+    async def start(self) -> None:
+        await self.servicer.set(LIVENESS, SERVING)
+        await self._set_ready(False)
+
+    async def _set_ready(self, ready: bool) -> None:
+        self.ready = ready
+        status = SERVING if ready else NOT_SERVING
+        await self.servicer.set("", status)
+        await self.servicer.set(self.service, status)
+        READY.labels(service=self.service).set(1 if ready else 0)
+
+    async def set_ready(self) -> None:
+        await self._set_ready(True)
+
+    async def set_not_ready(self) -> None:
+        await self._set_ready(False)
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        READY.labels(service=self.service).set(0)
+        await self.servicer.enter_graceful_shutdown()
+
+    def add_to(self, server: grpc.aio.Server) -> None:
+        health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
+
+
+async def start_health_server(health_state: Health, host: str, port: int) -> grpc.aio.Server:
+    """A gRPC server carrying only the health service (for workers, which serve no API)."""
+    server = grpc.aio.server()
+    health_state.add_to(server)
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise OSError(f"cannot serve gRPC health on {host}:{port}: port in use; set CS_HEALTH_PORT")
+    await server.start()
+    await health_state.start()
+    return server
+
+
+async def check(target: str, service: str = "", timeout: float = 3.0) -> str:
+    """Ask a health endpoint; returns the status name (SERVING, NOT_SERVING, ...)."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -1,0 +1,35 @@
+"""Process lifecycle: run a service's main coroutine, stop cleanly on SIGTERM/SIGINT, fail fast.
+
+Start-up problems (bad configuration, a broker or database that does not answer, a port in use)
+end the process with exit code 2 and one line on stderr naming what and where; no stack trace loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from services.common.settings import ConfigError
+
+
+class StartupError(Exception):
+    """A dependency is unreachable or misconfigured at start; the message says which and where."""
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]], service: str) -> None:
+    """Run `main(stop)`; `stop` is set on SIGTERM or SIGINT, and main should then drain and return."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    try:
+        asyncio.run(runner())
+    except (ConfigError, StartupError, OSError) as exc:
+        print(f"{service}: cannot start: {exc}", file=sys.stderr)
+        sys.exit(2)

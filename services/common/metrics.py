@@ -1,0 +1,49 @@
+"""Prometheus metrics shared by every service: `cs_` prefix, a `service` label on each.
+
+One asyncio process per pod, so the default (single-process) registry is right; no
+multiprocess mode.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+EVENTS_CONSUMED = Counter("cs_events_consumed_total", "Events taken from a topic", ["service", "topic"])
+EVENTS_PRODUCED = Counter("cs_events_produced_total", "Events published to a topic", ["service", "topic"])
+EVENTS_FAILED = Counter(
+    "cs_events_failed_total", "Events that failed, by reason (each went to the dead-letter topic)",
+    ["service", "topic", "reason"],
+)
+EVENTS_DUPLICATE = Counter(
+    "cs_events_duplicate_total", "Redelivered events recognised and skipped", ["service", "topic"]
+)
+PROCESSING_SECONDS = Histogram(
+    "cs_event_processing_seconds", "Time to process one event", ["service", "topic"], buckets=LATENCY_BUCKETS
+)
+MODEL_SECONDS = Histogram(
+    "cs_model_inference_seconds", "Model compute time per message", ["service", "model"], buckets=LATENCY_BUCKETS
+)
+GRPC_REQUESTS = Counter("cs_grpc_requests_total", "gRPC calls by method and status code", ["service", "method", "code"])
+GRPC_SECONDS = Histogram(
+    "cs_grpc_request_seconds", "gRPC unary call latency", ["service", "method"], buckets=LATENCY_BUCKETS
+)
+ESCALATIONS = Counter("cs_escalations_total", "Conversations escalated, by queue and reason", ["service", "queue", "reason"])
+REPLIES = Counter("cs_replies_total", "Replies sent, by kind", ["service", "kind"])
+FIRST_TOKEN_SECONDS = Histogram(
+    "cs_generation_first_token_seconds", "Time to the first generated token", ["service"], buckets=LATENCY_BUCKETS
+)
+GENERATION_SECONDS = Histogram(
+    "cs_generation_seconds", "Time to a complete generated answer", ["service"], buckets=LATENCY_BUCKETS
+)
+ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
+READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
+
+
+def start_metrics_server(host: str, port: int) -> None:
+    """Serve /metrics; fails fast with a clear error when the port is taken."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise OSError(f"cannot serve /metrics on {host}:{port}: {exc.strerror}; set CS_METRICS_PORT") from None

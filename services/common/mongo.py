@@ -1,0 +1,72 @@
+"""MongoDB access through PyMongo's async API (AsyncMongoClient), and the indexes we rely on.
+
+Only features FerretDB v1 (the local and CI database) also supports are used: no change streams,
+no multi-document transactions. Atomic state changes use single-document findAndModify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from services.common.lifecycle import StartupError
+
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
+    "conversations": [
+        ([("tenant_id", ASCENDING), ("state", ASCENDING), ("queue", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("customer_id", ASCENDING), ("updated_at", DESCENDING)], {}),
+    ],
+    "messages": [
+        ([("tenant_id", ASCENDING), ("conversation_id", ASCENDING), ("created_at", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("client_message_id", ASCENDING)], {}),
+    ],
+    "customers": [([("tenant_id", ASCENDING), ("customer_id", ASCENDING)], {"unique": True})],
+    "escalations": [
+        ([("tenant_id", ASCENDING), ("queue", ASCENDING), ("created_at", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("conversation_id", ASCENDING), ("created_at", DESCENDING)], {}),
+    ],
+    "feedback": [([("tenant_id", ASCENDING), ("reply_id", ASCENDING)], {})],
+    "api_keys": [([("tenant_id", ASCENDING), ("role", ASCENDING)], {})],
+}
+
+
+def client(uri: str, timeout_s: float = 5.0) -> AsyncMongoClient:
+    ms = int(timeout_s * 1000)
+    return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)
+
+
+async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongoClient, AsyncDatabase]:
+    """Connect, ping and create the indexes; StartupError with the URI when the database does not answer."""
+    mongo = client(uri, timeout_s)
+    try:
+        await asyncio.wait_for(mongo.admin.command("ping"), timeout_s + 1)
+        db = mongo[database]
+        await ensure_indexes(db)
+    except (PyMongoError, asyncio.TimeoutError) as exc:
+        await mongo.close()
+        raise StartupError(f"database at {_redact(uri)} did not answer within {timeout_s:.0f} s ({_first_line(exc)})") from None
+    return mongo, db
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    for collection, indexes in INDEXES.items():
+        for keys, options in indexes:
+            await db[collection].create_index(keys, **options)
+
+
+def _redact(uri: str) -> str:
+    """Hide a password in a URI before it reaches a log line."""
+    scheme, sep, rest = uri.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return uri
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

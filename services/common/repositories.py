@@ -1,0 +1,355 @@
+"""Repositories over the MongoDB collections. Every query is scoped by tenant_id.
+
+Writes are idempotent: documents are keyed by the ids the events carry (message_id, reply_id,
+escalation_id, feedback_id), inserted with $setOnInsert, so a redelivered event never creates a
+second record. Conversation state transitions are single-document findAndModify calls that only
+match the states a transition may start from, so two agents can't both claim one conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.proto.cs.v1 import understanding_pb2 as und
+
+BOT, QUEUED, AGENT, RESOLVED = "bot", "queued", "agent", "resolved"
+STATE_TO_PROTO = {
+    BOT: conv.CONVERSATION_STATE_BOT,
+    QUEUED: conv.CONVERSATION_STATE_QUEUED,
+    AGENT: conv.CONVERSATION_STATE_AGENT,
+    RESOLVED: conv.CONVERSATION_STATE_RESOLVED,
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def to_doc(message) -> dict:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _ts(value: dt.datetime | None):
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    stamp = Timestamp()
+    if value is not None:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        stamp.FromDatetime(value)
+    return stamp
+
+
+def conversation_proto(doc: dict) -> conv.Conversation:
+    return conv.Conversation(
+        tenant_id=doc["tenant_id"],
+        conversation_id=doc["_id"],
+        customer_id=doc.get("customer_id", ""),
+        channel=doc.get("channel", ""),
+        state=STATE_TO_PROTO.get(doc.get("state", BOT), conv.CONVERSATION_STATE_UNSPECIFIED),
+        queue=doc.get("queue") or "",
+        agent_id=doc.get("agent_id") or "",
+        created_at=_ts(doc.get("created_at")),
+        updated_at=_ts(doc.get("updated_at")),
+    )
+
+
+def message_proto(doc: dict) -> conv.ConversationMessage:
+    out = conv.ConversationMessage(
+        message_id=doc["_id"],
+        author=conv.Author.Value(f"AUTHOR_{doc['author'].upper()}"),
+        text=doc.get("text", ""),
+        created_at=_ts(doc.get("created_at")),
+        in_reply_to=doc.get("in_reply_to", ""),
+        agent_id=doc.get("agent_id", ""),
+        citations=doc.get("citations", []),
+        model_version=doc.get("model_version", ""),
+    )
+    if doc.get("reply_kind"):
+        out.reply_kind = conv.ReplyKind.Value(doc["reply_kind"])
+    if doc.get("understanding"):
+        ParseDict(doc["understanding"], out.understanding, ignore_unknown_fields=True)
+    if doc.get("sentiment"):
+        ParseDict(doc["sentiment"], out.sentiment, ignore_unknown_fields=True)
+    return out
+
+
+class ConversationRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["conversations"]
+
+    async def ensure(self, tenant_id: str, conversation_id: str, customer_id: str, channel: str) -> dict:
+        """The conversation, created in state `bot` on first sight."""
+        now = utcnow()
+        return await self._c.find_one_and_update(
+            {"_id": conversation_id, "tenant_id": tenant_id},
+            {
+                "$setOnInsert": {
+                    "tenant_id": tenant_id, "customer_id": customer_id, "channel": channel,
+                    "state": BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0,
+                },
+                "$set": {"updated_at": now},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get(self, tenant_id: str, conversation_id: str) -> dict | None:
+        return await self._c.find_one({"_id": conversation_id, "tenant_id": tenant_id})
+
+    async def owner_tenant(self, conversation_id: str) -> str | None:
+        doc = await self._c.find_one({"_id": conversation_id}, {"tenant_id": 1})
+        return doc["tenant_id"] if doc else None
+
+    async def transition(
+        self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
+        extra_filter: dict | None = None, **fields,
+    ) -> dict | None:
+        """Atomically move to `to_state` if the conversation is in one of `from_states`; None otherwise."""
+        query = {"_id": conversation_id, "tenant_id": tenant_id, "state": {"$in": list(from_states)}}
+        query.update(extra_filter or {})
+        return await self._c.find_one_and_update(
+            query,
+            {"$set": {"state": to_state, "updated_at": utcnow(), **fields}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def count_bot_turn(self, tenant_id: str, conversation_id: str) -> None:
+        await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
+
+    async def queued(self, tenant_id: str, queue: str, limit: int = 100) -> list[dict]:
+        cursor = self._c.find({"tenant_id": tenant_id, "state": QUEUED, "queue": queue}).sort("updated_at", ASCENDING)
+        return await cursor.limit(limit).to_list()
+
+    async def delete_for_customer(self, tenant_id: str, customer_id: str) -> list[str]:
+        ids = [d["_id"] async for d in self._c.find({"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})]
+        if ids:
+            await self._c.delete_many({"tenant_id": tenant_id, "_id": {"$in": ids}})
+        return ids
+
+
+class MessageRepo:
+    """Customer messages, bot replies and agent replies of a conversation, with their enrichment."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["messages"]
+
+    async def record_customer(self, msg: ev.MessageReceived, client_message_id: str = "") -> bool:
+        """Store a customer message once; True when this call created it."""
+        received = msg.received_at.ToDatetime(dt.timezone.utc) if msg.HasField("received_at") else utcnow()
+        result = await self._c.update_one(
+            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
+            {"$setOnInsert": {
+                "tenant_id": msg.tenant_id, "conversation_id": msg.conversation_id, "author": "customer",
+                "customer_id": msg.customer_id, "channel": msg.channel, "text": msg.text,
+                "created_at": received, "client_message_id": client_message_id or msg.message_id,
+            }},
+            upsert=True,
+        )
+        return result.upserted_id is not None
+
+    async def find_by_client_id(self, tenant_id: str, client_message_id: str) -> dict | None:
+        return await self._c.find_one({"tenant_id": tenant_id, "client_message_id": client_message_id})
+
+    async def attach_enrichment(
+        self, msg: ev.MessageReceived, understanding: und.Understanding, sentiment: und.Sentiment
+    ) -> None:
+        await self.record_customer(msg)
+        await self._c.update_one(
+            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
+            {"$set": {
+                "understanding": to_doc(understanding),
+                "sentiment": to_doc(sentiment),
+                "model_versions": {"intent": understanding.model_version, "sentiment": sentiment.model_version},
+                "latencies": {"intent_s": understanding.latency_seconds, "sentiment_s": sentiment.latency_seconds},
+                "enriched_at": utcnow(),
+            }},
+        )
+
+    async def record_reply(self, reply: ev.ReplyPublished) -> bool:
+        """Store a reply once (keyed by reply_id); True when this call created it."""
+        created = reply.created_at.ToDatetime(dt.timezone.utc) if reply.HasField("created_at") else utcnow()
+        author = conv.Author.Name(reply.author).removeprefix("AUTHOR_").lower()
+        result = await self._c.update_one(
+            {"_id": reply.reply_id, "tenant_id": reply.tenant_id},
+            {"$setOnInsert": {
+                "tenant_id": reply.tenant_id, "conversation_id": reply.conversation_id, "author": author,
+                "text": reply.text, "created_at": created, "in_reply_to": reply.in_reply_to,
+                "agent_id": reply.agent_id, "reply_kind": conv.ReplyKind.Name(reply.kind),
+                "language": reply.language, "citations": list(reply.citations), "model_version": reply.model_version,
+                "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
+            }},
+            upsert=True,
+        )
+        return result.upserted_id is not None
+
+    async def get_reply(self, tenant_id: str, reply_id: str) -> dict | None:
+        return await self._c.find_one({"_id": reply_id, "tenant_id": tenant_id, "author": {"$ne": "customer"}})
+
+    async def history(self, tenant_id: str, conversation_id: str, limit: int = 200) -> list[dict]:
+        cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id})
+        docs = await cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+        return list(reversed(docs))
+
+    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
+        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
+        return result.deleted_count
+
+
+class CustomerRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["customers"]
+
+    async def upsert(self, tenant_id: str, customer_id: str, profile: conv.CustomerProfile | None) -> dict:
+        fields = {k: v for k, v in (to_doc(profile) if profile else {}).items() if v}
+        return await self._c.find_one_and_update(
+            {"_id": f"{tenant_id}:{customer_id}"},
+            {"$setOnInsert": {"tenant_id": tenant_id, "customer_id": customer_id, "created_at": utcnow()},
+             "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get(self, tenant_id: str, customer_id: str) -> dict | None:
+        return await self._c.find_one({"_id": f"{tenant_id}:{customer_id}", "tenant_id": tenant_id})
+
+    async def delete(self, tenant_id: str, customer_id: str) -> int:
+        result = await self._c.delete_one({"_id": f"{tenant_id}:{customer_id}", "tenant_id": tenant_id})
+        return result.deleted_count
+
+
+class EscalationRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["escalations"]
+
+    async def record(self, esc: ev.EscalationRaised, payload: bytes) -> bool:
+        result = await self._c.update_one(
+            {"_id": esc.escalation_id, "tenant_id": esc.tenant_id},
+            {"$setOnInsert": {
+                "tenant_id": esc.tenant_id, "conversation_id": esc.conversation_id, "queue": esc.queue,
+                "created_at": esc.created_at.ToDatetime(dt.timezone.utc), "event": payload,
+            }},
+            upsert=True,
+        )
+        return result.upserted_id is not None
+
+    async def latest_for(self, tenant_id: str, conversation_id: str) -> ev.EscalationRaised | None:
+        cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id}).sort("created_at", DESCENDING)
+        docs = await cursor.limit(1).to_list()
+        if not docs:
+            return None
+        out = ev.EscalationRaised()
+        out.ParseFromString(docs[0]["event"])
+        return out
+
+    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
+        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
+        return result.deleted_count
+
+
+class FeedbackRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["feedback"]
+
+    async def record(self, fb: ev.FeedbackSubmitted) -> None:
+        await self._c.update_one(
+            {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
+            {"$setOnInsert": {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)}},
+            upsert=True,
+        )
+
+    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
+        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
+        return result.deleted_count
+
+
+ADAPTER, AGENT_ROLE = "adapter", "agent"
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    role: str  # "adapter" or "agent"
+    agent_id: str = ""
+    key_id: str = ""
+
+
+def hash_key(key: str) -> str:
+    """API keys are random 256-bit secrets, so one SHA-256 is enough; only the hash is stored."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyRepo:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["api_keys"]
+
+    async def create(self, tenant_id: str, role: str, agent_id: str = "") -> str:
+        if role not in (ADAPTER, AGENT_ROLE):
+            raise ValueError(f"role must be {ADAPTER!r} or {AGENT_ROLE!r}, not {role!r}")
+        if role == AGENT_ROLE and not agent_id:
+            raise ValueError("an agent key needs an agent id")
+        key = f"cs_{role[:2]}_{secrets.token_urlsafe(32)}"
+        await self._c.insert_one({
+            "_id": hash_key(key), "tenant_id": tenant_id, "role": role, "agent_id": agent_id,
+            "created_at": utcnow(), "revoked": False,
+        })
+        return key
+
+    async def lookup(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        doc = await self._c.find_one({"_id": digest, "revoked": False})
+        if not doc:
+            return None
+        return Principal(doc["tenant_id"], doc["role"], doc.get("agent_id", ""), digest[:12])
+
+    async def revoke(self, key: str) -> bool:
+        result = await self._c.update_one({"_id": hash_key(key)}, {"$set": {"revoked": True}})
+        return result.modified_count == 1
+
+
+class StreamRouteRepo:
+    """Which gateway replica holds a conversation's reply stream, for token streaming."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["stream_routes"]
+
+    async def set(self, tenant_id: str, conversation_id: str, address: str) -> None:
+        await self._c.update_one(
+            {"_id": conversation_id},
+            {"$set": {"tenant_id": tenant_id, "address": address, "updated_at": utcnow()}},
+            upsert=True,
+        )
+
+    async def get(self, tenant_id: str, conversation_id: str) -> str | None:
+        doc = await self._c.find_one({"_id": conversation_id, "tenant_id": tenant_id})
+        return doc["address"] if doc else None
+
+    async def clear(self, conversation_id: str, address: str) -> None:
+        await self._c.delete_one({"_id": conversation_id, "address": address})
+
+
+@dataclass
+class Repositories:
+    conversations: ConversationRepo
+    messages: MessageRepo
+    customers: CustomerRepo
+    escalations: EscalationRepo
+    feedback: FeedbackRepo
+    api_keys: ApiKeyRepo
+    stream_routes: StreamRouteRepo
+
+    @classmethod
+    def of(cls, db: AsyncDatabase) -> Repositories:
+        return cls(
+            ConversationRepo(db), MessageRepo(db), CustomerRepo(db), EscalationRepo(db),
+            FeedbackRepo(db), ApiKeyRepo(db), StreamRouteRepo(db),
+        )

@@ -1,0 +1,67 @@
+"""Start-up and shutdown shared by the three workers (intent, sentiment, generator).
+
+Order: logging, /metrics, the health server (NOT_SERVING), Kafka producer and database (fail fast
+with one line when unreachable), the model (`setup`), then the Faust consumer; SERVING once all of
+that is up. On SIGTERM: NOT_SERVING, stop taking events, let the event in hand finish, commit its
+offset, close the producer and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common import logs
+from services.common.health import Health, start_health_server
+from services.common.kafka import EventPublisher, start_producer
+from services.common.metrics import start_metrics_server
+from services.common.mongo import connect
+from services.common.settings import CommonSettings
+from services.common.worker import EventLoop, WorkerSpec, make_faust_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    settings: CommonSettings
+    publisher: EventPublisher
+    db: AsyncDatabase
+
+
+Setup = Callable[[WorkerContext], Awaitable[Callable[[object], Awaitable[None]]]]
+
+
+async def run_worker(stop: asyncio.Event, settings: CommonSettings, spec: WorkerSpec, health_port: int, setup: Setup) -> None:
+    logs.configure(settings.service, settings.instance_id, settings.log_level)
+    start_metrics_server(settings.metrics_host, settings.metrics_port)
+    health = Health(settings.service)
+    health_server = await start_health_server(health, settings.metrics_host, health_port)
+    producer = await start_producer(settings.kafka_bootstrap, f"{settings.service}-{settings.instance_id}", settings.startup_timeout_s)
+    mongo = None
+    app = None
+    try:
+        mongo, db = await connect(settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s)
+        publisher = EventPublisher(producer, settings.topic_prefix, settings.service)
+        handle = await setup(WorkerContext(settings, publisher, db))
+        source = spec.source.name(settings.topic_prefix)
+        loop_ = EventLoop(spec, source, publisher, handle)
+        app = make_faust_app(spec, settings.kafka_bootstrap, loop_, source)
+        await app.start()
+        await health.set_ready()
+        log.info("worker ready", extra={"topic": source, "group": spec.group_id, "health_port": health_port})
+        await stop.wait()
+        log.info("shutting down: finishing the event in hand and committing offsets")
+        await health.shutdown()
+        loop_.stopping.set()
+    finally:
+        if app is not None:
+            await app.stop()
+        await producer.stop()
+        if mongo is not None:
+            await mongo.close()
+        await health_server.stop(grace=2)
