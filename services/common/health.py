@@ -51,12 +51,21 @@ class Health:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
 
+def bind(server: grpc.aio.Server, address: str, variable: str) -> None:
+    """Bind a port or fail with one line naming the address and the variable that sets it."""
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}: address in use or not available; set {variable}")
+
+
 async def start_health_server(health_state: Health, host: str, port: int) -> grpc.aio.Server:
     """A gRPC server carrying only the health service (for workers, which serve no API)."""
     server = grpc.aio.server()
     health_state.add_to(server)
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise OSError(f"cannot serve gRPC health on {host}:{port}: port in use; set CS_HEALTH_PORT")
+    bind(server, f"{host}:{port}", "CS_HEALTH_PORT")
     await server.start()
     await health_state.start()
     return server

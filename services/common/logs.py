@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(service: str, instance_id: str, level: str = "INFO") -> None:
-    from services.common.pii import PiiMaskingFilter
+    from services.common.pii import PiiMaskingFilter  # noqa
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service, instance_id))

@@ -38,7 +38,7 @@ def to_doc(message) -> dict:
     return MessageToDict(message, preserving_proto_field_name=True)
 
 
-def _ts(value: dt.datetime | None):
+def to_timestamp(value: dt.datetime | None):
     from google.protobuf.timestamp_pb2 import Timestamp
 
     stamp = Timestamp()
@@ -58,8 +58,8 @@ def conversation_proto(doc: dict) -> conv.Conversation:
         state=STATE_TO_PROTO.get(doc.get("state", BOT), conv.CONVERSATION_STATE_UNSPECIFIED),
         queue=doc.get("queue") or "",
         agent_id=doc.get("agent_id") or "",
-        created_at=_ts(doc.get("created_at")),
-        updated_at=_ts(doc.get("updated_at")),
+        created_at=to_timestamp(doc.get("created_at")),
+        updated_at=to_timestamp(doc.get("updated_at")),
     )
 
 
@@ -68,7 +68,7 @@ def message_proto(doc: dict) -> conv.ConversationMessage:
         message_id=doc["_id"],
         author=conv.Author.Value(f"AUTHOR_{doc['author'].upper()}"),
         text=doc.get("text", ""),
-        created_at=_ts(doc.get("created_at")),
+        created_at=to_timestamp(doc.get("created_at")),
         in_reply_to=doc.get("in_reply_to", ""),
         agent_id=doc.get("agent_id", ""),
         citations=doc.get("citations", []),

@@ -1,11 +1,42 @@
 from services.common.proto.cs.v1 import conversation_pb2 as _conversation_pb2
 from services.common.proto.cs.v1 import events_pb2 as _events_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class WatchConversationRequest(_message.Message):
+    __slots__ = ("conversation_id",)
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    def __init__(self, conversation_id: _Optional[str] = ...) -> None: ...
+
+class WatchConversationResponse(_message.Message):
+    __slots__ = ("customer_message", "reply", "state")
+    CUSTOMER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    customer_message: _events_pb2.MessageEnriched
+    reply: _events_pb2.ReplyPublished
+    state: _events_pb2.ConversationStateChanged
+    def __init__(self, customer_message: _Optional[_Union[_events_pb2.MessageEnriched, _Mapping]] = ..., reply: _Optional[_Union[_events_pb2.ReplyPublished, _Mapping]] = ..., state: _Optional[_Union[_events_pb2.ConversationStateChanged, _Mapping]] = ...) -> None: ...
+
+class ReadConversationRequest(_message.Message):
+    __slots__ = ("conversation_id",)
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    def __init__(self, conversation_id: _Optional[str] = ...) -> None: ...
+
+class ReadConversationResponse(_message.Message):
+    __slots__ = ("conversation", "messages")
+    CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    conversation: _conversation_pb2.Conversation
+    messages: _containers.RepeatedCompositeFieldContainer[_conversation_pb2.ConversationMessage]
+    def __init__(self, conversation: _Optional[_Union[_conversation_pb2.Conversation, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[_conversation_pb2.ConversationMessage, _Mapping]]] = ...) -> None: ...
 
 class WatchQueueRequest(_message.Message):
     __slots__ = ("queue",)

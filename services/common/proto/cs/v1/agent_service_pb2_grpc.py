@@ -62,6 +62,16 @@ class AgentServiceStub:
                 request_serializer=cs_dot_v1_dot_agent__service__pb2.ResolveConversationRequest.SerializeToString,
                 response_deserializer=cs_dot_v1_dot_agent__service__pb2.ResolveConversationResponse.FromString,
                 _registered_method=True)
+        self.WatchConversation = channel.unary_stream(
+                '/cs.v1.AgentService/WatchConversation',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.WatchConversationRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.WatchConversationResponse.FromString,
+                _registered_method=True)
+        self.ReadConversation = channel.unary_unary(
+                '/cs.v1.AgentService/ReadConversation',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -105,6 +115,20 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchConversation(self, request, context):
+        """Live view of one conversation: customer messages with their enrichment, replies, state changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadConversation(self, request, context):
+        """The conversation with every stored message and its enrichment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +156,16 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ResolveConversation,
                     request_deserializer=cs_dot_v1_dot_agent__service__pb2.ResolveConversationRequest.FromString,
                     response_serializer=cs_dot_v1_dot_agent__service__pb2.ResolveConversationResponse.SerializeToString,
+            ),
+            'WatchConversation': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConversation,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.WatchConversationRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.WatchConversationResponse.SerializeToString,
+            ),
+            'ReadConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadConversation,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +306,60 @@ class AgentService:
             '/cs.v1.AgentService/ResolveConversation',
             cs_dot_v1_dot_agent__service__pb2.ResolveConversationRequest.SerializeToString,
             cs_dot_v1_dot_agent__service__pb2.ResolveConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cs.v1.AgentService/WatchConversation',
+            cs_dot_v1_dot_agent__service__pb2.WatchConversationRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.WatchConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/ReadConversation',
+            cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ from services.common.proto.cs.v1 import events_pb2 as cs_dot_v1_dot_events__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63s/v1/customer_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x01\n\x12SendMessageRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x05 \x01(\t\x12(\n\x08\x63ustomer\x18\x06 \x01(\x0b\x32\x16.cs.v1.CustomerProfile\"s\n\x13SendMessageResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"/\n\x14StreamRepliesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"T\n\nReplyToken\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x10\n\x08reply_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\"\x9e\x01\n\x15StreamRepliesResponse\x12\"\n\x05token\x18\x01 \x01(\x0b\x32\x11.cs.v1.ReplyTokenH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x42\x07\n\x05\x65vent\"\x80\x01\n\x15SubmitFeedbackRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x10\n\x08reply_id\x18\x02 \x01(\t\x12\x1d\n\x06rating\x18\x03 \x01(\x0e\x32\r.cs.v1.Rating\x12\x0c\n\x04\x63sat\x18\x04 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\"-\n\x16SubmitFeedbackResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"1\n\x16GetConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"r\n\x17GetConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage2\xc6\x02\n\x0f\x43ustomerService\x12\x44\n\x0bSendMessage\x12\x19.cs.v1.SendMessageRequest\x1a\x1a.cs.v1.SendMessageResponse\x12L\n\rStreamReplies\x12\x1b.cs.v1.StreamRepliesRequest\x1a\x1c.cs.v1.StreamRepliesResponse0\x01\x12M\n\x0eSubmitFeedback\x12\x1c.cs.v1.SubmitFeedbackRequest\x1a\x1d.cs.v1.SubmitFeedbackResponse\x12P\n\x0fGetConversation\x12\x1d.cs.v1.GetConversationRequest\x1a\x1e.cs.v1.GetConversationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63s/v1/customer_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x01\n\x12SendMessageRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x05 \x01(\t\x12(\n\x08\x63ustomer\x18\x06 \x01(\x0b\x32\x16.cs.v1.CustomerProfile\"s\n\x13SendMessageResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x14StreamRepliesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0e\n\x06replay\x18\x02 \x01(\x08\"T\n\nReplyToken\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x10\n\x08reply_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\"\x9e\x01\n\x15StreamRepliesResponse\x12\"\n\x05token\x18\x01 \x01(\x0b\x32\x11.cs.v1.ReplyTokenH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x42\x07\n\x05\x65vent\"\x80\x01\n\x15SubmitFeedbackRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x10\n\x08reply_id\x18\x02 \x01(\t\x12\x1d\n\x06rating\x18\x03 \x01(\x0e\x32\r.cs.v1.Rating\x12\x0c\n\x04\x63sat\x18\x04 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\"-\n\x16SubmitFeedbackResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"1\n\x16GetConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"r\n\x17GetConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage2\xc6\x02\n\x0f\x43ustomerService\x12\x44\n\x0bSendMessage\x12\x19.cs.v1.SendMessageRequest\x1a\x1a.cs.v1.SendMessageResponse\x12L\n\rStreamReplies\x12\x1b.cs.v1.StreamRepliesRequest\x1a\x1c.cs.v1.StreamRepliesResponse0\x01\x12M\n\x0eSubmitFeedback\x12\x1c.cs.v1.SubmitFeedbackRequest\x1a\x1d.cs.v1.SubmitFeedbackResponse\x12P\n\x0fGetConversation\x12\x1d.cs.v1.GetConversationRequest\x1a\x1e.cs.v1.GetConversationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,19 +39,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDMESSAGERESPONSE']._serialized_start=287
   _globals['_SENDMESSAGERESPONSE']._serialized_end=402
   _globals['_STREAMREPLIESREQUEST']._serialized_start=404
-  _globals['_STREAMREPLIESREQUEST']._serialized_end=451
-  _globals['_REPLYTOKEN']._serialized_start=453
-  _globals['_REPLYTOKEN']._serialized_end=537
-  _globals['_STREAMREPLIESRESPONSE']._serialized_start=540
-  _globals['_STREAMREPLIESRESPONSE']._serialized_end=698
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=701
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=829
-  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_start=831
-  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_end=876
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=878
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=927
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=929
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1043
-  _globals['_CUSTOMERSERVICE']._serialized_start=1046
-  _globals['_CUSTOMERSERVICE']._serialized_end=1372
+  _globals['_STREAMREPLIESREQUEST']._serialized_end=467
+  _globals['_REPLYTOKEN']._serialized_start=469
+  _globals['_REPLYTOKEN']._serialized_end=553
+  _globals['_STREAMREPLIESRESPONSE']._serialized_start=556
+  _globals['_STREAMREPLIESRESPONSE']._serialized_end=714
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=717
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=845
+  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_start=847
+  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_end=892
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=894
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=943
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=945
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1059
+  _globals['_CUSTOMERSERVICE']._serialized_start=1062
+  _globals['_CUSTOMERSERVICE']._serialized_end=1388
 # @@protoc_insertion_point(module_scope)

@@ -38,10 +38,12 @@ class SendMessageResponse(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., message_id: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamRepliesRequest(_message.Message):
-    __slots__ = ("conversation_id",)
+    __slots__ = ("conversation_id", "replay")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
-    def __init__(self, conversation_id: _Optional[str] = ...) -> None: ...
+    replay: bool
+    def __init__(self, conversation_id: _Optional[str] = ..., replay: _Optional[bool] = ...) -> None: ...
 
 class ReplyToken(_message.Message):
     __slots__ = ("conversation_id", "reply_id", "index", "text")

@@ -1,0 +1,153 @@
+"""AgentService: what agent consoles call (watch a queue, claim, reply, transfer, resolve).
+
+Agents authenticate with agent keys and only ever see their own tenant's queues and
+conversations: another tenant's conversation answers NOT_FOUND, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+
+from services.common import metrics
+from services.common.proto.cs.v1 import agent_service_pb2 as pb
+from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.repositories import AGENT, AGENT_ROLE, BOT, QUEUED, RESOLVED, conversation_proto, message_proto, utcnow
+from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
+from services.gateway.auth import RequestError
+from services.gateway.context import Gateway, derived_id, streaming, unary
+from services.gateway.hub import events
+from services.gateway.replies import state_event
+from services.gateway.validation import check_id, check_queue, check_text
+
+log = logging.getLogger(__name__)
+
+
+class AgentApi(pb_grpc.AgentServiceServicer):
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def _conversation(self, tenant_id: str, conversation_id: str) -> dict:
+        doc = await self.gw.repos.conversations.get(tenant_id, check_id(conversation_id, "conversation_id"))
+        if doc is None:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"conversation {conversation_id} not found")
+        return doc
+
+    async def _transition(self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
+                          extra_filter: dict | None = None, **fields) -> dict:
+        before = await self._conversation(tenant_id, conversation_id)
+        after = await self.gw.repos.conversations.transition(
+            tenant_id, conversation_id, from_states, to_state, extra_filter, **fields
+        )
+        if after is None:
+            current = await self._conversation(tenant_id, conversation_id)
+            owner = f" (agent {current['agent_id']})" if current.get("agent_id") else ""
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"conversation {conversation_id} is {current['state']}{owner}; this needs it to be {' or '.join(from_states)}"
+                + (" and claimed by you" if extra_filter else ""),
+            )
+        await self.gw.publish(STATE, state_event(after, before["state"]), conversation_id)
+        return after
+
+    @streaming("queue")
+    async def WatchQueue(self, request: pb.WatchQueueRequest, context):
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
+        seen: set[str] = set()
+        with self.gw.hub.queue(principal.tenant_id, queue) as sub:
+            for doc in await self.gw.repos.conversations.queued(principal.tenant_id, queue):
+                latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
+                if latest is not None:
+                    seen.add(latest.escalation_id)
+                    yield pb.WatchQueueResponse(escalation=latest)
+            async for _, escalation in events(sub):
+                if sub.dropped:
+                    raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect")
+                if escalation.escalation_id not in seen:
+                    seen.add(escalation.escalation_id)
+                    yield pb.WatchQueueResponse(escalation=escalation)
+
+    @unary
+    async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED,), AGENT, agent_id=principal.agent_id)
+        log.info("conversation claimed", extra={"conversation_id": doc["_id"], "agent_id": principal.agent_id})
+        return pb.ClaimConversationResponse(conversation=conversation_proto(doc))
+
+    @unary
+    async def SendAgentReply(self, request: pb.SendAgentReplyRequest, context) -> pb.SendAgentReplyResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        text = check_text(request.text, "text", self.gw.settings.max_message_chars)
+        client_id = check_id(request.client_reply_id, "client_reply_id", required=False)
+        doc = await self._conversation(principal.tenant_id, request.conversation_id)
+        if doc["state"] != AGENT or doc.get("agent_id") != principal.agent_id:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"conversation {doc['_id']} is {doc['state']}; claim it before replying",
+            )
+        reply_id = derived_id(principal.tenant_id, "agent-reply", doc["_id"], client_id) if client_id else str(uuid.uuid4())
+        reply = ev.ReplyPublished(
+            tenant_id=principal.tenant_id, conversation_id=doc["_id"], reply_id=reply_id,
+            author=conv.AUTHOR_AGENT, agent_id=principal.agent_id, kind=conv.REPLY_KIND_AGENT, text=text,
+        )
+        reply.created_at.FromDatetime(utcnow())
+        await self.gw.repos.messages.record_reply(reply)
+        await self.gw.publish(REPLIES, reply, doc["_id"])
+        metrics.REPLIES.labels(service="gateway", kind="agent").inc()
+        return pb.SendAgentReplyResponse(reply_id=reply_id)
+
+    @unary
+    async def TransferConversation(self, request: pb.TransferConversationRequest, context) -> pb.TransferConversationResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
+        before = await self._conversation(principal.tenant_id, request.conversation_id)
+        doc = await self._transition(principal.tenant_id, before["_id"], (QUEUED, AGENT), QUEUED, queue=queue, agent_id="")
+        previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
+        escalation = ev.EscalationRaised()
+        if previous is not None:
+            escalation.CopyFrom(previous)
+        escalation.escalation_id = str(uuid.uuid4())
+        escalation.tenant_id = principal.tenant_id
+        escalation.conversation_id = doc["_id"]
+        escalation.customer_id = doc.get("customer_id", "")
+        escalation.queue = queue
+        escalation.transferred_from = before.get("queue", "")
+        escalation.reasons.add(code=conv.REASON_CODE_TRANSFER, detail=(request.note or f"transferred by {principal.agent_id}")[:500])
+        escalation.created_at.FromDatetime(utcnow())
+        payload = ESCALATIONS.encode(escalation)
+        await self.gw.repos.escalations.record(escalation, payload)
+        await self.gw.publish(ESCALATIONS, escalation, doc["_id"], escalation_topic(self.gw.settings.common.topic_prefix, queue))
+        return pb.TransferConversationResponse(conversation=conversation_proto(doc))
+
+    @unary
+    async def ResolveConversation(self, request: pb.ResolveConversationRequest, context) -> pb.ResolveConversationResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED, AGENT, BOT), RESOLVED)
+        return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
+
+    @streaming("conversation")
+    async def WatchConversation(self, request: pb.WatchConversationRequest, context):
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        doc = await self._conversation(principal.tenant_id, request.conversation_id)
+        with self.gw.hub.conversation(principal.tenant_id, doc["_id"]) as sub:
+            async for kind, item in events(sub):
+                if sub.dropped:
+                    raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect")
+                if kind == "customer_message":
+                    yield pb.WatchConversationResponse(customer_message=item)
+                elif kind == "reply":
+                    yield pb.WatchConversationResponse(reply=item)
+                elif kind == "state":
+                    yield pb.WatchConversationResponse(state=item)
+
+    @unary
+    async def ReadConversation(self, request: pb.ReadConversationRequest, context) -> pb.ReadConversationResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        doc = await self._conversation(principal.tenant_id, request.conversation_id)
+        history = await self.gw.repos.messages.history(principal.tenant_id, doc["_id"])
+        return pb.ReadConversationResponse(conversation=conversation_proto(doc), messages=[message_proto(d) for d in history])

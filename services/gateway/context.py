@@ -1,0 +1,119 @@
+"""What every gateway API handler needs, built once in server.py, plus the shared call wrappers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+
+from services.common import metrics
+from services.common.kafka import EventPublisher
+from services.common.repositories import Repositories
+from services.common.topics import TopicSpec
+from services.gateway.auth import Authenticator, RequestError
+from services.gateway.hub import Hub
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+# Ids derived from an adapter's idempotency key, so a retried call maps to the same message.
+ID_NAMESPACE = uuid.UUID("6f1c5a0e-3b7d-4c1e-9a51-0c6d2f5e8b11")
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    repos: Repositories
+    publisher: EventPublisher
+    auth: Authenticator
+    hub: Hub
+
+    async def publish(self, spec: TopicSpec, event, conversation_id: str, topic: str | None = None) -> None:
+        """Publish with acks=all within the configured bound; UNAVAILABLE when Kafka can't take it."""
+        try:
+            await asyncio.wait_for(
+                self.publisher.publish(spec, event, conversation_id, topic), self.settings.send_timeout_s
+            )
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            log.warning("publish failed", extra={"conversation_id": conversation_id, "error": type(exc).__name__})
+            raise RequestError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the event bus did not accept the event within {self.settings.send_timeout_s:.0f} s; retry later",
+            ) from None
+
+
+def derived_id(*parts: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, "/".join(parts)))
+
+
+def _finish(service: str, method: str, code: str, started: float) -> None:
+    metrics.GRPC_REQUESTS.labels(service=service, method=method, code=code).inc()
+    metrics.GRPC_SECONDS.labels(service=service, method=method).observe(time.perf_counter() - started)
+
+
+def _status(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
+    if isinstance(exc, RequestError):
+        return exc.code, exc.message
+    if isinstance(exc, PyMongoError):
+        return grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry later"
+    if isinstance(exc, KafkaError):
+        return grpc.StatusCode.UNAVAILABLE, "the event bus is unavailable; retry later"
+    return None
+
+
+def unary(fn):
+    """Maps RequestError and dependency failures to gRPC statuses, and records call metrics."""
+
+    @functools.wraps(fn)
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
+        try:
+            response = await fn(self, request, context)
+        except Exception as exc:
+            status = _status(exc)
+            if status is None:
+                _finish("gateway", fn.__name__, "INTERNAL", started)
+                log.exception("unexpected error", extra={"method": fn.__name__})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+            _finish("gateway", fn.__name__, status[0].name, started)
+            await context.abort(*status)
+        _finish("gateway", fn.__name__, "OK", started)
+        return response
+
+    return wrapper
+
+
+def streaming(kind: str):
+    """Like `unary` for server-streaming calls; also tracks open streams."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        async def wrapper(self, request, context: grpc.aio.ServicerContext):
+            started = time.perf_counter()
+            gauge = metrics.ACTIVE_STREAMS.labels(service="gateway", kind=kind)
+            gauge.inc()
+            try:
+                async for item in fn(self, request, context):
+                    yield item
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                status = _status(exc)
+                if status is None:
+                    log.exception("unexpected error", extra={"method": fn.__name__})
+                    status = (grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+                _finish("gateway", fn.__name__, status[0].name, started)
+                await context.abort(*status)
+            finally:
+                gauge.dec()
+
+        return wrapper
+
+    return decorate

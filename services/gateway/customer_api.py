@@ -1,0 +1,152 @@
+"""CustomerService: what channel adapters call (send, stream replies, feedback, history)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+
+from services.common.proto.cs.v1 import customer_service_pb2 as pb
+from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.repositories import ADAPTER, BOT, RESOLVED, conversation_proto, message_proto, utcnow
+from services.common.topics import FEEDBACK, INBOUND, STATE
+from services.gateway.auth import RequestError
+from services.gateway.context import Gateway, derived_id, streaming, unary
+from services.gateway.hub import events
+from services.gateway.replies import reply_from_doc, state_event
+from services.gateway.validation import check_id, check_text, invalid
+
+log = logging.getLogger(__name__)
+
+MAX_COMMENT_CHARS = 2000
+
+
+def not_found(conversation_id: str) -> RequestError:
+    return RequestError(grpc.StatusCode.NOT_FOUND, f"conversation {conversation_id} not found")
+
+
+class CustomerApi(pb_grpc.CustomerServiceServicer):
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def _own_conversation(self, tenant_id: str, conversation_id: str, must_exist: bool) -> dict | None:
+        """The tenant's conversation; another tenant's looks exactly like a missing one."""
+        doc = await self.gw.repos.conversations.get(tenant_id, conversation_id)
+        if doc is None:
+            owner = await self.gw.repos.conversations.owner_tenant(conversation_id)
+            if must_exist or owner is not None:
+                raise not_found(conversation_id)
+        return doc
+
+    @unary
+    async def SendMessage(self, request: pb.SendMessageRequest, context) -> pb.SendMessageResponse:
+        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        tenant = principal.tenant_id
+        text = check_text(request.text, "text", self.gw.settings.max_message_chars)
+        customer_id = check_id(request.customer_id, "customer_id")
+        channel = check_id(request.channel or "api", "channel")
+        client_id = check_id(request.client_message_id, "client_message_id", required=False)
+        conversation_id = check_id(request.conversation_id, "conversation_id", required=False) or str(uuid.uuid4())
+
+        existing = await self._own_conversation(tenant, conversation_id, must_exist=False)
+        if existing and existing.get("customer_id") != customer_id:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"conversation {conversation_id} belongs to another customer; start a new conversation",
+            )
+        conversation = existing or await self.gw.repos.conversations.ensure(tenant, conversation_id, customer_id, channel)
+        if conversation["state"] == RESOLVED:
+            reopened = await self.gw.repos.conversations.transition(tenant, conversation_id, (RESOLVED,), BOT, queue="", agent_id="")
+            if reopened:
+                await self.gw.publish(STATE, state_event(reopened, RESOLVED), conversation_id)
+        if request.HasField("customer"):
+            await self.gw.repos.customers.upsert(tenant, customer_id, request.customer)
+
+        message_id = derived_id(tenant, "msg", client_id) if client_id else str(uuid.uuid4())
+        now = utcnow()
+        msg = ev.MessageReceived(
+            tenant_id=tenant, conversation_id=conversation_id, message_id=message_id, customer_id=customer_id,
+            channel=channel, text=text, gateway_id=self.gw.settings.advertised_addr,
+        )
+        msg.received_at.FromDatetime(now)
+        msg.sent_at.FromDatetime(now)
+        if request.HasField("customer"):
+            msg.customer.CopyFrom(request.customer)
+        await self.gw.publish(INBOUND, msg, conversation_id)
+        try:
+            await self.gw.repos.messages.record_customer(msg, client_id)
+        except Exception:
+            # The event is in Kafka; the generator stores the message with its enrichment anyway.
+            log.warning("storing the message at receipt failed", extra={"conversation_id": conversation_id, "message_id": message_id})
+        log.info("message accepted", extra={"conversation_id": conversation_id, "message_id": message_id, "tenant_id": tenant})
+        response = pb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
+        response.accepted_at.FromDatetime(now)
+        return response
+
+    @streaming("replies")
+    async def StreamReplies(self, request: pb.StreamRepliesRequest, context):
+        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        tenant = principal.tenant_id
+        conversation_id = check_id(request.conversation_id, "conversation_id")
+        await self._own_conversation(tenant, conversation_id, must_exist=False)
+        address = self.gw.settings.advertised_addr
+        sent: set[str] = set()
+        with self.gw.hub.conversation(tenant, conversation_id) as sub:
+            await self.gw.repos.stream_routes.set(tenant, conversation_id, address)
+            try:
+                if request.replay:
+                    for doc in await self.gw.repos.messages.history(tenant, conversation_id):
+                        if doc["author"] != "customer":
+                            sent.add(doc["_id"])
+                            yield pb.StreamRepliesResponse(reply=reply_from_doc(doc))
+                async for kind, item in events(sub):
+                    if sub.dropped:
+                        raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect with replay")
+                    if kind == "token":
+                        yield pb.StreamRepliesResponse(token=item)
+                    elif kind == "reply" and item.reply_id not in sent:
+                        sent.add(item.reply_id)
+                        yield pb.StreamRepliesResponse(reply=item)
+                    elif kind == "state":
+                        yield pb.StreamRepliesResponse(state=item)
+            finally:
+                if not self.gw.hub.has_conversation(conversation_id):
+                    await self.gw.repos.stream_routes.clear(conversation_id, address)
+
+    @unary
+    async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:
+        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        tenant = principal.tenant_id
+        conversation_id = check_id(request.conversation_id, "conversation_id")
+        reply_id = check_id(request.reply_id, "reply_id")
+        if request.rating == ev.RATING_UNSPECIFIED and request.csat == 0:
+            raise invalid("give a rating (thumbs) or a csat score, or both")
+        if not 0 <= request.csat <= 5:
+            raise invalid(f"csat must be 1..5 (0 for none), not {request.csat}")
+        if len(request.comment) > MAX_COMMENT_CHARS:
+            raise invalid(f"comment has {len(request.comment)} characters; the limit is {MAX_COMMENT_CHARS}")
+        reply = await self.gw.repos.messages.get_reply(tenant, reply_id)
+        if reply is None or reply["conversation_id"] != conversation_id:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"reply {reply_id} not found in conversation {conversation_id}")
+        feedback = ev.FeedbackSubmitted(
+            feedback_id=str(uuid.uuid4()), tenant_id=tenant, conversation_id=conversation_id, reply_id=reply_id,
+            rating=request.rating, csat=request.csat, comment=request.comment,
+        )
+        feedback.created_at.FromDatetime(utcnow())
+        await self.gw.publish(FEEDBACK, feedback, conversation_id)
+        await self.gw.repos.feedback.record(feedback)
+        return pb.SubmitFeedbackResponse(feedback_id=feedback.feedback_id)
+
+    @unary
+    async def GetConversation(self, request: pb.GetConversationRequest, context) -> pb.GetConversationResponse:
+        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        conversation_id = check_id(request.conversation_id, "conversation_id")
+        doc = await self._own_conversation(principal.tenant_id, conversation_id, must_exist=True)
+        history = await self.gw.repos.messages.history(principal.tenant_id, conversation_id)
+        return pb.GetConversationResponse(
+            conversation=conversation_proto(doc), messages=[message_proto(d) for d in history]
+        )
+
+

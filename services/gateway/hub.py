@@ -1,0 +1,162 @@
+"""In-process fan-out of live events to the gRPC streams this replica holds.
+
+Every gateway replica reads the replies, state, enriched-message and escalation topics itself
+(aiokafka, no consumer group, from the end), so a client gets its replies whichever replica it is
+connected to. Token deltas arrive separately over the internal ReplySink gRPC call from the
+generator, addressed to the replica that registered the conversation's stream.
+
+Subscribers only ever receive events whose tenant_id matches their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from services.common.topics import ENRICHED, ESCALATIONS, REPLIES, STATE, PoisonEvent, escalation_topic
+
+log = logging.getLogger(__name__)
+
+QUEUE_DEPTH = 1000
+
+
+@dataclass(eq=False)
+class Subscription:
+    tenant_id: str
+    key: str
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_DEPTH))
+    dropped: bool = False
+
+    def offer(self, item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A client that stopped reading must not hold up everyone else; it is cut off
+            # (its stream ends with RESOURCE_EXHAUSTED) and can reconnect with replay.
+            self.dropped = True
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._conversations: dict[str, set[Subscription]] = defaultdict(set)
+        self._queues: dict[str, set[Subscription]] = defaultdict(set)
+
+    @contextlib.contextmanager
+    def conversation(self, tenant_id: str, conversation_id: str):
+        sub = Subscription(tenant_id, conversation_id)
+        self._conversations[conversation_id].add(sub)
+        try:
+            yield sub
+        finally:
+            self._discard(self._conversations, conversation_id, sub)
+
+    @contextlib.contextmanager
+    def queue(self, tenant_id: str, queue: str):
+        sub = Subscription(tenant_id, queue)
+        self._queues[queue].add(sub)
+        try:
+            yield sub
+        finally:
+            self._discard(self._queues, queue, sub)
+
+    @staticmethod
+    def _discard(table: dict, key: str, sub: Subscription) -> None:
+        table[key].discard(sub)
+        if not table[key]:
+            del table[key]
+
+    def has_conversation(self, conversation_id: str) -> bool:
+        return conversation_id in self._conversations
+
+    def to_conversation(self, tenant_id: str, conversation_id: str, item) -> int:
+        delivered = 0
+        for sub in list(self._conversations.get(conversation_id, ())):
+            if sub.tenant_id == tenant_id:
+                sub.offer(item)
+                delivered += 1
+        return delivered
+
+    def to_queue(self, tenant_id: str, queue: str, item) -> int:
+        delivered = 0
+        for sub in list(self._queues.get(queue, ())):
+            if sub.tenant_id == tenant_id:
+                sub.offer(item)
+                delivered += 1
+        return delivered
+
+
+async def events(sub: Subscription) -> AsyncIterator[object]:
+    while True:
+        item = await sub.queue.get()
+        yield item
+
+
+class TopicFeed:
+    """Reads the live topics into the hub until stopped."""
+
+    def __init__(self, hub: Hub, bootstrap: str, prefix: str, queues: tuple[str, ...], client_id: str) -> None:
+        self._hub = hub
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._specs = {
+            REPLIES.name(prefix): REPLIES,
+            STATE.name(prefix): STATE,
+            ENRICHED.name(prefix): ENRICHED,
+            **{escalation_topic(prefix, q): ESCALATIONS for q in queues},
+        }
+        self._consumer = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self._consumer = AIOKafkaConsumer(
+            *self._specs, bootstrap_servers=self._bootstrap, client_id=self._client_id,
+            group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
+        )
+        await self._consumer.start()
+        # Position every partition at its end now, so events published after start() are seen.
+        await self._consumer.seek_to_end()
+        self._task = asyncio.create_task(self._run(), name="topic-feed")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading live topics failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            for records in batch.values():
+                for record in records:
+                    self._dispatch(record.topic, record.value)
+
+    def _dispatch(self, topic: str, value: bytes) -> None:
+        spec = self._specs[topic]
+        try:
+            event = spec.decode(value)
+        except PoisonEvent as poison:
+            log.warning("skipping undecodable live event", extra={"topic": topic, "reason": poison.reason})
+            return
+        if spec is REPLIES:
+            self._hub.to_conversation(event.tenant_id, event.conversation_id, ("reply", event))
+        elif spec is STATE:
+            self._hub.to_conversation(event.tenant_id, event.conversation_id, ("state", event))
+        elif spec is ENRICHED:
+            self._hub.to_conversation(event.message.tenant_id, event.message.conversation_id, ("customer_message", event))
+        else:
+            self._hub.to_queue(event.tenant_id, event.queue, ("escalation", event))

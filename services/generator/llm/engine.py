@@ -1,0 +1,200 @@
+"""The generator's language model: load the converted Qwen folder and generate replies.
+
+CUDA with bf16 when a GPU is present; otherwise CPU, where dynamic int8 quantization of the
+Linear layers roughly triples decode speed over fp32 for this model on two cores. Replies are
+greedy with a mild repetition penalty: customer service wants the same answer to the same
+question, and a 0.5B model that samples wanders.
+
+This class decodes one request at a time in the caller's thread (tests, CLIs, a worker with
+no concurrency). Concurrent conversations go through `BatchedEngine`, which drives the same
+decode loop for many rows at once.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+
+from services.generator.llm.batch import DecodeBatch
+from services.generator.llm.decoding import IncrementalDetokenizer
+from services.generator.llm.request import GenerationResult, Request
+
+Message = dict[str, str]
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>")
+
+
+class LLMEngine:
+    """A loaded chat model plus the settings every request shares."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        version: str,
+        repetition_penalty: float = 1.1,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.version = version
+        self.repetition_penalty = repetition_penalty
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.stop_token_ids = _end_of_turn_ids(model, tokenizer)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | pathlib.Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        quantize_int8_on_cpu: bool = True,
+        threads: int | None = 2,
+        repetition_penalty: float = 1.1,
+        version: str | None = None,
+    ) -> LLMEngine:
+        """Load a converted model folder (see `weights.ensure_converted`).
+
+        device: "auto" (cuda when available), "cuda" or "cpu". dtype: "auto" (bf16 on cuda,
+        fp32 on cpu), "bfloat16", "float16" or "float32". threads sets torch's intra-op threads
+        for the whole process (CPU decoding only scales to the physical cores it gets).
+        version defaults to the ModelStore version the folder was built as.
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = pathlib.Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(
+                f"no converted model in {path}: run `python -m services.generator.llm.weights` first"
+            )
+        if threads is not None:
+            torch.set_num_threads(threads)
+        resolved_device = _resolve_device(device)
+        resolved_dtype = _resolve_dtype(dtype, resolved_device)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=resolved_dtype).to(resolved_device).eval()
+        if resolved_device == "cpu" and quantize_int8_on_cpu and resolved_dtype == torch.float32:
+            model = quantize_linear_int8(model)
+        return cls(model, tokenizer, version or _store_version(path), repetition_penalty)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, version: str, repetition_penalty: float = 1.1) -> LLMEngine:
+        """Wrap an already built model (benchmarks with randomly initialised weights)."""
+        return cls(model.eval(), tokenizer, version, repetition_penalty)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of the chat prompt, ending where the assistant's reply begins."""
+        if not messages:
+            raise ValueError("no messages to answer: pass at least a user message")
+        ids = self.tokenizer.apply_chat_template(list(messages), tokenize=True, add_generation_prompt=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return list(ids)
+
+    def new_request(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        on_done: Callable[[GenerationResult], None] | None = None,
+        ignore_eos: bool = False,
+    ) -> Request:
+        """A request ready for a decode loop. ignore_eos is for benchmarks that need fixed lengths."""
+        return Request(
+            self.encode_chat(messages),
+            max_new_tokens,
+            IncrementalDetokenizer(self.tokenizer),
+            self.stop_token_ids,
+            stop=stop,
+            on_delta=on_delta,
+            on_done=on_done,
+            ignore_eos=ignore_eos,
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """Text deltas of the reply as tokens are produced; whole characters only."""
+        deltas: list[str] = []
+        request = self.new_request(messages, max_new_tokens, stop, on_delta=deltas.append)
+        for _ in self._decode_alone(request):
+            yield from deltas
+            deltas.clear()
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        ignore_eos: bool = False,
+    ) -> GenerationResult:
+        """The whole reply; stop strings are cut off the text."""
+        request = self.new_request(messages, max_new_tokens, stop, ignore_eos=ignore_eos)
+        for _ in self._decode_alone(request):
+            pass
+        assert request.result is not None
+        return request.result
+
+    def _decode_alone(self, request: Request) -> Iterator[None]:
+        """The batched decode loop with a batch of one: yields after every token."""
+        batch, logits = DecodeBatch.prefill(self.model, [request], self.pad_id)
+        batch.advance(logits, self.repetition_penalty)
+        yield
+        while not request.done:
+            batch.advance(batch.forward(self.model), self.repetition_penalty)
+            yield
+
+
+def quantize_linear_int8(model):
+    """Dynamic int8 quantization of every nn.Linear (weights int8, activations per call).
+
+    Measured here on two cores: about 3x the fp32 decode speed with the same answers in
+    substance. CPU only: the quantized kernels are fbgemm/onednn.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU; use device='cpu'")
+    return device
+
+
+def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be auto, bfloat16, float16 or float32, got {dtype!r}") from None
+
+
+def _store_version(path: pathlib.Path) -> str:
+    marker = path / ".complete"
+    return marker.read_text().strip() if marker.exists() else path.name
+
+
+def _end_of_turn_ids(model, tokenizer) -> frozenset[int]:
+    ids = set()
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    for token in END_OF_TURN_TOKENS:
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.add(token_id)
+    return frozenset(ids)

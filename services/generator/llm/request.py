@@ -1,0 +1,103 @@
+"""One generation request and what it produced: the part of decoding that is per conversation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from services.generator.llm.decoding import IncrementalDetokenizer, StopScanner
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A finished reply.
+
+    tokens counts generated tokens (the end-of-turn token excluded); first_token_seconds is the
+    time from submission to the first token, queueing included, which is what a customer waits.
+    finish_reason is "stop" (end of turn or a stop string), "length" (max_new_tokens reached)
+    or "cancelled" (the consumer went away).
+    """
+
+    text: str
+    tokens: int
+    first_token_seconds: float
+    total_seconds: float
+    prompt_tokens: int
+    finish_reason: str
+
+
+class Request:
+    """Mutable decoding state of one request; driven by a decode loop one token at a time."""
+
+    def __init__(
+        self,
+        prompt_ids: Sequence[int],
+        max_new_tokens: int,
+        detokenizer: IncrementalDetokenizer,
+        stop_token_ids: frozenset[int],
+        stop: Sequence[str] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        on_done: Callable[[GenerationResult], None] | None = None,
+        ignore_eos: bool = False,
+    ) -> None:
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        if not prompt_ids:
+            raise ValueError("the prompt is empty: pass at least one message")
+        self.prompt_ids = list(prompt_ids)
+        self.max_new_tokens = max_new_tokens
+        self._detokenizer = detokenizer
+        self._stop_token_ids = stop_token_ids
+        self._scanner = StopScanner(stop)
+        self._on_delta = on_delta
+        self._on_done = on_done
+        self._ignore_eos = ignore_eos
+        self._parts: list[str] = []
+        self._generated = 0
+        self._submitted = time.perf_counter()
+        self._first_token_at: float | None = None
+        self.cancelled = False
+        self.result: GenerationResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def accept(self, token_id: int) -> None:
+        """Take the next generated token: emit its text, finish on end of turn, stop string or length."""
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+        if token_id in self._stop_token_ids and not self._ignore_eos:
+            self.finish("stop")
+            return
+        self._generated += 1
+        self._emit(self._scanner.feed(self._detokenizer.push(token_id)))
+        if self._scanner.stopped:
+            self.finish("stop")
+        elif self._generated >= self.max_new_tokens:
+            self.finish("length")
+
+    def finish(self, reason: str) -> None:
+        if self.done:
+            return
+        self._emit(self._scanner.flush())
+        now = time.perf_counter()
+        first = self._first_token_at if self._first_token_at is not None else now
+        self.result = GenerationResult(
+            text="".join(self._parts),
+            tokens=self._generated,
+            first_token_seconds=first - self._submitted,
+            total_seconds=now - self._submitted,
+            prompt_tokens=len(self.prompt_ids),
+            finish_reason=reason,
+        )
+        if self._on_done is not None:
+            self._on_done(self.result)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        self._parts.append(text)
+        if self._on_delta is not None:
+            self._on_delta(text)

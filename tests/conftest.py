@@ -1,0 +1,127 @@
+"""Shared fixtures: the real local stack, per-session isolation, and service processes.
+
+The README's test command starts the stack; the `stack` fixture also brings it up (idempotent), so
+a single test file run with plain pytest still talks to a real broker and database, never skips.
+Each test session gets its own topic prefix and database name, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = pathlib.Path(os.environ.get("CS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+QUEUES = "general,billing,orders,accounts,complaints,technical,vip"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    kafka: str
+    mongo_uri: str
+    database: str
+    prefix: str
+    queues: str = QUEUES
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "CS_KAFKA_BOOTSTRAP": self.kafka,
+            "CS_MONGO_URI": self.mongo_uri,
+            "CS_MONGO_DATABASE": self.database,
+            "CS_TOPIC_PREFIX": self.prefix,
+            "CS_ESCALATION_QUEUES": self.queues,
+            "CS_LOG_LEVEL": "INFO",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(extra)
+        return env
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    result = subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"could not start the local stack:\n{result.stdout}\n{result.stderr}")
+    run_id = uuid.uuid4().hex[:8]
+    s = Stack(
+        kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
+        mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
+        database=f"test_{run_id}",
+        prefix=f"t{run_id}.",
+    )
+    from services.common.kafka import ensure_topics
+    from services.common.topics import all_topic_names
+
+    ensure_topics(s.kafka, all_topic_names(s.prefix, s.queues.split(",")), partitions=3)
+    yield s
+    from pymongo import MongoClient
+
+    MongoClient(s.mongo_uri).drop_database(s.database)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    proc: subprocess.Popen
+    log_path: pathlib.Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_service(module: str, env: dict[str, str], log_dir: pathlib.Path, name: str) -> ServiceProcess:
+    log_path = log_dir / f"{name}.log"
+    handle = log_path.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+    return ServiceProcess(name, proc, log_path)
+
+
+def wait_serving(target: str, process: ServiceProcess, timeout: float) -> None:
+    """Poll the gRPC health check until SERVING; fail with the service's log when it dies or times out."""
+    import asyncio
+
+    from services.common.health import check
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            pytest.fail(f"{process.name} exited with {process.proc.returncode}:\n{process.log()[-4000:]}")
+        try:
+            if asyncio.run(check(target, timeout=1)) == "SERVING":
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{process.name} not SERVING within {timeout} s:\n{process.log()[-4000:]}")
