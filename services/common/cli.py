@@ -2,6 +2,7 @@
 
     cs topics create | list          create the project's topics (idempotent) / list them
     cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
+    cs health HOST:PORT [--wait S]   exit 0 once the service's gRPC health answers SERVING
     cs keys create --tenant T --role adapter|agent [--agent-id A]
     cs escalations watch [--queue Q | --all] [--from-beginning]
     cs customers erase --tenant T --customer C     right to erasure
@@ -84,6 +85,35 @@ def cmd_erase(args: argparse.Namespace, env: Env) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace, env: Env) -> int:
+    """Wait until a service's gRPC health check answers SERVING (for scripts and probes)."""
+    import os
+    import time
+
+    from services.common.health import check
+
+    deadline = time.monotonic() + args.wait
+    status = "UNREACHABLE"
+    while True:
+        try:
+            status = asyncio.run(check(args.target, args.service, timeout=2))
+        except Exception:
+            status = "UNREACHABLE"
+        if status == "SERVING":
+            print(f"{args.target}: SERVING")
+            return 0
+        if args.pid:
+            try:
+                os.kill(args.pid, 0)
+            except OSError:
+                print(f"{args.target}: process {args.pid} exited", file=sys.stderr)
+                return 1
+        if time.monotonic() >= deadline:
+            print(f"{args.target}: {status}", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cs", description="Operator commands of the customer-service platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +126,13 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("stack-ready", help="wait for Kafka and the database; create topics and indexes")
     r.add_argument("--timeout", type=float, default=60)
     r.set_defaults(func=cmd_stack_ready)
+
+    h = sub.add_parser("health", help="check a service's gRPC health (exit 0 when SERVING)")
+    h.add_argument("target", help="host:port")
+    h.add_argument("--service", default="")
+    h.add_argument("--wait", type=float, default=0, help="keep asking for up to S seconds")
+    h.add_argument("--pid", type=int, default=0, help="give up early when this process exits")
+    h.set_defaults(func=cmd_health)
 
     k = sub.add_parser("keys", help="API keys (stored hashed; the key is printed once)")
     ksub = k.add_subparsers(dest="action", required=True)

@@ -103,6 +103,7 @@ class LLMEngine:
         stop: Sequence[str] | None = None,
         on_delta: Callable[[str], None] | None = None,
         on_done: Callable[[GenerationResult], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
         ignore_eos: bool = False,
     ) -> Request:
         """A request ready for a decode loop. ignore_eos is for benchmarks that need fixed lengths."""
@@ -114,6 +115,7 @@ class LLMEngine:
             stop=stop,
             on_delta=on_delta,
             on_done=on_done,
+            on_error=on_error,
             ignore_eos=ignore_eos,
         )
 

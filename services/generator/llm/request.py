@@ -39,6 +39,7 @@ class Request:
         stop: Sequence[str] | None = None,
         on_delta: Callable[[str], None] | None = None,
         on_done: Callable[[GenerationResult], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
         ignore_eos: bool = False,
     ) -> None:
         if max_new_tokens < 1:
@@ -52,6 +53,7 @@ class Request:
         self._scanner = StopScanner(stop)
         self._on_delta = on_delta
         self._on_done = on_done
+        self._on_error = on_error
         self._ignore_eos = ignore_eos
         self._parts: list[str] = []
         self._generated = 0
@@ -59,10 +61,11 @@ class Request:
         self._first_token_at: float | None = None
         self.cancelled = False
         self.result: GenerationResult | None = None
+        self.error: BaseException | None = None
 
     @property
     def done(self) -> bool:
-        return self.result is not None
+        return self.result is not None or self.error is not None
 
     def accept(self, token_id: int) -> None:
         """Take the next generated token: emit its text, finish on end of turn, stop string or length."""
@@ -94,6 +97,14 @@ class Request:
         )
         if self._on_done is not None:
             self._on_done(self.result)
+
+    def fail(self, error: BaseException) -> None:
+        """The decode loop could not finish this request (e.g. out of memory)."""
+        if self.done:
+            return
+        self.error = error
+        if self._on_error is not None:
+            self._on_error(error)
 
     def _emit(self, text: str) -> None:
         if not text:

@@ -1,0 +1,222 @@
+"""Many conversations on one model: continuous batching in one background thread.
+
+Requests that arrive within a short window (10 ms by default) are prefilled together; after
+that every decode step advances all running rows at once, so sixteen conversations cost
+little more per step than one on a GPU, where a step is bound by reading the weights. New
+requests join the running batch between steps (their caches are left-padded to line up),
+finished or cancelled ones leave at once, and each row's text goes to its own consumer as
+soon as its token is chosen.
+
+All model work happens in the engine's thread; callers in any thread or event loop talk to
+it through futures, callbacks and (for asyncio) `stream()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from services.generator.llm.batch import DecodeBatch
+from services.generator.llm.engine import LLMEngine, Message
+from services.generator.llm.request import GenerationResult, Request
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+class BatchedEngine:
+    """Thread-safe front of an `LLMEngine` that decodes concurrent requests together.
+
+    Use as a context manager, or call start() and close(). close() stops taking requests and
+    returns once those already submitted have finished (so a pod's streams drain on SIGTERM).
+    """
+
+    def __init__(self, engine: LLMEngine, max_batch_size: int = 16, wait_window_s: float = 0.01) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self.engine = engine
+        self.max_batch_size = max_batch_size
+        self.wait_window_s = wait_window_s
+        self._waiting: collections.deque[Request] = collections.deque()
+        self._wakeup = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def version(self) -> str:
+        return self.engine.version
+
+    def start(self) -> BatchedEngine:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="llm-batched-engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._wakeup:
+            self._closing = True
+            self._wakeup.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> BatchedEngine:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def submit(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        ignore_eos: bool = False,
+    ) -> concurrent.futures.Future[GenerationResult]:
+        """Queue a request; the future resolves to its result, on_delta gets its text as it comes.
+
+        on_delta runs in the engine thread: keep it short (hand the text to a queue). Cancelling
+        the future drops the request from the batch at the next step.
+        """
+        future: concurrent.futures.Future[GenerationResult] = concurrent.futures.Future()
+        request = self.engine.new_request(
+            messages,
+            max_new_tokens,
+            stop,
+            on_delta=on_delta,
+            on_done=lambda result: _resolve(future, result),
+            on_error=lambda error: _reject(future, error),
+            ignore_eos=ignore_eos,
+        )
+        future.add_done_callback(lambda f: _mark_cancelled(f, request))
+        with self._wakeup:
+            if self._closing:
+                raise RuntimeError("the LLM engine is shutting down: no new requests are taken")
+            if self._thread is None:
+                raise RuntimeError("the batched LLM engine is not started: call start() or use it in a with block")
+            self._waiting.append(request)
+            self._wakeup.notify_all()
+        return future
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        ignore_eos: bool = False,
+    ) -> GenerationResult:
+        """Blocking call for threads; batches with whatever else is running."""
+        return self.submit(messages, max_new_tokens, stop, ignore_eos=ignore_eos).result()
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[str]:
+        """Text deltas for asyncio callers; leaving the loop early cancels the request."""
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[object] = asyncio.Queue()
+
+        def post(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(deltas.put_nowait, item)
+            except RuntimeError:
+                pass  # the consumer's loop has closed; nobody is listening any more
+
+        future = self.submit(messages, max_new_tokens, stop, on_delta=post)
+        future.add_done_callback(lambda _: post(_END))
+        try:
+            while (item := await deltas.get()) is not _END:
+                yield item  # type: ignore[misc]
+            if not future.cancelled():
+                future.result()
+        finally:
+            future.cancel()
+
+    def _run(self) -> None:
+        batch: DecodeBatch | None = None
+        while True:
+            newcomers = self._take_newcomers(running=len(batch) if batch else 0)
+            if newcomers is None:
+                return
+            if newcomers:
+                batch = self._admit(batch, newcomers)
+            if batch is not None:
+                batch = self._step(batch)
+
+    def _take_newcomers(self, running: int) -> list[Request] | None:
+        """Requests to add now; None once closing with nothing left to do.
+
+        When idle, block for the first request, then wait up to the window for others so
+        they share one prefill. When busy, take what is queued without waiting.
+        """
+        capacity = self.max_batch_size - running
+        with self._wakeup:
+            if running == 0:
+                while not self._waiting and not self._closing:
+                    self._wakeup.wait()
+                if not self._waiting:
+                    return None
+                deadline = time.monotonic() + self.wait_window_s
+                while len(self._waiting) < capacity and (left := deadline - time.monotonic()) > 0:
+                    self._wakeup.wait(left)
+            taken = [self._waiting.popleft() for _ in range(min(capacity, len(self._waiting)))]
+        for request in taken:
+            if request.cancelled:
+                request.finish("cancelled")
+        return [r for r in taken if not r.done]
+
+    def _admit(self, batch: DecodeBatch | None, newcomers: list[Request]) -> DecodeBatch | None:
+        engine = self.engine
+        try:
+            fresh, logits = DecodeBatch.prefill(engine.model, newcomers, engine.pad_id)
+            fresh.advance(logits, engine.repetition_penalty)
+        except Exception as exc:  # noqa: BLE001 - reported to every caller of the failed prefill
+            log.exception("LLM prefill failed for %d requests", len(newcomers))
+            for request in newcomers:
+                request.fail(RuntimeError(f"LLM prefill failed: {exc}"))
+            return batch
+        if not len(fresh):
+            return batch
+        if batch is None:
+            return fresh
+        batch.merge(fresh)
+        return batch
+
+    def _step(self, batch: DecodeBatch) -> DecodeBatch | None:
+        engine = self.engine
+        try:
+            batch.advance(batch.forward(engine.model), engine.repetition_penalty)
+        except Exception as exc:  # noqa: BLE001 - reported to every caller in the failed batch
+            log.exception("LLM decode step failed for %d requests", len(batch))
+            for request in batch.requests:
+                request.fail(RuntimeError(f"LLM decode step failed: {exc}"))
+            return None
+        return batch if len(batch) else None
+
+
+def _resolve(future: concurrent.futures.Future, result: GenerationResult) -> None:
+    if not future.done():
+        try:
+            future.set_result(result)
+        except concurrent.futures.InvalidStateError:
+            pass  # cancelled by the consumer in the meantime
+
+
+def _reject(future: concurrent.futures.Future, error: BaseException) -> None:
+    if not future.done():
+        try:
+            future.set_exception(error)
+        except concurrent.futures.InvalidStateError:
+            pass
+
+
+def _mark_cancelled(future: concurrent.futures.Future, request: Request) -> None:
+    if future.cancelled():
+        request.cancelled = True

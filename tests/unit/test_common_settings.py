@@ -1,0 +1,36 @@
+"""Settings: defaults, typed parsing, and one clear line for a bad value."""
+
+import pytest
+
+from services.common.settings import VARIABLES, CommonSettings, ConfigError, Env
+
+
+def test_defaults_give_a_working_local_configuration():
+    settings = CommonSettings.from_env("gateway", 9101, Env({}))
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.mongo_uri.startswith("mongodb://127.0.0.1:27017")
+    assert settings.metrics_port == 9101
+    assert "billing" in settings.escalation_queues
+
+
+@pytest.mark.parametrize("env, phrase", [
+    ({"CS_METRICS_PORT": "ninety"}, "CS_METRICS_PORT='ninety' is not an integer"),
+    ({"CS_LOG_LEVEL": "LOUD"}, "CS_LOG_LEVEL"),
+    ({"CS_ESCALATION_QUEUES": "billing,bad queue!"}, "not a valid queue name"),
+    ({"CS_STARTUP_TIMEOUT_S": "soon"}, "CS_STARTUP_TIMEOUT_S"),
+])
+def test_bad_values_fail_with_the_variable_named(env, phrase):
+    with pytest.raises(ConfigError) as err:
+        CommonSettings.from_env("gateway", 9101, Env(env))
+    assert phrase in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_undeclared_variables_cannot_be_read():
+    with pytest.raises(KeyError):
+        Env({}).str("CS_SOMETHING_NOBODY_DOCUMENTED")
+
+
+def test_every_variable_is_documented():
+    for variable in VARIABLES.values():
+        assert variable.name.startswith("CS_") and len(variable.doc) > 10
