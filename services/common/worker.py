@@ -52,6 +52,9 @@ class WorkerSpec:
     service: str
     source: TopicSpec
     group_id: str
+    # One agent instance per partition (still one event at a time per partition), so a worker
+    # with several partitions processes conversations concurrently.
+    isolated_partitions: bool = False
 
 
 def event_ids(event) -> dict:
@@ -165,7 +168,7 @@ def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_to
     )
     topic = app.topic(source_topic, value_type=bytes, key_type=bytes, allow_empty=True)
 
-    @app.agent(topic, concurrency=1, name=f"{spec.service}-agent")
+    @app.agent(topic, concurrency=1, isolated_partitions=spec.isolated_partitions, name=f"{spec.service}-agent")
     async def agent(stream):
         async for record in stream.events():
             message = record.message

@@ -19,7 +19,8 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.repositories import AGENT, AGENT_ROLE, BOT, QUEUED, RESOLVED, conversation_proto, message_proto, utcnow
 from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.gateway.auth import RequestError
-from services.gateway.context import Gateway, derived_id, streaming, unary
+from services.common.ids import derived_id
+from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import state_event
 from services.gateway.validation import check_id, check_queue, check_text

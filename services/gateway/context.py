@@ -6,7 +6,6 @@ import asyncio
 import functools
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 
 import grpc
@@ -22,10 +21,6 @@ from services.gateway.hub import Hub
 from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-# Ids derived from an adapter's idempotency key, so a retried call maps to the same message.
-ID_NAMESPACE = uuid.UUID("6f1c5a0e-3b7d-4c1e-9a51-0c6d2f5e8b11")
-
 
 @dataclass
 class Gateway:
@@ -47,10 +42,6 @@ class Gateway:
                 grpc.StatusCode.UNAVAILABLE,
                 f"the event bus did not accept the event within {self.settings.send_timeout_s:.0f} s; retry later",
             ) from None
-
-
-def derived_id(*parts: str) -> str:
-    return str(uuid.uuid5(ID_NAMESPACE, "/".join(parts)))
 
 
 def _finish(service: str, method: str, code: str, started: float) -> None:

@@ -1,0 +1,33 @@
+# The two commands of the README, and the steps they are made of. Every step is idempotent.
+.PHONY: demo test install stack-up stack-down models services-up services-down down
+
+PY := .venv/bin/python
+
+## make demo: install everything, start Kafka, FerretDB and the four services, run a scripted conversation
+demo: stack-up models services-up
+	HF_HUB_OFFLINE=1 $(PY) deploy/local/demo.py
+
+## make test: install everything, start Kafka and FerretDB, run the whole test suite (unit, integration, e2e)
+test: stack-up models
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -p no:cacheprovider
+
+install:
+	bash deploy/local/install.sh
+
+stack-up: install
+	bash deploy/local/stack.sh up
+
+stack-down:
+	bash deploy/local/stack.sh down
+
+models: install
+	bash deploy/local/models.sh
+
+services-up: stack-up models
+	bash deploy/local/services.sh up
+
+services-down:
+	bash deploy/local/services.sh down
+
+## make down: stop the services and the stack (data kept; deploy/local/stack.sh down --wipe deletes it)
+down: services-down stack-down

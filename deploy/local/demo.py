@@ -1,0 +1,163 @@
+"""A scripted conversation through the gateway's public gRPC API, as a channel adapter and an agent.
+
+Run by `make demo` once the stack and the services are up. Prints each customer message with its
+intent and sentiment, the bot's reply as it streams, and one escalation handled by a human agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+
+import grpc
+
+from services.common.mongo import connect
+from services.common.proto.cs.v1 import agent_service_pb2 as apb
+from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import customer_service_pb2 as cpb
+from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
+from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.repositories import ApiKeyRepo
+from services.common.settings import Env
+
+TENANT = "demo-retail"
+REPLY_TIMEOUT_S = 180
+
+SCRIPT = [
+    ("en", "cust-ann", "Ann", "standard", [
+        "Hi! How do I change the shipping address on my order?",
+        "Thanks, and how long does a refund usually take?",
+    ]),
+    ("zh", "cust-li", "李雷", "standard", [
+        "你好，我想修改订单的收货地址，怎么操作？",
+    ]),
+    ("en", "cust-bob", "Bob", "standard", [
+        "This is ridiculous!!! My refund for order 88231 still hasn't arrived after three weeks. "
+        "I want to talk to a real person NOW.",
+    ]),
+]
+
+
+def metadata(key: str):
+    return (("authorization", f"Bearer {key}"),)
+
+
+async def create_keys(env: Env) -> tuple[str, str]:
+    mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
+    try:
+        repo = ApiKeyRepo(db)
+        return await repo.create(TENANT, "adapter"), await repo.create(TENANT, "agent", "ava")
+    finally:
+        await mongo.close()
+
+
+def describe(message: conv.ConversationMessage) -> str:
+    u, s = message.understanding, message.sentiment
+    intent = "out of scope" if u.intent.out_of_scope else f"{u.intent.label} ({u.intent.confidence:.2f})"
+    entities = ", ".join(f"{e.type}={e.value or e.text}" for e in u.entities) or "none"
+    polarity = und.Polarity.Name(s.polarity).removeprefix("POLARITY_").lower()
+    emotion = und.Emotion.Name(s.emotion).removeprefix("EMOTION_").lower()
+    return (f"    language={u.language} intent={intent} entities=[{entities}]\n"
+            f"    sentiment={polarity} ({s.score:+.2f}) emotion={emotion} anger={s.anger:.2f}")
+
+
+async def wait_for_reply(stream, out=sys.stdout) -> cpb.StreamRepliesResponse:
+    """Print tokens as they stream; return the final reply."""
+    printed = False
+    while True:
+        item = await asyncio.wait_for(stream.read(), REPLY_TIMEOUT_S)
+        if item is grpc.aio.EOF:
+            raise RuntimeError("reply stream ended")
+        if item.HasField("token"):
+            if not printed:
+                out.write("  bot (streaming): ")
+                printed = True
+            out.write(item.token.text)
+            out.flush()
+        elif item.HasField("reply"):
+            if printed:
+                out.write("\n")
+            return item.reply
+
+
+async def enrichment_of(customers, key: str, conversation_id: str, message_id: str) -> conv.ConversationMessage:
+    for _ in range(40):
+        history = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(key))
+        for m in history.messages:
+            if m.message_id == message_id and m.understanding.intent.label:
+                return m
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"message {message_id} was not stored with its enrichment")
+
+
+async def run(target: str) -> int:
+    env = Env()
+    adapter_key, agent_key = await create_keys(env)
+    async with grpc.aio.insecure_channel(target) as channel:
+        customers = cgrpc.CustomerServiceStub(channel)
+        agents = agrpc.AgentServiceStub(channel)
+        escalated = None
+        for language, customer_id, name, tier, lines in SCRIPT:
+            conversation_id = f"demo-{uuid.uuid4().hex[:12]}"
+            print(f"\n=== conversation {conversation_id} ({language}, customer {name}) ===")
+            stream = customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
+            for text in lines:
+                ack = await customers.SendMessage(cpb.SendMessageRequest(
+                    conversation_id=conversation_id, customer_id=customer_id, channel="web", text=text,
+                    customer=conv.CustomerProfile(display_name=name, tier=tier)), metadata=metadata(adapter_key))
+                print(f"  customer: {text}")
+                reply = await wait_for_reply(stream)
+                stored = await enrichment_of(customers, adapter_key, conversation_id, ack.message_id)
+                print(describe(stored))
+                kind = conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()
+                print(f"  bot [{kind}]: {reply.text}")
+                if reply.kind == conv.REPLY_KIND_HANDOVER:
+                    escalated = (conversation_id, stream)
+            if escalated is None or escalated[0] != conversation_id:
+                stream.cancel()
+
+        if escalated is None:
+            print("\nno conversation was escalated", file=sys.stderr)
+            return 1
+        conversation_id, stream = escalated
+        state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
+        queue = state.conversation.queue
+        print(f"\n=== agent console (agent ava, queue {queue}) ===")
+        # The queue's backlog comes first: conversations already waiting, with their escalation.
+        watch = agents.WatchQueue(apb.WatchQueueRequest(queue=queue), metadata=metadata(agent_key))
+        while True:
+            item = await asyncio.wait_for(watch.read(), 30)
+            if item.escalation.conversation_id == conversation_id:
+                break
+        esc = item.escalation
+        reasons = ", ".join(conv.ReasonCode.Name(r.code).removeprefix("REASON_CODE_") for r in esc.reasons)
+        print(f"  escalation: queue={esc.queue} priority={conv.Priority.Name(esc.priority).removeprefix('PRIORITY_')} reasons=[{reasons}]")
+        print(f"  summary: {esc.summary}")
+        print(f"  suggested reply: {esc.suggested_reply}")
+        watch.cancel()
+        await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key))
+        print("  ava claimed the conversation")
+        await agents.SendAgentReply(apb.SendAgentReplyRequest(
+            conversation_id=conversation_id,
+            text="Hi Bob, I'm Ava. I'm sorry about the wait: I've escalated your refund for order 88231 and you'll have it within 2 days."),
+            metadata=metadata(agent_key))
+        reply = await wait_for_reply(stream)
+        print(f"  customer received from agent {reply.agent_id}: {reply.text}")
+        await agents.ResolveConversation(apb.ResolveConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key))
+        print("  ava resolved the conversation")
+        stream.cancel()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default=Env().str("CS_GATEWAY_LISTEN"))
+    args = parser.parse_args()
+    return asyncio.run(run(args.target))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

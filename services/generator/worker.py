@@ -1,0 +1,211 @@
+"""Generator worker: cs.messages.enriched -> routing policy -> answer (streamed) or escalation.
+
+For each enriched customer message:
+1. store it with its enrichment (whichever path it came in: gateway or adapter straight to Kafka);
+2. skip it if its reply already exists (redelivery after a crash: nobody sees a reply twice);
+3. stay silent while a human owns the conversation (queued / agent);
+4. ask the routing policy: escalate (state bot -> queued, escalation event with reasons, summary
+   and a suggested reply, and a handover notice to the customer) or answer (LLM tokens streamed to
+   the customer's gateway replica, final reply checked, published and stored).
+
+Ids are derived from the message id, so every step can be repeated after a crash with the same
+result: the reply id, the escalation id, and the state change (which records the message that
+caused it, so a redelivered message resumes its own escalation instead of going silent).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from services.common import metrics
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.repositories import BOT, QUEUED, Repositories, utcnow
+from services.common.runtime import WorkerContext
+from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
+from services.generator.escalation import handover_notice, suggested_reply, summarize
+from services.generator.checks import check_answer, fallback_reply
+from services.common.ids import derived_id
+from services.generator.policy import Action, Decision, PolicyInput, RoutingPolicy, TurnView
+from services.generator.prompt import CustomerProfileView, Persona, Turn, build_messages
+from services.generator.pusher import ReplyPusher
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 20
+STATE_NAMES = {conv.CONVERSATION_STATE_BOT: BOT, conv.CONVERSATION_STATE_QUEUED: QUEUED}
+PRIORITY = {
+    "low": conv.PRIORITY_LOW, "normal": conv.PRIORITY_NORMAL, "high": conv.PRIORITY_HIGH, "urgent": conv.PRIORITY_URGENT,
+}
+
+
+@dataclass
+class GeneratorDeps:
+    ctx: WorkerContext
+    repos: Repositories
+    llm: object  # BatchedEngine: async stream(messages, max_new_tokens) -> text deltas
+    policy: RoutingPolicy
+    pusher: ReplyPusher
+    max_new_tokens: int
+
+
+def turn_views(history: list[dict]) -> list[TurnView]:
+    views = []
+    for doc in history:
+        intent = (doc.get("understanding") or {}).get("intent") or {}
+        views.append(TurnView(
+            author=doc["author"], text=doc.get("text", ""), intent_label=intent.get("label", ""),
+            out_of_scope=bool(intent.get("out_of_scope", False)),
+            confidence=intent.get("confidence"), sent_at=doc.get("created_at"),
+        ))
+    return views
+
+
+def profile_view(message: ev.MessageReceived, customer: dict | None) -> CustomerProfileView:
+    stored = (customer or {}).get("profile", {})
+    return CustomerProfileView(
+        name=message.customer.display_name or stored.get("display_name", ""),
+        tier=message.customer.tier or stored.get("tier", ""),
+    )
+
+
+def reason_codes(decision: Decision) -> list[str]:
+    return [str(reason.code) for reason in decision.reasons]
+
+
+class Generator:
+    def __init__(self, deps: GeneratorDeps) -> None:
+        self.d = deps
+
+    async def handle(self, event: ev.MessageEnriched) -> None:
+        m = event.message
+        repos = self.d.repos
+        await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
+        if m.HasField("customer"):
+            await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer)
+        await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
+        reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
+        if await repos.messages.get_reply(m.tenant_id, reply_id) is not None:
+            metrics.EVENTS_DUPLICATE.labels(service="generator", topic="enriched").inc()
+            return
+        conversation = await repos.conversations.get(m.tenant_id, m.conversation_id)
+        resuming = conversation["state"] == QUEUED and conversation.get("queued_by") == m.message_id
+        history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
+        customer = await repos.customers.get(m.tenant_id, m.customer_id)
+        profile = profile_view(m, customer)
+        decision = self.d.policy.decide(PolicyInput(
+            text=m.text, language=event.understanding.language or "und",
+            intent_label=event.understanding.intent.label, intent_confidence=event.understanding.intent.confidence,
+            out_of_scope=event.understanding.intent.out_of_scope, anger=event.sentiment.anger,
+            sentiment_score=event.sentiment.score,
+            trend=conv_trend(event), trend_slope=event.sentiment.trend_slope, customer_tier=profile.tier,
+            recent_turns=turn_views([d for d in history if d["_id"] != m.message_id]),
+            conversation_state=BOT if resuming else conversation["state"],
+        ))
+        log.info("routing decision", extra={
+            "conversation_id": m.conversation_id, "message_id": m.message_id, "action": str(decision.action),
+            "queue": decision.queue or "", "reasons": ",".join(reason_codes(decision)),
+        })
+        if decision.action == Action.SILENT:
+            return
+        if decision.action == Action.ESCALATE:
+            await self.escalate(event, decision, reply_id, history, profile, resuming)
+        else:
+            await self.answer(event, reply_id, history, profile)
+
+    async def escalate(self, event: ev.MessageEnriched, decision: Decision, reply_id: str,
+                       history: list[dict], profile: CustomerProfileView, resuming: bool) -> None:
+        m = event.message
+        repos = self.d.repos
+        queue = decision.queue or "general"
+        if not resuming:
+            doc = await repos.conversations.transition(
+                m.tenant_id, m.conversation_id, (BOT,), QUEUED, queue=queue, agent_id="", queued_by=m.message_id,
+            )
+            if doc is None:
+                return  # someone else moved it first; a human owns it now
+            state = ev.ConversationStateChanged(
+                tenant_id=m.tenant_id, conversation_id=m.conversation_id, from_state=conv.CONVERSATION_STATE_BOT,
+                to_state=conv.CONVERSATION_STATE_QUEUED, queue=queue,
+            )
+            state.changed_at.FromDatetime(utcnow())
+            await self.d.ctx.publisher.publish(STATE, state, m.conversation_id)
+        language = event.understanding.language or "en"
+        escalation = ev.EscalationRaised(
+            escalation_id=derived_id(m.tenant_id, "escalation", m.message_id), tenant_id=m.tenant_id,
+            conversation_id=m.conversation_id, message_id=m.message_id, customer_id=m.customer_id, queue=queue,
+            priority=PRIORITY.get(str(decision.priority), conv.PRIORITY_NORMAL),
+            summary=summarize(turn_views(history), event.understanding, event.sentiment),
+            suggested_reply=suggested_reply(decision, language, profile.name),
+            language=language, understanding=event.understanding, sentiment=event.sentiment,
+        )
+        for reason in decision.reasons:
+            escalation.reasons.add(code=conv.ReasonCode.Value(f"REASON_CODE_{reason.code}"), detail=reason.detail)
+        escalation.created_at.FromDatetime(utcnow())
+        topic = escalation_topic(self.d.ctx.settings.topic_prefix, queue)
+        await self.d.ctx.publisher.publish(ESCALATIONS, escalation, m.conversation_id, topic)
+        await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
+        for reason in decision.reasons:
+            metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
+        notice = self.reply(event, reply_id, handover_notice(language, queue, profile.name, decision), conv.REPLY_KIND_HANDOVER)
+        await self.deliver(notice, stream=None)
+
+    async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView) -> None:
+        m = event.message
+        language = event.understanding.language if event.understanding.language in ("zh", "en") else "en"
+        turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
+        messages = build_messages(Persona(brand=m.tenant_id), language, profile, turns, m.text)
+        route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
+        stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
+        started = time.perf_counter()
+        first_token = 0.0
+        parts: list[str] = []
+        try:
+            async for delta in self.d.llm.stream(messages, self.d.max_new_tokens):
+                if not parts:
+                    first_token = time.perf_counter() - started
+                parts.append(delta)
+                await stream.token(delta)
+            total = time.perf_counter() - started
+            check = check_answer("".join(parts), language, m.text)
+            if check.ok:
+                reply = self.reply(event, reply_id, check.cleaned_text, conv.REPLY_KIND_ANSWER)
+            else:
+                log.info("answer failed its checks; sending the fallback", extra={
+                    "conversation_id": m.conversation_id, "message_id": m.message_id, "problems": ",".join(check.problems)})
+                reply = self.reply(event, reply_id, fallback_reply(language), conv.REPLY_KIND_FALLBACK)
+            reply.model_version = self.d.llm.version
+            reply.first_token_seconds = first_token
+            reply.generation_seconds = total
+            metrics.FIRST_TOKEN_SECONDS.labels(service="generator").observe(first_token)
+            metrics.GENERATION_SECONDS.labels(service="generator").observe(total)
+            metrics.MODEL_SECONDS.labels(service="generator", model="llm").observe(total)
+            await self.deliver(reply, stream)
+        finally:
+            await stream.close()
+        await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
+
+    def reply(self, event: ev.MessageEnriched, reply_id: str, text: str, kind: int) -> ev.ReplyPublished:
+        m = event.message
+        reply = ev.ReplyPublished(
+            tenant_id=m.tenant_id, conversation_id=m.conversation_id, reply_id=reply_id, in_reply_to=m.message_id,
+            author=conv.AUTHOR_BOT, kind=kind, text=text, language=event.understanding.language,
+        )
+        reply.created_at.FromDatetime(utcnow())
+        return reply
+
+    async def deliver(self, reply: ev.ReplyPublished, stream) -> None:
+        """Publish, then store: a stored reply means it was published, so redelivery can skip it."""
+        if stream is not None:
+            await stream.final(reply)
+        await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)
+        await self.d.repos.messages.record_reply(reply)
+        metrics.REPLIES.labels(service="generator", kind=conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()).inc()
+
+
+def conv_trend(event: ev.MessageEnriched) -> str:
+    from services.common.proto.cs.v1 import understanding_pb2 as und
+
+    return {und.TREND_IMPROVING: "improving", und.TREND_WORSENING: "worsening"}.get(event.sentiment.trend, "stable")

@@ -1,0 +1,39 @@
+"""Entry point: `cs-intent`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common import lifecycle
+from services.common.model_store import ModelStore
+from services.common.runtime import WorkerContext, run_worker
+from services.common.settings import CommonSettings, Env
+from services.common.topics import INBOUND
+from services.common.worker import WorkerSpec
+from services.intent.worker import make_handler
+
+SPEC = WorkerSpec(service="intent", source=INBOUND, group_id="cs-intent")
+
+
+def main() -> None:
+    env = Env()
+    settings = CommonSettings.from_env("intent", 9102, env)
+    health_port = env.int("CS_HEALTH_PORT", 50061)
+    store = ModelStore()
+
+    async def setup(ctx: WorkerContext):
+        from services.intent.engine import IntentEngine
+        from services.intent.training import ensure_model
+
+        _, path = await asyncio.to_thread(ensure_model, store)
+        engine = await asyncio.to_thread(IntentEngine.load, path)
+        return make_handler(ctx, engine)
+
+    async def run(stop) -> None:
+        await run_worker(stop, settings, SPEC, health_port, setup)
+
+    lifecycle.run(run, "cs-intent")
+
+
+if __name__ == "__main__":
+    main()

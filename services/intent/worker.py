@@ -1,0 +1,47 @@
+"""Intent worker: cs.messages.inbound -> language, intent, entities -> cs.messages.understood.
+
+The Kafka loop is services.common.worker; this file only turns the engine's result into the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from services.common import metrics
+from services.common.pii import find_pii
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.runtime import WorkerContext
+from services.common.topics import UNDERSTOOD
+
+
+def to_proto(result, version: str) -> und.Understanding:
+    """The engine's result as the contract's Understanding; PII entity spans are masked."""
+    intent = result.intent
+    out = und.Understanding(
+        language=result.language,
+        intent=und.Intent(
+            label=intent.label, confidence=float(intent.confidence), out_of_scope=bool(intent.out_of_scope),
+            alternatives=[und.IntentScore(label=label, confidence=float(conf)) for label, conf in intent.alternatives],
+        ),
+        model_version=version,
+        latency_seconds=float(result.latency_seconds),
+    )
+    for entity in result.entities:
+        text = entity.text
+        if entity.type in ("email", "phone") or find_pii(text):
+            text = f"[{entity.type.upper()}]"
+        out.entities.add(type=entity.type, text=text, value=entity.value, start=entity.start, end=entity.end)
+    return out
+
+
+def make_handler(ctx: WorkerContext, engine):
+    async def handle(message: ev.MessageReceived) -> None:
+        sent = message.sent_at.ToDatetime(dt.timezone.utc) if message.HasField("sent_at") else None
+        result = await asyncio.to_thread(engine.understand, message.text, sent)
+        metrics.MODEL_SECONDS.labels(service="intent", model="intent").observe(result.latency_seconds)
+        event = ev.MessageUnderstood(message=message, understanding=to_proto(result, engine.version))
+        await ctx.publisher.publish(UNDERSTOOD, event, message.conversation_id)
+
+    return handle
