@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 
+from services.common.pii import PiiMaskingFilter, mask_pii
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
@@ -33,13 +35,12 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            # Tracebacks can quote values (a message, an address); the filter only sees the message.
+            entry["error"] = mask_pii(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure(service: str, instance_id: str, level: str = "INFO") -> None:
-    from services.common.pii import PiiMaskingFilter  # noqa
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service, instance_id))
     handler.addFilter(PiiMaskingFilter())

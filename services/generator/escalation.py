@@ -119,6 +119,7 @@ _ENTITY_NAMES: dict[str, tuple[str, str]] = {
 }
 _POLARITY = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 _EMOTION = {"anger": "愤怒", "frustration": "沮丧", "sadness": "难过", "joy": "愉快", "anxiety": "焦虑", "neutral": "平静"}
+_EMOTION_EN = {"anger": "angry", "frustration": "frustrated", "sadness": "sad", "joy": "happy", "anxiety": "anxious"}
 _TREND_EN = {"worsening": "getting worse", "improving": "improving", "stable": "stable"}
 _TREND_ZH = {"worsening": "持续恶化", "improving": "正在好转", "stable": "平稳"}
 _REASON_ZH = {
@@ -136,8 +137,10 @@ _REASON_ZH = {
 
 def _intent_phrase(enrichment: Enrichment, zh: bool) -> str:
     label = enrichment.intent_label
-    if enrichment.out_of_scope or not label or label == "out_of_scope":
+    if enrichment.out_of_scope or label == "out_of_scope":
         return "不明确（超出机器人服务范围）" if zh else "unclear (out of the bot's scope)"
+    if not label:
+        return "未识别" if zh else "not classified"
     en_name, zh_name = _INTENT_NAMES.get(label, (label.replace("_", " "), label.replace("_", " ")))
     if zh:
         return f"{zh_name}（置信度 {enrichment.intent_confidence:.2f}）"
@@ -164,7 +167,7 @@ def _sentiment_phrase(enrichment: Enrichment, zh: bool) -> str:
         head = "，".join(w for w in words if w) or "未知"
         tail = f"，趋势{trend}" if trend else ""
         return f"{head}（得分 {e.sentiment_score:.2f}，愤怒度 {e.anger:.2f}）{tail}"
-    words = [e.polarity, e.emotion if e.emotion != "neutral" else ""]
+    words = [e.polarity, _EMOTION_EN.get(e.emotion, "")]
     trend = _TREND_EN.get(e.trend, "")
     head = ", ".join(w for w in words if w) or "unknown"
     tail = f", {trend}" if trend else ""
@@ -181,12 +184,23 @@ def _truncate(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
-def summarize(turns: Sequence[TurnView], enrichment: Enrichment, decision: Decision | None = None) -> str:
+def summarize(
+    turns: Sequence[TurnView],
+    understanding: pb.Understanding,
+    sentiment: pb.Sentiment,
+    decision: Decision | None = None,
+) -> str:
     """A few lines for the agent: intent, key entities (PII masked), sentiment, why it escalated,
     how long the conversation is, and the customer's last message (masked, truncated).
 
-    `turns` is the conversation so far, oldest first, including the message being escalated.
+    `turns` is the conversation so far, oldest first, including the message being escalated;
+    `understanding` and `sentiment` are that message's enrichment.
     """
+    return summarize_enrichment(turns, Enrichment.from_proto(understanding, sentiment), decision)
+
+
+def summarize_enrichment(turns: Sequence[TurnView], enrichment: Enrichment, decision: Decision | None = None) -> str:
+    """`summarize` for an enrichment already read into an `Enrichment`."""
     zh = _is_zh(enrichment.language)
     authors = [turn_author(t) for t in turns]
     from_customer, from_bot = authors.count("customer"), authors.count("bot")
@@ -227,9 +241,9 @@ _EMOTIONAL = {ReasonCode.ANGER, ReasonCode.COMPLAINT, ReasonCode.WORSENING_SENTI
 _UNDERSTANDING = {ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE}
 
 
-def _tone(codes: Iterable[ReasonCode | str]) -> str:
+def _tone(codes: Iterable[ReasonCode]) -> str:
     """Which template family fits: legal, upset, loop, requested, unclear or plain."""
-    found = {ReasonCode(c) for c in codes}
+    found = set(codes)
     if ReasonCode.LEGAL in found:
         return "legal"
     if found & _EMOTIONAL:
@@ -312,8 +326,11 @@ def suggested_reply(decision: Decision, language: str, customer_name: str | None
     if zh:
         greeting = f"{name}，您好！" if name else "您好！"
         return f"{greeting}{_DRAFT_BODY[tone][1]}{ask}"
+    body = _DRAFT_BODY[tone][0]
+    if not body.startswith(("I ", "I'")):
+        body = body[0].lower() + body[1:]
     greeting = f"Hi {name}," if name else "Hello,"
-    return f"{greeting} {_DRAFT_BODY[tone][0]} {ask}"
+    return f"{greeting} {body} {ask}"
 
 
 _TEAM_NAMES = {
@@ -335,16 +352,16 @@ _NOTICE_OPENING = {
 
 
 def handover_notice(
-    language: str, queue: str | None, customer_name: str | None = None, *, reasons: Iterable[ReasonCode | str] = ()
+    language: str, queue: str | None, customer_name: str | None = None, decision: Decision | None = None
 ) -> str:
     """What the customer is told when a human takes over, in their language.
 
-    `reasons` (the decision's reason codes) set the tone: an apology when the customer is upset or the
-    bot went in circles, a plain acknowledgement when legal action is mentioned.
+    The decision's reasons set the tone: an apology when the customer is upset or the bot went in
+    circles, a plain acknowledgement when legal action is mentioned.
     """
     zh = _is_zh(language)
     name = _clean_name(customer_name)
-    tone = _tone(reasons)
+    tone = _tone(decision.codes if decision else ())
     team_en, team_zh = _TEAM_NAMES.get(queue or "", ("", ""))
     if zh:
         address = f"{name}，" if name else ""

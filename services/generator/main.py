@@ -36,6 +36,12 @@ def main() -> None:
         policy = RoutingPolicy(PolicyConfig.from_env())
     except (ValueError, ConfigError) as exc:
         raise SystemExit(f"cs-generator: cannot start: {exc}") from None
+    unknown = sorted(set(policy.config.queues()) - set(settings.escalation_queues))
+    if unknown:
+        raise SystemExit(
+            f"cs-generator: cannot start: the routing policy sends to queues {unknown} that are not in "
+            f"CS_ESCALATION_QUEUES ({','.join(settings.escalation_queues)}); add them or change CS_POLICY_*_QUEUE"
+        )
     store = ModelStore()
 
     async def run(stop) -> None:

@@ -77,6 +77,7 @@ import types
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from services.common.settings import ConfigError
 
@@ -88,16 +89,16 @@ class Action(enum.StrEnum):
 
 
 class Priority(enum.StrEnum):
-    """Names match the suffixes of cs.v1.Priority."""
+    """Member names match the suffixes of cs.v1.Priority (``Priority.HIGH.name == "HIGH"``); values are lower-case."""
 
-    LOW = "LOW"
-    NORMAL = "NORMAL"
-    HIGH = "HIGH"
-    URGENT = "URGENT"
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
 
 
 class ReasonCode(enum.StrEnum):
-    """Names match the suffixes of cs.v1.ReasonCode."""
+    """Names and values match the suffixes of cs.v1.ReasonCode."""
 
     HUMAN_REQUESTED = "HUMAN_REQUESTED"
     ANGER = "ANGER"
@@ -217,7 +218,7 @@ class PolicyConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PolicyConfig:
         """Defaults overridden by the CS_POLICY_* variables that are set (see `ENV_VARIABLES`)."""
         environ = os.environ if environ is None else environ
-        overrides: dict[str, object] = {}
+        overrides: dict[str, Any] = {}
         for f in fields(cls):
             name = _ENV_NAMES[f.name]
             raw = environ.get(name, "").strip()
@@ -227,7 +228,7 @@ class PolicyConfig:
                 except ValueError as exc:
                     raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
         try:
-            return cls(**overrides)  # type: ignore[arg-type]
+            return cls(**overrides)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -419,7 +420,7 @@ class RoutingPolicy:
             return Decision(Action.SILENT, None, Priority.NORMAL, ())
         turns = _since_last_agent(inp.recent_turns)
         reasons = [
-            *self._human_requested(inp),
+            *self._intent_or_cue(inp, ReasonCode.HUMAN_REQUESTED, self.config.human_intents, self._human),
             *self._anger(inp),
             *self._worsening(inp),
             *self._intent_or_cue(inp, ReasonCode.COMPLAINT, self.config.complaint_intents, self._complaint),
@@ -443,9 +444,6 @@ class RoutingPolicy:
             and confidence is not None
             and confidence >= self.config.low_confidence_threshold
         )
-
-    def _human_requested(self, inp: PolicyInput) -> list[Reason]:
-        return self._intent_or_cue(inp, ReasonCode.HUMAN_REQUESTED, self.config.human_intents, self._human)
 
     def _intent_or_cue(
         self, inp: PolicyInput, code: ReasonCode, intents: Sequence[str], cues: _CueMatcher

@@ -137,7 +137,7 @@ class Generator:
             escalation_id=derived_id(m.tenant_id, "escalation", m.message_id), tenant_id=m.tenant_id,
             conversation_id=m.conversation_id, message_id=m.message_id, customer_id=m.customer_id, queue=queue,
             priority=PRIORITY.get(str(decision.priority), conv.PRIORITY_NORMAL),
-            summary=summarize(turn_views(history), event.understanding, event.sentiment),
+            summary=summarize(turn_views(history), event.understanding, event.sentiment, decision),
             suggested_reply=suggested_reply(decision, language, profile.name),
             language=language, understanding=event.understanding, sentiment=event.sentiment,
         )
@@ -169,7 +169,9 @@ class Generator:
                 parts.append(delta)
                 await stream.token(delta)
             total = time.perf_counter() - started
-            check = check_answer("".join(parts), language, m.text)
+            text = "".join(parts)
+            cut_off = len(self.d.llm.engine.tokenizer.encode(text, add_special_tokens=False)) >= self.d.max_new_tokens
+            check = check_answer(text, language, m.text, cut_off=cut_off)
             if check.ok:
                 reply = self.reply(event, reply_id, check.cleaned_text, conv.REPLY_KIND_ANSWER)
             else:

@@ -34,3 +34,18 @@ def test_undeclared_variables_cannot_be_read():
 def test_every_variable_is_documented():
     for variable in VARIABLES.values():
         assert variable.name.startswith("CS_") and len(variable.doc) > 10
+
+
+def test_policy_variables_are_declared():
+    from services.generator.policy import ENV_VARIABLES
+
+    missing = [name for name, _ in ENV_VARIABLES if name not in VARIABLES]
+    assert not missing, f"declare in services/common/settings.py: {missing}"
+
+
+def test_readme_documents_every_variable():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name for name in VARIABLES if f"`{name}`" not in readme]
+    assert not missing, f"add to the README configuration table: {missing}"

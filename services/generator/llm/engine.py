@@ -1,7 +1,7 @@
 """The generator's language model: load the converted Qwen folder and generate replies.
 
-CUDA with bf16 when a GPU is present; otherwise CPU, where dynamic int8 quantization of the
-Linear layers roughly triples decode speed over fp32 for this model on two cores. Replies are
+CUDA with bf16 when a GPU is present; otherwise CPU, where int8 Linear layers (see int8.py)
+roughly triple decode speed over fp32 for this model on two cores. Replies are
 greedy with a mild repetition penalty: customer service wants the same answer to the same
 question, and a 0.5B model that samples wanders.
 
@@ -20,6 +20,7 @@ import torch
 
 from services.generator.llm.batch import DecodeBatch
 from services.generator.llm.decoding import IncrementalDetokenizer
+from services.generator.llm.int8 import quantize_linear_int8
 from services.generator.llm.request import GenerationResult, Request
 
 Message = dict[str, str]
@@ -154,17 +155,6 @@ class LLMEngine:
         while not request.done:
             batch.advance(batch.forward(self.model), self.repetition_penalty)
             yield
-
-
-def quantize_linear_int8(model):
-    """Dynamic int8 quantization of every nn.Linear (weights int8, activations per call).
-
-    Measured here on two cores: about 3x the fp32 decode speed with the same answers in
-    substance. CPU only: the quantized kernels are fbgemm/onednn.
-    """
-    from torch.ao.quantization import quantize_dynamic
-
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _resolve_device(device: str) -> str:

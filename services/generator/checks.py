@@ -1,0 +1,287 @@
+"""Checks a generated answer before a customer sees it, and cleans what can be cleaned.
+
+A small model answers in the wrong language, refuses ordinary questions, rambles past its token
+budget, leaks chat-template tags and markdown, and sometimes promises what only a human may promise.
+`check_answer` cleans what is cosmetic and reports what is not; the worker sends `fallback_reply`
+(or escalates) when `ok` is False.
+
+Cleaning (never a problem by itself):
+- chat-template tokens (``<|im_end|>``, ``[INST]``, ...) and a leading role tag ("Assistant:",
+  "客服：") are removed; a line that starts a new turn ("User:", "Customer:", "用户：") ends the answer,
+  since the model has begun writing the customer's part;
+- markdown: code fences unwrapped, ``**``/``__``/backticks and heading marks removed, links become
+  "text (url)", "*" bullets become "-";
+- whitespace collapsed; when the caller says generation was cut off at the token limit, the
+  unfinished last sentence is dropped; an answer longer than the language's limit is trimmed at the
+  last sentence end that fits;
+- PII is masked, and also reported (below).
+
+Problems (any one makes ``ok`` False):
+- ``empty``: nothing readable left;
+- ``wrong_language``: a "zh" answer where Han characters are under ``min_script_share`` of
+  Han characters + Latin words, or an "en" answer where Latin words are under that share of Latin
+  words + Han runs; or any whole sentence in the other script (other languages are not checked);
+- ``pii``: e-mail, phone, card, ID, IBAN or IP in the answer (except ``allowed_contacts``);
+- ``forbidden_promise``: a sentence naming a refund/compensation together with an amount or a
+  percentage, or a guarantee/promise ("we can't guarantee" is fine);
+- ``legal_advice``: telling the customer what the law entitles them to or how to take legal action;
+- ``refusal``: assistant boilerplate ("As an AI language model", "Sorry, but I can't assist with that");
+- ``echo``: the answer only repeats the question;
+- ``template_placeholder``: unfilled slots such as "[Your Name]" or "{{Order Number}}";
+- ``code``: program code, which a customer-service answer never needs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from services.common.pii import find_pii
+from services.generator.policy import text_similarity
+
+EMPTY = "empty"
+WRONG_LANGUAGE = "wrong_language"
+PII = "pii"
+FORBIDDEN_PROMISE = "forbidden_promise"
+LEGAL_ADVICE = "legal_advice"
+REFUSAL = "refusal"
+ECHO = "echo"
+TEMPLATE_PLACEHOLDER = "template_placeholder"
+CODE = "code"
+
+
+@dataclass(frozen=True)
+class AnswerLimits:
+    """Tunable limits of the answer checks.
+
+    max_chars_*: longest answer sent, per language (a chat bubble, not an essay).
+    min_script_share: how much of the text must be in the expected script.
+    allowed_contacts: the company's own phone numbers / e-mail addresses, which answers may quote.
+    echo_similarity: similarity to the question at which an answer counts as an echo.
+    """
+
+    max_chars_en: int = 600
+    max_chars_zh: int = 300
+    min_script_share: float = 0.6
+    allowed_contacts: tuple[str, ...] = ()
+    echo_similarity: float = 0.9
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    problems: tuple[str, ...]
+    cleaned_text: str
+
+
+_SPECIAL_TOKENS_RE = re.compile(
+    r"<\|im_start\|>\s*(?:assistant|user|system)?\s*|<\|[a-z_]+\|>|</?s>|\[/?INST\]|<<\/?SYS>>|<\/?(?:assistant|user|system)>",
+    re.I,
+)
+_LEADING_ROLE_RE = re.compile(r"^\s*(?:assistant|bot|ai|agent|support|客服|助手|机器人|智能客服)\s*[:：]\s*", re.I)
+_NEXT_TURN_RE = re.compile(r"^\s*(?:user|customer|human|client|用户|客户|顾客)\s*[:：]", re.I | re.M)
+_FENCE_RE = re.compile(r"```[a-zA-Z0-9_+-]*\n?(.*?)```", re.S)
+_CODE_LINE_RE = re.compile(
+    r"^\s*(?:def |class \w|import \w|from \w[\w.]* import|function\s*\w*\(|const |let |var |public |"
+    r"#include|console\.log|print\(|return\b|SELECT |<\?php|\}\s*$|.*;\s*$)",
+    re.M,
+)
+_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s*", re.M)
+_BULLET_RE = re.compile(r"^(\s*)[*+]\s+", re.M)
+_QUOTE_RE = re.compile(r"^\s*>\s?", re.M)
+
+_HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# A sentence ends at . ! ? followed by a space or the end, or at a CJK terminator, plus closing quotes.
+_SENTENCE_END_RE = re.compile(r"(?:[.!?…]+[\"'”’)）」]*(?=\s|$)|[。！？]+[\"'”’)）」]*)")
+
+_MONEY_WORDS_RE = re.compile(
+    r"refund|reimburs|compensat|money back|store credit|account credit|cashback|"
+    r"退款|退还|退回|赔偿|补偿|返还|返现",
+    re.I,
+)
+_AMOUNT_RE = re.compile(
+    r"\d+(?:[.,]\d+)?\s*(?:%|％|percent\b|per cent\b)|百分之|[$€£¥￥]\s*\d|"
+    r"\d+(?:[.,]\d+)?\s*(?:元|块|美元|欧元|英镑|dollars?\b|euros?\b|pounds?\b|usd\b|eur\b|gbp\b|rmb\b|cny\b)|"
+    r"(?:usd|eur|gbp|rmb|cny)\s*\d",
+    re.I,
+)
+_GUARANTEE_RE = re.compile(r"\bguarantee[sd]?\b|\bpromise\b|保证(?!金)|承诺|担保", re.I)
+# "We can't guarantee ..." is the careful answer, not a promise.
+_NEGATION_BEFORE_RE = re.compile(r"(?:\b(?:not|never|no|cannot|can't|can not|unable to|won't)\s+(?:\w+\s+)?|无法|不能|不可能|不|没法)$", re.I)
+_LEGAL_ADVICE_RE = re.compile(
+    r"legal advice|\byou (?:can|could|should|may|might want to) (?:sue|take legal action|file a (?:lawsuit|claim)|"
+    r"go to court|take us to court)|\byour legal rights?\b|\byou are (?:legally )?entitled to\b|"
+    r"\bunder (?:the )?(?:consumer )?(?:law|act)\b|\bconsult (?:a|an|your) (?:lawyer|attorney|solicitor)\b|"
+    r"法律建议|(?:您|你)可以(?:起诉|向法院|申请仲裁|提起诉讼)|依法(?:您|你)?(?:有权|可以)|根据.{0,8}法(?:律|规|第)|法律规定",
+    re.I,
+)
+_REFUSAL_RE = re.compile(
+    r"\bas an ai\b|\bai (?:language )?model\b|\blanguage model\b|"
+    r"\bsorry,? but i (?:can't|cannot|can not|am unable to|'m unable to|am not able to) (?:assist|help|provide|do)|"
+    r"\bi (?:can't|cannot|can not|am unable to|'m unable to|am not able to) (?:assist|help) with (?:that|this)\b|"
+    r"\bi (?:don't|do not) have (?:access to )?(?:real-time|personal information)|"
+    r"\bi do not have the ability\b|"
+    r"作为(?:一个)?(?:ai|人工智能|语言模型|AI助手)|我(?:只是|是)一个(?:ai|人工智能|语言模型)|"
+    r"(?:抱歉|对不起)[，,]?\s*我(?:无法|不能)(?:协助|帮助|提供|回答)|我无法(?:协助|帮助)(?:您|你)?(?:处理|完成)?(?:这|此)",
+    re.I,
+)
+_PLACEHOLDER_RE = re.compile(
+    r"\[(?:your|customer|company|agent|insert|name|product|order|date|link)[^\]\n]{0,30}\]|\{\{[^{}\n]{1,40}\}\}|<insert[^>]*>",
+    re.I,
+)
+
+
+def _unwrap_fences(text: str) -> tuple[str, bool]:
+    """Text with code fences unwrapped, and whether any fenced block looked like code."""
+    blocks = _FENCE_RE.findall(text)
+    looks_like_code = any(_CODE_LINE_RE.search(block) for block in blocks)
+    return _FENCE_RE.sub(lambda m: m.group(1), text).replace("```", ""), looks_like_code
+
+
+def clean_answer(answer: str) -> tuple[str, bool]:
+    """Cosmetic cleaning (template tags, role tags, the model's next turn, markdown, whitespace).
+
+    Returns the cleaned text and whether program code was found in it.
+    """
+    text = unicodedata.normalize("NFC", answer).replace("\r\n", "\n")
+    text = _SPECIAL_TOKENS_RE.sub("", text)
+    text = _LEADING_ROLE_RE.sub("", text)
+    next_turn = _NEXT_TURN_RE.search(text)
+    if next_turn and text[: next_turn.start()].strip():
+        text = text[: next_turn.start()]
+    text, fenced_code = _unwrap_fences(text)
+    has_code = fenced_code or len(_CODE_LINE_RE.findall(text)) >= 2
+    text = _LINK_RE.sub(r"\1 (\2)", text)
+    text = _HEADING_RE.sub("", text)
+    text = _QUOTE_RE.sub("", text)
+    text = _BULLET_RE.sub(r"\1- ", text)
+    text = text.replace("**", "").replace("__", "").replace("`", "")
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r" *\n[ \n]*", "\n", text)
+    return text.strip(), has_code
+
+
+def _drop_unfinished_sentence(text: str) -> str:
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    if not ends or ends[-1] >= len(text.rstrip()):
+        return text
+    return text[: ends[-1]].rstrip()
+
+
+def _trim(text: str, max_chars: int, zh: bool) -> str:
+    """At most `max_chars`, cut at a sentence end when one fits, else at a word (en) with an ellipsis."""
+    if len(text) <= max_chars:
+        return text
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text) if m.end() <= max_chars]
+    if ends:
+        return text[: ends[-1]].rstrip()
+    cut = text[: max_chars - 1]
+    if not zh and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,，;；:：") + "…"
+
+
+def _script_share(text: str, zh: bool) -> float | None:
+    """Share of the expected script, or None when the text has no letters at all."""
+    latin_words = len(_LATIN_WORD_RE.findall(text))
+    if zh:
+        han = len(_HAN_RE.findall(text))
+        return han / (han + latin_words) if han + latin_words else None
+    han_runs = len(_HAN_RUN_RE.findall(text))
+    return latin_words / (latin_words + han_runs) if latin_words + han_runs else None
+
+
+def _has_foreign_sentence(sentences: list[str], zh: bool) -> bool:
+    """A whole sentence in the other script: 3+ Latin words outnumbering Han characters in a zh answer,
+    or 4+ Han characters outnumbering Latin words in an en answer (a quoted product name is fine)."""
+    for sentence in sentences:
+        latin_words = len(_LATIN_WORD_RE.findall(sentence))
+        han = len(_HAN_RE.findall(sentence))
+        if (zh and latin_words >= 3 and latin_words > han) or (not zh and han >= 4 and han > latin_words):
+            return True
+    return False
+
+
+def _contact_key(text: str) -> str:
+    return re.sub(r"[^0-9a-z@.]", "", text.lower())
+
+
+def check_answer(
+    answer: str, language: str, question: str = "", *, cut_off: bool = False, limits: AnswerLimits | None = None
+) -> CheckResult:
+    """Clean `answer` and list what is wrong with it for a customer who wrote `question` in `language`.
+
+    Set `cut_off` when generation stopped at the token limit: the unfinished last sentence is dropped.
+    """
+    limits = limits or AnswerLimits()
+    lang = language.strip().lower()
+    zh = lang.startswith("zh")
+    text, has_code = clean_answer(answer)
+    if cut_off:
+        text = _drop_unfinished_sentence(text)
+    text = _trim(text, limits.max_chars_zh if zh else limits.max_chars_en, zh)
+
+    problems: list[str] = []
+    share = _script_share(text, zh)
+    if share is None:
+        problems.append(EMPTY)
+    elif (zh or lang.startswith("en")) and (
+        share < limits.min_script_share or _has_foreign_sentence(_sentences(text), zh)
+    ):
+        problems.append(WRONG_LANGUAGE)
+
+    allowed = {_contact_key(c) for c in limits.allowed_contacts}
+    leaks = [m for m in find_pii(text) if _contact_key(m.text) not in allowed]
+    if leaks:
+        problems.append(PII)
+        for match in sorted(leaks, key=lambda m: m.start, reverse=True):
+            text = text[: match.start] + match.placeholder + text[match.end :]
+
+    sentences = _sentences(text)
+    if any(_MONEY_WORDS_RE.search(s) and _AMOUNT_RE.search(s) for s in sentences) or _promises(text):
+        problems.append(FORBIDDEN_PROMISE)
+    if _LEGAL_ADVICE_RE.search(text):
+        problems.append(LEGAL_ADVICE)
+    if _REFUSAL_RE.search(text.replace("’", "'")):
+        problems.append(REFUSAL)
+    if question.strip() and text and text_similarity(text, question) >= limits.echo_similarity:
+        problems.append(ECHO)
+    if _PLACEHOLDER_RE.search(text):
+        problems.append(TEMPLATE_PLACEHOLDER)
+    if has_code:
+        problems.append(CODE)
+    return CheckResult(ok=not problems, problems=tuple(problems), cleaned_text=text)
+
+
+def _promises(text: str) -> bool:
+    return any(
+        not _NEGATION_BEFORE_RE.search(text[max(0, m.start() - 24) : m.start()].replace("’", "'"))
+        for m in _GUARANTEE_RE.finditer(text)
+    )
+
+
+def _sentences(text: str) -> list[str]:
+    parts, start = [], 0
+    for m in _SENTENCE_END_RE.finditer(text):
+        parts.append(text[start : m.end()])
+        start = m.end()
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+_FALLBACK = {
+    "en": (
+        "Sorry, I couldn't find a reliable answer to that. Could you rephrase your question? "
+        'If you prefer, type "agent" and a member of our team will help you.'
+    ),
+    "zh": "抱歉，我暂时没能找到准确的答案。您可以换个说法再问一次，或输入“人工”联系客服人员。",
+}
+
+
+def fallback_reply(language: str) -> str:
+    """The safe reply sent when a generated answer fails its checks; it offers the way to a human."""
+    return _FALLBACK["zh" if language.strip().lower().startswith("zh") else "en"]

@@ -1,0 +1,158 @@
+"""The intent head: a softmax over sentence embeddings, with calibrated confidence and "don't know".
+
+The shared multilingual encoder puts a Chinese message near its English paraphrase, so a linear
+softmax trained mostly on English customer-service data (plus a few hundred Chinese examples)
+classifies both languages. The head is stored as plain numpy arrays and applied with numpy:
+no pickled scikit-learn object to break on upgrade, and nothing to lock for concurrent reads.
+
+Out of scope is decided two ways, both learned from held-out data at training time:
+- the head has an explicit `out_of_scope` class, trained on off-topic messages;
+- a message whose best in-scope intent is less likely than `threshold` (after temperature
+  scaling) is also out of scope: the caller gets an explicit "don't know" rather than a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+OUT_OF_SCOPE = "out_of_scope"
+HEAD_FILE = "intent_head.npz"
+META_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class IntentPrediction:
+    """What the customer wants.
+
+    `label` is an intent, or "out_of_scope" when the model does not know (then `confidence` is the
+    probability that none of the intents applies, and `alternatives` still lists the closest
+    intents so a policy can ask a clarifying question). Otherwise `confidence` is the calibrated
+    probability of `label` and `alternatives` the next most likely intents.
+    """
+
+    label: str
+    confidence: float
+    out_of_scope: bool
+    alternatives: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Vectorised decisions for a batch: best in-scope intent, its probability, out-of-scope flag."""
+
+    best: np.ndarray
+    confidence: np.ndarray
+    out_of_scope: np.ndarray
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def decide(probabilities: np.ndarray, oos_index: int, threshold: float) -> Decisions:
+    """The decision rule, shared by prediction and by threshold selection during training."""
+    in_scope = probabilities.copy()
+    in_scope[:, oos_index] = -1.0
+    best = in_scope.argmax(axis=1)
+    confidence = in_scope[np.arange(len(best)), best]
+    oos = (probabilities[:, oos_index] > confidence) | (confidence < threshold)
+    return Decisions(best, confidence, oos)
+
+
+class IntentClassifier:
+    """Linear softmax head over encoder embeddings; immutable after construction."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        weights: np.ndarray,
+        bias: np.ndarray,
+        temperature: float,
+        threshold: float,
+        encoder: str,
+        alternatives: int = 3,
+    ) -> None:
+        if OUT_OF_SCOPE not in labels:
+            raise ValueError(f"intent head labels must include {OUT_OF_SCOPE!r}; retrain the intent model")
+        if weights.shape[0] != len(labels) or bias.shape != (len(labels),):
+            raise ValueError(
+                f"intent head has {weights.shape[0]} weight rows and {bias.shape} biases for {len(labels)} "
+                "labels; the model files are inconsistent, retrain the intent model"
+            )
+        self.labels = tuple(labels)
+        self.oos_index = self.labels.index(OUT_OF_SCOPE)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        self.temperature = float(temperature)
+        self.threshold = float(threshold)
+        self.encoder = encoder
+        self.alternatives = alternatives
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        """The in-scope intents this head can return."""
+        return tuple(label for label in self.labels if label != OUT_OF_SCOPE)
+
+    def logits(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings @ self.weights.T + self.bias
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities, one row per embedding, columns in `labels` order."""
+        return softmax(self.logits(embeddings) / self.temperature)
+
+    def predict(self, embeddings: np.ndarray) -> list[IntentPrediction]:
+        probabilities = self.probabilities(np.atleast_2d(embeddings))
+        decisions = decide(probabilities, self.oos_index, self.threshold)
+        return [
+            self._prediction(row, int(best), float(conf), bool(oos))
+            for row, best, conf, oos in zip(probabilities, decisions.best, decisions.confidence, decisions.out_of_scope)
+        ]
+
+    def _prediction(self, row: np.ndarray, best: int, confidence: float, oos: bool) -> IntentPrediction:
+        ranked = [i for i in np.argsort(-row) if i != self.oos_index]
+        if oos:
+            shown = ranked[: self.alternatives]
+            return IntentPrediction(OUT_OF_SCOPE, round(1.0 - confidence, 4), True, self._pairs(row, shown))
+        shown = [i for i in ranked if i != best][: self.alternatives]
+        return IntentPrediction(self.labels[best], round(confidence, 4), False, self._pairs(row, shown))
+
+    def _pairs(self, row: np.ndarray, indices: Sequence[int]) -> tuple[tuple[str, float], ...]:
+        return tuple((self.labels[i], round(float(row[i]), 4)) for i in indices)
+
+    def save(self, folder: pathlib.Path, metadata: dict) -> None:
+        """Write the head (numpy arrays) and its description (JSON) into `folder`."""
+        np.savez(folder / HEAD_FILE, weights=self.weights, bias=self.bias)
+        description = {
+            **metadata,
+            "labels": list(self.labels),
+            "temperature": self.temperature,
+            "threshold": self.threshold,
+            "encoder": self.encoder,
+        }
+        (folder / META_FILE).write_text(json.dumps(description, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: pathlib.Path) -> IntentClassifier:
+        folder = pathlib.Path(folder)
+        try:
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            with np.load(folder / HEAD_FILE) as arrays:
+                weights, bias = arrays["weights"], arrays["bias"]
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"intent model folder {folder} is incomplete ({exc.filename} missing); rebuild it with "
+                "`python -m services.intent.training --promote --force`"
+            ) from None
+        return cls(meta["labels"], weights, bias, meta["temperature"], meta["threshold"], meta["encoder"])
+
+
+def read_metadata(folder: pathlib.Path) -> dict:
+    """The JSON written next to the head: labels, threshold, metrics, version, training settings."""
+    return json.loads((pathlib.Path(folder) / META_FILE).read_text(encoding="utf-8"))
