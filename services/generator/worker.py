@@ -66,7 +66,7 @@ def turn_views(history: list[dict]) -> list[TurnView]:
 def profile_view(message: ev.MessageReceived, customer: dict | None) -> CustomerProfileView:
     stored = (customer or {}).get("profile", {})
     return CustomerProfileView(
-        name=message.customer.display_name or stored.get("display_name", ""),
+        display_name=message.customer.display_name or stored.get("display_name", ""),
         tier=message.customer.tier or stored.get("tier", ""),
     )
 
@@ -138,7 +138,7 @@ class Generator:
             conversation_id=m.conversation_id, message_id=m.message_id, customer_id=m.customer_id, queue=queue,
             priority=PRIORITY.get(str(decision.priority), conv.PRIORITY_NORMAL),
             summary=summarize(turn_views(history), event.understanding, event.sentiment, decision),
-            suggested_reply=suggested_reply(decision, language, profile.name),
+            suggested_reply=suggested_reply(decision, language, profile.display_name),
             language=language, understanding=event.understanding, sentiment=event.sentiment,
         )
         for reason in decision.reasons:
@@ -149,7 +149,7 @@ class Generator:
         await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
         for reason in decision.reasons:
             metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
-        notice = self.reply(event, reply_id, handover_notice(language, queue, profile.name, decision), conv.REPLY_KIND_HANDOVER)
+        notice = self.reply(event, reply_id, handover_notice(language, queue, profile.display_name, decision), conv.REPLY_KIND_HANDOVER)
         await self.deliver(notice, stream=None)
 
     async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView) -> None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 OUT_OF_SCOPE = "out_of_scope"
+# The ModelStore kind the intent model is stored under.
+MODEL_KIND = "intent"
 HEAD_FILE = "intent_head.npz"
 META_FILE = "model.json"
 

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 PACKAGE_DATA = pathlib.Path(__file__).parent / "data"
 ZH_TRAIN = PACKAGE_DATA / "zh_train.jsonl"
 ZH_TEST = PACKAGE_DATA / "zh_test.jsonl"
+# English as customers write it where Bitext has no such phrasing: angry complaints that never say
+# "complaint", double charges.
+EN_TRAIN = PACKAGE_DATA / "en_train.jsonl"
+# Held-out angry complaints in both languages, never trained on.
+COMPLAINTS_TEST = PACKAGE_DATA / "complaints_test.jsonl"
 DEMO_CATALOGUE = PACKAGE_DATA / "catalogue_demo.json"
 
 # CLINC150 domains that share nothing with retail customer service: their in-scope queries are

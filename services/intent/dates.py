@@ -157,9 +157,9 @@ _RULES: list[tuple[re.Pattern[str], _Resolver]] = [
     (re.compile(r"(?<![\d/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])"), _slashed),
     (re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"), _zh_full),
     (re.compile(r"(?<![\d.])(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"), _zh_month_day),
-    (re.compile(rf"{_L}{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(\d{{4}})(?!\d))?(?![\d:])", re.I),
+    (re.compile(rf"{_L}{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?![A-Za-z0-9:])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
      _month_name_day),
-    (re.compile(rf"(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![A-Za-z])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
+    (re.compile(rf"(?<![A-Za-z0-9.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![A-Za-z])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
      _day_month_name),
     (re.compile(_L + r"(?:the\s+day\s+before\s+yesterday|the\s+day\s+after\s+tomorrow|yesterday|today|tonight"
                 r"|tomorrow)" + _R, re.I), _en_relative),

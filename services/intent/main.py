@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 
 from services.common import lifecycle
 from services.common.model_store import ModelStore
@@ -13,6 +14,8 @@ from services.common.worker import WorkerSpec
 from services.intent.worker import make_handler
 
 SPEC = WorkerSpec(service="intent", source=INBOUND, group_id="cs-intent")
+# Product names recognised as entities; per-tenant catalogues come with the knowledge base.
+DEMO_CATALOGUE = pathlib.Path(__file__).resolve().parent / "data" / "catalogue_demo.json"
 
 
 def main() -> None:
@@ -22,11 +25,13 @@ def main() -> None:
     store = ModelStore()
 
     async def setup(ctx: WorkerContext):
+        from services.intent.catalogue import Catalogue
         from services.intent.engine import IntentEngine
         from services.intent.training import ensure_model
 
         _, path = await asyncio.to_thread(ensure_model, store)
-        engine = await asyncio.to_thread(IntentEngine.load, path)
+        catalogue = Catalogue.load(DEMO_CATALOGUE)
+        engine = await asyncio.to_thread(IntentEngine.load, path, catalogue)
         return make_handler(ctx, engine)
 
     async def run(stop) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from transformers import DynamicCache
 
+from services.generator.llm.attention import uses_row_attention
 from services.generator.llm.decoding import choose_greedy
 from services.generator.llm.request import Request
 
@@ -60,6 +61,7 @@ class DecodeBatch:
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **_row_kwargs(model, mask),
         )
         batch = cls(list(requests), out.past_key_values, mask, mask.sum(-1))
         return batch, out.logits[:, -1, :].float()
@@ -78,6 +80,7 @@ class DecodeBatch:
             past_key_values=self.cache,
             use_cache=True,
             logits_to_keep=1,
+            **_row_kwargs(model, self.mask),
         )
         self.cache = out.past_key_values
         self.positions = self.positions + 1
@@ -130,6 +133,13 @@ class DecodeBatch:
         self.pending = torch.cat([self.pending, other.pending])
         self.seen = torch.cat([self.seen, other.seen])
         self.requests = self.requests + other.requests
+
+
+def _row_kwargs(model, mask: torch.Tensor) -> dict:
+    """Where each row's real tokens start, for row attention (left padding is leading zeros)."""
+    if not uses_row_attention(model):
+        return {}
+    return {"row_starts": (mask.shape[1] - mask.sum(dim=1)).tolist()}
 
 
 def _pad_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from services.generator.llm.attention import use_row_attention
 from services.generator.llm.batch import DecodeBatch
 from services.generator.llm.decoding import IncrementalDetokenizer
 from services.generator.llm.int8 import quantize_linear_int8
@@ -54,13 +55,15 @@ class LLMEngine:
         threads: int | None = 2,
         repetition_penalty: float = 1.1,
         version: str | None = None,
+        warmup: bool = True,
     ) -> LLMEngine:
         """Load a converted model folder (see `weights.ensure_converted`).
 
         device: "auto" (cuda when available), "cuda" or "cpu". dtype: "auto" (bf16 on cuda,
         fp32 on cpu), "bfloat16", "float16" or "float32". threads sets torch's intra-op threads
         for the whole process (CPU decoding only scales to the physical cores it gets).
-        version defaults to the ModelStore version the folder was built as.
+        version defaults to the ModelStore version the folder was built as. warmup runs one
+        short generation so the first customer does not pay for lazy kernel setup.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -75,9 +78,14 @@ class LLMEngine:
         resolved_dtype = _resolve_dtype(dtype, resolved_device)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=resolved_dtype).to(resolved_device).eval()
-        if resolved_device == "cpu" and quantize_int8_on_cpu and resolved_dtype == torch.float32:
-            model = quantize_linear_int8(model)
-        return cls(model, tokenizer, version or _store_version(path), repetition_penalty)
+        if resolved_device == "cpu":
+            use_row_attention(model)
+            if quantize_int8_on_cpu and resolved_dtype == torch.float32:
+                model = quantize_linear_int8(model)
+        engine = cls(model, tokenizer, version or _store_version(path), repetition_penalty)
+        if warmup:
+            engine.generate([{"role": "user", "content": "Hello"}], max_new_tokens=4, ignore_eos=True)
+        return engine
 
     @classmethod
     def from_model(cls, model, tokenizer, version: str, repetition_penalty: float = 1.1) -> LLMEngine:

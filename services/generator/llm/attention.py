@@ -1,0 +1,67 @@
+"""Attention computed row by row on each row's own tokens, so batching never changes a reply.
+
+With left padding, the stock kernels attend over the padded width and pick different code
+paths for a padded batch than for a row alone. In fp32 that moves logits by ~1e-5; with the
+int8 Linear layers a one-ulp change can flip one activation's rounding, and the reply of a
+conversation changed with whoever shared its batch. Here each row attends only over its
+own cache columns with exactly the call it would make alone. On CPU the loop over rows costs
+little next to the matrix products; on GPU it would cost one kernel launch per row and layer,
+so the engine uses it on CPU only.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface
+
+NAME = "cs_row_sdpa"
+
+
+def row_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    row_starts: list[int] | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """query [rows, heads, q, dim], key/value [rows, kv_heads, kv, dim] -> [rows, q, heads, dim].
+
+    row_starts[i] is the first cache column that holds a real token of row i (left padding
+    before it); the model forward passes it through from `DecodeBatch`.
+    """
+    if row_starts is None:
+        raise RuntimeError("row attention needs row_starts: run the model through DecodeBatch")
+    rows, _, q_len, _ = query.shape
+    kv_len = key.shape[2]
+    out = query.new_zeros(query.shape)
+    for row, start in enumerate(row_starts):
+        first_query = max(0, start - (kv_len - q_len))
+        q = query[row : row + 1, :, first_query:]
+        k = key[row : row + 1, :, start:]
+        v = value[row : row + 1, :, start:]
+        if q.shape[2] > 1 and q.shape[2] != k.shape[2]:
+            raise RuntimeError("row attention supports prefill on an empty cache and one-token decode steps only")
+        out[row : row + 1, :, first_query:] = torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, scale=scaling, is_causal=q.shape[2] > 1, enable_gqa=True
+        )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _no_mask(*args, **kwargs) -> None:
+    """Row attention ignores the 4D mask, so transformers need not build one."""
+    return None
+
+
+def use_row_attention(model) -> None:
+    AttentionInterface.register(NAME, row_attention)
+    AttentionMaskInterface.register(NAME, _no_mask)
+    model.set_attn_implementation(NAME)
+
+
+def uses_row_attention(model) -> bool:
+    return getattr(model.config, "_attn_implementation", None) == NAME

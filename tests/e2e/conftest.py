@@ -1,0 +1,48 @@
+"""The whole system as processes: gateway, intent, sentiment and generator on the real stack."""
+
+from __future__ import annotations
+
+import pathlib
+
+import grpc
+import pytest
+
+from tests.conftest import Stack, free_port, start_service, wait_serving
+from tests.integration.conftest import create_keys
+
+
+@pytest.fixture(scope="session")
+def system(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
+    log_dir: pathlib.Path = tmp_path_factory.mktemp("system")
+    gateway_port = free_port()
+    processes = []
+    try:
+        for name, extra in [
+            ("gateway", {"CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "CS_GATEWAY_RATE_PER_MINUTE": "600"}),
+            ("intent", {}),
+            ("sentiment", {}),
+            ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "48"}),
+        ]:
+            health = gateway_port if name == "gateway" else free_port()
+            env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
+            proc = start_service(f"services.{name}.main", env, log_dir, name)
+            proc.ports = {"health": health}
+            processes.append(proc)
+        for proc in processes:
+            wait_serving(f"127.0.0.1:{proc.ports['health']}", proc, 300)
+        yield {p.name: p for p in processes} | {"target": f"127.0.0.1:{gateway_port}"}
+    finally:
+        for proc in processes:
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_keys(stack: Stack) -> dict[str, str]:
+    adapter, agent, other = create_keys(stack, [("shop", "adapter", ""), ("shop", "agent", "ava"), ("rival", "adapter", "")])
+    return {"adapter": adapter, "agent": agent, "rival": other}
+
+
+@pytest.fixture
+async def channel(system):
+    async with grpc.aio.insecure_channel(system["target"]) as ch:
+        yield ch
