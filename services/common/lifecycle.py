@@ -10,12 +10,29 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
 
 from services.common.settings import ConfigError
+
+T = TypeVar("T")
 
 
 class StartupError(Exception):
     """A dependency is unreachable or misconfigured at start; the message says which and where."""
+
+
+def fail(service: str, message: str) -> NoReturn:
+    """End the process at start with one line on stderr and exit code 2."""
+    print(f"{service}: cannot start: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def configure(service: str, build: Callable[[], T]) -> T:
+    """Build a settings object; a ConfigError ends the process with one line naming the variable."""
+    try:
+        return build()
+    except ConfigError as exc:
+        fail(service, str(exc))
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]], service: str) -> None:
@@ -31,5 +48,4 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]], service: str) -> None:
     try:
         asyncio.run(runner())
     except (ConfigError, StartupError, OSError) as exc:
-        print(f"{service}: cannot start: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(service, str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from services.common import lifecycle
 from services.common.model_store import ModelStore
@@ -21,27 +22,43 @@ from services.generator.worker import Generator, GeneratorDeps
 SPEC = WorkerSpec(service="generator", source=ENRICHED, group_id="cs-generator", isolated_partitions=True)
 
 
+@dataclass(frozen=True)
+class GeneratorOptions:
+    health_port: int
+    max_new_tokens: int
+    device: str
+    threads: int
+    batch_window_s: float
+    max_batch: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> GeneratorOptions:
+        device = env.str("CS_GENERATOR_DEVICE")
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"CS_GENERATOR_DEVICE={device!r} must be auto, cpu or cuda")
+        options = cls(
+            health_port=env.int("CS_HEALTH_PORT", 50063),
+            max_new_tokens=env.int("CS_GENERATOR_MAX_NEW_TOKENS"),
+            device=device,
+            threads=env.int("CS_TORCH_THREADS"),
+            batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
+            max_batch=env.int("CS_GENERATOR_MAX_BATCH"),
+        )
+        if options.max_new_tokens < 1 or options.max_batch < 1 or options.threads < 1:
+            raise ConfigError("CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH and CS_TORCH_THREADS must be positive")
+        return options
+
+
 def main() -> None:
     env = Env()
-    settings = CommonSettings.from_env("generator", 9104, env)
-    health_port = env.int("CS_HEALTH_PORT", 50063)
-    max_new_tokens = env.int("CS_GENERATOR_MAX_NEW_TOKENS")
-    device = env.str("CS_GENERATOR_DEVICE")
-    if device not in ("auto", "cpu", "cuda"):
-        raise SystemExit(f"cs-generator: cannot start: CS_GENERATOR_DEVICE={device!r} must be auto, cpu or cuda")
-    threads = env.int("CS_TORCH_THREADS")
-    window_s = env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000
-    max_batch = env.int("CS_GENERATOR_MAX_BATCH")
-    try:
-        policy = RoutingPolicy(PolicyConfig.from_env())
-    except (ValueError, ConfigError) as exc:
-        raise SystemExit(f"cs-generator: cannot start: {exc}") from None
+    name = "cs-generator"
+    settings = lifecycle.configure(name, lambda: CommonSettings.from_env("generator", 9104, env))
+    options = lifecycle.configure(name, lambda: GeneratorOptions.from_env(env))
+    policy = lifecycle.configure(name, lambda: RoutingPolicy(PolicyConfig.from_env()))
     unknown = sorted(set(policy.config.queues()) - set(settings.escalation_queues))
     if unknown:
-        raise SystemExit(
-            f"cs-generator: cannot start: the routing policy sends to queues {unknown} that are not in "
-            f"CS_ESCALATION_QUEUES ({','.join(settings.escalation_queues)}); add them or change CS_POLICY_*_QUEUE"
-        )
+        lifecycle.fail(name, f"the routing policy sends to queues {unknown} that are not in CS_ESCALATION_QUEUES "
+                             f"({','.join(settings.escalation_queues)}); add them or change CS_POLICY_*_QUEUE")
     store = ModelStore()
 
     async def run(stop) -> None:
@@ -54,14 +71,14 @@ def main() -> None:
 
         async def setup(ctx: WorkerContext):
             _, path = await asyncio.to_thread(ensure_converted, store)
-            engine = await asyncio.to_thread(LLMEngine.load, path, device=device, threads=threads)
-            batched = BatchedEngine(engine, max_batch_size=max_batch, wait_window_s=window_s).start()
+            engine = await asyncio.to_thread(LLMEngine.load, path, device=options.device, threads=options.threads)
+            batched = BatchedEngine(engine, max_batch_size=options.max_batch, wait_window_s=options.batch_window_s).start()
             engine_box.append(batched)
-            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), batched, policy, pusher, max_new_tokens)
+            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), batched, policy, pusher, options.max_new_tokens)
             return Generator(deps).handle
 
         try:
-            await run_worker(stop, settings, SPEC, health_port, setup)
+            await run_worker(stop, settings, SPEC, options.health_port, setup)
         finally:
             await pusher.close()
             for batched in engine_box:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import pathlib
+import zoneinfo
 
 from services.common import lifecycle
 from services.common.model_store import ModelStore
@@ -14,24 +14,28 @@ from services.common.worker import WorkerSpec
 from services.intent.worker import make_handler
 
 SPEC = WorkerSpec(service="intent", source=INBOUND, group_id="cs-intent")
-# Product names recognised as entities; per-tenant catalogues come with the knowledge base.
-DEMO_CATALOGUE = pathlib.Path(__file__).resolve().parent / "data" / "catalogue_demo.json"
 
 
 def main() -> None:
     env = Env()
-    settings = CommonSettings.from_env("intent", 9102, env)
-    health_port = env.int("CS_HEALTH_PORT", 50061)
+    settings = lifecycle.configure("cs-intent", lambda: CommonSettings.from_env("intent", 9102, env))
+    health_port = lifecycle.configure("cs-intent", lambda: env.int("CS_HEALTH_PORT", 50061))
+    zone_name = lifecycle.configure("cs-intent", lambda: env.str("CS_CUSTOMER_TIMEZONE"))
+    try:
+        timezone = zoneinfo.ZoneInfo(zone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        lifecycle.fail("cs-intent", f"CS_CUSTOMER_TIMEZONE={zone_name!r} is not an IANA time zone")
     store = ModelStore()
 
     async def setup(ctx: WorkerContext):
         from services.intent.catalogue import Catalogue
+        from services.intent.corpora import DEMO_CATALOGUE
         from services.intent.engine import IntentEngine
         from services.intent.training import ensure_model
 
         _, path = await asyncio.to_thread(ensure_model, store)
         catalogue = Catalogue.load(DEMO_CATALOGUE)
-        engine = await asyncio.to_thread(IntentEngine.load, path, catalogue)
+        engine = await asyncio.to_thread(IntentEngine.load, path, catalogue, timezone)
         return make_handler(ctx, engine)
 
     async def run(stop) -> None:

@@ -17,8 +17,8 @@ SPEC = WorkerSpec(service="sentiment", source=UNDERSTOOD, group_id="cs-sentiment
 
 def main() -> None:
     env = Env()
-    settings = CommonSettings.from_env("sentiment", 9103, env)
-    health_port = env.int("CS_HEALTH_PORT", 50062)
+    settings = lifecycle.configure("cs-sentiment", lambda: CommonSettings.from_env("sentiment", 9103, env))
+    health_port = lifecycle.configure("cs-sentiment", lambda: env.int("CS_HEALTH_PORT", 50062))
     store = ModelStore()
 
     async def setup(ctx: WorkerContext):

@@ -1,0 +1,67 @@
+"""The Mongo repositories against the real database (FerretDB locally, MongoDB in production)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from services.common.mongo import connect
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.repositories import AGENT, BOT, QUEUED, Repositories
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+async def repos(stack):
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    yield Repositories.of(db)
+    await mongo.close()
+
+
+async def test_conversation_and_messages_read_back(repos):
+    cid = f"c-{uuid.uuid4().hex}"
+    created = await repos.conversations.ensure("acme", cid, "cust", "web")
+    assert created["state"] == BOT
+    msg = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}", text="hello")
+    assert await repos.messages.record_customer(msg) is True
+    assert await repos.messages.record_customer(msg) is False  # redelivery: no second record
+    understanding = und.Understanding(language="en", intent=und.Intent(label="track_order", confidence=0.9), model_version="intent-x")
+    await repos.messages.attach_enrichment(msg, understanding, und.Sentiment(score=-0.2, model_version="sent-y"))
+    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}", in_reply_to=msg.message_id,
+                              author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="hi!")
+    assert await repos.messages.record_reply(reply) is True
+    assert await repos.messages.record_reply(reply) is False
+    history = await repos.messages.history("acme", cid)
+    assert [d["author"] for d in history] == ["customer", "bot"]
+    assert history[0]["understanding"]["intent"]["label"] == "track_order"
+    assert history[0]["model_versions"] == {"intent": "intent-x", "sentiment": "sent-y"}
+    assert await repos.messages.history("globex", cid) == []
+    assert await repos.conversations.get("globex", cid) is None
+
+
+async def test_only_one_of_two_concurrent_claims_wins(repos):
+    cid = f"c-{uuid.uuid4().hex}"
+    await repos.conversations.ensure("acme", cid, "cust", "web")
+    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing")
+    results = await asyncio.gather(*[
+        repos.conversations.transition("acme", cid, (QUEUED,), AGENT, agent_id=agent) for agent in ("alice", "bob", "carol")
+    ])
+    winners = [r["agent_id"] for r in results if r is not None]
+    assert len(winners) == 1
+    assert (await repos.conversations.get("acme", cid))["agent_id"] == winners[0]
+
+
+async def test_api_keys_are_stored_hashed(repos, stack):
+    key = await repos.api_keys.create("acme", "agent", "alice")
+    principal = await repos.api_keys.lookup(key)
+    assert principal.tenant_id == "acme" and principal.role == "agent" and principal.agent_id == "alice"
+    mongo, db = await connect(stack.mongo_uri, stack.database, 5)
+    stored = [d async for d in db["api_keys"].find({})]
+    await mongo.close()
+    assert all(key not in str(d) for d in stored)
+    assert await repos.api_keys.revoke(key) and await repos.api_keys.lookup(key) is None
