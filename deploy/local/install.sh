@@ -18,7 +18,7 @@ fi
 stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
 if [[ ! -f "$stamp" ]]; then
   echo "install: Python packages from requirements.lock (first run downloads ~4 GB: torch with CUDA libraries)"
-  .venv/bin/python -m pip install -q --upgrade pip==26.3
+  .venv/bin/python -m pip install -q --upgrade pip==26.3 setuptools==84.2.1
   .venv/bin/python -m pip install -q --no-deps -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-*

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 from transformers import AttentionInterface
-from transformers.masking_utils import AttentionMaskInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 NAME = "cs_row_sdpa"
 
@@ -32,10 +33,11 @@ def row_attention(
     """query [rows, heads, q, dim], key/value [rows, kv_heads, kv, dim] -> [rows, q, heads, dim].
 
     row_starts[i] is the first cache column that holds a real token of row i (left padding
-    before it); the model forward passes it through from `DecodeBatch`.
+    before it); the model forward passes it through from `DecodeBatch`. Calls that do not
+    (`model.generate` in the benchmark) get the stock sdpa path with its mask.
     """
     if row_starts is None:
-        raise RuntimeError("row attention needs row_starts: run the model through DecodeBatch")
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     rows, _, q_len, _ = query.shape
     kv_len = key.shape[2]
     out = query.new_zeros(query.shape)
@@ -52,14 +54,9 @@ def row_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
-def _no_mask(*args, **kwargs) -> None:
-    """Row attention ignores the 4D mask, so transformers need not build one."""
-    return None
-
-
 def use_row_attention(model) -> None:
     AttentionInterface.register(NAME, row_attention)
-    AttentionMaskInterface.register(NAME, _no_mask)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
     model.set_attn_implementation(NAME)
 
 

@@ -22,6 +22,8 @@ from services.generator.llm.request import Request
 
 
 class DecodeBatch:
+    """The running rows of one decode loop and their tensors; used from one thread at a time."""
+
     def __init__(
         self,
         requests: list[Request],
@@ -103,6 +105,7 @@ class DecodeBatch:
         if finished:
             self.keep([i for i, r in enumerate(self.requests) if not r.done])
 
+    @torch.inference_mode()
     def keep(self, rows: list[int]) -> None:
         """Keep only these rows, and drop leading columns that are padding in all of them."""
         index = torch.tensor(rows, dtype=torch.long, device=self.mask.device)
@@ -120,6 +123,7 @@ class DecodeBatch:
             layer.values = layer.values[index, :, first:, :]
         self.mask = self.mask[:, first:]
 
+    @torch.inference_mode()
     def merge(self, other: DecodeBatch) -> None:
         """Append other's rows, left-padding whichever cache is shorter so columns line up."""
         if other.pending is None or self.pending is None:

@@ -72,25 +72,48 @@ class LLMEngine:
             raise FileNotFoundError(
                 f"no converted model in {path}: run `python -m services.generator.llm.weights` first"
             )
+        resolved_device = _resolve_device(device)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_resolve_dtype(dtype, resolved_device))
+        return cls.from_model(
+            model,
+            tokenizer,
+            version or _store_version(path),
+            device=resolved_device,
+            quantize_int8_on_cpu=quantize_int8_on_cpu,
+            threads=threads,
+            repetition_penalty=repetition_penalty,
+            warmup=warmup,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model,
+        tokenizer,
+        version: str,
+        device: str = "auto",
+        quantize_int8_on_cpu: bool = True,
+        threads: int | None = 2,
+        repetition_penalty: float = 1.1,
+        warmup: bool = True,
+    ) -> LLMEngine:
+        """Prepare a built model for serving: device, CPU int8 and row attention, warm-up.
+
+        load() ends here; benchmarks call it directly with randomly initialised weights.
+        """
         if threads is not None:
             torch.set_num_threads(threads)
         resolved_device = _resolve_device(device)
-        resolved_dtype = _resolve_dtype(dtype, resolved_device)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=resolved_dtype).to(resolved_device).eval()
+        model = model.to(resolved_device).eval()
         if resolved_device == "cpu":
             use_row_attention(model)
-            if quantize_int8_on_cpu and resolved_dtype == torch.float32:
+            if quantize_int8_on_cpu and model.dtype == torch.float32:
                 model = quantize_linear_int8(model)
-        engine = cls(model, tokenizer, version or _store_version(path), repetition_penalty)
+        engine = cls(model, tokenizer, version, repetition_penalty)
         if warmup:
             engine.generate([{"role": "user", "content": "Hello"}], max_new_tokens=4, ignore_eos=True)
         return engine
-
-    @classmethod
-    def from_model(cls, model, tokenizer, version: str, repetition_penalty: float = 1.1) -> LLMEngine:
-        """Wrap an already built model (benchmarks with randomly initialised weights)."""
-        return cls(model.eval(), tokenizer, version, repetition_penalty)
 
     @property
     def device(self) -> torch.device:
@@ -152,7 +175,8 @@ class LLMEngine:
         request = self.new_request(messages, max_new_tokens, stop, ignore_eos=ignore_eos)
         for _ in self._decode_alone(request):
             pass
-        assert request.result is not None
+        if request.result is None:
+            raise RuntimeError("the decode loop ended without a result; this is a bug in DecodeBatch")
         return request.result
 
     def _decode_alone(self, request: Request) -> Iterator[None]:

@@ -1,0 +1,144 @@
+"""The generator's LLM engine on the real converted Qwen model (CPU, int8).
+
+The model loads once per session (ensure_converted builds it on first use, about 70 s).
+Replies are greedy, and on CPU each row is computed exactly as it would be alone (int8
+with per-token scales, attention over the row's own tokens), so batched replies must
+equal sequential ones token for token.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from services.generator.llm.decoding import IncrementalDetokenizer, StopScanner
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+MAX_TOKENS = 24
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from services.common.model_store import ModelStore
+    from services.generator.llm.engine import LLMEngine
+    from services.generator.llm.weights import ensure_converted
+
+    _, path = ensure_converted(ModelStore())
+    return LLMEngine.load(path, device="cpu", threads=2)
+
+
+@pytest.fixture(scope="session")
+def batched(engine):
+    from services.generator.llm.batched import BatchedEngine
+
+    with BatchedEngine(engine, max_batch_size=8, wait_window_s=0.01) as running:
+        yield running
+
+
+def ask(language: str, question: str):
+    from services.generator.prompt import Persona, build_messages
+
+    return build_messages(Persona("Acme Shop"), language, None, [], question)
+
+
+QUESTIONS = [
+    ask("en", "How do I reset my password?"),
+    ask("zh", "我想修改收货地址"),
+    ask("en", "Can I change my shipping address after I placed the order yesterday evening?"),
+]
+
+
+@pytest.fixture(scope="session")
+def sequential_texts(engine):
+    return [engine.generate(messages, MAX_TOKENS).text for messages in QUESTIONS]
+
+
+def test_stop_scanner_cuts_a_stop_string_split_across_deltas():
+    scanner = StopScanner(["\nCustomer:"])
+    out = [scanner.feed(d) for d in ["Sure, done.", "\nCust", "omer: more"]]
+    assert "".join(out) == "Sure, done."
+    assert scanner.stopped
+
+
+def test_stop_scanner_releases_held_back_text_at_the_end():
+    scanner = StopScanner(["###"])
+    out = scanner.feed("a #") + scanner.feed("#") + scanner.flush()
+    assert out == "a ##"
+    assert not scanner.stopped
+
+
+@pytest.mark.models
+def test_characters_split_across_tokens_stream_whole(engine):
+    text = "您好！龘靐齉 😀🎉 谢谢。"  # rare characters and emoji take several byte-level tokens
+    ids = engine.tokenizer.encode(text, add_special_tokens=False)
+    detokenizer = IncrementalDetokenizer(engine.tokenizer)
+    deltas = [detokenizer.push(i) for i in ids]
+    assert "".join(deltas) == text
+    assert not any("\ufffd" in d for d in deltas)
+    assert "" in deltas  # some tokens completed no character and were held back
+
+
+@pytest.mark.models
+def test_streamed_deltas_join_to_the_generated_text(engine, sequential_texts):
+    deltas = list(engine.stream(QUESTIONS[1], MAX_TOKENS))
+    assert len(deltas) > 1
+    assert "".join(deltas) == sequential_texts[1]
+
+
+@pytest.mark.models
+def test_chinese_question_gets_a_chinese_reply(engine):
+    result = engine.generate(ask("zh", "怎么退货？"), 32)
+    assert CJK.search(result.text), result.text
+    assert result.tokens > 0 and result.first_token_seconds <= result.total_seconds
+
+
+@pytest.mark.models
+def test_english_question_gets_a_helpful_english_reply(engine, sequential_texts):
+    text = sequential_texts[0]
+    assert "password" in text.lower(), text
+    assert not CJK.search(text)
+    assert "can't assist" not in text.lower()
+
+
+@pytest.mark.models
+def test_reply_stops_at_a_stop_string(engine):
+    result = engine.generate(QUESTIONS[0], MAX_TOKENS, stop=[" "])
+    assert " " not in result.text
+    assert result.finish_reason == "stop"
+
+
+@pytest.mark.models
+def test_concurrent_requests_get_the_same_replies_as_sequential_ones(batched, sequential_texts):
+    futures = [batched.submit(messages, MAX_TOKENS) for messages in QUESTIONS]
+    assert [f.result(timeout=120).text for f in futures] == sequential_texts
+
+
+@pytest.mark.models
+def test_requests_joining_a_running_batch_get_the_same_replies(batched, sequential_texts):
+    first_token = threading.Event()
+    first = batched.submit(QUESTIONS[0], MAX_TOKENS, on_delta=lambda _: first_token.set())
+    assert first_token.wait(timeout=60)
+    later = [batched.submit(messages, MAX_TOKENS) for messages in QUESTIONS[1:]]
+    assert [f.result(timeout=120).text for f in [first, *later]] == sequential_texts
+
+
+@pytest.mark.models
+def test_cancelled_request_stops_generating(batched):
+    deltas: list[str] = []
+    first_token = threading.Event()
+    future = batched.submit(QUESTIONS[0], 200, on_delta=lambda d: (deltas.append(d), first_token.set()))
+    assert first_token.wait(timeout=60)
+    assert future.cancel()
+    batched.generate(QUESTIONS[1], 4)
+    produced = len(deltas)
+    batched.generate(QUESTIONS[1], 4)
+    assert len(deltas) == produced < 20
+
+
+@pytest.mark.models
+async def test_async_stream_yields_the_same_reply(batched, sequential_texts):
+    deltas = [delta async for delta in batched.stream(QUESTIONS[2], MAX_TOKENS)]
+    assert len(deltas) > 1
+    assert "".join(deltas) == sequential_texts[2]
