@@ -175,8 +175,14 @@ class MessageRepo:
             }},
         )
 
-    async def record_reply(self, reply: ev.ReplyPublished) -> bool:
-        """Store a reply once (keyed by reply_id); True when this call created it."""
+    async def record_reply(self, reply: ev.ReplyPublished, published: bool = True) -> bool:
+        """Store a reply once (keyed by reply_id); True when this call created it.
+
+        A writer that stores before it publishes (so a reply a customer sees is always in the
+        history) passes published=False, keeps the event's bytes with it, and calls
+        mark_published once Kafka has it: a redelivered event finds the unpublished reply and
+        publishes that same reply instead of generating a second one.
+        """
         created = reply.created_at.ToDatetime(dt.timezone.utc) if reply.HasField("created_at") else utcnow()
         author = conv.Author.Name(reply.author).removeprefix("AUTHOR_").lower()
         result = await self._c.update_one(
@@ -187,10 +193,23 @@ class MessageRepo:
                 "agent_id": reply.agent_id, "reply_kind": conv.ReplyKind.Name(reply.kind),
                 "language": reply.language, "citations": list(reply.citations), "model_version": reply.model_version,
                 "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
+                "published": published,
+                **({} if published else {"event": reply.SerializeToString()}),
             }},
             upsert=True,
         )
         return result.upserted_id is not None
+
+    async def mark_published(self, tenant_id: str, reply_id: str) -> None:
+        await self._c.update_one({"_id": reply_id, "tenant_id": tenant_id},
+                                 {"$set": {"published": True}, "$unset": {"event": ""}})
+
+    @staticmethod
+    def unpublished_event(doc: dict) -> ev.ReplyPublished | None:
+        """The stored event of a reply not yet confirmed published (see record_reply), else None."""
+        if doc.get("published", True) or "event" not in doc:
+            return None
+        return ev.ReplyPublished.FromString(bytes(doc["event"]))
 
     async def get_reply(self, tenant_id: str, reply_id: str) -> dict | None:
         return await self._c.find_one({"_id": reply_id, "tenant_id": tenant_id, "author": {"$ne": "customer"}})

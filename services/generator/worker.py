@@ -87,8 +87,12 @@ class Generator:
             await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer)
         await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
         reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
-        if await repos.messages.get_reply(m.tenant_id, reply_id) is not None:
+        existing = await repos.messages.get_reply(m.tenant_id, reply_id)
+        if existing is not None:
             metrics.EVENTS_DUPLICATE.labels(service="generator", topic="enriched").inc()
+            pending = repos.messages.unpublished_event(existing)
+            if pending is not None:  # stored, then the worker died before Kafka had it
+                await self.publish_stored(pending)
             return
         conversation = await repos.conversations.get(m.tenant_id, m.conversation_id)
         resuming = conversation["state"] == QUEUED and conversation.get("queued_by") == m.message_id
@@ -189,6 +193,10 @@ class Generator:
             await stream.close()
         await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
 
+    async def publish_stored(self, reply: ev.ReplyPublished) -> None:
+        await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)
+        await self.d.repos.messages.mark_published(reply.tenant_id, reply.reply_id)
+
     def reply(self, event: ev.MessageEnriched, reply_id: str, text: str, kind: int) -> ev.ReplyPublished:
         m = event.message
         reply = ev.ReplyPublished(
@@ -199,11 +207,15 @@ class Generator:
         return reply
 
     async def deliver(self, reply: ev.ReplyPublished, stream) -> None:
-        """Publish, then store: a stored reply means it was published, so redelivery can skip it."""
+        """Store, publish, then close the token stream with the final reply.
+
+        Stored first so a reply the customer sees is always in the conversation's history;
+        marked published once Kafka has it (see MessageRepo.record_reply for redelivery).
+        """
+        await self.d.repos.messages.record_reply(reply, published=False)
+        await self.publish_stored(reply)
         if stream is not None:
             await stream.final(reply)
-        await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)
-        await self.d.repos.messages.record_reply(reply)
         metrics.REPLIES.labels(service="generator", kind=conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()).inc()
 
 

@@ -29,6 +29,36 @@ def auth(key: str):
     return (("authorization", f"Bearer {key}"),)
 
 
+class Replies:
+    """A StreamReplies call read by a background task.
+
+    Cancelling a pending `read()` of a grpc.aio stream cancels the whole call, so a test that
+    waits for "no reply within 5 s" would kill its own stream; waiting on this queue doesn't.
+    """
+
+    def __init__(self, call) -> None:
+        self.call = call
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pump = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for item in self.call:
+                await self._queue.put(item)
+        except grpc.aio.AioRpcError as e:
+            await self._queue.put(e)
+        await self._queue.put(grpc.aio.EOF)
+
+    async def read(self):
+        item = await self._queue.get()
+        if isinstance(item, grpc.aio.AioRpcError):
+            raise item
+        return item
+
+    def cancel(self) -> None:
+        self.call.cancel()
+
+
 async def next_reply(stream, timeout: float = REPLY_TIMEOUT_S) -> tuple[list[str], ev.ReplyPublished]:
     tokens: list[str] = []
     while True:
@@ -43,7 +73,7 @@ async def next_reply(stream, timeout: float = REPLY_TIMEOUT_S) -> tuple[list[str
 async def converse(channel, key: str, text: str, conversation_id: str | None = None, customer_id: str = "cust"):
     customers = cgrpc.CustomerServiceStub(channel)
     conversation_id = conversation_id or f"e2e-{uuid.uuid4().hex[:12]}"
-    stream = customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(key))
+    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(key)))
     await asyncio.sleep(0.5)
     ack = await customers.SendMessage(
         cpb.SendMessageRequest(conversation_id=conversation_id, customer_id=customer_id, channel="web", text=text),
@@ -154,7 +184,7 @@ async def test_agent_takes_over_and_the_bot_stays_silent(stack, channel, e2e_key
 async def test_adapter_publishing_to_kafka_directly_gets_the_same_treatment(stack, channel, e2e_keys):
     cid = f"kafka-{uuid.uuid4().hex[:10]}"
     customers = cgrpc.CustomerServiceStub(channel)
-    stream = customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])))
     await asyncio.sleep(0.5)
     message = ev.MessageReceived(tenant_id="shop", conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}",
                                  customer_id="cust-k", channel="email", text="How do I reset my password?")

@@ -44,6 +44,18 @@ async def test_conversation_and_messages_read_back(repos):
     assert await repos.conversations.get("globex", cid) is None
 
 
+async def test_a_reply_stored_before_publishing_can_be_published_after_a_crash(repos):
+    cid = f"c-{uuid.uuid4().hex}"
+    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
+                              author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="Your parcel left on Monday.")
+    assert await repos.messages.record_reply(reply, published=False) is True
+    doc = await repos.messages.get_reply("acme", reply.reply_id)
+    assert repos.messages.unpublished_event(doc) == reply  # what a redelivered event would publish
+    await repos.messages.mark_published("acme", reply.reply_id)
+    doc = await repos.messages.get_reply("acme", reply.reply_id)
+    assert repos.messages.unpublished_event(doc) is None and "event" not in doc
+
+
 async def test_only_one_of_two_concurrent_claims_wins(repos):
     cid = f"c-{uuid.uuid4().hex}"
     await repos.conversations.ensure("acme", cid, "cust", "web")
