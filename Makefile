@@ -9,7 +9,7 @@ demo: stack-up models services-up
 
 ## make test: install everything, start Kafka and FerretDB, run the whole test suite (unit, integration, e2e)
 test: stack-up models
-	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -p no:cacheprovider
+	HF_HUB_OFFLINE=1 $(PY) -X faulthandler -m pytest tests -q -p no:cacheprovider
 
 install:
 	bash deploy/local/install.sh
