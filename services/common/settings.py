@@ -61,7 +61,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("CS_POLICY_ANGER_THRESHOLD", "0.75", "anger score at or above which a conversation escalates (ANGER)", ("generator",)),
         Variable("CS_POLICY_URGENT_ANGER", "0.9", "anger score at or above which the escalation is URGENT", ("generator",)),
         Variable("CS_POLICY_WORSENING_SLOPE", "0.2", "a worsening trend with slope <= -this escalates (WORSENING_SENTIMENT)...", ("generator",)),
-        Variable("CS_POLICY_WORSENING_MAX_SCORE", "0.0", "...only while the sentiment score is below this", ("generator",)),
+        Variable("CS_POLICY_WORSENING_MAX_SCORE", "-0.3", "...only while the sentiment score is below this (-0.3: clearly negative)", ("generator",)),
         Variable("CS_POLICY_LOW_CONFIDENCE", "0.5", "intent confidence below this counts as not understood", ("generator",)),
         Variable("CS_POLICY_NOT_UNDERSTOOD_TURNS", "2", "consecutive out-of-scope / low-confidence messages before escalating", ("generator",)),
         Variable("CS_POLICY_LOOP_REPEATS", "3", "times the same question is asked (each answered by the bot) before BOT_LOOP", ("generator",)),

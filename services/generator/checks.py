@@ -97,6 +97,7 @@ _HAN_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 # A sentence ends at . ! ? followed by a space or the end, or at a CJK terminator, plus closing quotes.
 _SENTENCE_END_RE = re.compile(r"(?:[.!?…]+[\"'”’)）」]*(?=\s|$)|[。！？]+[\"'”’)）」]*)")
+_LIST_MARKER_RE = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]")
 
 _MONEY_WORDS_RE = re.compile(
     r"refund|reimburs|compensat|money back|store credit|account credit|cashback|"
@@ -165,8 +166,18 @@ def clean_answer(answer: str) -> tuple[str, bool]:
     return text.strip(), has_code
 
 
+def _sentence_ends(text: str) -> list[int]:
+    """Where sentences end; the "5." that opens a numbered list item is not one."""
+    ends = []
+    for m in _SENTENCE_END_RE.finditer(text):
+        line = text[text.rfind("\n", 0, m.start()) + 1 : m.end()].strip()
+        if not _LIST_MARKER_RE.fullmatch(line):
+            ends.append(m.end())
+    return ends
+
+
 def _drop_unfinished_sentence(text: str) -> str:
-    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    ends = _sentence_ends(text)
     if not ends or ends[-1] >= len(text.rstrip()):
         return text
     return text[: ends[-1]].rstrip()
@@ -176,7 +187,7 @@ def _trim(text: str, max_chars: int, zh: bool) -> str:
     """At most `max_chars`, cut at a sentence end when one fits, else at a word (en) with an ellipsis."""
     if len(text) <= max_chars:
         return text
-    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text) if m.end() <= max_chars]
+    ends = [end for end in _sentence_ends(text) if end <= max_chars]
     if ends:
         return text[: ends[-1]].rstrip()
     cut = text[: max_chars - 1]

@@ -173,7 +173,7 @@ class PolicyConfig:
     anger_threshold: float = 0.75
     urgent_anger_threshold: float = 0.9
     worsening_slope: float = 0.2
-    worsening_max_score: float = 0.0
+    worsening_max_score: float = -0.3
     low_confidence_threshold: float = 0.5
     not_understood_turns: int = 2
     loop_repeats: int = 3

@@ -3,7 +3,8 @@
 The slope is the least-squares line through the last `window` scores (-1..1, oldest first), in
 score per turn. It is "worsening" or "improving" only when the slope passes `threshold` AND the
 last score moved the same way as the slope from the first one in the window: one outlier in the
-middle of a calm conversation does not make a trend. Fewer than two scores is "stable" with slope 0.
+middle of a calm conversation does not make a trend. Two points are a line, not a trend: with
+fewer than MIN_TURNS scores the trend is "stable" (the slope is still reported).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 DEFAULT_THRESHOLD = 0.1
+MIN_TURNS = 3
 
 
 def slope(scores: Sequence[float]) -> float:
@@ -33,8 +35,8 @@ def conversation_trend(scores: Sequence[float], window: int = 5, threshold: floa
             raise ValueError(f"sentiment score {s!r} is outside -1..1")
     recent = list(scores)[-window:]
     k = slope(recent)
-    if len(recent) < 2:
-        return "stable", 0.0
+    if len(recent) < MIN_TURNS:
+        return "stable", k
     change = recent[-1] - recent[0]
     if k <= -threshold and change < 0:
         return "worsening", k

@@ -83,6 +83,13 @@ def test_drops_the_unfinished_sentence_when_generation_was_cut_off() -> None:
     assert check_answer(answer, "en").cleaned_text == answer
 
 
+def test_a_cut_off_numbered_list_does_not_end_on_a_bare_item_number() -> None:
+    answer = ("Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n"
+              "3. Pick the address for your order.\n4. Select the")
+    cleaned = check_answer(answer, "en", cut_off=True).cleaned_text
+    assert cleaned == "Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n3. Pick the address for your order."
+
+
 def test_masks_and_flags_pii_but_allows_the_companys_own_contacts() -> None:
     leaked = check_answer("We have sent it to anna.lee@example.com and will call 13812345678.", "en")
     assert not leaked.ok and "pii" in leaked.problems

@@ -85,9 +85,12 @@ def test_bad_input_is_refused_with_a_clear_error(engine):
     assert engine.analyze_many([], "en") == []
 
 
-def test_trend_needs_two_turns():
+def test_trend_needs_three_turns():
     assert conversation_trend([]) == ("stable", 0.0)
     assert conversation_trend([-0.9]) == ("stable", 0.0)
+    # A neutral question after a neutral one (the demo's "how long does a refund take?") is no trend.
+    trend, k = conversation_trend([-0.02, -0.23])
+    assert trend == "stable" and k == pytest.approx(-0.21)
 
 
 def test_a_conversation_going_sour_is_worsening():
