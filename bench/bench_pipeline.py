@@ -118,12 +118,15 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", default="32")
     args = parser.parse_args()
 
+    import os
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
     subprocess.run(["bash", str(root / "deploy/local/stack.sh"), "up"], check=True, capture_output=True)
     run_id = uuid.uuid4().hex[:8]
-    stack = Stack(kafka="127.0.0.1:9092", mongo_uri="mongodb://127.0.0.1:27017/", database=f"bench_{run_id}", prefix=f"b{run_id}.")
+    stack = Stack(kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
+                  mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
+                  database=f"bench_{run_id}", prefix=f"b{run_id}.")
     from services.common.kafka import ensure_topics
     from services.common.topics import all_topic_names
     from tests.integration.conftest import create_keys
