@@ -82,6 +82,8 @@ class ServiceProcess:
     proc: subprocess.Popen
     log_path: pathlib.Path
     ports: dict[str, int] = field(default_factory=dict)
+    module: str = ""
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -96,21 +98,30 @@ class ServiceProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    def restart(self) -> None:
+        """The same module with the same environment again, after kill() or stop(); same log."""
+        if self.proc.poll() is None:
+            raise RuntimeError(f"{self.name} is still running; kill or stop it first")
+        self.proc = _spawn(self.module, self.env, self.log_path)
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
 
+def _spawn(module: str, env: dict[str, str], log_path: pathlib.Path) -> subprocess.Popen:
+    with log_path.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
 def start_service(module: str, env: dict[str, str], log_dir: pathlib.Path, name: str) -> ServiceProcess:
     log_path = log_dir / f"{name}.log"
-    handle = log_path.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
-    return ServiceProcess(name, proc, log_path)
+    return ServiceProcess(name, _spawn(module, env, log_path), log_path, module=module, env=env)
 
 
-def wait_serving(target: str, process: ServiceProcess, timeout: float) -> None:
-    """Poll the gRPC health check until SERVING; fail with the service's log when it dies or times out."""
+def wait_serving(target: str, process: ServiceProcess, timeout: float, ca: bytes | None = None) -> None:
+    """Poll the gRPC health check (over TLS when `ca` is given) until SERVING; fail with the log if it dies."""
     import asyncio
 
     from services.common.health import check
@@ -120,7 +131,7 @@ def wait_serving(target: str, process: ServiceProcess, timeout: float) -> None:
         if process.proc.poll() is not None:
             pytest.fail(f"{process.name} exited with {process.proc.returncode}:\n{process.log()[-4000:]}")
         try:
-            if asyncio.run(check(target, timeout=1)) == "SERVING":
+            if asyncio.run(check(target, timeout=1, ca=ca)) == "SERVING":
                 return
         except Exception:
             pass

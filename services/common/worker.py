@@ -170,6 +170,10 @@ def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_to
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         producer_acks=-1,
+        # A replica that dies without leaving the group (kill -9, OOM, node loss) holds its
+        # partitions until the broker gives up on its heartbeats: 15 s instead of Faust's 60 s.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         autodiscover=False,
     )
     topic = app.topic(source_topic, value_type=bytes, key_type=bytes, allow_empty=True)
