@@ -147,11 +147,15 @@ class EventLoop:
 
 def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_topic: str):
     """The Faust app: one agent over the source topic, raw bytes, concurrency 1."""
+    import atexit
+    import shutil
     import tempfile
 
     import faust
 
     brokers = ";".join(f"kafka://{host}" for host in bootstrap.split(","))
+    datadir = tempfile.mkdtemp(prefix=f"faust-{spec.group_id}-")
+    atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     app = faust.App(
         spec.group_id,
         broker=brokers,
@@ -164,7 +168,7 @@ def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_to
         # Faust creates its data folder at start; the default (./<id>-data) litters the working
         # directory and fails on a read-only root filesystem. Tables are in memory, so any
         # scratch folder will do.
-        datadir=tempfile.mkdtemp(prefix=f"faust-{spec.group_id}-"),
+        datadir=datadir,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1,
         broker_commit_interval=1.0,
