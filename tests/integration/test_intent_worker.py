@@ -54,11 +54,15 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
     topic = INBOUND.name(stack.prefix)
     await producer.send_and_wait(topic, INBOUND.encode(good[0]), key=conversation_key(cid))
     await producer.send_and_wait(topic, b"\x08\x96\x01 not protobuf \xff", key=conversation_key(cid))
+    future = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"{cid}-f", text="hi", schema_version=99)
+    await producer.send_and_wait(topic, future.SerializeToString(), key=conversation_key(cid))
+    no_tenant = ev.MessageReceived(conversation_id=cid, message_id=f"{cid}-t", text="hi", schema_version=1)
+    await producer.send_and_wait(topic, no_tenant.SerializeToString(), key=conversation_key(cid))
     await producer.send_and_wait(topic, INBOUND.encode(good[1]), key=conversation_key(cid))
     await producer.stop()
 
     def done(records):
-        return sum(1 for r in records if r.key == conversation_key(cid)) >= 3
+        return sum(1 for r in records if r.key == conversation_key(cid)) >= 5
 
     records = await collect(stack, [UNDERSTOOD.name(stack.prefix), DEAD_LETTER.name(stack.prefix)], done)
     understood = [UNDERSTOOD.decode(r.value) for r in records if r.topic == UNDERSTOOD.name(stack.prefix) and r.key == conversation_key(cid)]
@@ -68,5 +72,7 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
     assert first.understanding.language == "en" and first.understanding.model_version.startswith("intent-")
     assert any(e.type == "order_number" for e in first.understanding.entities)
     assert second.understanding.language == "zh" and second.understanding.intent.label == "contact_human_agent"
-    assert len(letters) == 1 and letters[0].reason == "undecodable" and letters[0].service == "intent"
-    assert letters[0].source_topic == topic and letters[0].payload.startswith(b"\x08\x96\x01")
+    assert [letter.reason for letter in letters] == ["undecodable", "schema_version", "invalid"]
+    assert all(letter.service == "intent" and letter.source_topic == topic for letter in letters)
+    assert letters[0].payload.startswith(b"\x08\x96\x01")
+    assert "schema_version 99" in letters[1].error and "tenant_id is empty" in letters[2].error
