@@ -2,7 +2,7 @@
 
     cs topics create | list          create the project's topics (idempotent) / list them
     cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
-    cs health HOST:PORT [--wait S]   exit 0 once the service's gRPC health answers SERVING
+    cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
     cs keys create --tenant T --role adapter|agent [--agent-id A]
     cs escalations watch [--queue Q | --all] [--from-beginning]
     cs customers erase --tenant T --customer C     right to erasure
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pathlib
 import sys
 
 from services.common.settings import ConfigError, Env
@@ -92,11 +93,12 @@ def cmd_health(args: argparse.Namespace, env: Env) -> int:
 
     from services.common.health import check
 
+    ca = pathlib.Path(args.tls_ca).read_bytes() if args.tls_ca else None
     deadline = time.monotonic() + args.wait
     status = "UNREACHABLE"
     while True:
         try:
-            status = asyncio.run(check(args.target, args.service, timeout=2))
+            status = asyncio.run(check(args.target, args.service, timeout=2, ca=ca))
         except Exception:
             status = "UNREACHABLE"
         if status == "SERVING":
@@ -132,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--service", default="")
     h.add_argument("--wait", type=float, default=0, help="keep asking for up to S seconds")
     h.add_argument("--pid", type=int, default=0, help="give up early when this process exits")
+    h.add_argument("--tls-ca", default="", help="connect with TLS, trusting this PEM CA (a gateway with CS_GATEWAY_TLS_CERT)")
     h.set_defaults(func=cmd_health)
 
     k = sub.add_parser("keys", help="API keys (stored hashed; the key is printed once)")

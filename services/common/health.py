@@ -12,6 +12,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.common import tls
 from services.common.metrics import READY
 
 LIVENESS = "liveness"
@@ -51,10 +52,10 @@ class Health:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
 
-def bind(server: grpc.aio.Server, address: str, variable: str) -> None:
-    """Bind a port or fail with one line naming the address and the variable that sets it."""
+def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None) -> None:
+    """Bind a port (TLS when credentials are given) or fail with one line naming the address and variable."""
     try:
-        bound = server.add_insecure_port(address)
+        bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     except RuntimeError:
         bound = 0
     if bound == 0:
@@ -71,9 +72,9 @@ async def start_health_server(health_state: Health, host: str, port: int) -> grp
     return server
 
 
-async def check(target: str, service: str = "", timeout: float = 3.0) -> str:
-    """Ask a health endpoint; returns the status name (SERVING, NOT_SERVING, ...)."""
-    async with grpc.aio.insecure_channel(target) as channel:
+async def check(target: str, service: str = "", timeout: float = 3.0, ca: bytes | None = None) -> str:
+    """Ask a health endpoint (over TLS trusting `ca` when given); returns the status name (SERVING, ...)."""
+    async with tls.channel(target, ca) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

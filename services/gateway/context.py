@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 from aiokafka.errors import KafkaError
+from google.protobuf.message import DecodeError
 from pymongo.errors import PyMongoError
 
 from services.common import metrics
@@ -44,6 +45,51 @@ class Gateway:
             ) from None
 
 
+@dataclass(frozen=True)
+class MalformedRequest:
+    """What a request decodes to when its bytes are not a valid message (truncated, bad UTF-8)."""
+
+    method: str
+    error: str
+
+
+class DecodeRequestsLeniently(grpc.aio.ServerInterceptor):
+    """Lets the handlers answer INVALID_ARGUMENT for undecodable requests.
+
+    grpc's server answers UNKNOWN when a request deserializer raises, which tells the caller
+    nothing; this hands the handler a MalformedRequest instead (unary-request API methods only).
+    """
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        self._prefixes = prefixes
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or handler.request_streaming or not method.startswith(self._prefixes):
+            return handler
+        return handler._replace(request_deserializer=_lenient(handler.request_deserializer, method))
+
+
+def _lenient(deserialize, method: str):
+    def decode(data: bytes):
+        try:
+            return deserialize(data)
+        except DecodeError as exc:
+            return MalformedRequest(method, str(exc))
+
+    return decode
+
+
+def _check_decoded(request) -> None:
+    if isinstance(request, MalformedRequest):
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request is not a valid protobuf message for {request.method} ({request.error}); "
+            "send it with the generated stubs and UTF-8 text",
+        )
+
+
 def _finish(service: str, method: str, code: str, started: float) -> None:
     metrics.GRPC_REQUESTS.labels(service=service, method=method, code=code).inc()
     metrics.GRPC_SECONDS.labels(service=service, method=method).observe(time.perf_counter() - started)
@@ -66,6 +112,7 @@ def unary(fn):
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
         try:
+            _check_decoded(request)
             response = await fn(self, request, context)
         except Exception as exc:
             status = _status(exc)
@@ -91,6 +138,7 @@ def streaming(kind: str):
             gauge = metrics.ACTIVE_STREAMS.labels(service="gateway", kind=kind)
             gauge.inc()
             try:
+                _check_decoded(request)
                 async for item in fn(self, request, context):
                     yield item
             except asyncio.CancelledError:

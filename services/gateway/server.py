@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from services.common import logs
+from services.common import logs, tls
 from services.common.health import Health, bind
 from services.common.kafka import EventPublisher, start_producer
 from services.common.metrics import start_metrics_server
@@ -16,7 +16,7 @@ from services.common.proto.cs.v1 import agent_service_pb2_grpc, customer_service
 from services.common.repositories import Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
-from services.gateway.context import Gateway
+from services.gateway.context import DecodeRequestsLeniently, Gateway
 from services.gateway.customer_api import CustomerApi
 from services.gateway.hub import Hub, TopicFeed
 from services.gateway.reply_sink import ReplySink
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 10
 MAX_RECEIVE_BYTES = 256 * 1024
+API_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/")
 
 
 async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
@@ -47,18 +48,22 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         )
         # Handlers must be registered before the server starts, so it starts once Kafka and the
         # database answered; Kubernetes' startupProbe covers the seconds before.
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)])
+        server = grpc.aio.server(
+            options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+            interceptors=[DecodeRequestsLeniently(API_METHOD_PREFIXES)],
+        )
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentApi(gw), server)
         reply_sink_service_pb2_grpc.add_ReplySinkServiceServicer_to_server(ReplySink(hub), server)
-        bind(server, settings.listen, "CS_GATEWAY_LISTEN")
+        credentials = tls.server_credentials(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
+        bind(server, settings.listen, "CS_GATEWAY_LISTEN", credentials)
         feed = TopicFeed(hub, common.kafka_bootstrap, common.topic_prefix, common.escalation_queues, f"gateway-feed-{common.instance_id}")
         await feed.start()
         await server.start()
         await health.start()
         await health.set_ready()
-        log.info("gateway ready", extra={"listen": settings.listen, "advertised": settings.advertised_addr})
+        log.info("gateway ready", extra={"listen": settings.listen, "advertised": settings.advertised_addr, "tls": credentials is not None})
         await stop.wait()
         log.info("shutting down: draining calls")
         await health.shutdown()

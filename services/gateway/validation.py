@@ -9,7 +9,7 @@ import grpc
 
 from services.gateway.auth import RequestError
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")  # fullmatch: "$" would let a trailing "\n" through
 _ALLOWED_CONTROL = {"\n", "\r", "\t"}
 
 
@@ -22,7 +22,7 @@ def check_id(value: str, field: str, required: bool = True) -> str:
         if required:
             raise invalid(f"{field} is required")
         return value
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise invalid(f"{field} must be 1-128 characters of letters, digits, '.', '_', ':' or '-'")
     return value
 

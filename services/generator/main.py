@@ -11,6 +11,7 @@ from services.common.model_store import ModelStore
 from services.common.repositories import Repositories
 from services.common.runtime import WorkerContext, run_worker
 from services.common.settings import CommonSettings, ConfigError, Env
+from services.common.tls import read_pem
 from services.common.topics import ENRICHED
 from services.common.worker import WorkerSpec
 from services.generator.policy import PolicyConfig, RoutingPolicy
@@ -59,6 +60,8 @@ def main() -> None:
     if unknown:
         lifecycle.fail(name, f"the routing policy sends to queues {unknown} that are not in CS_ESCALATION_QUEUES "
                              f"({','.join(settings.escalation_queues)}); add them or change CS_POLICY_*_QUEUE")
+    ca_path = env.optional("CS_GATEWAY_TLS_CA")
+    gateway_ca = lifecycle.configure(name, lambda: read_pem(ca_path, "CS_GATEWAY_TLS_CA")) if ca_path else None
     store = ModelStore()
 
     async def run(stop) -> None:
@@ -66,7 +69,7 @@ def main() -> None:
         from services.generator.llm.engine import LLMEngine
         from services.generator.llm.weights import ensure_converted
 
-        pusher = ReplyPusher()
+        pusher = ReplyPusher(gateway_ca)
         engine_box: list[BatchedEngine] = []
 
         async def setup(ctx: WorkerContext):

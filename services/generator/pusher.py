@@ -11,6 +11,7 @@ import logging
 
 import grpc
 
+from services.common import tls
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
@@ -63,7 +64,9 @@ class TokenStream:
 
 
 class ReplyPusher:
-    def __init__(self) -> None:
+    def __init__(self, tls_ca: bytes | None = None) -> None:
+        """tls_ca: the CA of gateways serving TLS (CS_GATEWAY_TLS_CA); None connects in plaintext."""
+        self._tls_ca = tls_ca
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def open(self, address: str | None, tenant_id: str, conversation_id: str, reply_id: str) -> TokenStream:
@@ -71,7 +74,7 @@ class ReplyPusher:
             return TokenStream(None, tenant_id, conversation_id, reply_id)
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = tls.channel(address, self._tls_ca)
         call = pb_grpc.ReplySinkServiceStub(channel).PushReply(timeout=300)
         return TokenStream(call, tenant_id, conversation_id, reply_id)
 

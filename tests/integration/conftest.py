@@ -8,10 +8,10 @@ import pathlib
 import grpc
 import pytest
 
-from tests.conftest import Stack, free_port, start_service, wait_serving
+from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait_serving
 
 
-async def _create_keys(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
+async def create_keys_async(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
     from services.common.mongo import connect
     from services.common.repositories import ApiKeyRepo
 
@@ -23,7 +23,7 @@ async def _create_keys(stack: Stack, specs: list[tuple[str, str, str]]) -> list[
 
 
 def create_keys(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
-    return asyncio.run(_create_keys(stack, specs))
+    return asyncio.run(create_keys_async(stack, specs))
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +36,24 @@ def keys(stack: Stack) -> dict[str, str]:
     return dict(zip(names, values))
 
 
+def start_gateway(stack: Stack, log_dir: pathlib.Path, ca: bytes | None = None, **env: str) -> ServiceProcess:
+    """A gateway process on free ports, SERVING (checked over TLS when `ca` is given); env overrides settings."""
+    port, metrics_port = free_port(), free_port()
+    settings = {"CS_GATEWAY_LISTEN": f"127.0.0.1:{port}", "CS_METRICS_PORT": str(metrics_port), "CS_GATEWAY_RATE_PER_MINUTE": "600"}
+    proc = start_service("services.gateway.main", stack.env(**{**settings, **env}), log_dir, "gateway")
+    proc.ports = {"grpc": port, "metrics": metrics_port}
+    try:
+        wait_serving(f"127.0.0.1:{port}", proc, 60, ca)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 @pytest.fixture(scope="session")
 def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
-    port, metrics_port = free_port(), free_port()
-    env = stack.env(
-        CS_GATEWAY_LISTEN=f"127.0.0.1:{port}", CS_METRICS_PORT=str(metrics_port), CS_GATEWAY_RATE_PER_MINUTE="600",
-    )
-    log_dir: pathlib.Path = tmp_path_factory.mktemp("gateway")
-    proc = start_service("services.gateway.main", env, log_dir, "gateway")
-    proc.ports = {"grpc": port, "metrics": metrics_port}
-    target = f"127.0.0.1:{port}"
+    proc = start_gateway(stack, tmp_path_factory.mktemp("gateway"))
     try:
-        wait_serving(target, proc, 60)
         yield proc
     finally:
         proc.stop()

@@ -23,7 +23,7 @@ def test_good_ids_pass(value):
     assert check_id(value, "conversation_id") == value
 
 
-@pytest.mark.parametrize("value", ["has space", "-leading", "x" * 129, "semi;colon", "中文"])
+@pytest.mark.parametrize("value", ["has space", "-leading", "x" * 129, "semi;colon", "中文", "conv-1\n", "conv-1\r\n"])
 def test_bad_ids_are_refused(value):
     with pytest.raises(RequestError):
         check_id(value, "conversation_id")
