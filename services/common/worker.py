@@ -36,7 +36,13 @@ class TransientError(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+    """Worth retrying: the dependency is down or still recovering, the event itself is fine.
+
+    Kafka errors say so themselves (`retriable`): right after a broker restart a produce can fail
+    with UnknownTopicOrPartition or NotLeaderForPartition until the metadata is back, and
+    dead-lettering the event then would lose a customer's message.
+    """
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
     from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
     transient = (
@@ -44,7 +50,7 @@ def is_transient(exc: BaseException) -> bool:
         KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError,
         asyncio.TimeoutError, ConnectionError,
     )
-    return isinstance(exc, transient)
+    return isinstance(exc, transient) or (isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False)))
 
 
 @dataclass

@@ -1,0 +1,169 @@
+"""Stop the Kafka broker mid-stream and start it again: nothing lost, nothing duplicated.
+
+Runs on a stack of its own (its own ports and data folder), so stopping the broker does not
+disturb the other tests. While the broker is down, SendMessage must fail fast with UNAVAILABLE
+(within CS_GATEWAY_SEND_TIMEOUT_S, plus slack); once it is back, the workers must resume by
+themselves and every acknowledged message must get exactly one reply. Figures print with -s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import uuid
+
+import grpc
+import pytest
+
+from services.common.proto.cs.v1 import customer_service_pb2 as cpb
+from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
+from tests.conftest import ROOT, Stack, free_port, start_service, wait_serving
+from tests.e2e.test_conversations import Replies, auth, stored
+from tests.e2e.test_worker_crash import collect_finals
+from tests.integration.conftest import create_keys_async
+
+pytestmark = pytest.mark.stack
+
+SEND_TIMEOUT_S = 3
+OUTAGE_S = 20
+QUESTIONS = ["How do I reset my password?", "怎么修改收货地址？", "Do you ship to Canada?", "我的订单什么时候发货？"]
+
+
+def stack_env(folder: pathlib.Path, ports: dict[str, int]) -> dict[str, str]:
+    return dict(os.environ, CS_STACK_DIR=str(folder), CS_KAFKA_PORT=str(ports["kafka"]),
+                CS_KAFKA_CONTROLLER_PORT=str(ports["controller"]), CS_FERRETDB_PORT=str(ports["mongo"]))
+
+
+def stack_command(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), *args], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"stack.sh {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broker-restart-stack")
+    ports = {"kafka": free_port(), "controller": free_port(), "mongo": free_port()}
+    env = stack_env(folder, ports)
+    stack_command(env, "up")
+    from services.common.kafka import ensure_topics
+    from services.common.topics import all_topic_names
+
+    s = Stack(kafka=f"127.0.0.1:{ports['kafka']}", mongo_uri=f"mongodb://127.0.0.1:{ports['mongo']}/",
+              database="broker_restart", prefix="br.")
+    ensure_topics(s.kafka, all_topic_names(s.prefix, s.queues.split(",")), partitions=3)
+    try:
+        yield s, folder, env
+    finally:
+        stack_command(env, "down", "--wipe")
+
+
+@pytest.fixture(scope="module")
+def own_system(own_stack, tmp_path_factory):
+    stack, _, _ = own_stack
+    log_dir = tmp_path_factory.mktemp("broker-restart-services")
+    gateway_port = free_port()
+    processes = {}
+    try:
+        for name, extra in [
+            ("gateway", {"CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "CS_GATEWAY_RATE_PER_MINUTE": "6000",
+                         "CS_GATEWAY_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)}),
+            ("intent", {}), ("sentiment", {}), ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "32"}),
+        ]:
+            health = gateway_port if name == "gateway" else free_port()
+            env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
+            processes[name] = start_service(f"services.{name}.main", env, log_dir, name)
+            processes[name].ports = {"health": health}
+        for proc in processes.values():
+            wait_serving(f"127.0.0.1:{proc.ports['health']}", proc, 300)
+        yield processes, f"127.0.0.1:{gateway_port}"
+    finally:
+        for proc in processes.values():
+            proc.stop()
+
+
+def stop_broker(folder: pathlib.Path) -> None:
+    pid = int((folder / "kafka" / "kafka.pid").read_text())
+    os.kill(pid, signal.SIGKILL)  # as in a crash: no controlled shutdown
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+
+
+async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system):
+    stack, folder, env = own_stack
+    processes, target = own_system
+    adapter = (await create_keys_async(stack, [("shop", "adapter", "")]))[0]
+    async with grpc.aio.insecure_channel(target) as channel:
+        customers = cgrpc.CustomerServiceStub(channel)
+
+        async def open_conversation() -> tuple[str, Replies]:
+            cid = f"br-{uuid.uuid4().hex[:10]}"
+            stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(adapter)))
+            return cid, stream
+
+        async def send(cid: str, text: str, timeout: float = 30):
+            return await customers.SendMessage(cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web",
+                                                                      text=text), metadata=auth(adapter), timeout=timeout)
+
+        before = [await open_conversation() for _ in QUESTIONS]
+        await asyncio.sleep(0.5)
+        acked = {cid: (await send(cid, q)).message_id for (cid, _), q in zip(before, QUESTIONS)}
+
+        await asyncio.to_thread(stop_broker, folder)
+        stopped_at = time.monotonic()
+        refused, waits = 0, []
+        while time.monotonic() - stopped_at < OUTAGE_S:
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await send(f"br-down-{uuid.uuid4().hex[:6]}", "Is anyone there?")
+            waits.append(time.monotonic() - started)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+            refused += 1
+            await asyncio.sleep(1)
+        assert max(waits) < SEND_TIMEOUT_S + 5, f"SendMessage took {max(waits):.1f} s to fail while Kafka was down"
+
+        await asyncio.to_thread(stack_command, env, "up")
+        back_at = time.monotonic()
+        after = [await open_conversation() for _ in QUESTIONS]
+        await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 120
+        while True:  # the gateway's producer reconnects by itself
+            try:
+                acked[after[0][0]] = (await send(after[0][0], QUESTIONS[0], timeout=10)).message_id
+                break
+            except grpc.aio.AioRpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, e.details()
+                await asyncio.sleep(1)
+        sends_back_s = time.monotonic() - back_at
+        for (cid, _), q in zip(after[1:], QUESTIONS[1:]):
+            acked[cid] = (await send(cid, q)).message_id
+
+        streams = dict(before + after)
+        until = time.monotonic() + 300
+        first = await asyncio.gather(*(collect_finals(streams[c], until, first_only=True) for c in acked))
+        replied_s = time.monotonic() - back_at
+        later = await asyncio.gather(*(collect_finals(streams[c], time.monotonic() + 10) for c in acked))
+        for stream in streams.values():
+            stream.cancel()
+
+    finals = dict(zip(acked, (a + b for a, b in zip(first, later))))
+    lost = [c for c, f in finals.items() if not f]
+    duplicated = sum(max(0, len(f) - 1) for f in finals.values())
+    print(f"\nbroker down {OUTAGE_S} s: {refused} sends refused with UNAVAILABLE (slowest {max(waits):.1f} s); "
+          f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(lost)}, "
+          f"duplicated {duplicated}; all replied {replied_s:.1f} s after restart")
+    assert not lost, f"acknowledged messages without a reply: {lost}"
+    assert duplicated == 0
+    for cid, message_id in acked.items():
+        assert [r.in_reply_to for r in finals[cid]] == [message_id]
+        docs = await stored(stack, cid)
+        assert sorted(d["author"] for d in docs) == ["bot", "customer"]
+    for proc in processes.values():
+        assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"
