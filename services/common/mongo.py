@@ -33,22 +33,39 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
 }
 
 
-def client(uri: str, timeout_s: float = 5.0) -> AsyncMongoClient:
+# How long one database operation waits for an unreachable server before it fails: the gateway
+# then answers UNAVAILABLE and a worker retries the event, instead of holding a request for the
+# whole start-up grace period.
+OPERATION_TIMEOUT_S = 5.0
+
+
+def client(uri: str, timeout_s: float = OPERATION_TIMEOUT_S) -> AsyncMongoClient:
     ms = int(timeout_s * 1000)
     return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)
 
 
 async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongoClient, AsyncDatabase]:
-    """Connect, ping and create the indexes; StartupError with the URI when the database does not answer."""
-    mongo = client(uri, timeout_s)
-    try:
-        await asyncio.wait_for(mongo.admin.command("ping"), timeout_s + 1)
-        db = mongo[database]
-        await ensure_indexes(db)
-    except (PyMongoError, asyncio.TimeoutError) as exc:
-        await mongo.close()
-        raise StartupError(f"database at {_redact(uri)} did not answer within {timeout_s:.0f} s ({_first_line(exc)})") from None
-    return mongo, db
+    """Connect (waiting up to timeout_s for the database to answer) and create the indexes.
+
+    StartupError with the (redacted) URI when it does not answer in time.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    operation_s = min(timeout_s, OPERATION_TIMEOUT_S)
+    mongo = client(uri, operation_s)
+    while True:
+        try:
+            await asyncio.wait_for(mongo.admin.command("ping"), operation_s + 1)
+            db = mongo[database]
+            await ensure_indexes(db)
+            return mongo, db
+        except (PyMongoError, asyncio.TimeoutError) as exc:
+            if loop.time() + 0.5 >= deadline:
+                await mongo.close()
+                raise StartupError(
+                    f"database at {_redact(uri)} did not answer within {timeout_s:.0f} s ({_first_line(exc)})"
+                ) from None
+            await asyncio.sleep(0.5)
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:

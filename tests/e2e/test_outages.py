@@ -1,9 +1,10 @@
-"""Stop the Kafka broker mid-stream and start it again: nothing lost, nothing duplicated.
+"""Kill the Kafka broker, or the database, mid-stream and start it again: nothing lost, nothing duplicated.
 
-Runs on a stack of its own (its own ports and data folder), so stopping the broker does not
-disturb the other tests. While the broker is down, SendMessage must fail fast with UNAVAILABLE
-(within CS_GATEWAY_SEND_TIMEOUT_S, plus slack); once it is back, the workers must resume by
-themselves and every acknowledged message must get exactly one reply. Figures print with -s.
+Runs on a stack of its own (its own ports and data folder), so the outages do not disturb the
+other tests. While a dependency is down, SendMessage must fail fast with UNAVAILABLE (within
+CS_GATEWAY_SEND_TIMEOUT_S plus slack) or be accepted; once it is back, the workers must resume by
+themselves (no restart) and every acknowledged message must get exactly one reply and one stored
+record. Figures print with -s.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def own_system(own_stack, tmp_path_factory):
             proc.stop()
 
 
-def stop_broker(folder: pathlib.Path) -> None:
-    pid = int((folder / "kafka" / "kafka.pid").read_text())
+def kill_component(folder: pathlib.Path, pidfile: str) -> None:
+    pid = int((folder / pidfile).read_text())
     os.kill(pid, signal.SIGKILL)  # as in a crash: no controlled shutdown
     while True:
         try:
@@ -116,7 +117,7 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
         await asyncio.sleep(0.5)
         acked = {cid: (await send(cid, q)).message_id for (cid, _), q in zip(before, QUESTIONS)}
 
-        await asyncio.to_thread(stop_broker, folder)
+        await asyncio.to_thread(kill_component, folder, "kafka/kafka.pid")
         stopped_at = time.monotonic()
         refused, waits = 0, []
         while time.monotonic() - stopped_at < OUTAGE_S:
@@ -159,6 +160,66 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
     print(f"\nbroker down {OUTAGE_S} s: {refused} sends refused with UNAVAILABLE (slowest {max(waits):.1f} s); "
           f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(lost)}, "
           f"duplicated {duplicated}; all replied {replied_s:.1f} s after restart")
+    assert not lost, f"acknowledged messages without a reply: {lost}"
+    assert duplicated == 0
+    for cid, message_id in acked.items():
+        assert [r.in_reply_to for r in finals[cid]] == [message_id]
+        docs = await stored(stack, cid)
+        assert sorted(d["author"] for d in docs) == ["bot", "customer"]
+    for proc in processes.values():
+        assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"
+
+
+DB_OUTAGE_S = 30
+
+
+async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_system):
+    stack, folder, env = own_stack
+    processes, target = own_system
+    adapter = (await create_keys_async(stack, [("shop", "adapter", "")]))[0]
+    async with grpc.aio.insecure_channel(target) as channel:
+        customers = cgrpc.CustomerServiceStub(channel)
+        conversations = [f"db-{uuid.uuid4().hex[:10]}" for _ in range(len(QUESTIONS) * 2)]
+        streams = {c: Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=c), metadata=auth(adapter)))
+                   for c in conversations}
+        await asyncio.sleep(0.5)
+
+        async def send(cid: str, text: str):
+            return await customers.SendMessage(cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web",
+                                                                      text=text), metadata=auth(adapter), timeout=30)
+
+        acked = {}
+        for cid, q in zip(conversations[: len(QUESTIONS)], QUESTIONS):  # in flight when the database dies
+            acked[cid] = (await send(cid, q)).message_id
+        await asyncio.to_thread(kill_component, folder, "ferretdb/ferretdb.pid")
+        stopped_at = time.monotonic()
+        refused, waits = 0, []
+        for cid, q in zip(conversations[len(QUESTIONS):], QUESTIONS):  # sent while it is down
+            started = time.monotonic()
+            try:
+                acked[cid] = (await send(cid, q)).message_id
+            except grpc.aio.AioRpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err.details()
+                refused += 1
+            waits.append(time.monotonic() - started)
+        await asyncio.sleep(max(0.0, DB_OUTAGE_S - (time.monotonic() - stopped_at)))
+        await asyncio.to_thread(stack_command, env, "up")
+        back_at = time.monotonic()
+
+        until = time.monotonic() + 300
+        first = await asyncio.gather(*(collect_finals(streams[c], until, first_only=True) for c in acked))
+        replied_s = time.monotonic() - back_at
+        later = await asyncio.gather(*(collect_finals(streams[c], time.monotonic() + 10) for c in acked))
+        for stream in streams.values():
+            stream.cancel()
+
+    finals = dict(zip(acked, (a + b for a, b in zip(first, later))))
+    lost = [c for c, f in finals.items() if not f]
+    duplicated = sum(max(0, len(f) - 1) for f in finals.values())
+    print(f"\ndatabase down {DB_OUTAGE_S} s: {len(acked)} acknowledged ({refused} sends refused with UNAVAILABLE, "
+          f"slowest answer {max(waits):.1f} s), lost {len(lost)}, duplicated {duplicated}; "
+          f"all replied {replied_s:.1f} s after the database came back")
+    assert max(waits) < SEND_TIMEOUT_S + 10, f"SendMessage took {max(waits):.1f} s to answer while the database was down"
     assert not lost, f"acknowledged messages without a reply: {lost}"
     assert duplicated == 0
     for cid, message_id in acked.items():
