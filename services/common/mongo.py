@@ -23,6 +23,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("tenant_id", ASCENDING), ("conversation_id", ASCENDING), ("created_at", ASCENDING)], {}),
         ([("tenant_id", ASCENDING), ("client_message_id", ASCENDING)], {}),
     ],
+    "conversation_transitions": [([("tenant_id", ASCENDING), ("conversation_id", ASCENDING)], {})],
     "customers": [([("tenant_id", ASCENDING), ("customer_id", ASCENDING)], {"unique": True})],
     "escalations": [
         ([("tenant_id", ASCENDING), ("queue", ASCENDING), ("created_at", ASCENDING)], {}),

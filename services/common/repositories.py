@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -83,25 +84,49 @@ def message_proto(doc: dict) -> conv.ConversationMessage:
     return out
 
 
+class TransientError(Exception):
+    """A dependency is temporarily unavailable or busy; a worker retries the event, never dead-letters it."""
+
+
 class ConversationRepo:
+    """Conversations and their state machine (bot -> queued -> agent -> resolved).
+
+    Every state change is one entry in `conversation_transitions`, keyed
+    "<tenant>/<conversation>/<version>". FerretDB (SQLite) runs findAndModify as a read and then a
+    write, so two concurrent conditional updates can both match: a CI run had three agents claim
+    the same conversation. An insert with a taken _id fails on any backend, so the caller that
+    inserts entry n+1 is the one that moves the conversation from version n; the others re-read
+    and see the new state. A winner that dies between its insert and its update leaves an entry
+    the next caller rolls forward, so a conversation never gets stuck.
+    """
+
+    ATTEMPTS = 20
+
     def __init__(self, db: AsyncDatabase) -> None:
         self._c = db["conversations"]
+        self._log = db["conversation_transitions"]
 
     async def ensure(self, tenant_id: str, conversation_id: str, customer_id: str, channel: str) -> dict:
         """The conversation, created in state `bot` on first sight."""
-        now = utcnow()
-        return await self._c.find_one_and_update(
-            {"_id": conversation_id, "tenant_id": tenant_id},
-            {
-                "$setOnInsert": {
-                    "tenant_id": tenant_id, "customer_id": customer_id, "channel": channel,
-                    "state": BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0,
-                },
-                "$set": {"updated_at": now},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        for attempt in range(2):
+            now = utcnow()
+            try:
+                return await self._c.find_one_and_update(
+                    {"_id": conversation_id, "tenant_id": tenant_id},
+                    {
+                        "$setOnInsert": {
+                            "tenant_id": tenant_id, "customer_id": customer_id, "channel": channel,
+                            "state": BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0, "version": 0,
+                        },
+                        "$set": {"updated_at": now},
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # a concurrent first sight inserted it: now it exists
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def get(self, tenant_id: str, conversation_id: str) -> dict | None:
         return await self._c.find_one({"_id": conversation_id, "tenant_id": tenant_id})
@@ -114,14 +139,45 @@ class ConversationRepo:
         self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
         extra_filter: dict | None = None, **fields,
     ) -> dict | None:
-        """Atomically move to `to_state` if the conversation is in one of `from_states`; None otherwise."""
-        query = {"_id": conversation_id, "tenant_id": tenant_id, "state": {"$in": list(from_states)}}
-        query.update(extra_filter or {})
+        """Move to `to_state` if the conversation is in one of `from_states` (and matches extra_filter).
+
+        Returns the conversation after the change, or None when it was not in such a state. Of
+        concurrent callers at most one succeeds (see the class docstring).
+        """
+        query = {"_id": conversation_id, "tenant_id": tenant_id, **(extra_filter or {})}
+        for _ in range(self.ATTEMPTS):
+            doc = await self._c.find_one(query)
+            if doc is None or doc["state"] not in from_states:
+                return None
+            version = doc.get("version", 0)
+            change = {"state": to_state, "updated_at": utcnow(), **fields}
+            try:
+                await self._log.insert_one({
+                    "_id": self._entry_id(tenant_id, conversation_id, version + 1), "tenant_id": tenant_id,
+                    "conversation_id": conversation_id, "from_state": doc["state"], "set": change,
+                })
+            except DuplicateKeyError:  # another caller took this version: apply theirs, look again
+                await self._roll_forward(tenant_id, conversation_id, version + 1)
+                continue
+            after = await self._apply(tenant_id, conversation_id, version + 1, change)
+            return after or await self.get(tenant_id, conversation_id)
+        raise TransientError(f"conversation {conversation_id} is changing too fast to transition; retry")
+
+    @staticmethod
+    def _entry_id(tenant_id: str, conversation_id: str, version: int) -> str:
+        return f"{tenant_id}/{conversation_id}/{version}"
+
+    async def _apply(self, tenant_id: str, conversation_id: str, version: int, change: dict) -> dict | None:
         return await self._c.find_one_and_update(
-            query,
-            {"$set": {"state": to_state, "updated_at": utcnow(), **fields}, "$inc": {"version": 1}},
+            {"_id": conversation_id, "tenant_id": tenant_id, "version": version - 1},
+            {"$set": {**change, "version": version}},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def _roll_forward(self, tenant_id: str, conversation_id: str, version: int) -> None:
+        entry = await self._log.find_one({"_id": self._entry_id(tenant_id, conversation_id, version)})
+        if entry is not None:
+            await self._apply(tenant_id, conversation_id, version, entry["set"])
 
     async def count_bot_turn(self, tenant_id: str, conversation_id: str) -> None:
         await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
@@ -134,6 +190,7 @@ class ConversationRepo:
         ids = [d["_id"] async for d in self._c.find({"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})]
         if ids:
             await self._c.delete_many({"tenant_id": tenant_id, "_id": {"$in": ids}})
+            await self._log.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": ids}})
         return ids
 
 

@@ -25,14 +25,10 @@ from dataclasses import dataclass
 from services.common import metrics
 from services.common.kafka import EventPublisher
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.repositories import utcnow
+from services.common.repositories import TransientError, utcnow
 from services.common.topics import DEAD_LETTER, PoisonEvent, TopicSpec
 
 log = logging.getLogger(__name__)
-
-
-class TransientError(Exception):
-    """A dependency is temporarily unavailable; the event is retried, never dead-lettered."""
 
 
 def is_transient(exc: BaseException) -> bool:

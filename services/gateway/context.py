@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 from pymongo.errors import PyMongoError
 
 from services.common import metrics
+from services.common.repositories import TransientError
 from services.common.kafka import EventPublisher
 from services.common.repositories import Repositories
 from services.common.topics import TopicSpec
@@ -100,6 +101,8 @@ def _status(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
         return exc.code, exc.message
     if isinstance(exc, PyMongoError):
         return grpc.StatusCode.UNAVAILABLE, "the database is unavailable; retry later"
+    if isinstance(exc, TransientError):
+        return grpc.StatusCode.UNAVAILABLE, f"{exc}"
     if isinstance(exc, KafkaError):
         return grpc.StatusCode.UNAVAILABLE, "the event bus is unavailable; retry later"
     return None
