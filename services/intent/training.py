@@ -114,7 +114,7 @@ def model_fingerprint(inputs: TrainingInputs, config: TrainingConfig) -> str:
     return fingerprint(PROCEDURE, MODEL_NAME, settings, *inputs.files())
 
 
-def _split(labels: list[str], config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stratified_split(labels: list[str], config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stratified train/dev/test indices, the same for the same seed and data."""
     rng = np.random.default_rng(config.seed)
     labels_arr = np.asarray(labels)
@@ -135,7 +135,7 @@ def _sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [texts[i] for i in np.sort(rng.choice(len(texts), n, replace=False))]
 
 
-def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, config: TrainingConfig):
+def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, config: TrainingConfig):
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
@@ -282,7 +282,7 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     encoded = time.perf_counter()
     log.info("encoded %d texts in %.1f s", sum(len(v) for v in emb.values()), encoded - started)
 
-    train_idx, dev_idx, test_idx = _split(sets.bitext.labels, config)
+    train_idx, dev_idx, test_idx = stratified_split(sets.bitext.labels, config)
     bitext_labels = np.asarray(sets.bitext.labels)
     hand_labels = np.asarray(sets.handwritten.labels)
 
@@ -293,7 +293,7 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
                             np.ones(len(sets.negatives))])
         return x, y, w
 
-    model = _fit(*training_set(np.arange(len(hand_labels))), config)
+    model = fit_head(*training_set(np.arange(len(hand_labels))), config)
     labels = [str(c) for c in model.classes_]
     oos_index = labels.index(OUT_OF_SCOPE)
 
@@ -303,7 +303,7 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     hand_oof = np.zeros((len(hand_labels), len(labels)))
     folds = StratifiedKFold(config.handwritten_folds, shuffle=True, random_state=config.seed)
     for fold_train, fold_held in folds.split(emb["handwritten"], hand_labels):
-        hand_oof[fold_held] = _fit(*training_set(fold_train), config).decision_function(emb["handwritten"][fold_held])
+        hand_oof[fold_held] = fit_head(*training_set(fold_train), config).decision_function(emb["handwritten"][fold_held])
     fitted = time.perf_counter()
 
     def targets(names) -> np.ndarray:

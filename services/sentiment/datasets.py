@@ -15,6 +15,8 @@ import json
 import pathlib
 import re
 
+import numpy as np
+
 SST2_TRAIN = "sst2/train.tsv.gz"
 SST2_DEV = "sst2/dev.tsv"
 CHNSENTICORP = "chinese-sentiment/chnsenticorp/{split}.tsv"
@@ -24,6 +26,9 @@ CLINC150 = "clinc150/data_full.json"
 BITEXT = "bitext-customer-service/bitext_customer_service_8k.csv"
 CAIS_TEXT = "cais/ch.{split}"
 CAIS_INTENT = "cais/ch.{split}.intent"
+# Measured on only (never trained on): see `held_out_reviews`.
+ONLINE_SHOPPING = "chinese-sentiment/online_shopping_10_cats.csv.gz"
+HOTELS = "chinese-sentiment/ChnSentiCorp_htl_all.csv"
 
 # CLINC150 chit-chat intents whose utterances are not neutral support requests.
 _CLINC_NOT_NEUTRAL = frozenset(
@@ -85,6 +90,33 @@ def waimai(root: pathlib.Path) -> TextSet:
     with _open(root, WAIMAI) as fh:
         rows = [r for r in csv.DictReader(fh) if r["review"].strip()]
     return TextSet("waimai", [r["review"].strip() for r in rows], [_BINARY[r["label"]] for r in rows])
+
+
+def review_key(text: str) -> str:
+    """Whitespace-free first 40 characters: the same review copied between corpora gets the same key."""
+    return "".join(text.split())[:40]
+
+
+def held_out_reviews(root: pathlib.Path, corpus: str, size: int, seed: int = 0) -> TextSet:
+    """A fixed sample of Chinese reviews the polarity head never trained on.
+
+    corpus: "online-shopping" (10 product categories, 62,774 reviews) or "hotels"
+    (ChnSentiCorp_htl_all, 7,766). Neither file has a standard split, and both share reviews with
+    ChnSentiCorp (about 9,700 and 3,100 of them), which the model trains on; so every review whose
+    key also appears in ChnSentiCorp (any split) or the waimai training file is dropped, and a
+    seeded sample of `size` is drawn from the rest: the same texts on every run.
+    """
+    relative = {"online-shopping": ONLINE_SHOPPING, "hotels": HOTELS}.get(corpus)
+    if relative is None:
+        raise ValueError(f"unknown review corpus {corpus!r}; use 'online-shopping' or 'hotels'")
+    with _open(root, relative) as fh:
+        rows = [(r["review"].replace("\ufeff", "").strip(), r["label"]) for r in csv.DictReader(fh)]
+    seen = {review_key(t) for split in ("train", "dev", "test") for t in chnsenticorp(root, split).texts}
+    seen |= {review_key(t) for t in waimai(root).texts}
+    fresh = sorted({(t, label) for t, label in rows if t and review_key(t) not in seen})
+    rng = np.random.default_rng(seed)
+    keep = sorted(rng.choice(len(fresh), size=min(size, len(fresh)), replace=False))
+    return TextSet(f"{corpus}-held-out", [fresh[i][0] for i in keep], [_BINARY[fresh[i][1]] for i in keep])
 
 
 def clue_emotion(root: pathlib.Path, split: str) -> TextSet:

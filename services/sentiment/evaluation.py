@@ -20,6 +20,13 @@ def binary_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
     return sum(p == g for p, g in zip(predicted, gold)) / max(len(gold), 1)
 
 
+def balanced_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> float:
+    """Mean recall over the gold classes: a constant answer scores 1 / classes, whatever the balance."""
+    classes = sorted(set(gold))
+    recalls = [sum(p == g for p, g in zip(predicted, gold) if g == c) / sum(g == c for g in gold) for c in classes]
+    return sum(recalls) / max(len(recalls), 1)
+
+
 def f1(predicted: Sequence[bool], gold: Sequence[bool]) -> float:
     true_pos = sum(p and g for p, g in zip(predicted, gold))
     pred_pos, gold_pos = sum(predicted), sum(gold)
@@ -33,6 +40,7 @@ def polarity_figures(results: Sequence[SentimentResult], data: TextSet) -> dict[
     predicted = ["positive" if r.score > 0 else "negative" for r in results]
     return {
         "accuracy": binary_accuracy(predicted, data.labels),
+        "balanced_accuracy": balanced_accuracy(predicted, data.labels),
         "neutral_share": sum(r.polarity == "neutral" for r in results) / len(results),
     }
 
