@@ -23,8 +23,8 @@ import pytest
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from tests.conftest import ROOT, Stack, free_port, start_service, wait_serving
-from tests.e2e.test_conversations import Replies, auth, stored
-from tests.e2e.test_worker_crash import collect_finals
+from tests.e2e.delivery import assert_exactly_once, await_replies
+from tests.e2e.test_conversations import Replies, auth
 from tests.integration.conftest import create_keys_async
 
 pytestmark = pytest.mark.stack
@@ -146,29 +146,15 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
         for (cid, _), q in zip(after[1:], QUESTIONS[1:]):
             acked[cid] = (await send(cid, q)).message_id
 
-        streams = dict(before + after)
-        until = time.monotonic() + 300
-        first = await asyncio.gather(*(collect_finals(streams[c], until, first_only=True) for c in acked))
-        replied_s = time.monotonic() - back_at
-        later = await asyncio.gather(*(collect_finals(streams[c], time.monotonic() + 10) for c in acked))
-        for stream in streams.values():
-            stream.cancel()
+        waiting_since = time.monotonic()
+        delivery = await await_replies(dict(before + after), acked, 300)
 
-    finals = dict(zip(acked, (a + b for a, b in zip(first, later))))
-    lost = [c for c, f in finals.items() if not f]
-    duplicated = sum(max(0, len(f) - 1) for f in finals.values())
     print(f"\nbroker down {OUTAGE_S} s: {refused} sends refused with UNAVAILABLE (slowest {max(waits):.1f} s); "
-          f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(lost)}, "
-          f"duplicated {duplicated}; all replied {replied_s:.1f} s after restart")
-    assert not lost, f"acknowledged messages without a reply: {lost}"
-    assert duplicated == 0
-    for cid, message_id in acked.items():
-        assert [r.in_reply_to for r in finals[cid]] == [message_id]
-        docs = await stored(stack, cid)
-        assert sorted(d["author"] for d in docs) == ["bot", "customer"]
+          f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(delivery.lost)}, "
+          f"duplicated {delivery.duplicated}; all replied {waiting_since - back_at + delivery.seconds:.1f} s after restart")
+    await assert_exactly_once(stack, delivery)
     for proc in processes.values():
         assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"
-
 
 DB_OUTAGE_S = 30
 
@@ -206,25 +192,13 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
         await asyncio.to_thread(stack_command, env, "up")
         back_at = time.monotonic()
 
-        until = time.monotonic() + 300
-        first = await asyncio.gather(*(collect_finals(streams[c], until, first_only=True) for c in acked))
-        replied_s = time.monotonic() - back_at
-        later = await asyncio.gather(*(collect_finals(streams[c], time.monotonic() + 10) for c in acked))
-        for stream in streams.values():
-            stream.cancel()
+        waiting_since = time.monotonic()
+        delivery = await await_replies(streams, acked, 300)
 
-    finals = dict(zip(acked, (a + b for a, b in zip(first, later))))
-    lost = [c for c, f in finals.items() if not f]
-    duplicated = sum(max(0, len(f) - 1) for f in finals.values())
     print(f"\ndatabase down {DB_OUTAGE_S} s: {len(acked)} acknowledged ({refused} sends refused with UNAVAILABLE, "
-          f"slowest answer {max(waits):.1f} s), lost {len(lost)}, duplicated {duplicated}; "
-          f"all replied {replied_s:.1f} s after the database came back")
+          f"slowest answer {max(waits):.1f} s), lost {len(delivery.lost)}, duplicated {delivery.duplicated}; "
+          f"all replied {waiting_since - back_at + delivery.seconds:.1f} s after the database came back")
     assert max(waits) < SEND_TIMEOUT_S + 10, f"SendMessage took {max(waits):.1f} s to answer while the database was down"
-    assert not lost, f"acknowledged messages without a reply: {lost}"
-    assert duplicated == 0
-    for cid, message_id in acked.items():
-        assert [r.in_reply_to for r in finals[cid]] == [message_id]
-        docs = await stored(stack, cid)
-        assert sorted(d["author"] for d in docs) == ["bot", "customer"]
+    await assert_exactly_once(stack, delivery)
     for proc in processes.values():
         assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"

@@ -14,13 +14,13 @@ import asyncio
 import time
 import uuid
 
-import grpc
 import pytest
 
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from tests.conftest import wait_serving
-from tests.e2e.test_conversations import Replies, auth, stored
+from tests.e2e.delivery import assert_exactly_once, await_replies
+from tests.e2e.test_conversations import Replies, auth
 
 pytestmark = pytest.mark.stack
 
@@ -35,23 +35,6 @@ QUESTIONS = [
 IN_FLIGHT = 3  # sent before the kill
 WHILE_DEAD = 3  # sent while the worker is down
 RECOVERY_TIMEOUT_S = 420
-
-
-async def collect_finals(stream: Replies, until: float, first_only: bool = False) -> list:
-    """Final replies the stream delivers before `until` (monotonic); with first_only, up to the first."""
-    finals = []
-    while (left := until - time.monotonic()) > 0:
-        try:
-            item = await asyncio.wait_for(stream.read(), left)
-        except asyncio.TimeoutError:
-            break
-        if item is grpc.aio.EOF:
-            break
-        if item.HasField("reply"):
-            finals.append(item.reply)
-            if first_only:
-                break
-    return finals
 
 
 @pytest.mark.parametrize("worker", ["intent", "sentiment", "generator"])
@@ -78,28 +61,8 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(worker, system, stac
     process.restart()
     await asyncio.to_thread(wait_serving, f"127.0.0.1:{process.ports['health']}", process, 300)
 
-    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-    first = await asyncio.gather(*(collect_finals(s, deadline, first_only=True) for s in streams))
-    recovered_at = time.monotonic()
-    # Anything more that turns up in the next seconds is a duplicate.
-    later = await asyncio.gather(*(collect_finals(s, time.monotonic() + 10) for s in streams))
-    for s in streams:
-        s.cancel()
-
-    finals = [a + b for a, b in zip(first, later)]
-    lost = sum(1 for f in finals if not f)
-    duplicated = sum(max(0, len(f) - 1) for f in finals)
-    print(f"\nkill -9 {worker}: sent {len(sent)}, lost {lost}, duplicated {duplicated}, "
-          f"all replied {recovered_at - killed_at:.1f} s after the kill")
-    assert lost == 0, f"messages without a reply: {[c for c, f in zip(conversations, finals) if not f]}"
-    for message_id, replies in zip(sent, finals):
-        assert [r.in_reply_to for r in replies] == [message_id], "one final reply per message, to that message"
-
-    for conversation_id, message_id in zip(conversations, sent):
-        docs = await stored(stack, conversation_id)
-        customer = [d for d in docs if d["author"] == "customer"]
-        bot = [d for d in docs if d["author"] == "bot"]
-        assert [d["_id"] for d in customer] == [message_id]
-        assert len(bot) == 1 and bot[0]["in_reply_to"] == message_id
-        assert "understanding" in customer[0] and "sentiment" in customer[0]
-
+    waiting_since = time.monotonic()
+    delivery = await await_replies(dict(zip(conversations, streams)), dict(zip(conversations, sent)), RECOVERY_TIMEOUT_S)
+    print(f"\nkill -9 {worker}: sent {len(sent)}, lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
+          f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill")
+    await assert_exactly_once(stack, delivery)
