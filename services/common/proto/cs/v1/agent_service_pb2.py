@@ -24,43 +24,48 @@ _sym_db = _symbol_database.Default()
 
 from services.common.proto.cs.v1 import conversation_pb2 as cs_dot_v1_dot_conversation__pb2
 from services.common.proto.cs.v1 import events_pb2 as cs_dot_v1_dot_events__pb2
+from services.common.proto.cs.v1 import understanding_pb2 as cs_dot_v1_dot_understanding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/agent_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\"3\n\x18WatchConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"\xb2\x01\n\x19WatchConversationResponse\x12\x32\n\x10\x63ustomer_message\x18\x01 \x01(\x0b\x32\x16.cs.v1.MessageEnrichedH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x42\x07\n\x05\x65vent\"2\n\x17ReadConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"s\n\x18ReadConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage\"\"\n\x11WatchQueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\"A\n\x12WatchQueueResponse\x12+\n\nescalation\x18\x01 \x01(\x0b\x32\x17.cs.v1.EscalationRaised\"3\n\x18\x43laimConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"F\n\x19\x43laimConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"W\n\x15SendAgentReplyRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x17\n\x0f\x63lient_reply_id\x18\x03 \x01(\t\"*\n\x16SendAgentReplyResponse\x12\x10\n\x08reply_id\x18\x01 \x01(\t\"S\n\x1bTransferConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"I\n\x1cTransferConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"5\n\x1aResolveConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"H\n\x1bResolveConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation2\xe8\x04\n\x0c\x41gentService\x12\x43\n\nWatchQueue\x12\x18.cs.v1.WatchQueueRequest\x1a\x19.cs.v1.WatchQueueResponse0\x01\x12V\n\x11\x43laimConversation\x12\x1f.cs.v1.ClaimConversationRequest\x1a .cs.v1.ClaimConversationResponse\x12M\n\x0eSendAgentReply\x12\x1c.cs.v1.SendAgentReplyRequest\x1a\x1d.cs.v1.SendAgentReplyResponse\x12_\n\x14TransferConversation\x12\".cs.v1.TransferConversationRequest\x1a#.cs.v1.TransferConversationResponse\x12\\\n\x13ResolveConversation\x12!.cs.v1.ResolveConversationRequest\x1a\".cs.v1.ResolveConversationResponse\x12X\n\x11WatchConversation\x12\x1f.cs.v1.WatchConversationRequest\x1a .cs.v1.WatchConversationResponse0\x01\x12S\n\x10ReadConversation\x12\x1e.cs.v1.ReadConversationRequest\x1a\x1f.cs.v1.ReadConversationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/agent_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\x1a\x19\x63s/v1/understanding.proto\"}\n\x1b\x43orrectUnderstandingRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0e\n\x06intent\x18\x03 \x01(\t\x12!\n\x08polarity\x18\x04 \x01(\x0e\x32\x0f.cs.v1.Polarity\"E\n\x1c\x43orrectUnderstandingResponse\x12%\n\ncorrection\x18\x01 \x01(\x0b\x32\x11.cs.v1.Correction\"3\n\x18WatchConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"\xb2\x01\n\x19WatchConversationResponse\x12\x32\n\x10\x63ustomer_message\x18\x01 \x01(\x0b\x32\x16.cs.v1.MessageEnrichedH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x42\x07\n\x05\x65vent\"2\n\x17ReadConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"s\n\x18ReadConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage\"\"\n\x11WatchQueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\"A\n\x12WatchQueueResponse\x12+\n\nescalation\x18\x01 \x01(\x0b\x32\x17.cs.v1.EscalationRaised\"3\n\x18\x43laimConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"F\n\x19\x43laimConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"W\n\x15SendAgentReplyRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x17\n\x0f\x63lient_reply_id\x18\x03 \x01(\t\"*\n\x16SendAgentReplyResponse\x12\x10\n\x08reply_id\x18\x01 \x01(\t\"S\n\x1bTransferConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"I\n\x1cTransferConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"5\n\x1aResolveConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"H\n\x1bResolveConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation2\xc9\x05\n\x0c\x41gentService\x12\x43\n\nWatchQueue\x12\x18.cs.v1.WatchQueueRequest\x1a\x19.cs.v1.WatchQueueResponse0\x01\x12V\n\x11\x43laimConversation\x12\x1f.cs.v1.ClaimConversationRequest\x1a .cs.v1.ClaimConversationResponse\x12M\n\x0eSendAgentReply\x12\x1c.cs.v1.SendAgentReplyRequest\x1a\x1d.cs.v1.SendAgentReplyResponse\x12_\n\x14TransferConversation\x12\".cs.v1.TransferConversationRequest\x1a#.cs.v1.TransferConversationResponse\x12\\\n\x13ResolveConversation\x12!.cs.v1.ResolveConversationRequest\x1a\".cs.v1.ResolveConversationResponse\x12X\n\x11WatchConversation\x12\x1f.cs.v1.WatchConversationRequest\x1a .cs.v1.WatchConversationResponse0\x01\x12S\n\x10ReadConversation\x12\x1e.cs.v1.ReadConversationRequest\x1a\x1f.cs.v1.ReadConversationResponse\x12_\n\x14\x43orrectUnderstanding\x12\".cs.v1.CorrectUnderstandingRequest\x1a#.cs.v1.CorrectUnderstandingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cs.v1.agent_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WATCHCONVERSATIONREQUEST']._serialized_start=82
-  _globals['_WATCHCONVERSATIONREQUEST']._serialized_end=133
-  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_start=136
-  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_end=314
-  _globals['_READCONVERSATIONREQUEST']._serialized_start=316
-  _globals['_READCONVERSATIONREQUEST']._serialized_end=366
-  _globals['_READCONVERSATIONRESPONSE']._serialized_start=368
-  _globals['_READCONVERSATIONRESPONSE']._serialized_end=483
-  _globals['_WATCHQUEUEREQUEST']._serialized_start=485
-  _globals['_WATCHQUEUEREQUEST']._serialized_end=519
-  _globals['_WATCHQUEUERESPONSE']._serialized_start=521
-  _globals['_WATCHQUEUERESPONSE']._serialized_end=586
-  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_start=588
-  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_end=639
-  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_start=641
-  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_end=711
-  _globals['_SENDAGENTREPLYREQUEST']._serialized_start=713
-  _globals['_SENDAGENTREPLYREQUEST']._serialized_end=800
-  _globals['_SENDAGENTREPLYRESPONSE']._serialized_start=802
-  _globals['_SENDAGENTREPLYRESPONSE']._serialized_end=844
-  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_start=846
-  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_end=929
-  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_start=931
-  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_end=1004
-  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_start=1006
-  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_end=1059
-  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_start=1061
-  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_end=1133
-  _globals['_AGENTSERVICE']._serialized_start=1136
-  _globals['_AGENTSERVICE']._serialized_end=1752
+  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_start=109
+  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_end=234
+  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_start=236
+  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_end=305
+  _globals['_WATCHCONVERSATIONREQUEST']._serialized_start=307
+  _globals['_WATCHCONVERSATIONREQUEST']._serialized_end=358
+  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_start=361
+  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_end=539
+  _globals['_READCONVERSATIONREQUEST']._serialized_start=541
+  _globals['_READCONVERSATIONREQUEST']._serialized_end=591
+  _globals['_READCONVERSATIONRESPONSE']._serialized_start=593
+  _globals['_READCONVERSATIONRESPONSE']._serialized_end=708
+  _globals['_WATCHQUEUEREQUEST']._serialized_start=710
+  _globals['_WATCHQUEUEREQUEST']._serialized_end=744
+  _globals['_WATCHQUEUERESPONSE']._serialized_start=746
+  _globals['_WATCHQUEUERESPONSE']._serialized_end=811
+  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_start=813
+  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_end=864
+  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_start=866
+  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_end=936
+  _globals['_SENDAGENTREPLYREQUEST']._serialized_start=938
+  _globals['_SENDAGENTREPLYREQUEST']._serialized_end=1025
+  _globals['_SENDAGENTREPLYRESPONSE']._serialized_start=1027
+  _globals['_SENDAGENTREPLYRESPONSE']._serialized_end=1069
+  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_start=1071
+  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_end=1154
+  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_start=1156
+  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_end=1229
+  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_start=1231
+  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_end=1284
+  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_start=1286
+  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_end=1358
+  _globals['_AGENTSERVICE']._serialized_start=1361
+  _globals['_AGENTSERVICE']._serialized_end=2074
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from services.common.proto.cs.v1 import conversation_pb2 as _conversation_pb2
 from services.common.proto.cs.v1 import events_pb2 as _events_pb2
+from services.common.proto.cs.v1 import understanding_pb2 as _understanding_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -7,6 +8,24 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CorrectUnderstandingRequest(_message.Message):
+    __slots__ = ("conversation_id", "message_id", "intent", "polarity")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    POLARITY_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    message_id: str
+    intent: str
+    polarity: _understanding_pb2.Polarity
+    def __init__(self, conversation_id: _Optional[str] = ..., message_id: _Optional[str] = ..., intent: _Optional[str] = ..., polarity: _Optional[_Union[_understanding_pb2.Polarity, str]] = ...) -> None: ...
+
+class CorrectUnderstandingResponse(_message.Message):
+    __slots__ = ("correction",)
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
+    correction: _understanding_pb2.Correction
+    def __init__(self, correction: _Optional[_Union[_understanding_pb2.Correction, _Mapping]] = ...) -> None: ...
 
 class WatchConversationRequest(_message.Message):
     __slots__ = ("conversation_id",)

@@ -72,6 +72,11 @@ class AgentServiceStub:
                 request_serializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.SerializeToString,
                 response_deserializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.FromString,
                 _registered_method=True)
+        self.CorrectUnderstanding = channel.unary_unary(
+                '/cs.v1.AgentService/CorrectUnderstanding',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -129,6 +134,15 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrectUnderstanding(self, request, context):
+        """Relabels a stored customer message's intent and/or sentiment polarity, for the next model
+        version. Repeating a correction changes nothing; a different one replaces it. ReadConversation
+        shows it beside the model's labels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +180,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ReadConversation,
                     request_deserializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.FromString,
                     response_serializer=cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.SerializeToString,
+            ),
+            'CorrectUnderstanding': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectUnderstanding,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +379,33 @@ class AgentService:
             '/cs.v1.AgentService/ReadConversation',
             cs_dot_v1_dot_agent__service__pb2.ReadConversationRequest.SerializeToString,
             cs_dot_v1_dot_agent__service__pb2.ReadConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectUnderstanding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/CorrectUnderstanding',
+            cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,23 +26,23 @@ from services.common.proto.cs.v1 import understanding_pb2 as cs_dot_v1_dot_under
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63s/v1/conversation.proto\x12\x05\x63s.v1\x1a\x19\x63s/v1/understanding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x10\x45scalationReason\x12\x1f\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x11.cs.v1.ReasonCode\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"E\n\x0f\x43ustomerProfile\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x0e\n\x06locale\x18\x03 \x01(\t\"\x8a\x02\n\x0c\x43onversation\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0e\x32\x18.cs.v1.ConversationState\x12\r\n\x05queue\x18\x06 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x02\n\x13\x43onversationMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1d\n\x06\x61uthor\x18\x02 \x01(\x0e\x32\r.cs.v1.Author\x12\x0c\n\x04text\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\runderstanding\x18\x05 \x01(\x0b\x32\x14.cs.v1.Understanding\x12#\n\tsentiment\x18\x06 \x01(\x0b\x32\x10.cs.v1.Sentiment\x12$\n\nreply_kind\x18\x07 \x01(\x0e\x32\x10.cs.v1.ReplyKind\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\x10\n\x08\x61gent_id\x18\t \x01(\t\x12\x11\n\tcitations\x18\n \x03(\t\x12\x15\n\rmodel_version\x18\x0b \x01(\t*\xb1\x01\n\x11\x43onversationState\x12\"\n\x1e\x43ONVERSATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONVERSATION_STATE_BOT\x10\x01\x12\x1d\n\x19\x43ONVERSATION_STATE_QUEUED\x10\x02\x12\x1c\n\x18\x43ONVERSATION_STATE_AGENT\x10\x03\x12\x1f\n\x1b\x43ONVERSATION_STATE_RESOLVED\x10\x04*j\n\x06\x41uthor\x12\x16\n\x12\x41UTHOR_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UTHOR_CUSTOMER\x10\x01\x12\x0e\n\nAUTHOR_BOT\x10\x02\x12\x10\n\x0c\x41UTHOR_AGENT\x10\x03\x12\x11\n\rAUTHOR_SYSTEM\x10\x04*\x86\x01\n\tReplyKind\x12\x1a\n\x16REPLY_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11REPLY_KIND_ANSWER\x10\x01\x12\x17\n\x13REPLY_KIND_HANDOVER\x10\x02\x12\x17\n\x13REPLY_KIND_FALLBACK\x10\x03\x12\x14\n\x10REPLY_KIND_AGENT\x10\x04*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04*\xe4\x02\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREASON_CODE_HUMAN_REQUESTED\x10\x01\x12\x15\n\x11REASON_CODE_ANGER\x10\x02\x12#\n\x1fREASON_CODE_WORSENING_SENTIMENT\x10\x03\x12\x19\n\x15REASON_CODE_COMPLAINT\x10\x04\x12\x15\n\x11REASON_CODE_LEGAL\x10\x05\x12\x1e\n\x1aREASON_CODE_LOW_CONFIDENCE\x10\x06\x12\x1c\n\x18REASON_CODE_OUT_OF_SCOPE\x10\x07\x12\x13\n\x0fREASON_CODE_VIP\x10\x08\x12\x18\n\x14REASON_CODE_BOT_LOOP\x10\t\x12\x18\n\x14REASON_CODE_TRANSFER\x10\n\x12#\n\x1fREASON_CODE_ANSWER_CHECK_FAILED\x10\x0b\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63s/v1/conversation.proto\x12\x05\x63s.v1\x1a\x19\x63s/v1/understanding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x10\x45scalationReason\x12\x1f\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x11.cs.v1.ReasonCode\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"E\n\x0f\x43ustomerProfile\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x0e\n\x06locale\x18\x03 \x01(\t\"\x8a\x02\n\x0c\x43onversation\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0e\x32\x18.cs.v1.ConversationState\x12\r\n\x05queue\x18\x06 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf6\x02\n\x13\x43onversationMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1d\n\x06\x61uthor\x18\x02 \x01(\x0e\x32\r.cs.v1.Author\x12\x0c\n\x04text\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\runderstanding\x18\x05 \x01(\x0b\x32\x14.cs.v1.Understanding\x12#\n\tsentiment\x18\x06 \x01(\x0b\x32\x10.cs.v1.Sentiment\x12$\n\nreply_kind\x18\x07 \x01(\x0e\x32\x10.cs.v1.ReplyKind\x12\x13\n\x0bin_reply_to\x18\x08 \x01(\t\x12\x10\n\x08\x61gent_id\x18\t \x01(\t\x12\x11\n\tcitations\x18\n \x03(\t\x12\x15\n\rmodel_version\x18\x0b \x01(\t\x12%\n\ncorrection\x18\x0c \x01(\x0b\x32\x11.cs.v1.Correction*\xb1\x01\n\x11\x43onversationState\x12\"\n\x1e\x43ONVERSATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONVERSATION_STATE_BOT\x10\x01\x12\x1d\n\x19\x43ONVERSATION_STATE_QUEUED\x10\x02\x12\x1c\n\x18\x43ONVERSATION_STATE_AGENT\x10\x03\x12\x1f\n\x1b\x43ONVERSATION_STATE_RESOLVED\x10\x04*j\n\x06\x41uthor\x12\x16\n\x12\x41UTHOR_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UTHOR_CUSTOMER\x10\x01\x12\x0e\n\nAUTHOR_BOT\x10\x02\x12\x10\n\x0c\x41UTHOR_AGENT\x10\x03\x12\x11\n\rAUTHOR_SYSTEM\x10\x04*\x86\x01\n\tReplyKind\x12\x1a\n\x16REPLY_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11REPLY_KIND_ANSWER\x10\x01\x12\x17\n\x13REPLY_KIND_HANDOVER\x10\x02\x12\x17\n\x13REPLY_KIND_FALLBACK\x10\x03\x12\x14\n\x10REPLY_KIND_AGENT\x10\x04*s\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_LOW\x10\x01\x12\x13\n\x0fPRIORITY_NORMAL\x10\x02\x12\x11\n\rPRIORITY_HIGH\x10\x03\x12\x13\n\x0fPRIORITY_URGENT\x10\x04*\xe4\x02\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bREASON_CODE_HUMAN_REQUESTED\x10\x01\x12\x15\n\x11REASON_CODE_ANGER\x10\x02\x12#\n\x1fREASON_CODE_WORSENING_SENTIMENT\x10\x03\x12\x19\n\x15REASON_CODE_COMPLAINT\x10\x04\x12\x15\n\x11REASON_CODE_LEGAL\x10\x05\x12\x1e\n\x1aREASON_CODE_LOW_CONFIDENCE\x10\x06\x12\x1c\n\x18REASON_CODE_OUT_OF_SCOPE\x10\x07\x12\x13\n\x0fREASON_CODE_VIP\x10\x08\x12\x18\n\x14REASON_CODE_BOT_LOOP\x10\t\x12\x18\n\x14REASON_CODE_TRANSFER\x10\n\x12#\n\x1fREASON_CODE_ANSWER_CHECK_FAILED\x10\x0b\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cs.v1.conversation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONVERSATIONSTATE']._serialized_start=843
-  _globals['_CONVERSATIONSTATE']._serialized_end=1020
-  _globals['_AUTHOR']._serialized_start=1022
-  _globals['_AUTHOR']._serialized_end=1128
-  _globals['_REPLYKIND']._serialized_start=1131
-  _globals['_REPLYKIND']._serialized_end=1265
-  _globals['_PRIORITY']._serialized_start=1267
-  _globals['_PRIORITY']._serialized_end=1382
-  _globals['_REASONCODE']._serialized_start=1385
-  _globals['_REASONCODE']._serialized_end=1741
+  _globals['_CONVERSATIONSTATE']._serialized_start=882
+  _globals['_CONVERSATIONSTATE']._serialized_end=1059
+  _globals['_AUTHOR']._serialized_start=1061
+  _globals['_AUTHOR']._serialized_end=1167
+  _globals['_REPLYKIND']._serialized_start=1170
+  _globals['_REPLYKIND']._serialized_end=1304
+  _globals['_PRIORITY']._serialized_start=1306
+  _globals['_PRIORITY']._serialized_end=1421
+  _globals['_REASONCODE']._serialized_start=1424
+  _globals['_REASONCODE']._serialized_end=1780
   _globals['_ESCALATIONREASON']._serialized_start=95
   _globals['_ESCALATIONREASON']._serialized_end=162
   _globals['_CUSTOMERPROFILE']._serialized_start=164
@@ -50,5 +50,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSATION']._serialized_start=236
   _globals['_CONVERSATION']._serialized_end=502
   _globals['_CONVERSATIONMESSAGE']._serialized_start=505
-  _globals['_CONVERSATIONMESSAGE']._serialized_end=840
+  _globals['_CONVERSATIONMESSAGE']._serialized_end=879
 # @@protoc_insertion_point(module_scope)

@@ -131,7 +131,7 @@ class Conversation(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[str] = ..., state: _Optional[_Union[ConversationState, str]] = ..., queue: _Optional[str] = ..., agent_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConversationMessage(_message.Message):
-    __slots__ = ("message_id", "author", "text", "created_at", "understanding", "sentiment", "reply_kind", "in_reply_to", "agent_id", "citations", "model_version")
+    __slots__ = ("message_id", "author", "text", "created_at", "understanding", "sentiment", "reply_kind", "in_reply_to", "agent_id", "citations", "model_version", "correction")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class ConversationMessage(_message.Message):
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     author: Author
     text: str
@@ -154,4 +155,5 @@ class ConversationMessage(_message.Message):
     agent_id: str
     citations: _containers.RepeatedScalarFieldContainer[str]
     model_version: str
-    def __init__(self, message_id: _Optional[str] = ..., author: _Optional[_Union[Author, str]] = ..., text: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., understanding: _Optional[_Union[_understanding_pb2.Understanding, _Mapping]] = ..., sentiment: _Optional[_Union[_understanding_pb2.Sentiment, _Mapping]] = ..., reply_kind: _Optional[_Union[ReplyKind, str]] = ..., in_reply_to: _Optional[str] = ..., agent_id: _Optional[str] = ..., citations: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    correction: _understanding_pb2.Correction
+    def __init__(self, message_id: _Optional[str] = ..., author: _Optional[_Union[Author, str]] = ..., text: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., understanding: _Optional[_Union[_understanding_pb2.Understanding, _Mapping]] = ..., sentiment: _Optional[_Union[_understanding_pb2.Sentiment, _Mapping]] = ..., reply_kind: _Optional[_Union[ReplyKind, str]] = ..., in_reply_to: _Optional[str] = ..., agent_id: _Optional[str] = ..., citations: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., correction: _Optional[_Union[_understanding_pb2.Correction, _Mapping]] = ...) -> None: ...

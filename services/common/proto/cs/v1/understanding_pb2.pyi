@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -115,3 +118,19 @@ class Sentiment(_message.Message):
     model_version: str
     latency_seconds: float
     def __init__(self, polarity: _Optional[_Union[Polarity, str]] = ..., score: _Optional[float] = ..., emotion: _Optional[_Union[Emotion, str]] = ..., intensity: _Optional[float] = ..., anger: _Optional[float] = ..., trend: _Optional[_Union[Trend, str]] = ..., trend_slope: _Optional[float] = ..., model_version: _Optional[str] = ..., latency_seconds: _Optional[float] = ...) -> None: ...
+
+class Correction(_message.Message):
+    __slots__ = ("intent", "polarity", "agent_id", "corrected_at", "model_intent", "model_version")
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    POLARITY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INTENT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    intent: str
+    polarity: Polarity
+    agent_id: str
+    corrected_at: _timestamp_pb2.Timestamp
+    model_intent: str
+    model_version: str
+    def __init__(self, intent: _Optional[str] = ..., polarity: _Optional[_Union[Polarity, str]] = ..., agent_id: _Optional[str] = ..., corrected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_intent: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
