@@ -393,24 +393,33 @@ class ApiKeyRepo:
 
 
 class StreamRouteRepo:
-    """Which gateway replica holds a conversation's reply stream, for token streaming."""
+    """Which gateway replica holds a conversation's reply stream, for token streaming.
+
+    Keyed by tenant and conversation: a client may open a stream before its conversation exists,
+    so two tenants can hold a stream on the same id, and one must not overwrite the other's route.
+    """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._c = db["stream_routes"]
 
+    @staticmethod
+    def _id(tenant_id: str, conversation_id: str) -> str:
+        return f"{tenant_id}/{conversation_id}"
+
     async def set(self, tenant_id: str, conversation_id: str, address: str) -> None:
         await self._c.update_one(
-            {"_id": conversation_id},
-            {"$set": {"tenant_id": tenant_id, "address": address, "updated_at": utcnow()}},
+            {"_id": self._id(tenant_id, conversation_id)},
+            {"$set": {"tenant_id": tenant_id, "conversation_id": conversation_id, "address": address,
+                      "updated_at": utcnow()}},
             upsert=True,
         )
 
     async def get(self, tenant_id: str, conversation_id: str) -> str | None:
-        doc = await self._c.find_one({"_id": conversation_id, "tenant_id": tenant_id})
+        doc = await self._c.find_one({"_id": self._id(tenant_id, conversation_id), "tenant_id": tenant_id})
         return doc["address"] if doc else None
 
-    async def clear(self, conversation_id: str, address: str) -> None:
-        await self._c.delete_one({"_id": conversation_id, "address": address})
+    async def clear(self, tenant_id: str, conversation_id: str, address: str) -> None:
+        await self._c.delete_one({"_id": self._id(tenant_id, conversation_id), "address": address})
 
 
 @dataclass

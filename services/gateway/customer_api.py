@@ -113,8 +113,8 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                     elif kind == "state":
                         yield pb.StreamRepliesResponse(state=item)
             finally:
-                if not self.gw.hub.has_conversation(conversation_id):
-                    await self.gw.repos.stream_routes.clear(conversation_id, address)
+                if not self.gw.hub.has_conversation(tenant, conversation_id):
+                    await self.gw.repos.stream_routes.clear(tenant, conversation_id, address)
 
     @unary
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:

@@ -69,8 +69,8 @@ class Hub:
         if not table[key]:
             del table[key]
 
-    def has_conversation(self, conversation_id: str) -> bool:
-        return conversation_id in self._conversations
+    def has_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        return any(sub.tenant_id == tenant_id for sub in self._conversations.get(conversation_id, ()))
 
     def to_conversation(self, tenant_id: str, conversation_id: str, item) -> int:
         delivered = 0
