@@ -58,7 +58,9 @@ class DecodeRequestsLeniently(grpc.aio.ServerInterceptor):
     """Lets the handlers answer INVALID_ARGUMENT for undecodable requests.
 
     grpc's server answers UNKNOWN when a request deserializer raises, which tells the caller
-    nothing; this hands the handler a MalformedRequest instead (unary-request API methods only).
+    nothing; this hands the handler a MalformedRequest instead. The `unary` and `streaming`
+    wrappers check a unary request; a request-streaming handler (the internal ReplySink) calls
+    `check_decoded` on every message it reads.
     """
 
     def __init__(self, prefixes: tuple[str, ...]) -> None:
@@ -67,7 +69,7 @@ class DecodeRequestsLeniently(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or handler.request_streaming or not method.startswith(self._prefixes):
+        if handler is None or not method.startswith(self._prefixes):
             return handler
         return handler._replace(request_deserializer=_lenient(handler.request_deserializer, method))
 
@@ -82,7 +84,8 @@ def _lenient(deserialize, method: str):
     return decode
 
 
-def _check_decoded(request) -> None:
+def check_decoded(request) -> None:
+    """INVALID_ARGUMENT (as a RequestError) when the request's bytes did not decode."""
     if isinstance(request, MalformedRequest):
         raise RequestError(
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -115,7 +118,7 @@ def unary(fn):
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
         try:
-            _check_decoded(request)
+            check_decoded(request)
             response = await fn(self, request, context)
         except Exception as exc:
             status = _status(exc)
@@ -141,7 +144,7 @@ def streaming(kind: str):
             gauge = metrics.ACTIVE_STREAMS.labels(service="gateway", kind=kind)
             gauge.inc()
             try:
-                _check_decoded(request)
+                check_decoded(request)
                 async for item in fn(self, request, context):
                     yield item
             except asyncio.CancelledError:

@@ -1,13 +1,16 @@
 """ReplySinkService (internal): the generator streams a reply's tokens to this replica.
 
 Not exposed outside the cluster (the NetworkPolicy admits only the generator). Tokens are
-delivered only to streams whose tenant matches the event's tenant.
+delivered only to streams whose tenant matches the event's tenant. A message whose bytes don't
+decode ends the call with INVALID_ARGUMENT, like the public API, rather than grpc's bare UNKNOWN.
 """
 
 from __future__ import annotations
 
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
 from services.common.proto.cs.v1 import reply_sink_service_pb2_grpc as pb_grpc
+from services.gateway.auth import RequestError
+from services.gateway.context import check_decoded
 from services.gateway.hub import Hub
 
 
@@ -17,11 +20,20 @@ class ReplySink(pb_grpc.ReplySinkServiceServicer):
 
     async def PushReply(self, request_iterator, context) -> pb.PushReplyResponse:
         delivered = 0
-        async for request in request_iterator:
-            if request.HasField("token"):
-                token = request.token
-                delivered += bool(self.hub.to_conversation(request.tenant_id, token.conversation_id, ("token", token)))
-            elif request.HasField("reply"):
-                reply = request.reply
-                delivered += bool(self.hub.to_conversation(request.tenant_id, reply.conversation_id, ("reply", reply)))
+        try:
+            async for request in request_iterator:
+                check_decoded(request)
+                delivered += self._deliver(request)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
         return pb.PushReplyResponse(delivered=delivered)
+
+    def _deliver(self, request: pb.PushReplyRequest) -> bool:
+        """True when the token or final reply reached at least one of this replica's streams."""
+        if request.HasField("token"):
+            token = request.token
+            return bool(self.hub.to_conversation(request.tenant_id, token.conversation_id, ("token", token)))
+        if request.HasField("reply"):
+            reply = request.reply
+            return bool(self.hub.to_conversation(request.tenant_id, reply.conversation_id, ("reply", reply)))
+        return False

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 10
 MAX_RECEIVE_BYTES = 256 * 1024
-API_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/")
+# Methods whose undecodable requests answer INVALID_ARGUMENT (see DecodeRequestsLeniently).
+DECODED_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/", "/cs.v1.ReplySinkService/")
 
 
 async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
@@ -50,7 +51,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         # database answered; Kubernetes' startupProbe covers the seconds before.
         server = grpc.aio.server(
             options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
-            interceptors=[DecodeRequestsLeniently(API_METHOD_PREFIXES)],
+            interceptors=[DecodeRequestsLeniently(DECODED_METHOD_PREFIXES)],
         )
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
