@@ -1,25 +1,50 @@
-"""Right to erasure: delete one customer's profile, conversations, messages, escalations, feedback."""
+"""Right to erasure: delete everything the database holds about one customer of one tenant.
+
+What goes: every document of the tenant that names the customer (`customer_id`: the profile, the
+conversations, their customer messages) or one of the customer's conversations (`conversation_id`:
+messages and replies with their enrichment, escalations with their summaries, feedback, state
+transitions, stream routes, sentiment scores, agents' corrections). The sweep covers every
+collection rather than a list of them, so a collection added later that keys its records by
+conversation or customer is erased too.
+
+The conversations go last: they are how the customer's conversation ids are found, so an erasure
+cut short (the database went away) is finished by running it again. Running it twice is harmless.
+Not covered: events still in Kafka topics (they expire with the topics' retention), and a message
+of the customer still in flight, which the workers store when they process it.
+"""
 
 from __future__ import annotations
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from services.common.mongo import connect
-from services.common.repositories import Repositories
 from services.common.settings import Env
+
+CONVERSATIONS = "conversations"
 
 
 async def erase_customer(env: Env, tenant_id: str, customer_id: str) -> dict:
+    """Connect with the service settings, erase, and report how many documents went from where."""
     mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
     try:
-        repos = Repositories.of(db)
-        conversation_ids = await repos.conversations.delete_for_customer(tenant_id, customer_id)
-        return {
-            "tenant_id": tenant_id,
-            "customer_id": customer_id,
-            "conversations": len(conversation_ids),
-            "messages": await repos.messages.delete_conversations(tenant_id, conversation_ids),
-            "escalations": await repos.escalations.delete_conversations(tenant_id, conversation_ids),
-            "feedback": await repos.feedback.delete_conversations(tenant_id, conversation_ids),
-            "profiles": await repos.customers.delete(tenant_id, customer_id),
-        }
+        return await erase(db, tenant_id, customer_id)
     finally:
         await mongo.close()
+
+
+async def erase(db: AsyncDatabase, tenant_id: str, customer_id: str) -> dict:
+    conversation_ids = [doc["_id"] async for doc in db[CONVERSATIONS].find(
+        {"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})]
+    names = sorted(name for name in await db.list_collection_names() if name != CONVERSATIONS)
+    deleted = {}
+    for name in [*names, CONVERSATIONS]:
+        result = await db[name].delete_many(_about(tenant_id, customer_id, conversation_ids, name == CONVERSATIONS))
+        if result.deleted_count:
+            deleted[name] = result.deleted_count
+    return {"tenant_id": tenant_id, "customer_id": customer_id, "conversations": len(conversation_ids), "deleted": deleted}
+
+
+def _about(tenant_id: str, customer_id: str, conversation_ids: list[str], conversations: bool) -> dict:
+    """The tenant's documents that name the customer or one of their conversations."""
+    key = "_id" if conversations else "conversation_id"
+    return {"tenant_id": tenant_id, "$or": [{"customer_id": customer_id}, {key: {"$in": conversation_ids}}]}

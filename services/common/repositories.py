@@ -186,13 +186,6 @@ class ConversationRepo:
         cursor = self._c.find({"tenant_id": tenant_id, "state": QUEUED, "queue": queue}).sort("updated_at", ASCENDING)
         return await cursor.limit(limit).to_list()
 
-    async def delete_for_customer(self, tenant_id: str, customer_id: str) -> list[str]:
-        ids = [d["_id"] async for d in self._c.find({"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})]
-        if ids:
-            await self._c.delete_many({"tenant_id": tenant_id, "_id": {"$in": ids}})
-            await self._log.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": ids}})
-        return ids
-
 
 class MessageRepo:
     """Customer messages, bot replies and agent replies of a conversation, with their enrichment."""
@@ -276,10 +269,6 @@ class MessageRepo:
         docs = await cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
         return list(reversed(docs))
 
-    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
-        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
-        return result.deleted_count
-
 
 class CustomerRepo:
     def __init__(self, db: AsyncDatabase) -> None:
@@ -297,10 +286,6 @@ class CustomerRepo:
 
     async def get(self, tenant_id: str, customer_id: str) -> dict | None:
         return await self._c.find_one({"_id": f"{tenant_id}:{customer_id}", "tenant_id": tenant_id})
-
-    async def delete(self, tenant_id: str, customer_id: str) -> int:
-        result = await self._c.delete_one({"_id": f"{tenant_id}:{customer_id}", "tenant_id": tenant_id})
-        return result.deleted_count
 
 
 class EscalationRepo:
@@ -327,10 +312,6 @@ class EscalationRepo:
         out.ParseFromString(docs[0]["event"])
         return out
 
-    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
-        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
-        return result.deleted_count
-
 
 class FeedbackRepo:
     def __init__(self, db: AsyncDatabase) -> None:
@@ -342,10 +323,6 @@ class FeedbackRepo:
             {"$setOnInsert": {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)}},
             upsert=True,
         )
-
-    async def delete_conversations(self, tenant_id: str, conversation_ids: list[str]) -> int:
-        result = await self._c.delete_many({"tenant_id": tenant_id, "conversation_id": {"$in": conversation_ids}})
-        return result.deleted_count
 
 
 ADAPTER, AGENT_ROLE = "adapter", "agent"
