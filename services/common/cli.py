@@ -6,6 +6,9 @@
     cs keys create --tenant T --role adapter|agent [--agent-id A]
     cs escalations watch [--queue Q | --all] [--from-beginning]
     cs customers erase --tenant T --customer C     right to erasure
+    cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
+    cs kb list --tenant T            the tenant's documents
+    cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
+import re
 import sys
 
 from services.common.settings import ConfigError, Env
 from services.common.topics import all_topic_names
+
+_TENANT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _common(env: Env) -> tuple[str, str, list[str]]:
@@ -83,6 +89,58 @@ def cmd_erase(args: argparse.Namespace, env: Env) -> int:
 
     report = asyncio.run(erase_customer(env, args.tenant, args.customer))
     print(report)
+    return 0
+
+
+def cmd_kb(args: argparse.Namespace, env: Env) -> int:
+    """Knowledge base commands; the encoder loads only for ingest and search (about 1 s)."""
+    from services.common.knowledge import documents
+    from services.common.knowledge.repo import KnowledgeRepo
+    from services.common.mongo import connect
+
+    if not _TENANT_RE.fullmatch(args.tenant):
+        raise ConfigError(f"--tenant {args.tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    docs = []
+    if args.action == "ingest":
+        try:
+            docs = [doc for path in args.paths for doc in documents.load_source(pathlib.Path(path))]
+        except documents.KnowledgeSourceError as exc:
+            print(f"cs kb ingest: {exc}", file=sys.stderr)
+            return 2
+        docs = documents.unique_ids(docs)
+
+    async def run() -> int:
+        mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), args.timeout)
+        try:
+            if args.action == "ingest":
+                from services.common.embeddings import SentenceEncoder
+                from services.common.knowledge.ingest import ingest_documents
+
+                print(await ingest_documents(db, SentenceEncoder(), args.tenant, docs))
+            elif args.action == "list":
+                for d in await KnowledgeRepo(db).documents(args.tenant):
+                    print(f"{d['doc_id']}\t{d.get('language', '')}\t{d.get('source', '')}\t{d.get('title', '')}")
+            else:
+                return await _kb_search(db, args)
+            return 0
+        finally:
+            await mongo.close()
+
+    return asyncio.run(run())
+
+
+async def _kb_search(db, args: argparse.Namespace) -> int:
+    from services.common.embeddings import SentenceEncoder
+    from services.common.knowledge.index import KnowledgeIndex
+    from services.common.knowledge.repo import KnowledgeRepo
+
+    repo = KnowledgeRepo(db)
+    index = KnowledgeIndex.from_records(await repo.chunks(args.tenant), await repo.revision(args.tenant))
+    if not len(index):
+        print(f"cs kb search: tenant {args.tenant!r} has no knowledge; load some with `cs kb ingest`", file=sys.stderr)
+        return 1
+    for hit in index.search(SentenceEncoder().encode_one(args.text), args.k):
+        print(f"{hit.score:.3f}\t{hit.passage.chunk_id}\t{' '.join(hit.passage.text.split())[:120]}")
     return 0
 
 
@@ -163,6 +221,19 @@ def parser() -> argparse.ArgumentParser:
     ce.add_argument("--tenant", required=True)
     ce.add_argument("--customer", required=True)
     ce.set_defaults(func=cmd_erase)
+
+    kb = sub.add_parser("kb", help="the tenant's knowledge base (FAQ and policy documents the bot answers from)")
+    kbsub = kb.add_subparsers(dest="action", required=True)
+    ki = kbsub.add_parser("ingest", help="load Markdown (.md) or JSON (.json: articles or ABCD guidelines) files or folders")
+    ki.add_argument("paths", nargs="+")
+    kl = kbsub.add_parser("list", help="the tenant's documents")
+    ks = kbsub.add_parser("search", help="the passages retrieved for a question, with their scores")
+    ks.add_argument("text")
+    ks.add_argument("-k", type=int, default=3)
+    for command in (ki, kl, ks):
+        command.add_argument("--tenant", required=True)
+        command.add_argument("--timeout", type=float, default=30, help="seconds to wait for the database")
+        command.set_defaults(func=cmd_kb)
     return p
 
 

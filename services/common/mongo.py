@@ -30,7 +30,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
         ([("tenant_id", ASCENDING), ("conversation_id", ASCENDING), ("created_at", DESCENDING)], {}),
     ],
     "feedback": [([("tenant_id", ASCENDING), ("reply_id", ASCENDING)], {})],
+    "corrections": [([("tenant_id", ASCENDING), ("conversation_id", ASCENDING)], {})],
+    "model_versions": [([("kind", ASCENDING), ("last_served_at", DESCENDING)], {})],
     "api_keys": [([("tenant_id", ASCENDING), ("role", ASCENDING)], {})],
+    "knowledge_documents": [([("tenant_id", ASCENDING), ("doc_id", ASCENDING)], {})],
+    "knowledge_chunks": [([("tenant_id", ASCENDING), ("doc_id", ASCENDING), ("position", ASCENDING)], {})],
 }
 
 

@@ -222,11 +222,14 @@ def _contact_key(text: str) -> str:
 
 
 def check_answer(
-    answer: str, language: str, question: str = "", *, cut_off: bool = False, limits: AnswerLimits | None = None
+    answer: str, language: str, question: str = "", *, cut_off: bool = False, limits: AnswerLimits | None = None,
+    policy_text: str = "",
 ) -> CheckResult:
     """Clean `answer` and list what is wrong with it for a customer who wrote `question` in `language`.
 
     Set `cut_off` when generation stopped at the token limit: the unfinished last sentence is dropped.
+    `policy_text` is the knowledge the answer was grounded in: a refund amount it states is the
+    policy, not a promise of the bot's own.
     """
     limits = limits or AnswerLimits()
     lang = language.strip().lower()
@@ -241,7 +244,7 @@ def check_answer(
     if share is None:
         problems.append(EMPTY)
     elif (zh or lang.startswith("en")) and (
-        share < limits.min_script_share or _has_foreign_sentence(_sentences(text), zh)
+        share < limits.min_script_share or _has_foreign_sentence(sentences(text), zh)
     ):
         problems.append(WRONG_LANGUAGE)
 
@@ -252,8 +255,7 @@ def check_answer(
         for match in sorted(leaks, key=lambda m: m.start, reverse=True):
             text = text[: match.start] + match.placeholder + text[match.end :]
 
-    sentences = _sentences(text)
-    if any(_MONEY_WORDS_RE.search(s) and _AMOUNT_RE.search(s) for s in sentences) or _promises(text):
+    if any(_unbacked_amount(s, policy_text) for s in sentences(text)) or _promises(text):
         problems.append(FORBIDDEN_PROMISE)
     if _LEGAL_ADVICE_RE.search(text):
         problems.append(LEGAL_ADVICE)
@@ -268,6 +270,26 @@ def check_answer(
     return CheckResult(ok=not problems, problems=tuple(problems), cleaned_text=text)
 
 
+def _unbacked_amount(sentence: str, policy_text: str) -> bool:
+    """A refund/compensation sentence with an amount that the policy text does not state."""
+    if not _MONEY_WORDS_RE.search(sentence):
+        return False
+    backed = numbers_in(policy_text)
+    return any(not numbers_in(m.group(0)) <= backed for m in _AMOUNT_RE.finditer(sentence))
+
+
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_in(text: str) -> set[float]:
+    """The numbers written in digits ("$8.00" and "8" are the same number; "1,200" is 1200)."""
+    out = set()
+    for raw in _NUMBER_RE.findall(text):
+        decimal = re.fullmatch(r"\d+[.,]\d{1,2}", raw)
+        out.add(float(raw.replace(",", ".")) if decimal else float(re.sub(r"[.,]", "", raw)))
+    return out
+
+
 def _promises(text: str) -> bool:
     return any(
         not _NEGATION_BEFORE_RE.search(text[max(0, m.start() - 24) : m.start()].replace("’", "'"))
@@ -275,7 +297,8 @@ def _promises(text: str) -> bool:
     )
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The sentences of a text (English and Chinese terminators), each with its end mark."""
     parts, start = [], 0
     for m in _SENTENCE_END_RE.finditer(text):
         parts.append(text[start : m.end()])

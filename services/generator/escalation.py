@@ -132,6 +132,8 @@ _REASON_ZH = {
     ReasonCode.OUT_OF_SCOPE: "超出机器人服务范围",
     ReasonCode.VIP: "VIP 客户",
     ReasonCode.BOT_LOOP: "机器人反复回答未解决",
+    ReasonCode.ANSWER_CHECK_FAILED: "机器人的回答未通过核查",
+    ReasonCode.NO_KNOWLEDGE: "知识库中没有相关内容",
 }
 
 
@@ -238,7 +240,7 @@ def _clean_name(customer_name: str | None) -> str:
 
 
 _EMOTIONAL = {ReasonCode.ANGER, ReasonCode.COMPLAINT, ReasonCode.WORSENING_SENTIMENT}
-_UNDERSTANDING = {ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE}
+_UNDERSTANDING = {ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE, ReasonCode.ANSWER_CHECK_FAILED, ReasonCode.NO_KNOWLEDGE}
 
 
 def _tone(codes: Iterable[ReasonCode]) -> str:

@@ -16,6 +16,7 @@ from services.common.topics import ENRICHED
 from services.common.worker import WorkerSpec
 from services.generator.policy import PolicyConfig, RoutingPolicy
 from services.generator.pusher import ReplyPusher
+from services.generator.retrieval import RetrievalSettings, Retriever
 from services.generator.worker import Generator, GeneratorDeps
 
 # One agent per partition (isolated partitions): conversations on different partitions are
@@ -31,6 +32,8 @@ class GeneratorOptions:
     threads: int
     batch_window_s: float
     max_batch: int
+    retrieval: RetrievalSettings
+    require_knowledge: bool
 
     @classmethod
     def from_env(cls, env: Env) -> GeneratorOptions:
@@ -44,9 +47,18 @@ class GeneratorOptions:
             threads=env.int("CS_TORCH_THREADS"),
             batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
             max_batch=env.int("CS_GENERATOR_MAX_BATCH"),
+            retrieval=RetrievalSettings(
+                k=env.int("CS_KNOWLEDGE_TOP_K"), min_score=env.float("CS_KNOWLEDGE_MIN_SCORE"),
+                refresh_s=env.float("CS_KNOWLEDGE_REFRESH_S"),
+            ),
+            require_knowledge=env.bool("CS_GENERATOR_REQUIRE_KNOWLEDGE"),
         )
-        if options.max_new_tokens < 1 or options.max_batch < 1 or options.threads < 1:
-            raise ConfigError("CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH and CS_TORCH_THREADS must be positive")
+        if options.max_new_tokens < 1 or options.max_batch < 1 or options.threads < 1 or options.retrieval.k < 1:
+            raise ConfigError(
+                "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_TORCH_THREADS and CS_KNOWLEDGE_TOP_K must be positive"
+            )
+        if not -1.0 <= options.retrieval.min_score <= 1.0:
+            raise ConfigError(f"CS_KNOWLEDGE_MIN_SCORE={options.retrieval.min_score} must be a cosine between -1 and 1")
         return options
 
 
@@ -65,6 +77,10 @@ def main() -> None:
     store = ModelStore()
 
     async def run(stop) -> None:
+        from services.common.embeddings import SentenceEncoder
+        from services.common.knowledge.repo import KnowledgeRepo
+        from services.generator.answering import Answerer
+        from services.generator.grounding import GroundingChecker
         from services.generator.llm.batched import BatchedEngine
         from services.generator.llm.engine import LLMEngine
         from services.generator.llm.weights import ensure_converted
@@ -77,7 +93,10 @@ def main() -> None:
             engine = await asyncio.to_thread(LLMEngine.load, path, device=options.device, threads=options.threads)
             batched = BatchedEngine(engine, max_batch_size=options.max_batch, wait_window_s=options.batch_window_s).start()
             engine_box.append(batched)
-            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), batched, policy, pusher, options.max_new_tokens)
+            encoder = await asyncio.to_thread(SentenceEncoder, options.threads)
+            retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval)
+            answerer = Answerer(batched, retriever, GroundingChecker(encoder), options.max_new_tokens, options.require_knowledge)
+            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), answerer, policy, pusher)
             return Generator(deps).handle
 
         try:

@@ -109,10 +109,16 @@ class ReasonCode(enum.StrEnum):
     OUT_OF_SCOPE = "OUT_OF_SCOPE"
     VIP = "VIP"
     BOT_LOOP = "BOT_LOOP"
+    # Set by the answer path, not by `decide`: the knowledge base has nothing on the question, or the
+    # generated answer was not supported by it (services/generator/answering.py).
+    ANSWER_CHECK_FAILED = "ANSWER_CHECK_FAILED"
+    NO_KNOWLEDGE = "NO_KNOWLEDGE"
 
 
 _PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
-_UNDERSTANDING_CODES = frozenset({ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE})
+_UNDERSTANDING_CODES = frozenset({
+    ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE, ReasonCode.ANSWER_CHECK_FAILED, ReasonCode.NO_KNOWLEDGE,
+})
 
 _BILLING = (
     "check_payment_methods",
@@ -433,6 +439,14 @@ class RoutingPolicy:
         if not codes - {ReasonCode.VIP} and not (codes and self.config.vip_always_human):
             return Decision(Action.ANSWER, None, Priority.NORMAL, ())
         return Decision(Action.ESCALATE, self._queue(inp, turns, codes), self._priority(inp, codes), tuple(reasons))
+
+    def hand_over(self, inp: PolicyInput, reason: Reason) -> Decision:
+        """The escalation for a message the bot meant to answer but cannot (no knowledge, answer not grounded):
+        queue and priority chosen as for any escalation, VIP included."""
+        reasons = (reason, *self._vip(inp))
+        codes = {r.code for r in reasons}
+        turns = _since_last_agent(inp.recent_turns)
+        return Decision(Action.ESCALATE, self._queue(inp, turns, codes), self._priority(inp, codes), reasons)
 
     # -- rules -------------------------------------------------------------------------------
 

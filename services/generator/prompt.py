@@ -95,7 +95,7 @@ def build_messages(
     wording = _ZH if is_chinese(language) else _EN
     lines = [
         wording.role.format(brand=persona.brand, business=wording.business(persona), voice=wording.voice(persona)),
-        wording.task,
+        wording.grounded_task if passages else wording.task,
         wording.no_invention,
     ]
     if profile is not None and (profile.display_name or profile.tier):
@@ -117,6 +117,7 @@ def build_messages(
 class _Wording:
     role: str
     task: str
+    grounded_task: str
     no_invention: str
     passages_intro: str
     profile_named: str
@@ -147,9 +148,12 @@ _EN = _Wording(
     role="You are a helpful customer service assistant for {brand}, {business}. Tone: {voice}.",
     task="Answer in 1-3 short sentences: tell the customer what they can do and where "
     "(website or app, e.g. 'My Orders' or 'Account settings').",
+    grounded_task="Answer in 1-3 short sentences, using only the knowledge base below. It is written for our staff: "
+    "tell the customer, in your own words, what it says applies to them, and cite the passage like [kb:1]. "
+    "If it does not answer the question, say that a colleague will help.",
     no_invention="Do not make up order details (status, dates, amounts, tracking numbers); "
     "offer to have a colleague check instead.",
-    passages_intro="Knowledge base (use it, and cite the passage you use like [kb:id]):",
+    passages_intro="Knowledge base:",
     profile_named="You are talking to {name}, a {tier} customer. Speak to them directly (you), and greet them by name.",
     profile_anonymous="You are talking to a {tier} customer. Speak to them directly (you).",
     older_line="Earlier in this conversation ({count} messages) the customer wrote: {said}.",
@@ -161,8 +165,10 @@ _EN = _Wording(
 _ZH = _Wording(
     role="你是{brand}（{business}）的客服助手，语气{voice}。",
     task="用1到3句简短的话回答：告诉顾客可以怎么做、在哪里操作（网站或App，例如“我的订单”或“账户设置”）。",
+    grounded_task="只根据下面的知识库，用1到3句简短的中文回答。知识库是写给员工的：请用自己的话告诉顾客其中适用于他的规定，"
+    "并用[kb:1]这样的标记注明引用的段落。如果知识库没有答案，就说会请同事来帮忙。",
     no_invention="不要编造订单信息（状态、日期、金额、物流单号）；需要时说明会请同事核实。",
-    passages_intro="知识库（请使用，并用[kb:id]注明引用的段落）：",
+    passages_intro="知识库：",
     profile_named="你正在和{name}（{tier}顾客）对话，用“您”称呼并问候对方。",
     profile_anonymous="你正在和一位{tier}顾客对话，用“您”称呼对方。",
     older_line="此前的对话（共{count}条消息）中，顾客说过：{said}。",

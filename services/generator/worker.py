@@ -16,7 +16,6 @@ caused it, so a redelivered message resumes its own escalation instead of going 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from services.common import metrics
@@ -25,12 +24,12 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.repositories import BOT, QUEUED, Repositories, utcnow
 from services.common.runtime import WorkerContext
 from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
-from services.generator.escalation import handover_notice, suggested_reply, summarize
-from services.generator.checks import check_answer, fallback_reply
 from services.common.ids import derived_id
-from services.generator.policy import Action, Decision, PolicyInput, RoutingPolicy, TurnView
-from services.generator.prompt import CustomerProfileView, Persona, Turn, build_messages
-from services.generator.pusher import ReplyPusher
+from services.generator.answering import Answerer, AnswerResult, Outcome, Question
+from services.generator.escalation import handover_notice, suggested_reply, summarize
+from services.generator.policy import Action, Decision, PolicyInput, Reason, ReasonCode, RoutingPolicy, TurnView
+from services.generator.prompt import CustomerProfileView, Persona, Turn
+from services.generator.pusher import ReplyPusher, TokenStream
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,9 @@ PRIORITY = {
 class GeneratorDeps:
     ctx: WorkerContext
     repos: Repositories
-    llm: object  # BatchedEngine: async stream(messages, max_new_tokens) -> text deltas
+    answerer: Answerer
     policy: RoutingPolicy
     pusher: ReplyPusher
-    max_new_tokens: int
 
 
 def turn_views(history: list[dict]) -> list[TurnView]:
@@ -99,7 +97,7 @@ class Generator:
         history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
         customer = await repos.customers.get(m.tenant_id, m.customer_id)
         profile = profile_view(m, customer)
-        decision = self.d.policy.decide(PolicyInput(
+        policy_input = PolicyInput(
             text=m.text, language=event.understanding.language or "und",
             intent_label=event.understanding.intent.label, intent_confidence=event.understanding.intent.confidence,
             out_of_scope=event.understanding.intent.out_of_scope, anger=event.sentiment.anger,
@@ -107,7 +105,8 @@ class Generator:
             trend=conv_trend(event), trend_slope=event.sentiment.trend_slope, customer_tier=profile.tier,
             recent_turns=turn_views([d for d in history if d["_id"] != m.message_id]),
             conversation_state=BOT if resuming else conversation["state"],
-        ))
+        )
+        decision = self.d.policy.decide(policy_input)
         log.info("routing decision", extra={
             "conversation_id": m.conversation_id, "message_id": m.message_id, "action": str(decision.action),
             "queue": decision.queue or "", "reasons": ",".join(reason_codes(decision)),
@@ -117,10 +116,11 @@ class Generator:
         if decision.action == Action.ESCALATE:
             await self.escalate(event, decision, reply_id, history, profile, resuming)
         else:
-            await self.answer(event, reply_id, history, profile)
+            await self.answer(event, reply_id, history, profile, policy_input, resuming)
 
     async def escalate(self, event: ev.MessageEnriched, decision: Decision, reply_id: str,
-                       history: list[dict], profile: CustomerProfileView, resuming: bool) -> None:
+                       history: list[dict], profile: CustomerProfileView, resuming: bool,
+                       stream: TokenStream | None = None) -> None:
         m = event.message
         repos = self.d.repos
         queue = decision.queue or "general"
@@ -154,44 +154,49 @@ class Generator:
         for reason in decision.reasons:
             metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
         notice = self.reply(event, reply_id, handover_notice(language, queue, profile.display_name, decision), conv.REPLY_KIND_HANDOVER)
-        await self.deliver(notice, stream=None)
+        await self.deliver(notice, stream)
 
-    async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView) -> None:
+    async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView,
+                     policy_input: PolicyInput, resuming: bool) -> None:
         m = event.message
         language = event.understanding.language if event.understanding.language in ("zh", "en") else "en"
         turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
-        messages = build_messages(Persona(brand=m.tenant_id), language, profile, turns, m.text)
+        question = Question(m.tenant_id, m.text, language, turns, profile, Persona(brand=m.tenant_id))
         route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
         stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
-        started = time.perf_counter()
-        first_token = 0.0
-        parts: list[str] = []
         try:
-            async for delta in self.d.llm.stream(messages, self.d.max_new_tokens):
-                if not parts:
-                    first_token = time.perf_counter() - started
-                parts.append(delta)
-                await stream.token(delta)
-            total = time.perf_counter() - started
-            text = "".join(parts)
-            cut_off = len(self.d.llm.engine.tokenizer.encode(text, add_special_tokens=False)) >= self.d.max_new_tokens
-            check = check_answer(text, language, m.text, cut_off=cut_off)
-            if check.ok:
-                reply = self.reply(event, reply_id, check.cleaned_text, conv.REPLY_KIND_ANSWER)
-            else:
-                log.info("answer failed its checks; sending the fallback", extra={
-                    "conversation_id": m.conversation_id, "message_id": m.message_id, "problems": ",".join(check.problems)})
-                reply = self.reply(event, reply_id, fallback_reply(language), conv.REPLY_KIND_FALLBACK)
-            reply.model_version = self.d.llm.version
-            reply.first_token_seconds = first_token
-            reply.generation_seconds = total
-            metrics.FIRST_TOKEN_SECONDS.labels(service="generator").observe(first_token)
-            metrics.GENERATION_SECONDS.labels(service="generator").observe(total)
-            metrics.MODEL_SECONDS.labels(service="generator", model="llm").observe(total)
+            result = await self.d.answerer.answer(question, on_token=stream.token)
+            self.log_outcome(m, result)
+            if result.outcome == Outcome.HANDOVER:
+                code = ReasonCode.NO_KNOWLEDGE if result.reason == "no_knowledge" else ReasonCode.ANSWER_CHECK_FAILED
+                decision = self.d.policy.hand_over(policy_input, Reason(code, result.detail))
+                await self.escalate(event, decision, reply_id, history, profile, resuming, stream)
+                return
+            kind = conv.REPLY_KIND_ANSWER if result.outcome == Outcome.ANSWER else conv.REPLY_KIND_FALLBACK
+            reply = self.reply(event, reply_id, result.text, kind)
+            reply.citations.extend(result.citations)
+            if result.generated:
+                reply.model_version = self.d.answerer.llm.version
+                reply.first_token_seconds = result.first_token_seconds
+                reply.generation_seconds = result.generation_seconds
             await self.deliver(reply, stream)
         finally:
             await stream.close()
         await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
+
+    @staticmethod
+    def log_outcome(m: ev.MessageReceived, result: AnswerResult) -> None:
+        ids = {"conversation_id": m.conversation_id, "message_id": m.message_id}
+        if result.generated:
+            metrics.FIRST_TOKEN_SECONDS.labels(service="generator").observe(result.first_token_seconds)
+            metrics.GENERATION_SECONDS.labels(service="generator").observe(result.generation_seconds)
+            metrics.MODEL_SECONDS.labels(service="generator", model="llm").observe(result.generation_seconds)
+        metrics.ANSWER_OUTCOMES.labels(service="generator", outcome=str(result.outcome),
+                                       reason=result.reason.split(":")[0].split(",")[0]).inc()
+        log.info("answer outcome", extra={
+            **ids, "outcome": str(result.outcome), "reason": result.reason, "citations": ",".join(result.citations),
+            "passages": ",".join(f"{h.passage.chunk_id}:{h.score:.2f}" for h in result.hits),
+        })
 
     async def publish_stored(self, reply: ev.ReplyPublished) -> None:
         await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)

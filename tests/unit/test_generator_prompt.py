@@ -89,7 +89,12 @@ def test_passages_are_listed_with_ids_the_reply_can_cite():
     system = system_of(build_messages(ACME, "en", None, [], "Can I return it?", passages))
     assert "[kb:returns-01] Returns: Damaged items can be returned within 30 days." in system
     assert "[kb:ship-02] We ship to Canada." in system
-    assert "[kb:id]" in system
+    assert "using only the knowledge base" in system and "cite the passage like [kb:1]" in system
+
+
+def test_chinese_prompt_with_passages_asks_for_a_grounded_chinese_answer():
+    system = system_of(build_messages(ACME, "zh", None, [], "可以退货吗？", [Passage("1", "Returns within 30 days.")]))
+    assert "只根据下面的知识库" in system and "[kb:1] Returns within 30 days." in system
 
 
 def test_prompt_without_passages_mentions_no_knowledge_base():
