@@ -1,10 +1,12 @@
 # The two commands of the README, and the steps they are made of. Every step is idempotent.
-.PHONY: demo test install stack-up stack-down models services-up services-down down
+.PHONY: demo test install stack-up stack-down models knowledge services-up services-down down
 
 PY := .venv/bin/python
+CS_SHARED_DATA ?= ../shared/data
+DEMO_TENANT := demo-retail
 
 ## make demo: install everything, start Kafka, FerretDB and the four services, run a scripted conversation
-demo: stack-up models services-up
+demo: stack-up models knowledge services-up
 	HF_HUB_OFFLINE=1 $(PY) deploy/local/demo.py
 
 ## make test: install everything, start Kafka and FerretDB, run the whole test suite (unit, integration, e2e)
@@ -22,6 +24,10 @@ stack-down:
 
 models: install
 	bash deploy/local/models.sh
+
+## the demo tenant's knowledge base: the ABCD guidelines (re-running it changes nothing unless the file did)
+knowledge: stack-up
+	$(PY) -m services.common.cli kb ingest --tenant $(DEMO_TENANT) $(CS_SHARED_DATA)/abcd/guidelines.json
 
 services-up: stack-up models
 	bash deploy/local/services.sh up

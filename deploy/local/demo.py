@@ -1,7 +1,9 @@
 """A scripted conversation through the gateway's public gRPC API, as a channel adapter and an agent.
 
-Run by `make demo` once the stack and the services are up. Prints each customer message with its
-intent and sentiment, the bot's reply as it streams, and one escalation handled by a human agent.
+Run by `make demo` once the stack and the services are up and the demo tenant's knowledge base is
+loaded. Prints each customer message with its intent and sentiment, the bot's reply as it streams
+with the knowledge-base passages it cites, a question the knowledge base can't answer handed over,
+and an angry customer's escalation handled by a human agent.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ from services.common.settings import Env
 TENANT = "demo-retail"
 REPLY_TIMEOUT_S = 180
 
+# The demo tenant's knowledge is the ABCD guidelines (`make demo` runs `cs kb ingest` first): policy
+# questions get answers grounded in them, with citations; a question they don't cover is handed over.
 SCRIPT = [
     ("en", "cust-ann", "Ann", "standard", [
-        "Hi! How do I change the shipping address on my order?",
-        "Thanks, and how long does a refund usually take?",
+        "Hi! How much does standard shipping cost?",
+        "My promo code stopped working. How long do promotions usually last?",
     ]),
     ("zh", "cust-li", "李雷", "standard", [
-        "你好，我想修改订单的收货地址，怎么操作？",
+        "你好，优惠码一般有效多久？我的优惠码用不了了。",
+    ]),
+    ("en", "cust-carl", "Carl", "standard", [
+        "Do you have a physical store in Berlin?",
     ]),
     ("en", "cust-bob", "Bob", "standard", [
         "This is ridiculous!!! My refund for order 88231 still hasn't arrived after three weeks. "
@@ -93,13 +100,31 @@ async def enrichment_of(customers, key: str, conversation_id: str, message_id: s
     raise RuntimeError(f"message {message_id} was not stored with its enrichment")
 
 
+async def show_escalation(customers, agents, adapter_key: str, agent_key: str, conversation_id: str) -> None:
+    """What the agent sees in the conversation's queue: the escalation with its reasons, summary and draft."""
+    state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
+    # The queue's backlog comes first: conversations already waiting, with their escalation.
+    watch = agents.WatchQueue(apb.WatchQueueRequest(queue=state.conversation.queue), metadata=metadata(agent_key))
+    while True:
+        item = await asyncio.wait_for(watch.read(), 30)
+        if item.escalation.conversation_id == conversation_id:
+            break
+    watch.cancel()
+    esc = item.escalation
+    reasons = "; ".join(f"{conv.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')} ({r.detail})" for r in esc.reasons)
+    print(f"  {conversation_id}: queue={esc.queue} priority={conv.Priority.Name(esc.priority).removeprefix('PRIORITY_')}")
+    print(f"    reasons: {reasons}")
+    print(f"    summary: {esc.summary}")
+    print(f"    suggested reply: {esc.suggested_reply}")
+
+
 async def run(target: str) -> int:
     env = Env()
     adapter_key, agent_key = await create_keys(env)
     async with grpc.aio.insecure_channel(target) as channel:
         customers = cgrpc.CustomerServiceStub(channel)
         agents = agrpc.AgentServiceStub(channel)
-        escalated = None
+        escalated: list[tuple[str, object]] = []  # (conversation id, its reply stream), in order
         for language, customer_id, name, tier, lines in SCRIPT:
             conversation_id = f"demo-{uuid.uuid4().hex[:12]}"
             print(f"\n=== conversation {conversation_id} ({language}, customer {name}) ===")
@@ -114,30 +139,23 @@ async def run(target: str) -> int:
                 print(describe(stored))
                 kind = conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()
                 print(f"  bot [{kind}]: {reply.text}")
+                if reply.citations:
+                    print(f"  sources: {', '.join(reply.citations)}")
                 if reply.kind == conv.REPLY_KIND_HANDOVER:
-                    escalated = (conversation_id, stream)
-            if escalated is None or escalated[0] != conversation_id:
+                    escalated.append((conversation_id, stream))
+            if not escalated or escalated[-1][0] != conversation_id:
                 stream.cancel()
 
-        if escalated is None:
+        if not escalated:
             print("\nno conversation was escalated", file=sys.stderr)
             return 1
-        conversation_id, stream = escalated
-        state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
-        queue = state.conversation.queue
-        print(f"\n=== agent console (agent ava, queue {queue}) ===")
-        # The queue's backlog comes first: conversations already waiting, with their escalation.
-        watch = agents.WatchQueue(apb.WatchQueueRequest(queue=queue), metadata=metadata(agent_key))
-        while True:
-            item = await asyncio.wait_for(watch.read(), 30)
-            if item.escalation.conversation_id == conversation_id:
-                break
-        esc = item.escalation
-        reasons = ", ".join(conv.ReasonCode.Name(r.code).removeprefix("REASON_CODE_") for r in esc.reasons)
-        print(f"  escalation: queue={esc.queue} priority={conv.Priority.Name(esc.priority).removeprefix('PRIORITY_')} reasons=[{reasons}]")
-        print(f"  summary: {esc.summary}")
-        print(f"  suggested reply: {esc.suggested_reply}")
-        watch.cancel()
+        print("\n=== agent console (agent ava) ===")
+        for conversation_id, _ in escalated:
+            await show_escalation(customers, agents, adapter_key, agent_key, conversation_id)
+        conversation_id, stream = escalated[-1]
+        for _, other in escalated[:-1]:
+            other.cancel()
+        print(f"  ava takes {conversation_id}")
         await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key))
         print("  ava claimed the conversation")
         await agents.SendAgentReply(apb.SendAgentReplyRequest(

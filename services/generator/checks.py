@@ -28,7 +28,9 @@ Problems (any one makes ``ok`` False):
 - ``refusal``: assistant boilerplate ("As an AI language model", "Sorry, but I can't assist with that");
 - ``echo``: the answer only repeats the question;
 - ``template_placeholder``: unfilled slots such as "[Your Name]" or "{{Order Number}}";
-- ``code``: program code, which a customer-service answer never needs.
+- ``code``: program code, which a customer-service answer never needs;
+- ``staff_voice``: the answer talks about "the customer" instead of to them, which is the model
+  retelling a staff guideline ("The customer wants to change the phone number on their account.").
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ REFUSAL = "refusal"
 ECHO = "echo"
 TEMPLATE_PLACEHOLDER = "template_placeholder"
 CODE = "code"
+STAFF_VOICE = "staff_voice"
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ _REFUSAL_RE = re.compile(
     r"(?:抱歉|对不起)[，,]?\s*我(?:无法|不能)(?:协助|帮助|提供|回答)|我无法(?:协助|帮助)(?:您|你)?(?:处理|完成)?(?:这|此)",
     re.I,
 )
+_STAFF_VOICE_RE = re.compile(r"\bthe customer(?:'s|s)?\b|\bthis customer\b|该(?:顾客|客户)|这位(?:顾客|客户)|(?:顾客|客户)(?:想要?|希望|需要|认为)", re.I)
 _PLACEHOLDER_RE = re.compile(
     r"\[(?:your|customer|company|agent|insert|name|product|order|date|link)[^\]\n]{0,30}\]|\{\{[^{}\n]{1,40}\}\}|<insert[^>]*>",
     re.I,
@@ -267,6 +271,8 @@ def check_answer(
         problems.append(TEMPLATE_PLACEHOLDER)
     if has_code:
         problems.append(CODE)
+    if _STAFF_VOICE_RE.search(text):
+        problems.append(STAFF_VOICE)
     return CheckResult(ok=not problems, problems=tuple(problems), cleaned_text=text)
 
 

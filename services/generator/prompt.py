@@ -150,6 +150,7 @@ _EN = _Wording(
     "(website or app, e.g. 'My Orders' or 'Account settings').",
     grounded_task="Answer in 1-3 short sentences, using only the knowledge base below. It is written for our staff: "
     "tell the customer, in your own words, what it says applies to them, and cite the passage like [kb:1]. "
+    "Speak to the customer as \"you\"; never write \"the customer\". "
     "If it does not answer the question, say that a colleague will help.",
     no_invention="Do not make up order details (status, dates, amounts, tracking numbers); "
     "offer to have a colleague check instead.",
@@ -166,7 +167,7 @@ _ZH = _Wording(
     role="你是{brand}（{business}）的客服助手，语气{voice}。",
     task="用1到3句简短的话回答：告诉顾客可以怎么做、在哪里操作（网站或App，例如“我的订单”或“账户设置”）。",
     grounded_task="只根据下面的知识库，用1到3句简短的中文回答。知识库是写给员工的：请用自己的话告诉顾客其中适用于他的规定，"
-    "并用[kb:1]这样的标记注明引用的段落。如果知识库没有答案，就说会请同事来帮忙。",
+    "并用[kb:1]这样的标记注明引用的段落。直接用“您”称呼顾客，不要复述顾客的问题。如果知识库没有答案，就说会请同事来帮忙。",
     no_invention="不要编造订单信息（状态、日期、金额、物流单号）；需要时说明会请同事核实。",
     passages_intro="知识库：",
     profile_named="你正在和{name}（{tier}顾客）对话，用“您”称呼并问候对方。",

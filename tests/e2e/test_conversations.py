@@ -90,7 +90,7 @@ async def stored(stack, conversation_id: str) -> list[dict]:
 
 
 async def test_english_question_gets_a_streamed_english_answer(stack, channel, e2e_keys):
-    ack, stream = await converse(channel, e2e_keys["adapter"], "How can I change the shipping address of my order?")
+    ack, stream = await converse(channel, e2e_keys["adapter"], "My promo code stopped working. How long do promotions usually last?")
     tokens, reply = await next_reply(stream)
     stream.cancel()
     assert reply.in_reply_to == ack.message_id and reply.author == conv.AUTHOR_BOT
@@ -106,7 +106,7 @@ async def test_english_question_gets_a_streamed_english_answer(stack, channel, e
 
 
 async def test_chinese_question_gets_a_streamed_chinese_answer(stack, channel, e2e_keys):
-    ack, stream = await converse(channel, e2e_keys["adapter"], "你好，我想修改订单的收货地址，应该怎么操作？")
+    ack, stream = await converse(channel, e2e_keys["adapter"], "你好，我的优惠码用不了了，优惠活动一般有效多久？")
     tokens, reply = await next_reply(stream)
     stream.cancel()
     assert len(tokens) > 1

@@ -1,0 +1,79 @@
+"""The knowledge base on the real database: `cs kb` as an operator runs it, and retrieval that sees new
+knowledge without a restart."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from services.common.embeddings import shared_encoder
+from services.common.knowledge.repo import KnowledgeRepo
+from services.common.mongo import connect
+from services.generator.retrieval import RetrievalSettings, Retriever
+from tests.conftest import ROOT, SHARED_DATA, Stack
+
+pytestmark = pytest.mark.stack
+
+ABCD = SHARED_DATA / "abcd" / "guidelines.json"
+
+
+def kb(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.common.cli", "kb", *args], env=stack.env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+async def repo(stack):
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    yield KnowledgeRepo(db)
+    await mongo.close()
+
+
+def test_ingesting_the_abcd_guidelines_twice_stores_them_once(stack):
+    first = kb(stack, "ingest", "--tenant", "kb-abcd", str(ABCD))
+    assert first.returncode == 0, first.stderr
+    assert "55 added, 0 updated, 0 unchanged, 0 removed" in first.stdout
+    again = kb(stack, "ingest", "--tenant", "kb-abcd", str(ABCD))
+    assert "0 added, 0 updated, 55 unchanged, 0 removed; 0 passages embedded" in again.stdout
+    listed = kb(stack, "list", "--tenant", "kb-abcd").stdout.splitlines()
+    assert len(listed) == 55 and any(line.startswith("guidelines/product-defect/return-due-to-size\t") for line in listed)
+    found = kb(stack, "search", "--tenant", "kb-abcd", "标准运费是多少钱？")
+    assert found.returncode == 0 and "guidelines/shipping-issue/shipping-cost#" in found.stdout
+
+
+async def test_a_changed_file_updates_its_documents_and_drops_the_ones_it_no_longer_has(stack, repo, tmp_path: pathlib.Path):
+    faq = tmp_path / "faq.md"
+    faq.write_text("# Returns\nWithin 30 days.\n\n# Gift cards\nThey never expire.\n")
+    assert kb(stack, "ingest", "--tenant", "kb-edit", str(faq)).returncode == 0
+    faq.write_text("# Returns\nWithin 60 days, with the receipt.\n\n# Vouchers\nVouchers last a year.\n")
+    report = kb(stack, "ingest", "--tenant", "kb-edit", str(faq)).stdout
+    assert "1 added, 1 updated, 0 unchanged, 1 removed" in report
+    chunks = await repo.chunks("kb-edit")
+    assert sorted(c["chunk_id"] for c in chunks) == ["faq/returns#0", "faq/vouchers#0"]
+    assert [c["text"] for c in chunks if c["doc_id"] == "faq/returns"] == ["Within 60 days, with the receipt."]
+
+
+def test_bad_sources_and_tenants_fail_with_one_clear_line(stack, tmp_path: pathlib.Path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{\"title\": \"no text\"}]")
+    result = kb(stack, "ingest", "--tenant", "kb-bad", str(broken))
+    assert result.returncode == 2 and "article 0 has no text" in result.stderr
+    result = kb(stack, "ingest", "--tenant", "bad tenant!", str(broken))
+    assert result.returncode == 2 and "--tenant" in result.stderr
+    assert kb(stack, "search", "--tenant", "kb-nothing", "hello").returncode == 1
+
+
+async def test_retrieval_sees_new_knowledge_without_a_restart_and_only_the_tenants_own(stack, repo, tmp_path: pathlib.Path):
+    retriever = Retriever(repo, shared_encoder(), RetrievalSettings(refresh_s=0))
+    assert await retriever.search("kb-live", "Can I bring my dog into the store?") == []
+    policy = tmp_path / "pets.md"
+    policy.write_text("# Pets\nDogs on a leash are welcome in all our stores.\n")
+    assert kb(stack, "ingest", "--tenant", "kb-live", str(policy)).returncode == 0
+    hits = retriever.relevant(await retriever.search("kb-live", "Can I bring my dog into the store?"))
+    assert [h.passage.chunk_id for h in hits] == ["pets/pets#0"]
+    chinese = retriever.relevant(await retriever.search("kb-live", "可以带狗进店吗？"))
+    assert [h.passage.chunk_id for h in chinese] == ["pets/pets#0"]
+    assert await retriever.search("kb-other-tenant", "Can I bring my dog into the store?") == []
