@@ -264,6 +264,14 @@ class MessageRepo:
     async def get_reply(self, tenant_id: str, reply_id: str) -> dict | None:
         return await self._c.find_one({"_id": reply_id, "tenant_id": tenant_id, "author": {"$ne": "customer"}})
 
+    async def get_customer_message(self, tenant_id: str, message_id: str) -> dict | None:
+        return await self._c.find_one({"_id": message_id, "tenant_id": tenant_id, "author": "customer"})
+
+    async def get_many(self, tenant_id: str, message_ids: list[str]) -> dict[str, dict]:
+        """The tenant's stored messages and replies among `message_ids`, by id (erased ones are absent)."""
+        cursor = self._c.find({"tenant_id": tenant_id, "_id": {"$in": message_ids}})
+        return {doc["_id"]: doc async for doc in cursor}
+
     async def history(self, tenant_id: str, conversation_id: str, limit: int = 200) -> list[dict]:
         cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id})
         docs = await cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
@@ -323,6 +331,94 @@ class FeedbackRepo:
             {"$setOnInsert": {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)}},
             upsert=True,
         )
+
+    async def thumbs_down(self, tenant_id: str | None = None) -> list[dict]:
+        """Thumbs-down feedback (of one tenant, or all), oldest first: what retraining should look at."""
+        query = {"rating": ev.Rating.Name(ev.RATING_THUMBS_DOWN), **({"tenant_id": tenant_id} if tenant_id else {})}
+        return await self._c.find(query).sort("created_at", ASCENDING).to_list()
+
+
+def correction_proto(doc: dict) -> und.Correction:
+    return und.Correction(
+        intent=doc.get("intent", ""),
+        polarity=und.Polarity.Value(doc.get("polarity") or "POLARITY_UNSPECIFIED"),
+        agent_id=doc.get("agent_id", ""),
+        corrected_at=to_timestamp(doc.get("corrected_at")),
+        model_intent=doc.get("model_intent", ""),
+        model_version=doc.get("model_version", ""),
+    )
+
+
+class CorrectionRepo:
+    """Agents' relabellings of customer messages, for retraining: one record per message.
+
+    Keyed "<tenant>/<message_id>": repeating a correction changes nothing, a different one replaces
+    the fields it names. Records hold labels and ids, never the text: the retrain commands read the
+    text from `messages`, so erasing a customer's messages also takes their words out of every
+    later model version.
+    """
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["corrections"]
+
+    async def record(
+        self, tenant_id: str, conversation_id: str, message_id: str, agent_id: str, intent: str, polarity: str,
+        model_intent: str, model_version: str,
+    ) -> dict:
+        """Store the correction (intent and/or polarity name; empty: leave as is); the record after it."""
+        key = {"_id": f"{tenant_id}/{message_id}", "tenant_id": tenant_id}
+        wanted = {k: v for k, v in (("intent", intent), ("polarity", polarity)) if v}
+        existing = await self._c.find_one(key)
+        if existing is not None and all(existing.get(k) == v for k, v in wanted.items()):
+            return existing
+        change = {**wanted, "agent_id": agent_id, "corrected_at": utcnow(), "model_intent": model_intent,
+                  "model_version": model_version}
+        for attempt in range(2):
+            try:
+                return await self._c.find_one_and_update(
+                    key,
+                    {"$set": change, "$setOnInsert": {"conversation_id": conversation_id, "message_id": message_id}},
+                    upsert=True, return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # a concurrent first correction inserted it: update that one
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def for_conversation(self, tenant_id: str, conversation_id: str) -> dict[str, dict]:
+        """The conversation's corrections by message id."""
+        cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id})
+        return {doc["message_id"]: doc async for doc in cursor}
+
+    async def all(self, tenant_id: str | None = None) -> list[dict]:
+        """Every correction (of one tenant, or all), oldest first."""
+        query = {"tenant_id": tenant_id} if tenant_id else {}
+        return await self._c.find(query).sort([("corrected_at", ASCENDING), ("_id", ASCENDING)]).to_list()
+
+
+class ModelVersionRepo:
+    """The model versions workers have put into service, with the labels each can produce.
+
+    A worker announces a version when it starts serving it (at start and after a hot reload), so a
+    service without the model files (the gateway) can check an agent's intent label against what
+    the model in service knows. Not scoped by tenant: one model version serves every tenant.
+    """
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._c = db["model_versions"]
+
+    async def announce(self, kind: str, version: str, labels: list[str]) -> None:
+        now = utcnow()
+        await self._c.update_one(
+            {"_id": version},
+            {"$setOnInsert": {"kind": kind, "labels": labels, "first_served_at": now}, "$set": {"last_served_at": now}},
+            upsert=True,
+        )
+
+    async def latest(self, kind: str) -> dict | None:
+        """The version of `kind` most recently put into service, or None before any was."""
+        docs = await self._c.find({"kind": kind}).sort("last_served_at", DESCENDING).limit(1).to_list()
+        return docs[0] if docs else None
 
 
 ADAPTER, AGENT_ROLE = "adapter", "agent"
@@ -408,10 +504,12 @@ class Repositories:
     feedback: FeedbackRepo
     api_keys: ApiKeyRepo
     stream_routes: StreamRouteRepo
+    corrections: CorrectionRepo
+    model_versions: ModelVersionRepo
 
     @classmethod
     def of(cls, db: AsyncDatabase) -> Repositories:
         return cls(
             ConversationRepo(db), MessageRepo(db), CustomerRepo(db), EscalationRepo(db),
-            FeedbackRepo(db), ApiKeyRepo(db), StreamRouteRepo(db),
+            FeedbackRepo(db), ApiKeyRepo(db), StreamRouteRepo(db), CorrectionRepo(db), ModelVersionRepo(db),
         )

@@ -1,4 +1,5 @@
-"""AgentService: what agent consoles call (watch a queue, claim, reply, transfer, resolve).
+"""AgentService: what agent consoles call (watch a queue, claim, reply, transfer, resolve, and
+correct what the models said about a customer message).
 
 Agents authenticate with agent keys and only ever see their own tenant's queues and
 conversations: another tenant's conversation answers NOT_FOUND, as if it did not exist.
@@ -16,14 +17,25 @@ from services.common.proto.cs.v1 import agent_service_pb2 as pb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.repositories import AGENT, AGENT_ROLE, BOT, QUEUED, RESOLVED, conversation_proto, message_proto, utcnow
+from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.repositories import (
+    AGENT,
+    AGENT_ROLE,
+    BOT,
+    QUEUED,
+    RESOLVED,
+    conversation_proto,
+    correction_proto,
+    message_proto,
+    utcnow,
+)
 from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.gateway.auth import RequestError
 from services.common.ids import derived_id
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import state_event
-from services.gateway.validation import check_id, check_queue, check_text
+from services.gateway.validation import check_id, check_queue, check_text, invalid
 
 log = logging.getLogger(__name__)
 
@@ -151,4 +163,45 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         history = await self.gw.repos.messages.history(principal.tenant_id, doc["_id"])
-        return pb.ReadConversationResponse(conversation=conversation_proto(doc), messages=[message_proto(d) for d in history])
+        corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["_id"])
+        messages = [message_proto(d) for d in history]
+        for message in messages:
+            if message.message_id in corrections:
+                message.correction.CopyFrom(correction_proto(corrections[message.message_id]))
+        return pb.ReadConversationResponse(conversation=conversation_proto(doc), messages=messages)
+
+    @unary
+    async def CorrectUnderstanding(self, request: pb.CorrectUnderstandingRequest, context) -> pb.CorrectUnderstandingResponse:
+        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        message_id = check_id(request.message_id, "message_id")
+        if not request.intent and request.polarity == und.POLARITY_UNSPECIFIED:
+            raise invalid("give the corrected intent, the corrected polarity, or both")
+        if request.polarity not in und.Polarity.values():
+            raise invalid(f"polarity {request.polarity} is not a Polarity value")
+        doc = await self._conversation(principal.tenant_id, request.conversation_id)
+        message = await self.gw.repos.messages.get_customer_message(principal.tenant_id, message_id)
+        if message is None or message["conversation_id"] != doc["_id"]:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"customer message {message_id} not found in conversation {doc['_id']}")
+        if request.intent:
+            await self._check_intent(request.intent)
+        said = message.get("understanding", {}).get("intent", {})
+        stored = await self.gw.repos.corrections.record(
+            principal.tenant_id, doc["_id"], message_id, principal.agent_id, request.intent,
+            und.Polarity.Name(request.polarity) if request.polarity else "",
+            model_intent=said.get("label", ""), model_version=message.get("model_versions", {}).get("intent", ""),
+        )
+        log.info("understanding corrected", extra={"conversation_id": doc["_id"], "message_id": message_id,
+                                                   "agent_id": principal.agent_id, "intent": stored.get("intent", "")})
+        return pb.CorrectUnderstandingResponse(correction=correction_proto(stored))
+
+    async def _check_intent(self, intent: str) -> None:
+        """The label must be one the intent model in service can produce (its workers announce them)."""
+        served = await self.gw.repos.model_versions.latest("intent")
+        if served is None:
+            raise RequestError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no intent model version has been put into service yet, so its labels are unknown; start cs-intent and retry",
+            )
+        labels = set(served["labels"])  # out_of_scope is one of them
+        if intent not in labels:
+            raise invalid(f"unknown intent {intent[:64]!r}; intent model {served['_id']} knows: {', '.join(sorted(labels))}")
