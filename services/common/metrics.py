@@ -39,6 +39,11 @@ GENERATION_SECONDS = Histogram(
 )
 ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
 READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
+MODEL_RELOADS = Counter(
+    "cs_model_reloads_total", "Hot reloads of a worker's model: switched to a new version, or failed (old one kept)",
+    ["service", "kind", "outcome"],
+)
+MODEL_VERSION = Gauge("cs_model_version_info", "1 for the model version a worker serves", ["service", "kind", "version"])
 
 
 def start_metrics_server(host: str, port: int) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -31,6 +31,11 @@ class WorkerContext:
     settings: CommonSettings
     publisher: EventPublisher
     db: AsyncDatabase
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def spawn(self, work: Coroutine) -> None:
+        """Run `work` beside the consumer (e.g. following the model's CURRENT version); cancelled at shutdown."""
+        self.tasks.append(asyncio.create_task(work))
 
 
 Setup = Callable[[WorkerContext], Awaitable[Callable[[object], Awaitable[None]]]]
@@ -44,10 +49,12 @@ async def run_worker(stop: asyncio.Event, settings: CommonSettings, spec: Worker
     producer = await start_producer(settings.kafka_bootstrap, f"{settings.service}-{settings.instance_id}", settings.startup_timeout_s)
     mongo = None
     app = None
+    ctx = None
     try:
         mongo, db = await connect(settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s)
         publisher = EventPublisher(producer, settings.topic_prefix, settings.service)
-        handle = await setup(WorkerContext(settings, publisher, db))
+        ctx = WorkerContext(settings, publisher, db)
+        handle = await setup(ctx)
         source = spec.source.name(settings.topic_prefix)
         loop_ = EventLoop(spec, source, publisher, handle)
         app = make_faust_app(spec, settings.kafka_bootstrap, loop_, source)
@@ -59,6 +66,10 @@ async def run_worker(stop: asyncio.Event, settings: CommonSettings, spec: Worker
         await health.shutdown()
         loop_.stopping.set()
     finally:
+        if ctx is not None:
+            for task in ctx.tasks:
+                task.cancel()
+            await asyncio.gather(*ctx.tasks, return_exceptions=True)
         if app is not None:
             await app.stop()
         await producer.stop()

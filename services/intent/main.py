@@ -6,7 +6,9 @@ import asyncio
 import zoneinfo
 
 from services.common import lifecycle
+from services.common.model_reload import ModelSlot, reload_interval
 from services.common.model_store import ModelStore
+from services.common.repositories import ModelVersionRepo
 from services.common.runtime import WorkerContext, run_worker
 from services.common.settings import CommonSettings, Env
 from services.common.topics import INBOUND
@@ -25,10 +27,12 @@ def main() -> None:
         timezone = zoneinfo.ZoneInfo(zone_name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         lifecycle.fail("cs-intent", f"CS_CUSTOMER_TIMEZONE={zone_name!r} is not an IANA time zone")
+    reload_s = lifecycle.configure("cs-intent", lambda: reload_interval(env))
     store = ModelStore()
 
     async def setup(ctx: WorkerContext):
         from services.intent.catalogue import Catalogue
+        from services.intent.classifier import MODEL_KIND
         from services.intent.corpora import DEMO_CATALOGUE
         from services.intent.engine import IntentEngine
         from services.intent.training import ensure_model
@@ -36,7 +40,16 @@ def main() -> None:
         _, path = await asyncio.to_thread(ensure_model, store)
         catalogue = Catalogue.load(DEMO_CATALOGUE)
         engine = await asyncio.to_thread(IntentEngine.load, path, catalogue, timezone)
-        return make_handler(ctx, engine)
+        versions = ModelVersionRepo(ctx.db)
+
+        async def announce(served: IntentEngine) -> None:
+            await versions.announce(MODEL_KIND, served.version, list(served.classifier.labels))
+
+        slot = ModelSlot(store, MODEL_KIND, "intent", engine, lambda p: IntentEngine.load(p, catalogue, timezone), announce)
+        await slot.announce()
+        if reload_s:
+            ctx.spawn(slot.follow(reload_s))
+        return make_handler(ctx, slot)
 
     async def run(stop) -> None:
         await run_worker(stop, settings, SPEC, health_port, setup)

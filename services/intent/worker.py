@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 
 from services.common import metrics
+from services.common.model_reload import ModelSlot
 from services.common.pii import find_pii
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
@@ -36,8 +37,11 @@ def to_proto(result, version: str) -> und.Understanding:
     return out
 
 
-def make_handler(ctx: WorkerContext, engine):
+def make_handler(ctx: WorkerContext, slot: ModelSlot):
+    """`slot` holds the engine in service; each event takes it once, so a hot reload never splits an event."""
+
     async def handle(message: ev.MessageReceived) -> None:
+        engine = slot.engine
         sent = message.sent_at.ToDatetime(dt.timezone.utc) if message.HasField("sent_at") else None
         result = await asyncio.to_thread(engine.understand, message.text, sent)
         metrics.MODEL_SECONDS.labels(service="intent", model="intent").observe(result.latency_seconds)

@@ -11,6 +11,7 @@ import asyncio
 from pymongo import DESCENDING
 
 from services.common import metrics
+from services.common.model_reload import ModelSlot
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.repositories import utcnow
@@ -44,10 +45,12 @@ class ScoreHistory:
         return [d["score"] for d in reversed(docs)]
 
 
-def make_handler(ctx: WorkerContext, engine):
+def make_handler(ctx: WorkerContext, slot: ModelSlot):
+    """`slot` holds the engine in service; each event takes it once, so a hot reload never splits an event."""
     history = ScoreHistory(ctx.db)
 
     async def handle(event: ev.MessageUnderstood) -> None:
+        engine = slot.engine
         message = event.message
         result = await asyncio.to_thread(engine.analyze, message.text, event.understanding.language or "und")
         metrics.MODEL_SECONDS.labels(service="sentiment", model="sentiment").observe(result.latency_seconds)
