@@ -1,6 +1,7 @@
 """Build, measure and promote the sentiment model.
 
     python -m services.sentiment.training [--promote] [--force] [--no-baselines]
+                                          [--with-corrections [--tenant T] [--correction-weight W]]
 
 Trains two linear heads over the shared multilingual encoder (about a minute on two CPU cores,
 most of it encoding text), stores them as a new version in the ModelStore (kind "sentiment") with
@@ -13,6 +14,11 @@ scores no better on SST-2 dev and takes four times as long to encode), ChnSentiC
 the first 64 characters: same test accuracy as whole reviews, half the encoding time), waimai
 delivery reviews, and support-style requests for the neutral class. Emotion head (7 CLUE emotions): CLUE-emotion valid, the only labelled
 split available here; measured on CLUE-emotion test.
+
+With --with-corrections, agents' polarity corrections (AgentService.CorrectUnderstanding) are read
+from the database and added to the polarity head's training set with a weight
+(services/common/retraining.py says which are kept); they enter the fingerprint, and the report
+gives how many were used and the figures of the CURRENT version beside the new one.
 """
 
 from __future__ import annotations
@@ -30,7 +36,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.common.embeddings import shared_encoder
+from services.common.lifecycle import StartupError
 from services.common.model_store import ModelStore, fingerprint
+from services.common.retraining import (
+    NO_CORRECTIONS,
+    CorrectedMessage,
+    FoldedCorrections,
+    LearningSignals,
+    fold_corrections,
+    load_signals,
+    text_key,
+)
+from services.common.settings import ConfigError, Env
 from services.sentiment import datasets
 from services.sentiment.cues import DEFAULT_CUES_PATH
 from services.sentiment.engine import CUES_FILE, EMOTION_FILE, MODEL_KIND, POLARITY_FILE, Encoder, SentimentEngine
@@ -46,6 +63,9 @@ from services.sentiment.heads import LinearHead
 
 META_FILE = "meta.json"
 ARTIFACT_FORMAT = "sentiment-linear-heads-v1"
+POLARITIES = ("negative", "neutral", "positive")
+# Sample weight of an agent's polarity correction; a review or support request weighs 1.
+CORRECTION_WEIGHT = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +105,19 @@ class _MemoEncoder:
         self._memo.clear()
 
 
-def model_fingerprint(data_root: pathlib.Path, config: TrainingConfig, cues_path: pathlib.Path = DEFAULT_CUES_PATH) -> str:
+def model_fingerprint(data_root: pathlib.Path, config: TrainingConfig, cues_path: pathlib.Path = DEFAULT_CUES_PATH,
+                      corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
+    """Hash of every input; corrections add their examples and weight (none: the plain build's version)."""
     settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
-    return fingerprint(ARTIFACT_FORMAT, settings, cues_path, *datasets.input_files(data_root))
+    extra = [corrections.fingerprint_part()] if corrections.used else []
+    return fingerprint(ARTIFACT_FORMAT, settings, cues_path, *datasets.input_files(data_root), *extra)
+
+
+def prepare_corrections(data_root: pathlib.Path, corrected: Sequence[CorrectedMessage],
+                        weight: float = CORRECTION_WEIGHT) -> FoldedCorrections:
+    """Agents' polarity corrections as examples, never on a text the report measures polarity on."""
+    reported = datasets.sst2(data_root, "dev").texts + datasets.chnsenticorp(data_root, "test").texts
+    return fold_corrections(corrected, "polarity", POLARITIES, {text_key(t) for t in reported}, weight)
 
 
 def _sample(data: datasets.TextSet, size: int, rng: np.random.Generator) -> datasets.TextSet:
@@ -116,7 +146,7 @@ def polarity_training_sets(data_root: pathlib.Path, config: TrainingConfig) -> l
     ]
 
 
-def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float) -> LinearHead:
+def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float, weights: np.ndarray | None = None) -> LinearHead:
     """Multinomial logistic regression, single-threaded BLAS.
 
     The matrices are small, so BLAS threads only contend for the two cores: one thread fitted
@@ -127,17 +157,24 @@ def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float) -> LinearHead:
 
     model = LogisticRegression(C=c, max_iter=3000)
     with threadpool_limits(limits=1):
-        model.fit(embeddings, np.asarray(labels))
+        model.fit(embeddings, np.asarray(labels), sample_weight=weights)
     return LinearHead.from_sklearn(model)
 
 
-def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: TrainingConfig, encoder: Encoder) -> dict:
+def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: TrainingConfig, encoder: Encoder,
+                corrections: FoldedCorrections = NO_CORRECTIONS) -> dict:
     """Train both heads into out_dir, measure the engine they make, and return the figures."""
     started = time.perf_counter()
     polarity_sets = polarity_training_sets(data_root, config)
+    if corrections.used:
+        polarity_sets.append(datasets.TextSet("agent-corrections", corrections.texts, corrections.labels))
     texts = [t for s in polarity_sets for t in s.texts]
     labels = [label for s in polarity_sets for label in s.labels]
-    _fit(encoder.encode(texts), labels, config.polarity_c).save(out_dir / POLARITY_FILE)
+    weights = None
+    if corrections.used:  # the corrections are the last set
+        weights = np.ones(len(texts))
+        weights[len(texts) - corrections.used:] = corrections.weight
+    _fit(encoder.encode(texts), labels, config.polarity_c, weights).save(out_dir / POLARITY_FILE)
 
     emotion_train = datasets.clue_emotion(data_root, "valid")
     emotion_head = _fit(encoder.encode(emotion_train.texts), emotion_train.labels, config.emotion_c)
@@ -153,6 +190,8 @@ def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: Training
         "train_seconds": round(trained_s, 1),
         "build_seconds": round(time.perf_counter() - started, 1),
         "figures": figures,
+        "corrections": {"read": corrections.read, "used": corrections.used, "weight": corrections.weight,
+                        "skipped": corrections.skipped},
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta
@@ -199,15 +238,16 @@ def build(
     config: TrainingConfig = TrainingConfig(),
     force: bool = False,
     encoder: Encoder | None = None,
+    corrections: FoldedCorrections = NO_CORRECTIONS,
 ) -> tuple[str, pathlib.Path]:
     """The version built from these inputs: reused when it exists (unless force), else trained."""
     data_root = data_root or datasets.default_data_root()
-    fp = model_fingerprint(data_root, config)
+    fp = model_fingerprint(data_root, config, corrections=corrections)
     existing = store.find(MODEL_KIND, fp)
     if existing and not force:
         return existing
     encoder = encoder or shared_encoder()
-    return store.build(MODEL_KIND, fp, lambda out: write_model(out, data_root, config, encoder))
+    return store.build(MODEL_KIND, fp, lambda out: write_model(out, data_root, config, encoder, corrections))
 
 
 def ensure_model(
@@ -264,20 +304,55 @@ def report(version: str, meta: dict, baselines: dict | None) -> str:
     return "\n".join(lines)
 
 
+def corrections_report(signals: LearningSignals, folded: FoldedCorrections, before: tuple[str, pathlib.Path] | None,
+                       after: tuple[str, pathlib.Path]) -> str:
+    """Polarity corrections used and skipped, and the figures of CURRENT before beside the new version."""
+    scope = f"tenant {signals.tenant_id}" if signals.tenant_id else "all tenants"
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(folded.skipped.items()))
+    lines = [f"corrections: {folded.read} stored ({scope}): {folded.used} polarity corrections used "
+             f"(weight {folded.weight:g}){'; skipped: ' + skipped if skipped else ''}"]
+    for name, model in (("before", before), ("after", after)):
+        if model is None:
+            lines.append(f"{name}: no CURRENT model")
+            continue
+        figures = read_meta(model[1])["figures"]
+        lines.append(f"{name}: {model[0]}: SST-2 dev {figures['sst2_dev']['accuracy']:.4f}, "
+                     f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.4f}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.sentiment.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--promote", action="store_true", help="make the built version CURRENT")
     parser.add_argument("--force", action="store_true", help="rebuild even if this version exists")
     parser.add_argument("--no-baselines", action="store_true", help="skip VADER and snownlp (snownlp takes ~35 s)")
     parser.add_argument("--data-root", type=pathlib.Path, default=None, help="shared data folder (default: CS_SHARED_DATA or <repo>/../shared/data)")
+    parser.add_argument("--with-corrections", action="store_true",
+                        help="fold agents' polarity corrections from the database (CS_MONGO_URI, CS_MONGO_DATABASE) into training")
+    parser.add_argument("--tenant", help="with --with-corrections: only this tenant's corrections (default: all tenants)")
+    parser.add_argument("--correction-weight", type=float, default=CORRECTION_WEIGHT,
+                        help=f"sample weight of a corrected text (default {CORRECTION_WEIGHT:g}; a review weighs 1)")
     args = parser.parse_args(argv)
+    if args.tenant and not args.with_corrections:
+        parser.error("--tenant needs --with-corrections")
     data_root = args.data_root or pathlib.Path(os.environ.get("CS_SHARED_DATA") or datasets.default_data_root())
     store = ModelStore()
-    version, path = build(store, data_root, force=args.force)
+    before = store.current(MODEL_KIND)
+    signals, folded = None, NO_CORRECTIONS
+    try:
+        if args.with_corrections:
+            signals = load_signals(Env(), args.tenant)
+            folded = prepare_corrections(data_root, signals.corrections, args.correction_weight)
+        version, path = build(store, data_root, force=args.force, corrections=folded)
+    except (ValueError, ConfigError, StartupError) as exc:
+        print(f"sentiment training failed: {exc}", file=sys.stderr)
+        return 1
     baselines = None
     if not args.no_baselines:
         baselines = baseline_figures([datasets.sst2(data_root, "dev"), datasets.chnsenticorp(data_root, "test")])
     print(report(version, read_meta(path), baselines))
+    if signals is not None:
+        print(corrections_report(signals, folded, before, (version, path)))
     if args.promote:
         store.promote(MODEL_KIND, version)
         print(f"promoted {version} (CURRENT under {store.root / MODEL_KIND})")
