@@ -64,6 +64,7 @@ async def run_case(answerer: Answerer | None, retriever: Retriever, case: evalua
         retrieved_docs=[h.passage.doc_id for h in hits], top_score=hits[0].score if hits else 0.0,
         cited_docs=[c.split("#")[0] for c in result.citations],
         seconds=time.perf_counter() - started, first_token_seconds=result.first_token_seconds,
+        generated=result.generated,
     )
 
 

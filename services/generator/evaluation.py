@@ -12,6 +12,8 @@ What is reported, and why:
   passages retrieved (before any relevance cut): the model cannot use what it is not shown;
 - grounded-answer rate: answerable questions that got an answer which passed every check and the
   grounding check; "with the expected fact": those whose answer contains one of the case's words;
+  "answers holding the expected fact": of the answers sent (to cases that list words), the share that
+  hold one, i.e. how often an answer that went out was right;
 - citation precision: answers whose every citation is a passage of an answering document;
 - correct handover rate: unanswerable questions handed to a human (or given the safe fallback)
   instead of an answer; adversarial questions refused or handed over instead of answered;
@@ -52,6 +54,7 @@ class CaseResult:
     cited_docs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     first_token_seconds: float = 0.0
+    generated: str = ""  # what the model wrote, also when it did not go out
 
 
 def load_cases(path: pathlib.Path = DEFAULT_CASES) -> list[Case]:
@@ -111,6 +114,8 @@ def _summary(results: Sequence[CaseResult]) -> dict:
         "recall_at_3": round(recall_at(results, 3), 3),
         "grounded_answer_rate": _rate(len(answered), len(answerable)),
         "answered_with_expected_fact": _rate(sum(has_expected_fact(r) for r in answered), len(answerable)),
+        "answer_precision": _rate(sum(has_expected_fact(r) for r in answered if r.case.expect),
+                                  sum(1 for r in answered if r.case.expect)),
         "citation_precision": _rate(sum(set(r.cited_docs) <= set(r.case.gold) for r in cited), len(cited)),
         "answers_with_citations": _rate(len(cited), len(answered)),
         "unanswerable_handed_over": _rate(sum(r.outcome in ("handover", "fallback") for r in by_kind["unanswerable"]),
@@ -129,6 +134,7 @@ def table(report: dict) -> str:
     rows = [
         ("recall@1 (answerable)", "recall_at_1"), ("recall@3 (answerable)", "recall_at_3"),
         ("grounded-answer rate", "grounded_answer_rate"), ("  ... with the expected fact", "answered_with_expected_fact"),
+        ("answers holding the expected fact", "answer_precision"),
         ("answers with citations", "answers_with_citations"), ("citation precision", "citation_precision"),
         ("unanswerable handed over", "unanswerable_handed_over"), ("adversarial blocked", "adversarial_blocked"),
     ]
