@@ -9,12 +9,15 @@
     cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
     cs kb list --tenant T            the tenant's documents
     cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
+    cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... --business-zh ... --language en|zh]
+                                     show or change how the tenant's bot presents itself
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import re
 import sys
@@ -144,6 +147,31 @@ async def _kb_search(db, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_persona(args: argparse.Namespace, env: Env) -> int:
+    from services.common.mongo import connect
+    from services.common.tenants import PERSONA_FIELDS, TenantSettingsRepo
+
+    if not _TENANT_RE.fullmatch(args.tenant):
+        raise ConfigError(f"--tenant {args.tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    changes = {name: getattr(args, name) for name in PERSONA_FIELDS if getattr(args, name) is not None}
+
+    async def run() -> dict:
+        mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), args.timeout)
+        try:
+            repo = TenantSettingsRepo(db)
+            return await repo.set_persona(args.tenant, changes) if changes else await repo.persona(args.tenant)
+        finally:
+            await mongo.close()
+
+    try:
+        persona = asyncio.run(run())
+    except ValueError as exc:
+        print(f"cs tenants persona: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"tenant": args.tenant, "persona": persona}, ensure_ascii=False))
+    return 0
+
+
 def cmd_health(args: argparse.Namespace, env: Env) -> int:
     """Wait until a service's gRPC health check answers SERVING (for scripts and probes)."""
     import os
@@ -234,6 +262,17 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--tenant", required=True)
         command.add_argument("--timeout", type=float, default=30, help="seconds to wait for the database")
         command.set_defaults(func=cmd_kb)
+
+    from services.common.tenants import PERSONA_FIELDS
+
+    tenants = sub.add_parser("tenants", help="per-tenant settings")
+    tsub = tenants.add_subparsers(dest="action", required=True)
+    tp = tsub.add_parser("persona", help="show the tenant's persona, or change the fields given (\"\" removes one)")
+    tp.add_argument("--tenant", required=True)
+    tp.add_argument("--timeout", type=float, default=30, help="seconds to wait for the database")
+    for name, doc in PERSONA_FIELDS.items():
+        tp.add_argument(f"--{name.replace('_', '-')}", dest=name, help=doc)
+    tp.set_defaults(func=cmd_persona)
     return p
 
 

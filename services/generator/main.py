@@ -11,6 +11,7 @@ from services.common.model_store import ModelStore
 from services.common.repositories import Repositories
 from services.common.runtime import WorkerContext, run_worker
 from services.common.settings import CommonSettings, ConfigError, Env
+from services.common.tenants import TenantSettingsRepo
 from services.common.tls import read_pem
 from services.common.topics import ENRICHED
 from services.common.worker import WorkerSpec
@@ -96,7 +97,7 @@ def main() -> None:
             encoder = await asyncio.to_thread(SentenceEncoder, options.threads)
             retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval)
             answerer = Answerer(batched, retriever, GroundingChecker(encoder), options.max_new_tokens, options.require_knowledge)
-            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), answerer, policy, pusher)
+            deps = GeneratorDeps(ctx, Repositories.of(ctx.db), answerer, policy, pusher, TenantSettingsRepo(ctx.db))
             return Generator(deps).handle
 
         try:

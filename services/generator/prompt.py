@@ -15,6 +15,7 @@ worked, tried on en/zh password, address, return and order-status questions:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,13 +26,24 @@ SUMMARY_SNIPPETS = 3
 
 @dataclass(frozen=True)
 class Persona:
-    """How one tenant's bot presents itself; the *_zh fields are used in Chinese prompts."""
+    """How one tenant's bot presents itself; the *_zh fields are used in Chinese prompts.
+
+    language: the reply language when the customer's cannot be told ("und").
+    Set per tenant with `cs tenants persona` (services/common/tenants.py)."""
 
     brand: str
     voice: str = "friendly and professional"
     business: str = "an online store"
     voice_zh: str = "友好、专业"
     business_zh: str = "一家网店"
+    language: str = "en"
+
+    @classmethod
+    def of(cls, tenant_id: str, stored: dict | None) -> Persona:
+        """The tenant's stored persona over the defaults (the brand defaults to the tenant id)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        chosen = {k: v for k, v in (stored or {}).items() if k in known and isinstance(v, str) and v}
+        return cls(**{"brand": tenant_id, **chosen})
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class CustomerProfileView:
 
     display_name: str = ""
     tier: str = ""
+    orders: tuple[str, ...] = ()  # order numbers the customer gave in this conversation, newest last
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,8 @@ def build_messages(
     ]
     if profile is not None and (profile.display_name or profile.tier):
         lines.append(wording.profile(profile))
+    if profile is not None and profile.orders:
+        lines.append(wording.orders_line.format(orders=", ".join(profile.orders)))
     if older:
         lines.append(wording.older(older))
     if passages:
@@ -123,6 +138,7 @@ class _Wording:
     profile_named: str
     profile_anonymous: str
     older_line: str
+    orders_line: str
     nothing_asked: str
     tiers: dict[str, str]
     chinese: bool
@@ -158,6 +174,7 @@ _EN = _Wording(
     profile_named="You are talking to {name}, a {tier} customer. Speak to them directly (you), and greet them by name.",
     profile_anonymous="You are talking to a {tier} customer. Speak to them directly (you).",
     older_line="Earlier in this conversation ({count} messages) the customer wrote: {said}.",
+    orders_line="Orders they mentioned in this conversation: {orders} (you cannot see their status).",
     nothing_asked="nothing yet",
     tiers={"": "valued"},
     chinese=False,
@@ -173,6 +190,7 @@ _ZH = _Wording(
     profile_named="你正在和{name}（{tier}顾客）对话，用“您”称呼并问候对方。",
     profile_anonymous="你正在和一位{tier}顾客对话，用“您”称呼对方。",
     older_line="此前的对话（共{count}条消息）中，顾客说过：{said}。",
+    orders_line="顾客在本次对话中提到的订单号：{orders}（你看不到订单状态）。",
     nothing_asked="暂无问题",
     tiers={"vip": "VIP", "standard": "普通", "": "普通"},
     chinese=True,

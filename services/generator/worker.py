@@ -23,6 +23,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.repositories import BOT, QUEUED, Repositories, utcnow
 from services.common.runtime import WorkerContext
+from services.common.tenants import TenantSettingsRepo
 from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.common.ids import derived_id
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question
@@ -47,6 +48,7 @@ class GeneratorDeps:
     answerer: Answerer
     policy: RoutingPolicy
     pusher: ReplyPusher
+    tenants: TenantSettingsRepo
 
 
 def turn_views(history: list[dict]) -> list[TurnView]:
@@ -61,11 +63,21 @@ def turn_views(history: list[dict]) -> list[TurnView]:
     return views
 
 
-def profile_view(message: ev.MessageReceived, customer: dict | None) -> CustomerProfileView:
+MAX_ORDERS = 3
+
+
+def profile_view(message: ev.MessageReceived, customer: dict | None, history: list[dict] = (),
+                 understanding=None) -> CustomerProfileView:
+    """What the prompt may say about the customer: name, tier, and the order numbers given so far."""
     stored = (customer or {}).get("profile", {})
+    orders = [e.get("value") or e.get("text", "") for d in history if d["author"] == "customer"
+              for e in (d.get("understanding") or {}).get("entities", []) if e.get("type") == "order_number"]
+    if understanding is not None:
+        orders += [e.value or e.text for e in understanding.entities if e.type == "order_number"]
     return CustomerProfileView(
         display_name=message.customer.display_name or stored.get("display_name", ""),
         tier=message.customer.tier or stored.get("tier", ""),
+        orders=tuple(dict.fromkeys(o for o in orders if o))[-MAX_ORDERS:],
     )
 
 
@@ -96,7 +108,7 @@ class Generator:
         resuming = conversation["state"] == QUEUED and conversation.get("queued_by") == m.message_id
         history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
         customer = await repos.customers.get(m.tenant_id, m.customer_id)
-        profile = profile_view(m, customer)
+        profile = profile_view(m, customer, [d for d in history if d["_id"] != m.message_id], event.understanding)
         policy_input = PolicyInput(
             text=m.text, language=event.understanding.language or "und",
             intent_label=event.understanding.intent.label, intent_confidence=event.understanding.intent.confidence,
@@ -159,9 +171,10 @@ class Generator:
     async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView,
                      policy_input: PolicyInput, resuming: bool) -> None:
         m = event.message
-        language = event.understanding.language if event.understanding.language in ("zh", "en") else "en"
+        persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
+        language = event.understanding.language if event.understanding.language in ("zh", "en") else persona.language
         turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
-        question = Question(m.tenant_id, m.text, language, turns, profile, Persona(brand=m.tenant_id))
+        question = Question(m.tenant_id, m.text, language, turns, profile, persona)
         route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
         stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
         try:

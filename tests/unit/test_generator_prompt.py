@@ -106,3 +106,16 @@ def test_persona_brand_and_voice_shape_the_prompt():
     assert "Globex" in system_of(build_messages(persona, "en", None, [], "Hi"))
     assert "warm and concise" in system_of(build_messages(persona, "en", None, [], "Hi"))
     assert "亲切、简洁" in system_of(build_messages(persona, "zh", None, [], "你好"))
+
+
+def test_order_numbers_the_customer_gave_are_in_the_prompt():
+    profile = CustomerProfileView("Ann", "standard", orders=("88231", "55123"))
+    assert "Orders they mentioned in this conversation: 88231, 55123" in system_of(build_messages(ACME, "en", profile, [], "Hi"))
+    assert "订单号：88231, 55123" in system_of(build_messages(ACME, "zh", profile, [], "你好"))
+    assert "Orders they mentioned" not in system_of(build_messages(ACME, "en", CustomerProfileView("Ann"), [], "Hi"))
+
+
+def test_a_tenants_stored_persona_fills_the_defaults():
+    persona = Persona.of("acme", {"business": "an online clothing retailer", "language": "zh", "unknown": "x", "voice": ""})
+    assert persona == Persona("acme", business="an online clothing retailer", language="zh")
+    assert Persona.of("acme", None) == Persona("acme")
