@@ -31,6 +31,12 @@ GRPC_SECONDS = Histogram(
 )
 ESCALATIONS = Counter("cs_escalations_total", "Conversations escalated, by queue and reason", ["service", "queue", "reason"])
 REPLIES = Counter("cs_replies_total", "Replies sent, by kind", ["service", "kind"])
+ANSWER_OUTCOMES = Counter(
+    "cs_answer_outcomes_total",
+    "What became of messages the bot meant to answer: answer, fallback, refusal or handover, by reason "
+    "(no_knowledge, not_grounded, prompt_injection, the failed answer check)",
+    ["service", "outcome", "reason"],
+)
 FIRST_TOKEN_SECONDS = Histogram(
     "cs_generation_first_token_seconds", "Time to the first generated token", ["service"], buckets=LATENCY_BUCKETS
 )

@@ -61,6 +61,10 @@ VARIABLES: dict[str, Variable] = {
         Variable("CS_TORCH_THREADS", "2", "CPU threads for model inference", _WORKERS),
         Variable("CS_GENERATOR_BATCH_WINDOW_MS", "10", "How long the LLM engine waits to gather concurrent requests into a batch", ("generator",)),
         Variable("CS_GENERATOR_MAX_BATCH", "8", "Most conversations generated together", ("generator",)),
+        Variable("CS_GENERATOR_REQUIRE_KNOWLEDGE", "true", "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded", ("generator",)),
+        Variable("CS_KNOWLEDGE_TOP_K", "3", "Knowledge-base passages put in the prompt", ("generator",)),
+        Variable("CS_KNOWLEDGE_MIN_SCORE", "0.3", "Cosine similarity below which a passage is not about the question", ("generator",)),
+        Variable("CS_KNOWLEDGE_REFRESH_S", "10", "Seconds between checks for a newly ingested knowledge base (no restart needed)", ("generator",)),
         # Routing policy (services/generator/policy.py PolicyConfig.from_env); empty = built-in default.
         Variable("CS_POLICY_ANGER_THRESHOLD", "0.75", "anger score at or above which a conversation escalates (ANGER)", ("generator",)),
         Variable("CS_POLICY_URGENT_ANGER", "0.9", "anger score at or above which the escalation is URGENT", ("generator",)),
@@ -126,6 +130,14 @@ class Env:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number: {VARIABLES[name].doc}") from None
+
+    def bool(self, name: str) -> bool:
+        raw = self.str(name).strip().lower()
+        if raw in ("true", "1", "yes", "on"):
+            return True
+        if raw in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not true or false: {VARIABLES[name].doc}")
 
     def list(self, name: str) -> list[str]:
         return [item.strip() for item in self.str(name).split(",") if item.strip()]

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 
 import grpc
 import pytest
 
-from tests.conftest import Stack, free_port, start_service, wait_serving
+from tests.conftest import ROOT, SHARED_DATA, Stack, free_port, start_service, wait_serving
 from tests.integration.conftest import create_keys
 
 
+E2E_TENANT = "shop"
+
+
 @pytest.fixture(scope="session")
-def system(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
+def shop_knowledge(stack: Stack) -> None:
+    """The ABCD guidelines as the e2e tenant's knowledge base, loaded the way an operator does."""
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.cli", "kb", "ingest", "--tenant", E2E_TENANT,
+         str(SHARED_DATA / "abcd" / "guidelines.json")],
+        env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"cs kb ingest failed:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.fixture(scope="session")
+def system(stack: Stack, shop_knowledge, tmp_path_factory: pytest.TempPathFactory):
     log_dir: pathlib.Path = tmp_path_factory.mktemp("system")
     gateway_port = free_port()
     processes = []
@@ -21,7 +38,8 @@ def system(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
             ("gateway", {"CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "CS_GATEWAY_RATE_PER_MINUTE": "600"}),
             ("intent", {}),
             ("sentiment", {}),
-            ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "48"}),
+            # DEBUG: the generator logs each prompt it gives the LLM (test_pii.py reads them).
+            ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "48", "CS_LOG_LEVEL": "DEBUG"}),
         ]:
             health = gateway_port if name == "gateway" else free_port()
             env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
@@ -38,7 +56,7 @@ def system(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def e2e_keys(stack: Stack) -> dict[str, str]:
-    adapter, agent, other = create_keys(stack, [("shop", "adapter", ""), ("shop", "agent", "ava"), ("rival", "adapter", "")])
+    adapter, agent, other = create_keys(stack, [(E2E_TENANT, "adapter", ""), (E2E_TENANT, "agent", "ava"), ("rival", "adapter", "")])
     return {"adapter": adapter, "agent": agent, "rival": other}
 
 
