@@ -3,8 +3,11 @@
 Product mentions are matched against the tenant's own catalogue rather than guessed by a model:
 a product entity is only useful to the generator when it names a product id it can look up.
 Customers write the same product many ways ("Guess jeans", "guess  jeans", "Guess牛仔裤",
-"Guess 的牛仔裤", "盖尔斯牛仔裤"), so each name becomes a pattern that tolerates spacing, a
-middle dot or a 的 between its parts, and ignores case.
+"Guess 的牛仔裤", "盖尔斯牛仔裤", "盖尔斯的牛仔裤"), so each name becomes a pattern that tolerates
+spacing, a middle dot or a 的 between its parts, and ignores case. A Chinese name is one run of
+characters with no space to split at, so the split comes from the catalogue itself: the longest
+beginning that names of two or more products of one brand share ("盖尔斯" in 盖尔斯夹克 and
+盖尔斯靴子) is the brand, and the rest is the product type.
 """
 
 from __future__ import annotations
@@ -35,8 +38,33 @@ class Product:
         return tuple(n for names in self.names.values() for n in names) + self.aliases
 
 
-def _name_pattern(name: str) -> re.Pattern[str] | None:
-    parts = _PARTS.findall(name)
+def _is_han(part: str) -> bool:
+    return re.fullmatch(rf"[{_HAN}]+", part) is not None
+
+
+def _brand_words(products: list[Product]) -> list[str]:
+    """Han beginnings that names of two or more products of the same brand share, longest first."""
+    owners: dict[tuple[str, str], set[str]] = {}
+    for product in products:
+        for name in product.all_names():
+            for run in filter(_is_han, _PARTS.findall(name)):
+                for end in range(1, len(run)):
+                    owners.setdefault((product.brand, run[:end]), set()).add(product.id)
+    shared = {prefix for (brand, prefix), ids in owners.items() if brand and len(ids) > 1}
+    return sorted(shared, key=len, reverse=True)
+
+
+def _split_brand(part: str, brand_words: list[str]) -> list[str]:
+    """A Han run as brand and product type ("盖尔斯夹克" -> "盖尔斯", "夹克"), or whole."""
+    for word in brand_words:
+        if len(part) > len(word) and part.startswith(word):
+            return [word, part[len(word):]]
+    return [part]
+
+
+def _name_pattern(name: str, brand_words: list[str] = ()) -> re.Pattern[str] | None:
+    parts = [piece for part in _PARTS.findall(name)
+             for piece in (_split_brand(part, brand_words) if _is_han(part) else [part])]
     if not parts:
         return None
     body = _SEPARATOR.join(re.escape(p) for p in parts)
@@ -56,11 +84,12 @@ class Catalogue:
         if duplicates:
             raise ValueError(f"catalogue lists product ids more than once: {duplicates}; make each id unique")
         self.products = {p.id: p for p in products}
+        brand_words = _brand_words(products)
         self._patterns = [
             (pattern, p.id)
             for p in products
             for name in dict.fromkeys(p.all_names())
-            if (pattern := _name_pattern(name)) is not None
+            if (pattern := _name_pattern(name, brand_words)) is not None
         ]
 
     @classmethod

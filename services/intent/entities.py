@@ -57,14 +57,16 @@ _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za
 # An id is taken whole or not at all: "订单2024年" must not yield "202" by backtracking, and a
 # number followed by a unit (年, 元, 件, ...) is a date, amount or count, not an id.
 _ID = r"#?\s*([A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)(?![A-Za-z0-9\-])(?![年月日号元块天个件条双])"
-# "order number is ORD-2024-889", "order no. 123", "order id: 3348917502", "order #A1B2"
+# "order number is ORD-2024-889", "order no. 123", "order id: 3348917502", "order #A1B2", and mixed
+# with Chinese: "order number是 88123456"
 _ORDER_MARKED_EN = re.compile(
-    _L + r"order\s*(?:number|num|no\.?|nr\.?|id|ref(?:erence)?|#)\s*(?:is|was|:|=)?\s*" + _ID, re.IGNORECASE
+    _L + r"order\s*(?:number|num|no\.?|nr\.?|id|ref(?:erence)?|#)\s*(?:is|was|是|为)?\s*[:：=]?\s*" + _ID, re.IGNORECASE
 )
 # "order 12345", "my order A1B2C3 hasn't arrived": a bare "order" needs a longer id with a digit, so
 # "order 1000 shirts" stays a quantity.
 _ORDER_BARE_EN = re.compile(_L + r"order\s*#?\s*([A-Za-z0-9]*\d[A-Za-z0-9\-]*)" + _R, re.IGNORECASE)
-_ORDER_ZH = re.compile(r"(?:订单|单号|订单号|订单编号|订单号码)\s*(?:是|为|：|:)?\s*" + _ID)
+# "订单号 123", "订单号：123", "订单号是123", and both together: "订单号是：123"
+_ORDER_ZH = re.compile(r"(?:订单|单号|订单号|订单编号|订单号码)\s*(?:是|为)?\s*[：:]?\s*" + _ID)
 _ORDER_HASH = re.compile(r"(?<![\w&])#([A-Za-z0-9][A-Za-z0-9\-]{2,})" + _R)
 _ORDER_PREFIXED = re.compile(_L + r"((?:ORD|ORDER|SO|PO)[-_#]?\d[A-Za-z0-9\-]{2,})" + _R, re.IGNORECASE)
 

@@ -39,6 +39,10 @@ def pairs(text: str, catalogue: Catalogue | None = None, now: dt.datetime = NOW)
         ("我的订单 #12345 没到", "12345"),
         ("订单编号a1b2c3的物流不动了", "A1B2C3"),
         ("I have a question about ord-55521", "ORD-55521"),
+        ("我的订单号是：7788990011", "7788990011"),
+        ("订单号为: A12345", "A12345"),
+        ("单号是 #998877", "998877"),
+        ("我的order number是 88123456", "88123456"),
     ],
 )
 def test_finds_order_numbers_in_english_and_chinese(text, order):
@@ -161,10 +165,21 @@ def test_a_chinese_date_after_order_is_a_date_not_an_order_number():
         ("迈克高仕靴子多少钱", "michael-kors-boots"),
         ("汤米·希尔费格夹克", "tommy-hilfiger-jacket"),
         ("Calvin Klein shirt", "calvin-klein-shirt"),
+        ("盖尔斯的夹克质量太差了", "guess-jacket"),
+        ("迈克高仕的靴子多少钱", "michael-kors-boots"),
+        ("卡尔文·克莱恩的夹克衫", "calvin-klein-jacket"),
+        ("汤米希尔费格的牛仔裤", "tommy-hilfiger-jeans"),
     ],
 )
 def test_products_are_matched_against_the_catalogue_in_both_languages(text, product, catalogue):
     assert pairs(text, catalogue) == [("product", product)]
+
+
+def test_a_de_inside_a_chinese_name_splits_at_the_brand_the_catalogue_shows():
+    """The brand is the beginning several of its products' names share; a 的 elsewhere is no name."""
+    demo = Catalogue.load(DEMO_CATALOGUE)
+    assert [e.text for e in extract_entities("盖尔斯的夹克衫", NOW, demo)] == ["盖尔斯的夹克衫"]
+    assert pairs("盖尔的斯夹克", demo) == [] and pairs("我的靴子坏了", demo) == []
 
 
 def test_longest_product_name_wins(catalogue):
