@@ -84,6 +84,22 @@ def message_proto(doc: dict) -> conv.ConversationMessage:
     return out
 
 
+async def insert_once(collection, key: dict, fields: dict) -> bool:
+    """Insert a document keyed by `key` unless it exists; True when this call inserted it.
+
+    An upsert with only $setOnInsert, so a redelivered event changes nothing. Two concurrent first
+    writes of one id (the gateway storing a message it just published while the generator stores
+    it with its enrichment) can both try the insert: FerretDB then fails the slower one with a
+    duplicate key (MongoDB can too), which means the document exists, all this call wanted. Found
+    by the load test: the generator dead-lettered those messages and their customers got no reply.
+    """
+    try:
+        result = await collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
+    except DuplicateKeyError:
+        return False
+    return result.upserted_id is not None
+
+
 class TransientError(Exception):
     """A dependency is temporarily unavailable or busy; a worker retries the event, never dead-letters it."""
 
@@ -196,16 +212,11 @@ class MessageRepo:
     async def record_customer(self, msg: ev.MessageReceived, client_message_id: str = "") -> bool:
         """Store a customer message once; True when this call created it."""
         received = msg.received_at.ToDatetime(dt.timezone.utc) if msg.HasField("received_at") else utcnow()
-        result = await self._c.update_one(
-            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
-            {"$setOnInsert": {
-                "tenant_id": msg.tenant_id, "conversation_id": msg.conversation_id, "author": "customer",
-                "customer_id": msg.customer_id, "channel": msg.channel, "text": msg.text,
-                "created_at": received, "client_message_id": client_message_id or msg.message_id,
-            }},
-            upsert=True,
-        )
-        return result.upserted_id is not None
+        return await insert_once(self._c, {"_id": msg.message_id, "tenant_id": msg.tenant_id}, {
+            "tenant_id": msg.tenant_id, "conversation_id": msg.conversation_id, "author": "customer",
+            "customer_id": msg.customer_id, "channel": msg.channel, "text": msg.text,
+            "created_at": received, "client_message_id": client_message_id or msg.message_id,
+        })
 
     async def find_by_client_id(self, tenant_id: str, client_message_id: str) -> dict | None:
         return await self._c.find_one({"tenant_id": tenant_id, "client_message_id": client_message_id})
@@ -235,20 +246,15 @@ class MessageRepo:
         """
         created = reply.created_at.ToDatetime(dt.timezone.utc) if reply.HasField("created_at") else utcnow()
         author = conv.Author.Name(reply.author).removeprefix("AUTHOR_").lower()
-        result = await self._c.update_one(
-            {"_id": reply.reply_id, "tenant_id": reply.tenant_id},
-            {"$setOnInsert": {
-                "tenant_id": reply.tenant_id, "conversation_id": reply.conversation_id, "author": author,
-                "text": reply.text, "created_at": created, "in_reply_to": reply.in_reply_to,
-                "agent_id": reply.agent_id, "reply_kind": conv.ReplyKind.Name(reply.kind),
-                "language": reply.language, "citations": list(reply.citations), "model_version": reply.model_version,
-                "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
-                "published": published,
-                **({} if published else {"event": reply.SerializeToString()}),
-            }},
-            upsert=True,
-        )
-        return result.upserted_id is not None
+        return await insert_once(self._c, {"_id": reply.reply_id, "tenant_id": reply.tenant_id}, {
+            "tenant_id": reply.tenant_id, "conversation_id": reply.conversation_id, "author": author,
+            "text": reply.text, "created_at": created, "in_reply_to": reply.in_reply_to,
+            "agent_id": reply.agent_id, "reply_kind": conv.ReplyKind.Name(reply.kind),
+            "language": reply.language, "citations": list(reply.citations), "model_version": reply.model_version,
+            "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
+            "published": published,
+            **({} if published else {"event": reply.SerializeToString()}),
+        })
 
     async def mark_published(self, tenant_id: str, reply_id: str) -> None:
         await self._c.update_one({"_id": reply_id, "tenant_id": tenant_id},
@@ -284,13 +290,19 @@ class CustomerRepo:
 
     async def upsert(self, tenant_id: str, customer_id: str, profile: conv.CustomerProfile | None) -> dict:
         fields = {k: v for k, v in (to_doc(profile) if profile else {}).items() if v}
-        return await self._c.find_one_and_update(
-            {"_id": f"{tenant_id}:{customer_id}"},
-            {"$setOnInsert": {"tenant_id": tenant_id, "customer_id": customer_id, "created_at": utcnow()},
-             "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        for attempt in range(2):
+            try:
+                return await self._c.find_one_and_update(
+                    {"_id": f"{tenant_id}:{customer_id}"},
+                    {"$setOnInsert": {"tenant_id": tenant_id, "customer_id": customer_id, "created_at": utcnow()},
+                     "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # the gateway and the generator both saw the customer first: now it exists
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def get(self, tenant_id: str, customer_id: str) -> dict | None:
         return await self._c.find_one({"_id": f"{tenant_id}:{customer_id}", "tenant_id": tenant_id})
@@ -301,15 +313,10 @@ class EscalationRepo:
         self._c = db["escalations"]
 
     async def record(self, esc: ev.EscalationRaised, payload: bytes) -> bool:
-        result = await self._c.update_one(
-            {"_id": esc.escalation_id, "tenant_id": esc.tenant_id},
-            {"$setOnInsert": {
-                "tenant_id": esc.tenant_id, "conversation_id": esc.conversation_id, "queue": esc.queue,
-                "created_at": esc.created_at.ToDatetime(dt.timezone.utc), "event": payload,
-            }},
-            upsert=True,
-        )
-        return result.upserted_id is not None
+        return await insert_once(self._c, {"_id": esc.escalation_id, "tenant_id": esc.tenant_id}, {
+            "tenant_id": esc.tenant_id, "conversation_id": esc.conversation_id, "queue": esc.queue,
+            "created_at": esc.created_at.ToDatetime(dt.timezone.utc), "event": payload,
+        })
 
     async def latest_for(self, tenant_id: str, conversation_id: str) -> ev.EscalationRaised | None:
         cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id}).sort("created_at", DESCENDING)
@@ -326,11 +333,8 @@ class FeedbackRepo:
         self._c = db["feedback"]
 
     async def record(self, fb: ev.FeedbackSubmitted) -> None:
-        await self._c.update_one(
-            {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
-            {"$setOnInsert": {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)}},
-            upsert=True,
-        )
+        await insert_once(self._c, {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
+                          {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)})
 
     async def thumbs_down(self, tenant_id: str | None = None) -> list[dict]:
         """Thumbs-down feedback (of one tenant, or all), oldest first: what retraining should look at."""
