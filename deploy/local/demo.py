@@ -36,7 +36,7 @@ SCRIPT = [
         "My promo code stopped working. How long do promotions usually last?",
     ]),
     ("zh", "cust-li", "李雷", "standard", [
-        "你好，优惠码一般有效多久？我的优惠码用不了了。",
+        "我的优惠码用不了了，优惠活动一般有效多久？",
     ]),
     ("en", "cust-carl", "Carl", "standard", [
         "Do you have a physical store in Berlin?",

@@ -37,6 +37,8 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         doc = await self.gw.repos.conversations.get(tenant_id, conversation_id)
         if doc is None:
             owner = await self.gw.repos.conversations.owner_tenant(conversation_id)
+            if owner == tenant_id:  # this tenant's SendMessage created it between the two reads
+                return await self.gw.repos.conversations.get(tenant_id, conversation_id)
             if must_exist or owner is not None:
                 raise not_found(conversation_id)
         return doc

@@ -86,10 +86,10 @@ class Answerer:
         hits = await self.retriever.search(q.tenant_id, retrieval_query(masked))
         relevant = self.retriever.relevant(hits)
         if not relevant and self.require_knowledge:
-            best = f"{hits[0].score:.2f}" if hits else "none"
+            best = f"{hits[0].score:.3f}" if hits else "none"
             return AnswerResult(Outcome.HANDOVER, "", "no_knowledge",
                                 f"no knowledge-base passage is about this (best score {best}, "
-                                f"needs {self.retriever.settings.min_score:.2f})", hits=hits)
+                                f"needs {self.retriever.settings.min_score:.3f})", hits=hits)
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
         prompt_passages = [Passage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
         messages = build_messages(masked.persona or Persona(brand=q.tenant_id), q.language, masked.profile,

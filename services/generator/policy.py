@@ -26,7 +26,10 @@ Rules, in the order they are checked:
 7. OUT_OF_SCOPE / LOW_CONFIDENCE. The last ``not_understood_turns`` (2) customer messages in a row,
    this one included, were not understood: out of scope (flag set or label ``out_of_scope``) or
    intent confidence under ``low_confidence_threshold`` (0.5). Both codes are listed when the streak
-   holds both kinds. One misunderstood message alone does not escalate: the bot may ask back.
+   holds both kinds. One misunderstood message alone does not escalate: the bot may ask back. An
+   earlier message the bot answered from the knowledge base (reply kind ``answer``) counts as
+   understood and ends the streak: the intent model may not know "how much is shipping?", the
+   knowledge base did.
 8. BOT_LOOP, either of:
    a. the customer has now asked essentially the same question ``loop_repeats`` (3) times, each
       earlier time answered by the bot. "Essentially the same" is a character-bigram Dice
@@ -324,6 +327,7 @@ class TurnView:
     out_of_scope: bool = False
     confidence: float | None = None
     sent_at: dt.datetime | None = None
+    reply_kind: str = ""  # bot turns: "answer", "fallback", "handover" (or the cs.v1.ReplyKind name)
 
 
 @dataclass(frozen=True)
@@ -497,9 +501,10 @@ class RoutingPolicy:
     def _not_understood(self, inp: PolicyInput, turns: Sequence[TurnView]) -> list[Reason]:
         needed = self.config.not_understood_turns
         current = TurnView("customer", inp.text, inp.intent_label, inp.out_of_scope, inp.intent_confidence)
+        earlier = _answered_customer_turns(turns, _is_answer)
         streak: list[str] = []
-        for turn in [current, *reversed([t for t in turns if turn_author(t) == "customer"])][:needed]:
-            kind = self._misunderstood(turn)
+        for turn, answered in [(current, False), *reversed(earlier)][:needed]:
+            kind = None if answered else self._misunderstood(turn)
             if kind is None:
                 return []
             streak.append(kind)
@@ -595,13 +600,21 @@ def _since_last_agent(turns: Sequence[TurnView]) -> Sequence[TurnView]:
     return turns
 
 
-def _answered_customer_turns(turns: Sequence[TurnView]) -> list[tuple[TurnView, bool]]:
-    """Each customer turn, oldest first, with whether a bot turn came after it (before the next one)."""
+def _answered_customer_turns(
+    turns: Sequence[TurnView], counts: Callable[[TurnView], bool] = lambda turn: True
+) -> list[tuple[TurnView, bool]]:
+    """Each customer turn, oldest first, with whether a bot turn that `counts` came after it (before the next one)."""
     pairs: list[tuple[TurnView, bool]] = []
     for turn in turns:
         author = turn_author(turn)
         if author == "customer":
             pairs.append((turn, False))
-        elif author == "bot" and pairs:
+        elif author == "bot" and pairs and counts(turn):
             pairs[-1] = (pairs[-1][0], True)
     return pairs
+
+
+def _is_answer(turn: TurnView) -> bool:
+    """A bot turn that answered from the knowledge base: the question before it was understood well enough,
+    whatever the intent model thought (rule 7 ignores it)."""
+    return _normalise_enum_name(turn.reply_kind, "reply_kind_") == "answer"

@@ -58,7 +58,7 @@ def turn_views(history: list[dict]) -> list[TurnView]:
         views.append(TurnView(
             author=doc["author"], text=doc.get("text", ""), intent_label=intent.get("label", ""),
             out_of_scope=bool(intent.get("out_of_scope", False)),
-            confidence=intent.get("confidence"), sent_at=doc.get("created_at"),
+            confidence=intent.get("confidence"), sent_at=doc.get("created_at"), reply_kind=doc.get("reply_kind", ""),
         ))
     return views
 

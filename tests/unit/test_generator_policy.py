@@ -346,3 +346,14 @@ def test_config_from_env_overrides_defaults_and_merges_queue_mappings() -> None:
 def test_bad_policy_settings_fail_naming_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         PolicyConfig.from_env(env)
+
+
+def test_a_question_the_bot_answered_from_the_knowledge_base_counts_as_understood():
+    policy = RoutingPolicy()
+    answered = [TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
+                TurnView("bot", "Standard shipping is $8.00.", reply_kind="REPLY_KIND_ANSWER")]
+    handed_back = [TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
+                   TurnView("bot", "Sorry, I couldn't find a reliable answer.", reply_kind="REPLY_KIND_FALLBACK")]
+    follow_up = dict(text="and how long do promo codes last?", intent_label="track_order", intent_confidence=0.27)
+    assert policy.decide(PolicyInput(**follow_up, recent_turns=answered)).action == Action.ANSWER
+    assert policy.decide(PolicyInput(**follow_up, recent_turns=handed_back)).action == Action.ESCALATE
