@@ -28,6 +28,11 @@ from services.common.topics import all_topic_names
 _TENANT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def _check_tenant(tenant: str) -> None:
+    if not _TENANT_RE.fullmatch(tenant):
+        raise ConfigError(f"--tenant {tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+
+
 def _common(env: Env) -> tuple[str, str, list[str]]:
     return env.str("CS_KAFKA_BOOTSTRAP"), env.str("CS_TOPIC_PREFIX"), env.list("CS_ESCALATION_QUEUES")
 
@@ -101,8 +106,7 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
     from services.common.knowledge.repo import KnowledgeRepo
     from services.common.mongo import connect
 
-    if not _TENANT_RE.fullmatch(args.tenant):
-        raise ConfigError(f"--tenant {args.tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    _check_tenant(args.tenant)
     docs = []
     if args.action == "ingest":
         try:
@@ -151,8 +155,7 @@ def cmd_persona(args: argparse.Namespace, env: Env) -> int:
     from services.common.mongo import connect
     from services.common.tenants import PERSONA_FIELDS, TenantSettingsRepo
 
-    if not _TENANT_RE.fullmatch(args.tenant):
-        raise ConfigError(f"--tenant {args.tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    _check_tenant(args.tenant)
     changes = {name: getattr(args, name) for name in PERSONA_FIELDS if getattr(args, name) is not None}
 
     async def run() -> dict:
