@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from services.common.pii import find_pii
 from services.generator.llm.batch import DecodeBatch
 from services.generator.llm.engine import LLMEngine, Message
 from services.generator.llm.request import GenerationResult, Request
@@ -83,6 +85,8 @@ class BatchedEngine:
         on_delta runs in the engine thread: keep it short (hand the text to a queue). Cancelling
         the future drops the request from the batch at the next step.
         """
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("llm input", extra=prompt_record(messages))
         future: concurrent.futures.Future[GenerationResult] = concurrent.futures.Future()
         request = self.engine.new_request(
             messages,
@@ -199,6 +203,19 @@ class BatchedEngine:
                 request.fail(RuntimeError(f"LLM decode step failed: {exc}"))
             return None
         return batch if len(batch) else None
+
+
+def prompt_record(messages: Sequence[Message]) -> dict[str, object]:
+    """The prompt exactly as the model gets it, for a DEBUG line, and how much PII it still holds.
+
+    Callers mask customer PII before they build a prompt. The log filter masks the line again, so
+    the logged text can't show whether they did; `pii_spans` is counted here, before logging, on
+    what the model is given, and must be 0 (the PII end-to-end test reads it).
+    """
+    return {
+        "prompt": json.dumps(list(messages), ensure_ascii=False),
+        "pii_spans": sum(len(find_pii(m.get("content", ""))) for m in messages),
+    }
 
 
 def _resolve(future: concurrent.futures.Future, result: GenerationResult) -> None:
