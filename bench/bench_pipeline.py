@@ -17,19 +17,16 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import grpc
 from pymongo import AsyncMongoClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from services.common.proto.cs.v1 import customer_service_pb2 as cpb  # noqa: E402
-from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc  # noqa: E402
-from tests.conftest import Stack, free_port, start_service, wait_serving  # noqa: E402
+from pipeline_stack import running_pipeline  # bench/ is on sys.path when a script in it runs
+from services.common.proto.cs.v1 import customer_service_pb2 as cpb
+from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
+from tests.conftest import Stack
 
 QUESTIONS = [
     "How do I change my shipping address?",
@@ -115,47 +112,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--concurrency", default="1,4")
-    parser.add_argument("--max-new-tokens", default="32")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
     args = parser.parse_args()
 
-    import os
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    subprocess.run(["bash", str(root / "deploy/local/stack.sh"), "up"], check=True, capture_output=True)
-    run_id = uuid.uuid4().hex[:8]
-    stack = Stack(kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
-                  mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
-                  database=f"bench_{run_id}", prefix=f"b{run_id}.")
-    from services.common.kafka import ensure_topics
-    from services.common.topics import all_topic_names
-    from tests.integration.conftest import create_keys
-
-    ensure_topics(stack.kafka, all_topic_names(stack.prefix, stack.queues.split(",")), partitions=6)
-    key = create_keys(stack, [("bench", "adapter", "")])[0]
-    gateway_port = free_port()
-    log_dir = Path(tempfile.mkdtemp(prefix="cs-bench-"))
-    processes = []
-    try:
-        for name in ("gateway", "intent", "sentiment", "generator"):
-            health = gateway_port if name == "gateway" else free_port()
-            env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), CS_LOG_LEVEL="WARNING",
-                            CS_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}", CS_GATEWAY_RATE_PER_MINUTE="100000",
-                            CS_GENERATOR_MAX_NEW_TOKENS=args.max_new_tokens)
-            proc = start_service(f"services.{name}.main", env, log_dir, name)
-            proc.ports = {"health": health}
-            processes.append(proc)
-        for proc in processes:
-            wait_serving(f"127.0.0.1:{proc.ports['health']}", proc, 300)
-        print(f"pipeline benchmark: 2-core CPU machine, max_new_tokens={args.max_new_tokens}, logs in {log_dir}")
+    with running_pipeline(args.max_new_tokens) as pipeline:
+        print(f"pipeline benchmark: 2-core CPU machine, max_new_tokens={args.max_new_tokens}, logs in {pipeline.log_dir}")
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
-            asyncio.run(run(stack, f"127.0.0.1:{gateway_port}", key, args.conversations, concurrency))
-    finally:
-        for proc in processes:
-            proc.stop()
-        from pymongo import MongoClient
-
-        MongoClient(stack.mongo_uri).drop_database(stack.database)
+            asyncio.run(run(pipeline.stack, pipeline.target, pipeline.key, args.conversations, concurrency))
     return 0
 
 

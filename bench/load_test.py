@@ -1,0 +1,380 @@
+"""Load test: N concurrent conversations for a fixed time, for a sweep of N; finds the knee and the bottleneck.
+
+Each simulated customer holds one conversation: send a message, wait for the final reply, think,
+send the next. It starts a new conversation after --turns messages, or at once after a handover (a
+queued conversation gets no bot reply until an agent acts), so routing rules that watch long
+conversations don't turn the load into escalations. For every step it reports:
+- throughput: messages acknowledged per second, final replies per second (within the step's window);
+- latency percentiles (p50/p90/p99) from send to: ack, first streamed token, final reply;
+- errors by gRPC code (TIMEOUT: no final reply within --reply-timeout);
+- CPU of each service process, of Kafka and FerretDB and of this load generator, from /proc (100 % is
+  one core), and the whole machine's CPU.
+The knee is the last N before p90 final-reply latency grows faster than throughput; the bottleneck
+is the process using the most CPU at the largest N.
+
+Runs in its own process against the four services as processes, over loopback. By default it starts
+them (bench/pipeline_stack.py) with a small CS_GENERATOR_MAX_NEW_TOKENS, so the LLM doesn't dominate
+everything; with --target and --key it drives a stack that is already running (service processes are
+then found by their command lines).
+
+    .venv/bin/python bench/load_test.py [--steps 1,2,4,8,16] [--duration 45] [--think 1] [--max-new-tokens 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from pipeline_stack import ROOT, SERVICES, running_pipeline  # bench/ is on sys.path when a script in it runs
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import customer_service_pb2 as cpb
+from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
+
+QUESTIONS = [
+    "How do I change my shipping address?",
+    "Can I return a jacket I bought last week?",
+    "怎么修改收货地址？",
+    "How long does a refund take?",
+    "我的订单什么时候发货？",
+    "Do you ship to Canada?",
+    "How do I reset my password?",
+    "退货需要多长时间？",
+    "Which payment methods do you accept?",
+    "How do I update my e-mail address?",
+]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Sample:
+    """One message's latencies from its send, in seconds (its ack is in StepResult.acks)."""
+
+    first_token: float | None  # None: the reply came without streamed tokens (a handover notice)
+    final: float
+    finished_at: float  # monotonic time of the final reply
+    kind: str
+
+
+@dataclass
+class StepResult:
+    n: int
+    duration: float
+    samples: list[Sample] = field(default_factory=list)
+    acks: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, latency) of each ack
+    errors: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> mean % of one core
+    machine_cpu: float = 0.0  # % of all cores
+    window_end: float = 0.0
+
+    def in_window(self) -> list[Sample]:
+        return [s for s in self.samples if s.finished_at <= self.window_end]
+
+    @property
+    def messages_per_s(self) -> float:
+        return len([t for t, _ in self.acks if t <= self.window_end]) / self.duration
+
+    @property
+    def replies_per_s(self) -> float:
+        return len(self.in_window()) / self.duration
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Conversation:
+    """One customer's reply stream, read by a background task so a slow read never cancels the call."""
+
+    def __init__(self, stub: cgrpc.CustomerServiceStub, key: str) -> None:
+        self.id = f"load-{uuid.uuid4().hex[:12]}"
+        self.meta = (("authorization", f"Bearer {key}"),)
+        self.turns = 0
+        self.first_question = random.randrange(len(QUESTIONS))
+        self.items: asyncio.Queue = asyncio.Queue()
+        self.call = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=self.id), metadata=self.meta)
+        self.pump = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for item in self.call:
+                await self.items.put(item)
+        except grpc.aio.AioRpcError as exc:
+            await self.items.put(exc)
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.pump.cancel()
+
+
+async def one_turn(stub, conversation: Conversation, text: str, reply_timeout: float, step: StepResult | None) -> Sample:
+    """Send one message and wait for its final reply; raises AioRpcError or asyncio.TimeoutError."""
+    started = time.monotonic()
+    request = cpb.SendMessageRequest(conversation_id=conversation.id, customer_id="load", channel="web", text=text)
+    ack = await stub.SendMessage(request, metadata=conversation.meta, timeout=30)
+    acked = time.monotonic() - started
+    if step is not None:
+        step.acks.append((started + acked, acked))
+    first = None
+    deadline = started + reply_timeout
+    while True:
+        item = await asyncio.wait_for(conversation.items.get(), max(0.01, deadline - time.monotonic()))
+        if isinstance(item, grpc.aio.AioRpcError):
+            raise item
+        if item.HasField("token") and first is None:
+            first = time.monotonic() - started
+        elif item.HasField("reply") and item.reply.in_reply_to == ack.message_id:
+            now = time.monotonic()
+            kind = conv.ReplyKind.Name(item.reply.kind).removeprefix("REPLY_KIND_").lower()
+            return Sample(first, now - started, now, kind)
+
+
+async def customer(stub, key: str, step: StepResult, stop_at: float, args: argparse.Namespace) -> None:
+    """One simulated customer: turns until the step's window closes (the last turn may finish after)."""
+    conversation = Conversation(stub, key)
+    await asyncio.sleep(0.3)  # the stream registers before the first message
+    try:
+        while time.monotonic() < stop_at:
+            text = QUESTIONS[(conversation.first_question + conversation.turns) % len(QUESTIONS)]
+            try:
+                sample = await one_turn(stub, conversation, text, args.reply_timeout, step)
+                step.samples.append(sample)
+                step.kinds[sample.kind] += 1
+                renew = sample.kind == "handover" or conversation.turns + 1 >= args.turns
+            except grpc.aio.AioRpcError as exc:
+                step.errors[exc.code().name] += 1
+                renew = True
+            except asyncio.TimeoutError:
+                step.errors["TIMEOUT"] += 1
+                renew = True
+            conversation.turns += 1
+            if renew:
+                conversation.close()
+                conversation = Conversation(stub, key)
+            await asyncio.sleep(args.think * random.uniform(0.5, 1.5))
+    finally:
+        conversation.close()
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process (all its threads), in clock ticks; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) ticks of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+async def sample_cpu(pids: dict[str, int], step: StepResult, stop: asyncio.Event) -> None:
+    """Mean CPU of each process over the step, as % of one core (a multi-threaded process can pass 100)."""
+    start = {name: cpu_ticks(pid) for name, pid in pids.items()}
+    busy0, total0 = machine_ticks()
+    started = time.monotonic()
+    await stop.wait()
+    elapsed = time.monotonic() - started
+    for name, pid in pids.items():
+        now = cpu_ticks(pid)
+        if now is not None and start[name] is not None:
+            step.cpu[name] = 100.0 * (now - start[name]) / CLK_TCK / elapsed
+    busy1, total1 = machine_ticks()
+    step.machine_cpu = 100.0 * (busy1 - busy0) / max(1, total1 - total0)
+
+
+async def run_step(target: str, key: str, n: int, args: argparse.Namespace, pids: dict[str, int]) -> StepResult:
+    step = StepResult(n, args.duration)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = cgrpc.CustomerServiceStub(channel)
+        stop = asyncio.Event()
+        sampler = asyncio.ensure_future(sample_cpu(pids, step, stop))
+        started = time.monotonic()
+        step.window_end = started + args.duration
+        customers = [asyncio.ensure_future(customer(stub, key, step, step.window_end, args)) for _ in range(n)]
+        await asyncio.sleep(args.duration)
+        stop.set()  # CPU over the window only; the drain below is not load
+        await sampler
+        await asyncio.gather(*customers)
+    return step
+
+
+async def warm_up(target: str, key: str, args: argparse.Namespace) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = cgrpc.CustomerServiceStub(channel)
+        conversation = Conversation(stub, key)
+        await asyncio.sleep(0.3)
+        try:
+            await one_turn(stub, conversation, "hello", args.reply_timeout, None)
+        finally:
+            conversation.close()
+
+
+def knee(steps: list[StepResult]) -> tuple[int, str]:
+    """The last N before p90 final-reply latency grows faster than throughput, and why."""
+    for prev, cur in zip(steps, steps[1:]):
+        lat0, lat1 = p90_final(prev), p90_final(cur)
+        if not (lat0 and lat1 and prev.replies_per_s and cur.replies_per_s):
+            return prev.n, f"N={cur.n} completed no replies in its window"
+        latency_growth, throughput_growth = lat1 / lat0, cur.replies_per_s / prev.replies_per_s
+        if latency_growth > throughput_growth:
+            return prev.n, (f"N={prev.n}->{cur.n}: p90 final x{latency_growth:.2f}, "
+                            f"throughput x{throughput_growth:.2f}")
+    return steps[-1].n, "latency never grew faster than throughput in this sweep"
+
+
+def p90_final(step: StepResult) -> float | None:
+    return percentile([s.final for s in step.samples], 90)
+
+
+def outside_load(step: StepResult) -> float:
+    """Machine CPU (% of all cores) used by processes other than the measured ones: other work on the host."""
+    return max(0.0, step.machine_cpu - sum(step.cpu.values()) / (os.cpu_count() or 1))
+
+
+def bottleneck(steps: list[StepResult]) -> str:
+    last = steps[-1]
+    services = {k: v for k, v in last.cpu.items() if k != "load generator"}
+    if not services:
+        return "no CPU figures"
+    name, busiest = max(services.items(), key=lambda kv: kv[1])
+    cores = os.cpu_count() or 1
+    state = "saturated" if last.machine_cpu >= 90 else "not saturated"
+    return (f"{name} at {busiest:.0f} % of one core (N={last.n}); the machine's {cores} cores at "
+            f"{last.machine_cpu:.0f} % ({state}; {outside_load(last):.0f} % by processes not measured here)")
+
+
+def fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.2f}"
+
+
+def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
+    print(f"\nload test: {os.cpu_count()} CPUs, {args.duration:.0f} s per step, think {args.think} s, "
+          f"max_new_tokens {args.max_new_tokens}, new conversation every {args.turns} turns")
+    print(f"{'N':>3} {'msg/s':>6} {'rep/s':>6} | {'ack p50':>7} {'p90':>6} {'p99':>6} | {'1st p50':>7} {'p90':>6} "
+          f"{'p99':>6} | {'final p50':>9} {'p90':>6} {'p99':>6} | errors, reply kinds")
+    for s in steps:
+        acks = [latency for _, latency in s.acks]
+        firsts = [x.first_token for x in s.samples if x.first_token is not None]
+        finals = [x.final for x in s.samples]
+        print(f"{s.n:>3} {s.messages_per_s:6.2f} {s.replies_per_s:6.2f} | "
+              f"{fmt(percentile(acks, 50)):>7} {fmt(percentile(acks, 90))} {fmt(percentile(acks, 99))} | "
+              f"{fmt(percentile(firsts, 50)):>7} {fmt(percentile(firsts, 90))} {fmt(percentile(firsts, 99))} | "
+              f"{fmt(percentile(finals, 50)):>9} {fmt(percentile(finals, 90))} {fmt(percentile(finals, 99))} | "
+              f"{dict(s.errors) or 'none'}, {dict(s.kinds)}")
+    print("\nCPU, mean over each step's window (% of one core):")
+    names = list(steps[0].cpu)
+    print(f"{'N':>3} " + " ".join(f"{n:>14}" for n in names) + f" {'machine (all)':>14} {'not ours':>9}")
+    for s in steps:
+        print(f"{s.n:>3} " + " ".join(f"{s.cpu.get(n, 0):>13.0f}%" for n in names)
+              + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%")
+    n, why = knee(steps)
+    print(f"\nknee: N={n} ({why})")
+    print(f"bottleneck: {bottleneck(steps)}")
+
+
+def stack_pids() -> dict[str, int]:
+    """Kafka's and FerretDB's pids from the local stack's pid files (absent when not started by it)."""
+    stack_dir = Path(os.environ.get("CS_STACK_DIR", ROOT / "var" / "stack"))
+    out = {}
+    for name, pidfile in (("kafka", "kafka/kafka.pid"), ("ferretdb", "ferretdb/ferretdb.pid")):
+        path = stack_dir / pidfile
+        if path.exists():
+            out[name] = int(path.read_text().strip())
+    return out
+
+
+def running_service_pids() -> dict[str, int]:
+    """Pids of services already running, by their command lines (`python -m services.X.main` or `cs-X`)."""
+    out = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for name in SERVICES:
+            if f"services.{name}.main".encode() in argv or any(a.endswith(f"cs-{name}".encode()) for a in argv):
+                out.setdefault(name, int(proc.name))
+    return out
+
+
+async def sweep(target: str, key: str, pids: dict[str, int], args: argparse.Namespace) -> list[StepResult]:
+    """All steps in one event loop (grpc.aio stays bound to the loop it first ran in)."""
+    pids = {**pids, **stack_pids(), "load generator": os.getpid()}
+    await warm_up(target, key, args)
+    steps = []
+    for n in [int(v) for v in args.steps.split(",")]:
+        print(f"step N={n}: {args.duration:.0f} s ...", flush=True)
+        steps.append(await run_step(target, key, n, args, pids))
+    return steps
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="1,2,4,8,16", help="concurrent conversations per step")
+    parser.add_argument("--duration", type=float, default=45, help="seconds of load per step")
+    parser.add_argument("--think", type=float, default=1.0, help="mean think time between a reply and the next message (s)")
+    parser.add_argument("--turns", type=int, default=4, help="messages per conversation before a new one starts")
+    parser.add_argument("--max-new-tokens", type=int, default=8, help="CS_GENERATOR_MAX_NEW_TOKENS of the started generator")
+    parser.add_argument("--reply-timeout", type=float, default=120, help="seconds to wait for a final reply")
+    parser.add_argument("--target", help="gateway host:port of a running stack (default: start one)")
+    parser.add_argument("--key", help="adapter key for --target")
+    parser.add_argument("--json", help="also write the figures to this file")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.target:
+        if not args.key:
+            print("--target needs --key (an adapter key: cs keys create --tenant T --role adapter)", file=sys.stderr)
+            return 2
+        steps = asyncio.run(sweep(args.target, args.key, running_service_pids(), args))
+    else:
+        # Ungrounded answers: without a knowledge base the generator would hand every question over
+        # and the LLM would never run; this measures the generation path.
+        with running_pipeline(args.max_new_tokens, CS_GENERATOR_REQUIRE_KNOWLEDGE="false") as pipeline:
+            pids = {name: proc.proc.pid for name, proc in pipeline.processes.items()}
+            steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args))
+    print_report(steps, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps([report_row(s) for s in steps], indent=2))
+    return 0
+
+
+def report_row(step: StepResult) -> dict:
+    def pcts(values: list[float]) -> dict[str, float | None]:
+        return {f"p{q}": percentile(values, q) for q in (50, 90, 99)}
+
+    return {
+        "n": step.n, "messages_per_s": step.messages_per_s, "replies_per_s": step.replies_per_s,
+        "ack_s": pcts([latency for _, latency in step.acks]),
+        "first_token_s": pcts([s.first_token for s in step.samples if s.first_token is not None]),
+        "final_s": pcts([s.final for s in step.samples]),
+        "errors": dict(step.errors), "reply_kinds": dict(step.kinds), "cpu_percent": step.cpu,
+        "machine_cpu_percent": step.machine_cpu, "outside_cpu_percent": outside_load(step),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

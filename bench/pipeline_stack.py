@@ -1,0 +1,80 @@
+"""The whole pipeline as processes, for the benchmarks: stack, the four services, an adapter key.
+
+Starts the local stack (idempotent), gives the run its own topic prefix and database (dropped at
+the end), starts gateway, intent, sentiment and generator as processes on free loopback ports and
+waits until each answers SERVING. The benchmarks drive it from their own process over gRPC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait_serving  # noqa: E402
+
+SERVICES = ("gateway", "intent", "sentiment", "generator")
+START_TIMEOUT_S = 300  # model loading on a 2-core machine
+
+
+@dataclass
+class Pipeline:
+    stack: Stack
+    target: str  # the gateway's host:port
+    key: str  # an adapter key of the tenant "bench"
+    processes: dict[str, ServiceProcess]
+    log_dir: Path
+
+
+def bench_stack(partitions: int) -> Stack:
+    """The local stack with a run-private topic prefix and database, topics created."""
+    subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "up"], check=True, capture_output=True)
+    run_id = uuid.uuid4().hex[:8]
+    stack = Stack(kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
+                  mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
+                  database=f"bench_{run_id}", prefix=f"b{run_id}.")
+    from services.common.kafka import ensure_topics
+    from services.common.topics import all_topic_names
+
+    ensure_topics(stack.kafka, all_topic_names(stack.prefix, stack.queues.split(",")), partitions=partitions)
+    return stack
+
+
+@contextlib.contextmanager
+def running_pipeline(max_new_tokens: int, partitions: int = 6, **env: str) -> Iterator[Pipeline]:
+    """The four services running against a fresh bench stack; `env` overrides service settings."""
+    from tests.integration.conftest import create_keys
+
+    stack = bench_stack(partitions)
+    key = create_keys(stack, [("bench", "adapter", "")])[0]
+    gateway_port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="cs-bench-"))
+    processes: dict[str, ServiceProcess] = {}
+    try:
+        for name in SERVICES:
+            health = gateway_port if name == "gateway" else free_port()
+            settings = stack.env(
+                CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), CS_LOG_LEVEL="WARNING",
+                CS_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}", CS_GATEWAY_RATE_PER_MINUTE="100000",
+                CS_GENERATOR_MAX_NEW_TOKENS=str(max_new_tokens), **env,
+            )
+            processes[name] = start_service(f"services.{name}.main", settings, log_dir, name)
+            processes[name].ports = {"health": health}
+        for proc in processes.values():
+            wait_serving(f"127.0.0.1:{proc.ports['health']}", proc, START_TIMEOUT_S)
+        yield Pipeline(stack, f"127.0.0.1:{gateway_port}", key, processes, log_dir)
+    finally:
+        for proc in processes.values():
+            proc.stop()
+        from pymongo import MongoClient
+
+        MongoClient(stack.mongo_uri).drop_database(stack.database)
