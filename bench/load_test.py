@@ -351,9 +351,7 @@ def main() -> int:
             return 2
         steps = asyncio.run(sweep(args.target, args.key, running_service_pids(), args))
     else:
-        # Ungrounded answers: without a knowledge base the generator would hand every question over
-        # and the LLM would never run; this measures the generation path.
-        with running_pipeline(args.max_new_tokens, CS_GENERATOR_REQUIRE_KNOWLEDGE="false") as pipeline:
+        with running_pipeline(args.max_new_tokens) as pipeline:
             pids = {name: proc.proc.pid for name, proc in pipeline.processes.items()}
             steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args))
     print_report(steps, args)
