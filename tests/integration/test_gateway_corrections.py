@@ -21,7 +21,7 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import MessageRepo, ModelVersionRepo
+from services.common.repositories import ConversationRepo, MessageRepo, ModelVersionRepo
 from services.common.retraining import read_signals
 from tests.integration.conftest import auth, create_keys_async, start_gateway
 
@@ -41,15 +41,20 @@ async def db(stack):
 
 
 async def customer_message(channel, keys, db, text: str, model_label: str = "recover_password") -> cpb.SendMessageResponse:
-    """A stored customer message (sent through the gateway) that the intent model labelled `model_label`."""
-    ack = await cgrpc.CustomerServiceStub(channel).SendMessage(
-        cpb.SendMessageRequest(customer_id="cust-corr", text=text), metadata=auth(keys["acme_adapter"]))
-    msg = ev.MessageReceived(tenant_id="acme", conversation_id=ack.conversation_id, message_id=ack.message_id,
+    """A stored customer message that the intent model labelled `model_label`.
+
+    Written with the repositories the gateway and the workers use, not sent through the gateway: in a
+    full run the e2e services consume this session's inbound topic and would enrich a sent message
+    again with the real model's label, racing the one this test sets.
+    """
+    conversation_id, message_id = f"corr-{uuid.uuid4().hex[:12]}", f"m-{uuid.uuid4().hex}"
+    await ConversationRepo(db).ensure("acme", conversation_id, "cust-corr", "web")
+    msg = ev.MessageReceived(tenant_id="acme", conversation_id=conversation_id, message_id=message_id,
                              customer_id="cust-corr", text=text)
     understanding = und.Understanding(language="en", intent=und.Intent(label=model_label, confidence=0.7),
                                       model_version="intent-20260101-aaaa")
     await MessageRepo(db).attach_enrichment(msg, understanding, und.Sentiment(polarity=und.POLARITY_NEUTRAL))
-    return ack
+    return cpb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
 
 
 def correct(channel, key: str, ack, **fields):
