@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -9,11 +10,26 @@ import sys
 import grpc
 import pytest
 
+from services.common.kafka import ensure_topics
+from services.common.topics import all_topic_names
 from tests.conftest import ROOT, SHARED_DATA, Stack, free_port, start_service, wait_serving
 from tests.integration.conftest import create_keys
 
 
 E2E_TENANT = "shop"
+
+
+@pytest.fixture(scope="session")
+def stack(stack: Stack) -> Stack:
+    """The session's broker and database, with topics of the e2e system's own.
+
+    The four services run for the whole session; on the session's topics they would also consume
+    the events integration tests publish by hand and answer or escalate them, racing the states
+    those tests set (seen: a test's hand-made escalation undone by the real generator).
+    """
+    own = dataclasses.replace(stack, prefix=f"{stack.prefix}e2e.")
+    ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
+    return own
 
 
 @pytest.fixture(scope="session")
