@@ -2,9 +2,10 @@
 
 Three signals, each doing what it is good at:
 
-- a polarity classifier (negative / neutral / positive) over the shared multilingual sentence
-  encoder, trained on English and Chinese reviews plus neutral support requests, so English
-  training transfers to Chinese and back;
+- a polarity classifier (negative / neutral / positive): one linear model over the shared
+  multilingual sentence embedding, which lets English training transfer to Chinese and back, and
+  Chinese character / English word n-grams (`ngrams.py`), which keep the words reviews turn on;
+  trained on English and Chinese reviews plus neutral support requests;
 - an emotion classifier over the same embeddings (Chinese Weibo emotions), for sadness, joy,
   fear and a weak anger signal;
 - explicit escalation cues (`cues.py`): insults, "third time", 投诉, ALL CAPS, "!!!", which the
@@ -28,10 +29,14 @@ import numpy as np
 from services.common.embeddings import shared_encoder
 from services.common.model_store import ModelStore
 from services.sentiment.cues import CueMatch, EscalationCues
-from services.sentiment.heads import LinearHead
+from services.sentiment.heads import LinearHead, StackedHead
 
 MODEL_KIND = "sentiment"
-POLARITY_FILE = "polarity.npz"
+POLARITY_FILE = "polarity_stacked.npz"
+# Embedding-only polarity head of versions built before the n-grams; still loaded, so rolling
+# back to one works. New versions use another file name, so an older worker refuses them
+# (and keeps serving its version) instead of reading half a head.
+LEGACY_POLARITY_FILE = "polarity.npz"
 EMOTION_FILE = "emotion.npz"
 CUES_FILE = "escalation_cues.json"
 EMOTIONS = ("neutral", "anger", "frustration", "sadness", "joy", "anxiety")
@@ -79,12 +84,19 @@ class EngineSettings:
     positive_discount: float = 0.6
 
 
+def load_polarity_head(path: pathlib.Path) -> StackedHead:
+    """The polarity head of a model folder, stacked or (older versions) embedding-only."""
+    if not (path / POLARITY_FILE).exists() and (path / LEGACY_POLARITY_FILE).exists():
+        return StackedHead.from_linear(LinearHead.load(path / LEGACY_POLARITY_FILE))
+    return StackedHead.load(path / POLARITY_FILE)
+
+
 class SentimentEngine:
     """Loads a trained model folder once; `analyze` is thread-safe (the encoder locks itself)."""
 
     def __init__(
         self,
-        polarity: LinearHead,
+        polarity: StackedHead,
         emotion: LinearHead,
         cues: EscalationCues,
         version: str,
@@ -117,7 +129,7 @@ class SentimentEngine:
         complete = path / ".complete"
         version = complete.read_text().strip() if complete.exists() else path.name
         return cls(
-            LinearHead.load(path / POLARITY_FILE),
+            load_polarity_head(path),
             LinearHead.load(path / EMOTION_FILE),
             EscalationCues.load(path / CUES_FILE),
             version,
@@ -160,7 +172,7 @@ class SentimentEngine:
             return []
         encoder = self._encoder or shared_encoder()
         embeddings = encoder.encode(list(texts))
-        polarity = self._polarity.predict_proba(embeddings)
+        polarity = self._polarity.predict_proba(embeddings, list(texts))
         emotion = self._emotion.predict_proba(embeddings)
         parts = [
             self._combine(polarity[i], emotion[i], self._cues.match(text, languages[i]))

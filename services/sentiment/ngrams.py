@@ -1,0 +1,121 @@
+"""Sparse n-gram features for the polarity head: Chinese characters and English words.
+
+The sentence encoder gives a message's gist but blurs the words reviews turn on (不错 / 不好,
+"not bad", "waste"); a TF-IDF bag of n-grams keeps them. Chinese needs no word segmenter: runs of
+Chinese characters give their 1-, 2- and 3-grams. English words (lower-cased, "n't" read as "not"
+so "isn't" and SST-2's "is n't" agree) give unigrams and bigrams, with "!" and "?" as words.
+Both languages share one vocabulary, so a message needs no language code.
+
+Weights are sublinear TF-IDF, L2-normalised per text (scikit-learn's TfidfVectorizer with
+sublinear_tf and smooth_idf); the vocabulary and its idf are stored as plain arrays, and the same
+code computes the features in training and in the worker, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+CHINESE_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+ENGLISH_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?]")
+_NOT = re.compile(r"n't\b")
+CHINESE_MAX_N = 3
+# Names what `ngrams` produces. Stored with every vocabulary and checked on load, and part of the
+# model fingerprint: change it whenever `ngrams` changes, or stored heads would read other terms.
+SCHEME = "zh-chars-1-3+en-words-1-2/v1"
+# Terms never contain a newline (neither pattern matches one), so the vocabulary is stored as one
+# newline-joined string.
+_SEPARATOR = "\n"
+
+
+def ngrams(text: str) -> list[str]:
+    """The terms of one text: Chinese character 1-3-grams, then English "w:" word 1-2-grams."""
+    text = text.lower()
+    terms: list[str] = []
+    for run in CHINESE_RUN.findall(text):
+        for n in range(1, CHINESE_MAX_N + 1):
+            terms.extend(run[i : i + n] for i in range(len(run) - n + 1))
+    words = ENGLISH_WORD.findall(_NOT.sub(" not", text))
+    terms.extend(f"w:{w}" for w in words)
+    terms.extend(f"w:{a} {b}" for a, b in zip(words, words[1:]))
+    return terms
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseRows:
+    """Feature rows in CSR layout: row i is columns indices[indptr[i]:indptr[i+1]] with weights."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class NgramVocabulary:
+    """The n-gram terms a head has weights for, each with its inverse document frequency."""
+
+    terms: tuple[str, ...]
+    idf: np.ndarray
+    _index: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.idf.shape != (len(self.terms),):
+            raise ValueError(f"vocabulary has {len(self.terms)} terms but {self.idf.shape} idf values")
+        object.__setattr__(self, "_index", {term: i for i, term in enumerate(self.terms)})
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    @classmethod
+    def empty(cls) -> "NgramVocabulary":
+        return cls((), np.zeros(0, dtype=np.float32))
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], min_df: int) -> "NgramVocabulary":
+        """Terms found in at least `min_df` texts, in sorted order, with smoothed idf."""
+        document_frequency: Counter[str] = Counter()
+        n_texts = 0
+        for text in texts:
+            document_frequency.update(set(ngrams(text)))
+            n_texts += 1
+        terms = tuple(sorted(t for t, df in document_frequency.items() if df >= min_df))
+        df = np.fromiter((document_frequency[t] for t in terms), dtype=np.float64, count=len(terms))
+        idf = np.log((1.0 + n_texts) / (1.0 + df)) + 1.0
+        return cls(terms, idf.astype(np.float32))
+
+    def transform(self, texts: Sequence[str]) -> SparseRows:
+        """Sublinear TF-IDF rows, L2-normalised; terms outside the vocabulary are ignored."""
+        indptr = [0]
+        indices: list[int] = []
+        weights: list[float] = []
+        for text in texts:
+            counts = Counter(i for i in map(self._index.get, ngrams(text)) if i is not None)
+            row = sorted(counts)
+            values = [(1.0 + math.log(counts[i])) * float(self.idf[i]) for i in row]
+            norm = math.sqrt(sum(v * v for v in values)) or 1.0
+            indices.extend(row)
+            weights.extend(v / norm for v in values)
+            indptr.append(len(indices))
+        return SparseRows(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+                          np.asarray(weights, dtype=np.float32))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        encoded = _SEPARATOR.join(self.terms).encode("utf-8")
+        return {"ngram_scheme": np.asarray(SCHEME), "ngram_terms": np.frombuffer(encoded, dtype=np.uint8),
+                "ngram_idf": self.idf}
+
+    @classmethod
+    def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> "NgramVocabulary":
+        if str(scheme) != SCHEME:
+            raise ValueError(f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
+                             f"{SCHEME!r}; rebuild the model with `python -m services.sentiment.training --promote`")
+        text = terms.tobytes().decode("utf-8")
+        return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32))
