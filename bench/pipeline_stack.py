@@ -23,6 +23,19 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait_serving  # noqa: E402
 
 SERVICES = ("gateway", "intent", "sentiment", "generator")
+# What the pipeline benchmarks' customers ask, zh and en, round-robin.
+QUESTIONS = [
+    "How do I change my shipping address?",
+    "Can I return a jacket I bought last week?",
+    "怎么修改收货地址？",
+    "How long does a refund take?",
+    "我的订单什么时候发货？",
+    "Do you ship to Canada?",
+    "How do I reset my password?",
+    "退货需要多长时间？",
+    "Which payment methods do you accept?",
+    "How do I update my e-mail address?",
+]
 START_TIMEOUT_S = 300  # model loading on a 2-core machine
 
 

@@ -7,6 +7,7 @@ Each test session gets its own topic prefix and database name, so runs never see
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import socket
@@ -37,6 +38,16 @@ class Stack:
     database: str
     prefix: str
     queues: str = QUEUES
+
+    def with_own_topics(self, suffix: str) -> Stack:
+        """The same broker and database with topics of its own (prefix + suffix), created now: for
+        long-running workers whose consumption must not race other tests' hand-published events."""
+        from services.common.kafka import ensure_topics
+        from services.common.topics import all_topic_names
+
+        own = dataclasses.replace(self, prefix=f"{self.prefix}{suffix}")
+        ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
+        return own
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -137,6 +148,22 @@ def wait_serving(target: str, process: ServiceProcess, timeout: float, ca: bytes
             pass
         time.sleep(0.3)
     pytest.fail(f"{process.name} not SERVING within {timeout} s:\n{process.log()[-4000:]}")
+
+
+def copy_current_model(kind: str, folder: pathlib.Path):
+    """A model store in `folder` holding (as CURRENT) the default store's current `kind` version,
+    for tests that promote versions of their own without touching the real store."""
+    import shutil
+
+    from services.common.model_store import ModelStore
+
+    base = ModelStore().current(kind)
+    if base is None:
+        pytest.fail(f"no current {kind} model in the default store: run `make models` (deploy/local/models.sh)")
+    store = ModelStore(folder)
+    shutil.copytree(base[1], store.root / kind / base[0])
+    store.promote(kind, base[0])
+    return store
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -10,8 +9,6 @@ import sys
 import grpc
 import pytest
 
-from services.common.kafka import ensure_topics
-from services.common.topics import all_topic_names
 from tests.conftest import ROOT, SHARED_DATA, Stack, free_port, start_service, wait_serving
 from tests.integration.conftest import create_keys
 
@@ -27,9 +24,7 @@ def stack(stack: Stack) -> Stack:
     the events integration tests publish by hand and answer or escalate them, racing the states
     those tests set (seen: a test's hand-made escalation undone by the real generator).
     """
-    own = dataclasses.replace(stack, prefix=f"{stack.prefix}e2e.")
-    ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
-    return own
+    return stack.with_own_topics("e2e.")
 
 
 @pytest.fixture(scope="session")

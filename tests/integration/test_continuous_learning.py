@@ -9,9 +9,7 @@ with a model store in a temporary folder that starts with a copy of the stack's 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -23,14 +21,13 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.common.kafka import ensure_topics
 from services.common.model_store import ModelStore
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
-from services.common.topics import UNDERSTOOD, all_topic_names
-from tests.conftest import ROOT, ServiceProcess, Stack, free_port, start_service, wait_serving
+from services.common.topics import UNDERSTOOD
+from tests.conftest import ROOT, ServiceProcess, Stack, copy_current_model, free_port, start_service, wait_serving
 from tests.integration.conftest import auth, create_keys, start_gateway
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
@@ -63,14 +60,9 @@ class Learning:
 
 @pytest.fixture(scope="module")
 def learning(stack, tmp_path_factory) -> Learning:
-    own = dataclasses.replace(stack, prefix=f"{stack.prefix}learn.")
-    ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
-    base = ModelStore().current(KIND)
-    if base is None:
-        pytest.fail("no current intent model in the default store: run `make models` (deploy/local/models.sh)")
-    store = ModelStore(tmp_path_factory.mktemp("models"))
-    shutil.copytree(base[1], store.root / KIND / base[0])
-    store.promote(KIND, base[0])
+    own = stack.with_own_topics("learn.")
+    store = copy_current_model(KIND, tmp_path_factory.mktemp("models"))
+    base = store.current(KIND)
     tenant = f"learn{uuid.uuid4().hex[:6]}"
     adapter, agent = create_keys(own, [(tenant, "adapter", ""), (tenant, "agent", "lee")])
     logs = tmp_path_factory.mktemp("learning")

@@ -8,21 +8,18 @@ built again as a second version and promoted while events keep arriving.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.common.kafka import ensure_topics
-from services.common.model_store import ModelStore
 from services.common.mongo import connect
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.repositories import ModelVersionRepo
-from services.common.topics import ENRICHED, UNDERSTOOD, all_topic_names, conversation_key
-from tests.conftest import free_port, start_service, wait_serving
+from services.common.topics import ENRICHED, UNDERSTOOD, conversation_key
+from tests.conftest import copy_current_model, free_port, start_service, wait_serving
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
 
@@ -31,14 +28,9 @@ KIND = "sentiment"
 
 @pytest.fixture(scope="module")
 def sentiment(stack, tmp_path_factory):
-    own = dataclasses.replace(stack, prefix=f"{stack.prefix}senti.")
-    ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
-    base = ModelStore().current(KIND)
-    if base is None:
-        pytest.fail("no current sentiment model in the default store: run `make models` (deploy/local/models.sh)")
-    store = ModelStore(tmp_path_factory.mktemp("models"))
-    shutil.copytree(base[1], store.root / KIND / base[0])
-    store.promote(KIND, base[0])
+    own = stack.with_own_topics("senti.")
+    store = copy_current_model(KIND, tmp_path_factory.mktemp("models"))
+    base = store.current(KIND)
     health = free_port()
     env = own.env(CS_MODEL_DIR=str(store.root), CS_MODEL_RELOAD_S="1", CS_HEALTH_PORT=str(health),
                   CS_METRICS_PORT=str(free_port()))
