@@ -49,11 +49,7 @@ class LinearHead:
 
     @classmethod
     def load(cls, path: pathlib.Path) -> "LinearHead":
-        if not path.exists():
-            raise FileNotFoundError(
-                f"classifier weights {path} are missing; rebuild the model with "
-                "`python -m services.sentiment.training --promote --force`"
-            )
+        _require_weights(path)
         with np.load(path, allow_pickle=False) as data:
             return cls(tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"])
 
@@ -116,12 +112,17 @@ class StackedHead:
 
     @classmethod
     def load(cls, path: pathlib.Path) -> "StackedHead":
-        if not path.exists():
-            raise FileNotFoundError(
-                f"classifier weights {path} are missing; rebuild the model with "
-                "`python -m services.sentiment.training --promote --force`"
-            )
+        _require_weights(path)
         with np.load(path, allow_pickle=False) as data:
             vocabulary = NgramVocabulary.from_arrays(data["ngram_scheme"], data["ngram_terms"], data["ngram_idf"])
             return cls(tuple(str(c) for c in data["classes"]), data["coef"], data["ngram_coef"],
                        data["intercept"], vocabulary)
+
+
+def _require_weights(path: pathlib.Path) -> None:
+    """A missing weights file says how to rebuild, instead of numpy's bare file error."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"classifier weights {path} are missing; rebuild the model with "
+            "`python -m services.sentiment.training --promote --force`"
+        )
