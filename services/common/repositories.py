@@ -153,20 +153,29 @@ class ConversationRepo:
 
     async def transition(
         self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
-        extra_filter: dict | None = None, **fields,
+        extra_filter: dict | None = None, op_id: str = "", **fields,
     ) -> dict | None:
         """Move to `to_state` if the conversation is in one of `from_states` (and matches extra_filter).
 
         Returns the conversation after the change, or None when it was not in such a state. Of
         concurrent callers at most one succeeds (see the class docstring).
+
+        op_id makes a retried call idempotent: a caller that repeats the call with the same op_id
+        after an error (the database died after taking its write but before answering) gets the
+        conversation its first call produced, not None. Without it the retry finds its own change,
+        rolled forward, and reads it as someone else's: the generator then dropped the escalation
+        of a message in flight when FerretDB was killed, and its customer never got a reply.
         """
         query = {"_id": conversation_id, "tenant_id": tenant_id, **(extra_filter or {})}
         for _ in range(self.ATTEMPTS):
             doc = await self._c.find_one(query)
+            if doc is not None and op_id and doc.get("last_op") == op_id:
+                return doc  # this operation's own change, made by an earlier try
             if doc is None or doc["state"] not in from_states:
                 return None
             version = doc.get("version", 0)
-            change = {"state": to_state, "updated_at": utcnow(), **fields}
+            # Every change overwrites last_op, so only the latest change can ever match a retry.
+            change = {"state": to_state, "updated_at": utcnow(), **fields, "last_op": op_id}
             try:
                 await self._log.insert_one({
                     "_id": self._entry_id(tenant_id, conversation_id, version + 1), "tenant_id": tenant_id,

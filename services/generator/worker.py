@@ -139,6 +139,7 @@ class Generator:
         if not resuming:
             doc = await repos.conversations.transition(
                 m.tenant_id, m.conversation_id, (BOT,), QUEUED, queue=queue, agent_id="", queued_by=m.message_id,
+                op_id=f"escalate/{m.message_id}",  # a retry after the database died mid-write finds its own change
             )
             if doc is None:
                 return  # someone else moved it first; a human owns it now

@@ -66,3 +66,40 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(worker, system, stac
     print(f"\nkill -9 {worker}: sent {len(sent)}, lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
           f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill")
     await assert_exactly_once(stack, delivery)
+
+
+async def test_an_escalation_half_made_before_the_database_died_is_finished(stack, channel, e2e_keys):
+    """The generator's first try logged the move to `queued`, then FerretDB died before answering.
+
+    The retry must recognise that change as its own and finish the escalation (handover notice,
+    escalation event). It used to read it as "someone else moved it first" and drop the message:
+    a CI run of the database-outage test lost a customer's reply this way.
+    """
+    from pymongo import AsyncMongoClient
+
+    from services.common.ids import derived_id
+    from services.common.proto.cs.v1 import conversation_pb2 as conv
+
+    tenant, cid, client_id = "shop", f"half-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    message_id = derived_id(tenant, "msg", client_id)  # the id the gateway gives this client message id
+    client = AsyncMongoClient(stack.mongo_uri)
+    try:
+        await client[stack.database]["conversation_transitions"].insert_one({
+            "_id": f"{tenant}/{cid}/1", "tenant_id": tenant, "conversation_id": cid, "from_state": "bot",
+            "set": {"state": "queued", "queue": "general", "agent_id": "", "queued_by": message_id,
+                    "last_op": f"escalate/{message_id}"},
+        })
+    finally:
+        await client.close()
+    customers = cgrpc.CustomerServiceStub(channel)
+    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])))
+    await asyncio.sleep(0.5)
+    ack = await customers.SendMessage(cpb.SendMessageRequest(
+        conversation_id=cid, customer_id="cust", channel="web", text="I want to talk to a real person",
+        client_message_id=client_id), metadata=auth(e2e_keys["adapter"]))
+    assert ack.message_id == message_id
+    delivery = await await_replies({cid: stream}, {cid: message_id}, 120)
+    assert not delivery.lost, "the half-made escalation was dropped: no handover notice"
+    assert [r.kind for r in delivery.finals[cid]] == [conv.REPLY_KIND_HANDOVER]
+    state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    assert state.conversation.state == conv.CONVERSATION_STATE_QUEUED

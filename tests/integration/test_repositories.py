@@ -88,6 +88,24 @@ async def test_a_transition_whose_writer_died_is_rolled_forward(repos):
     assert (claimed["state"], claimed["version"]) == (AGENT, 2)
 
 
+async def test_a_retried_transition_finds_its_own_change(repos):
+    # The database took the write and died before answering: the caller retries with the same op_id.
+    cid = f"c-{uuid.uuid4().hex}"
+    await repos.conversations.ensure("acme", cid, "cust", "web")
+    await repos.conversations._log.insert_one({  # only the log entry made it (the first try's insert)
+        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": BOT,
+        "set": {"state": QUEUED, "queue": "billing", "last_op": "escalate/m1"},
+    })
+    retried = await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m1")
+    assert (retried["state"], retried["queue"], retried["version"]) == (QUEUED, "billing", 1)
+    again = await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m1")
+    assert again["version"] == 1, "a repeat changes nothing"
+    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m2") is None
+    # A later change without an op_id clears the marker, so an old op_id can't match it.
+    await repos.conversations.transition("acme", cid, (QUEUED,), AGENT, agent_id="alice")
+    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, op_id="escalate/m1") is None
+
+
 async def test_api_keys_are_stored_hashed(repos, stack):
     key = await repos.api_keys.create("acme", "agent", "alice")
     principal = await repos.api_keys.lookup(key)
