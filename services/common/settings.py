@@ -35,7 +35,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("CS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated host:port", _ALL),
         Variable("CS_MONGO_URI", "mongodb://127.0.0.1:27017/", "MongoDB (or FerretDB) connection URI", _ALL),
         Variable("CS_MONGO_DATABASE", "cs", "Database name", _ALL),
-        Variable("CS_TOPIC_PREFIX", "cs.", "Prefix of every topic name (one prefix per environment)", _ALL),
+        Variable("CS_TOPIC_PREFIX", "cs.", "Prefix of every topic name (one prefix per environment); the workers' consumer groups are cs-<service> with the default prefix, <prefix>cs-<service> with any other", _ALL),
         Variable("CS_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR", _ALL),
         Variable("CS_METRICS_PORT", None, "Port of the Prometheus /metrics endpoint (defaults per service: gateway 9101, intent 9102, sentiment 9103, generator 9104)", _ALL),
         Variable("CS_METRICS_HOST", "127.0.0.1", "Address /metrics and the workers' health server bind to (0.0.0.0 in containers)", _ALL),

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.settings import VARIABLES
 
 SCHEMA_VERSION = 1
 
@@ -115,6 +116,19 @@ def escalation_topic(prefix: str, queue: str) -> str:
 
 def all_topic_names(prefix: str, queues: tuple[str, ...] | list[str]) -> list[str]:
     return [spec.name(prefix) for spec in FIXED_TOPICS] + [escalation_topic(prefix, q) for q in queues]
+
+
+def consumer_group(prefix: str, service: str) -> str:
+    """The Kafka consumer group of a service's workers: one per deployment (topic prefix) and service.
+
+    Deployments or test sessions with different prefixes on one broker must not share a group: every
+    worker that joins or leaves rebalances all members, whatever topics they read, and the assignor
+    then spreads each deployment's partitions over the other's members too. The default prefix keeps
+    the historical name `cs-<service>`, under which deployments have committed offsets and which the
+    lag alerts and KEDA triggers name; any other prefix is put in front of it (`staging.cs-intent`).
+    """
+    name = f"cs-{service}"
+    return name if prefix == VARIABLES["CS_TOPIC_PREFIX"].default else f"{prefix}{name}"
 
 
 def conversation_key(conversation_id: str) -> bytes:

@@ -26,7 +26,7 @@ from services.common import metrics
 from services.common.kafka import EventPublisher
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.repositories import TransientError, utcnow
-from services.common.topics import DEAD_LETTER, PoisonEvent, TopicSpec
+from services.common.topics import DEAD_LETTER, PoisonEvent, TopicSpec, consumer_group
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,13 @@ def is_transient(exc: BaseException) -> bool:
 class WorkerSpec:
     service: str
     source: TopicSpec
-    group_id: str
     # One agent instance per partition (still one event at a time per partition), so a worker
     # with several partitions processes conversations concurrently.
     isolated_partitions: bool = False
+
+    def group_id(self, prefix: str) -> str:
+        """The consumer group (and Faust app id) of this service in the deployment with `prefix`."""
+        return consumer_group(prefix, self.service)
 
 
 def event_ids(event) -> dict:
@@ -147,8 +150,8 @@ class EventLoop:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
 
-def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_topic: str):
-    """The Faust app: one agent over the source topic, raw bytes, concurrency 1."""
+def make_faust_app(spec: WorkerSpec, group_id: str, bootstrap: str, loop_: EventLoop, source_topic: str):
+    """The Faust app: one agent over the source topic, raw bytes, concurrency 1, in consumer group `group_id`."""
     import atexit
     import shutil
     import tempfile
@@ -156,10 +159,10 @@ def make_faust_app(spec: WorkerSpec, bootstrap: str, loop_: EventLoop, source_to
     import faust
 
     brokers = ";".join(f"kafka://{host}" for host in bootstrap.split(","))
-    datadir = tempfile.mkdtemp(prefix=f"faust-{spec.group_id}-")
+    datadir = tempfile.mkdtemp(prefix=f"faust-{group_id}-")
     atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     app = faust.App(
-        spec.group_id,
+        group_id,
         broker=brokers,
         value_serializer="raw",
         key_serializer="raw",

@@ -22,7 +22,7 @@ from services.generator.worker import Generator, GeneratorDeps
 
 # One agent per partition (isolated partitions): conversations on different partitions are
 # generated concurrently, which is what lets the LLM engine batch them.
-SPEC = WorkerSpec(service="generator", source=ENRICHED, group_id="cs-generator", isolated_partitions=True)
+SPEC = WorkerSpec(service="generator", source=ENRICHED, isolated_partitions=True)
 
 
 @dataclass(frozen=True)

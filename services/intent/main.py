@@ -15,7 +15,7 @@ from services.common.topics import INBOUND
 from services.common.worker import WorkerSpec
 from services.intent.worker import make_handler
 
-SPEC = WorkerSpec(service="intent", source=INBOUND, group_id="cs-intent")
+SPEC = WorkerSpec(service="intent", source=INBOUND)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from services.common.topics import UNDERSTOOD
 from services.common.worker import WorkerSpec
 from services.sentiment.worker import POLARITY, make_handler
 
-SPEC = WorkerSpec(service="sentiment", source=UNDERSTOOD, group_id="cs-sentiment")
+SPEC = WorkerSpec(service="sentiment", source=UNDERSTOOD)
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Continuous learning on the real stack: agents correct, a retrain builds and promotes a new intent
 model, and the running intent worker switches to it without a restart or a lost message.
 
-The module runs its own gateway and intent worker on topics of its own (another worker in the
-`cs-intent` group, e.g. the e2e system's, would otherwise take some partitions and never switch),
-with a model store in a temporary folder that starts with a copy of the stack's current model.
+The module runs its own gateway and intent worker on topics of its own, hence in a consumer group of
+its own (another intent worker on the session's topics would otherwise take some partitions and never
+switch), with a model store in a temporary folder that starts with a copy of the stack's current model.
 """
 
 from __future__ import annotations
@@ -186,9 +186,9 @@ async def test_corrections_retrain_and_the_running_worker_switches_without_losin
             assert event.understanding.intent.label == label, text
 
         # Nothing lost: every message sent comes out. Delivery is at least once: a rebalance of the
-        # `cs-intent` group (which every intent worker on this broker joins, other test sessions'
-        # too) can redeliver an event whose offset was not committed yet, and the stores dedupe by
-        # message id; so a message may come out twice, and its first processing is the one that counts.
+        # worker's consumer group can redeliver an event whose offset was not committed yet, and the
+        # stores dedupe by message id; so a message may come out twice, and its first processing is
+        # the one that counts.
         out = await seen.wait_for([a.message_id for a in sent])
         assert len(out) == len(sent) == len({a.message_id for a in sent})
         versions = [out[a.message_id][0].understanding.model_version for a in sent]

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import DEAD_LETTER, INBOUND, UNDERSTOOD, conversation_key
+from services.common.topics import DEAD_LETTER, INBOUND, UNDERSTOOD, consumer_group, conversation_key
 from tests.conftest import free_port, start_service, wait_serving
 
 pytestmark = pytest.mark.stack
@@ -76,3 +76,20 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
     assert all(letter.service == "intent" and letter.source_topic == topic for letter in letters)
     assert letters[0].payload.startswith(b"\x08\x96\x01")
     assert "schema_version 99" in letters[1].error and "tenant_id is empty" in letters[2].error
+
+
+async def test_joins_the_consumer_group_of_its_topic_prefix(stack, intent_worker):
+    """Workers of other deployments and test sessions on this broker (other prefixes) are in other groups."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    group = consumer_group(stack.prefix, "intent")
+    assert group == f"{stack.prefix}cs-intent"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka)
+    await admin.start()
+    try:
+        async with asyncio.timeout(30):
+            while group not in {listed[0] for listed in await admin.list_consumer_groups()}:
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    assert f'"group": "{group}"' in intent_worker.log()

@@ -1,7 +1,7 @@
 """The sentiment worker as a process on the real broker follows its model's CURRENT version.
 
-Its own topics (another worker in the `cs-sentiment` group would take some partitions) and a model
-store in a temporary folder: a copy of the stack's current sentiment version, then the same weights
+Its own topics, hence its own consumer group (another sentiment worker on the session's topics would
+take some partitions), and a model store in a temporary folder: a copy of the stack's current sentiment version, then the same weights
 built again as a second version and promoted while events keep arriving.
 """
 

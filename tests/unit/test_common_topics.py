@@ -3,7 +3,10 @@
 import pytest
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import ENRICHED, INBOUND, SCHEMA_VERSION, PoisonEvent, all_topic_names, escalation_topic
+from services.common.topics import (
+    ENRICHED, INBOUND, SCHEMA_VERSION, PoisonEvent, all_topic_names, consumer_group, escalation_topic,
+)
+from services.common.worker import WorkerSpec
 
 
 def received(**overrides) -> ev.MessageReceived:
@@ -54,3 +57,17 @@ def test_topic_names_carry_prefix_and_one_topic_per_queue():
     names = all_topic_names("cs.", ["billing", "vip"])
     assert "cs.messages.inbound" in names and "cs.deadletter" in names
     assert escalation_topic("cs.", "billing") in names and "cs.escalations.vip" in names
+
+
+def test_the_default_prefix_keeps_the_consumer_group_names_deployments_have_offsets_under():
+    assert [consumer_group("cs.", s) for s in ("intent", "sentiment", "generator")] == [
+        "cs-intent", "cs-sentiment", "cs-generator"]
+    assert WorkerSpec("intent", INBOUND).group_id("cs.") == "cs-intent"
+
+
+def test_another_topic_prefix_gets_consumer_groups_of_its_own():
+    assert consumer_group("staging.", "intent") == "staging.cs-intent"
+    assert consumer_group("t1a2b3c4.learn.", "sentiment") == "t1a2b3c4.learn.cs-sentiment"
+    groups = {consumer_group(prefix, "intent") for prefix in ("cs.", "staging.", "t1a2b3c4.", "t1a2b3c4.e2e.")}
+    assert len(groups) == 4, "two deployments on one broker would rebalance each other"
+    assert WorkerSpec("generator", ENRICHED).group_id("staging.") == "staging.cs-generator"

@@ -273,6 +273,17 @@ def test_compose_and_kubernetes_ship_the_same_alert_rules():
     assert rule["spec"]["groups"] == plain["groups"]
 
 
+def test_the_lag_alerts_watch_the_consumer_groups_the_deployed_workers_join():
+    from services.common.topics import consumer_group
+
+    plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
+    exprs = [rule["expr"] for group in plain["groups"] for rule in group["rules"] if "kafka_consumergroup_lag" in rule["expr"]]
+    patterns = {re.search(r'consumergroup=~"([^"]+)"', expr)[1] for expr in exprs}
+    prefixes = {compose_env("intent")["CS_TOPIC_PREFIX"], generated_config_maps(K8S / "base")["cs-config"]["CS_TOPIC_PREFIX"]}
+    groups = {consumer_group(prefix, service) for prefix in prefixes for service in ("intent", "sentiment", "generator")}
+    assert exprs and all(re.fullmatch(pattern, group) for pattern in patterns for group in groups), (patterns, groups)
+
+
 def test_alert_rules_use_only_metrics_that_exist():
     defined = set(re.findall(r'"(cs_[a-z_]+)"', (ROOT / "services" / "common" / "metrics.py").read_text()))
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
