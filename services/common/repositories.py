@@ -433,6 +433,10 @@ class ModelVersionRepo:
         docs = await self._c.find({"kind": kind}).sort("last_served_at", DESCENDING).limit(1).to_list()
         return docs[0] if docs else None
 
+    async def get(self, kind: str, version: str) -> dict | None:
+        """One announced version of `kind` with its labels, or None when no worker has served it."""
+        return await self._c.find_one({"_id": version, "kind": kind}) if version else None
+
 
 ADAPTER, AGENT_ROLE = "adapter", "agent"
 

@@ -183,7 +183,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         if message is None or message["conversation_id"] != doc["_id"]:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"customer message {message_id} not found in conversation {doc['_id']}")
         if request.intent:
-            await self._check_intent(request.intent)
+            await self._check_intent(request.intent, message)
         said = message.get("understanding", {}).get("intent", {})
         stored = await self.gw.repos.corrections.record(
             principal.tenant_id, doc["_id"], message_id, principal.agent_id, request.intent,
@@ -194,14 +194,30 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                                                    "agent_id": principal.agent_id, "intent": stored.get("intent", "")})
         return pb.CorrectUnderstandingResponse(correction=correction_proto(stored))
 
-    async def _check_intent(self, intent: str) -> None:
-        """The label must be one the intent model in service can produce (its workers announce them)."""
-        served = await self.gw.repos.model_versions.latest("intent")
-        if served is None:
-            raise RequestError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "no intent model version has been put into service yet, so its labels are unknown; start cs-intent and retry",
-            )
+    async def _check_intent(self, intent: str, message: dict) -> None:
+        """The label must be one the intent model version that labelled the message can produce.
+
+        A correction says what that model should have said, in its terms; label sets change between
+        versions (a retrain can add or drop one), so the newest version's set would refuse a label the
+        message's model has, or accept one it never had. The workers announce each version's labels.
+        Only when the message's version is unknown (not enriched yet, or never announced) is it
+        checked against the newest announced version, and a refusal says so.
+        """
+        versions = self.gw.repos.model_versions
+        labelled_by = message.get("model_versions", {}).get("intent", "")
+        served = await versions.get("intent", labelled_by)
+        if served is not None:
+            checked = f"intent model {served['_id']}, which labelled message {message['_id']}, knows"
+        else:
+            served = await versions.latest("intent")
+            if served is None:
+                raise RequestError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "no intent model version has been put into service yet, so its labels are unknown; start cs-intent and retry",
+                )
+            why = (f"message {message['_id']} was labelled by intent model {labelled_by}, which no intent worker has "
+                   "announced" if labelled_by else f"message {message['_id']} has no intent label yet")
+            checked = f"{why}, so it was checked against the newest announced intent model, {served['_id']}, which knows"
         labels = set(served["labels"])  # out_of_scope is one of them
         if intent not in labels:
-            raise invalid(f"unknown intent {intent[:64]!r}; intent model {served['_id']} knows: {', '.join(sorted(labels))}")
+            raise invalid(f"unknown intent {intent[:64]!r}; {checked}: {', '.join(sorted(labels))}")

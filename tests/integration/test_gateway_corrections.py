@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import uuid
 
 import grpc
@@ -40,8 +41,9 @@ async def db(stack):
         await mongo.close()
 
 
-async def customer_message(channel, keys, db, text: str, model_label: str = "recover_password") -> cpb.SendMessageResponse:
-    """A stored customer message that the intent model labelled `model_label`.
+async def customer_message(channel, keys, db, text: str, model_label: str = "recover_password",
+                           model_version: str = "intent-20260101-aaaa") -> cpb.SendMessageResponse:
+    """A stored customer message that intent model `model_version` labelled `model_label`.
 
     Written with the repositories the gateway and the workers use, not sent through the gateway: in a
     full run the e2e services consume this session's inbound topic and would enrich a sent message
@@ -52,7 +54,7 @@ async def customer_message(channel, keys, db, text: str, model_label: str = "rec
     msg = ev.MessageReceived(tenant_id="acme", conversation_id=conversation_id, message_id=message_id,
                              customer_id="cust-corr", text=text)
     understanding = und.Understanding(language="en", intent=und.Intent(label=model_label, confidence=0.7),
-                                      model_version="intent-20260101-aaaa")
+                                      model_version=model_version)
     await MessageRepo(db).attach_enrichment(msg, understanding, und.Sentiment(polarity=und.POLARITY_NEUTRAL))
     return cpb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
 
@@ -98,6 +100,55 @@ async def test_out_of_scope_is_accepted_and_unknown_labels_are_refused_with_the_
         await correct(channel, keys["acme_agent"], ack, intent="weather_forecast")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "unknown intent 'weather_forecast'" in err.value.details() and "track_order" in err.value.details()
+
+
+async def test_a_relabel_is_checked_against_the_labels_of_the_model_version_that_labelled_the_message(channel, keys, db):
+    """A retrain dropped `parcel_locker` and added `report_fraud`: each label is a correction of what the
+    version that has it said, and an unknown label for the other version's messages."""
+    tag = uuid.uuid4().hex[:6]
+    older, newer = f"intent-20260101-old{tag}", f"intent-20260102-new{tag}"
+    await ModelVersionRepo(db).announce("intent", older, LABELS + ["parcel_locker"])
+    await ModelVersionRepo(db).announce("intent", newer, LABELS + ["report_fraud"])  # the newest announced
+    by_older = await customer_message(channel, keys, db, "the locker won't open", model_version=older)
+    by_newer = await customer_message(channel, keys, db, "the locker won't open again", model_version=newer)
+
+    accepted = await correct(channel, keys["acme_agent"], by_older, intent="parcel_locker")
+    assert accepted.correction.intent == "parcel_locker" and accepted.correction.model_version == older
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await correct(channel, keys["acme_agent"], by_newer, intent="parcel_locker")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"unknown intent 'parcel_locker'; intent model {newer}, which labelled message {by_newer.message_id}, knows" \
+        in err.value.details()
+    assert await db["corrections"].count_documents({"message_id": by_newer.message_id}) == 0
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await correct(channel, keys["acme_agent"], by_older, intent="report_fraud")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and f"intent model {older}, which labelled" in err.value.details()
+    assert (await correct(channel, keys["acme_agent"], by_newer, intent="report_fraud")).correction.intent == "report_fraud"
+    [stored] = await db["corrections"].find({"message_id": by_older.message_id}).to_list()
+    assert stored["intent"] == "parcel_locker", "the refused relabel must leave the earlier correction as it was"
+
+
+async def test_a_message_of_a_version_never_announced_is_checked_against_the_newest_and_the_refusal_says_so(channel, keys, db):
+    never = f"intent-20251231-gone{uuid.uuid4().hex[:6]}"
+    ack = await customer_message(channel, keys, db, "where's my parcel", model_version=never)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await correct(channel, keys["acme_agent"], ack, intent="weather_forecast")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (f"message {ack.message_id} was labelled by intent model {never}, which no intent worker has announced, "
+            "so it was checked against the newest announced intent model, ") in err.value.details()
+    newest = re.search(r"the newest announced intent model, (\S+), which knows", err.value.details())[1]
+    assert await ModelVersionRepo(db).get("intent", newest) is not None
+    assert (await correct(channel, keys["acme_agent"], ack, intent="track_order")).correction.model_version == never
+
+    unlabelled = ev.MessageReceived(tenant_id="acme", conversation_id=ack.conversation_id, message_id=f"m-{uuid.uuid4().hex}",
+                                    customer_id="cust-corr", text="hello?")
+    await MessageRepo(db).record_customer(unlabelled)  # stored by the gateway, not enriched yet
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await correct(channel, keys["acme_agent"], unlabelled, intent="weather_forecast")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (f"message {unlabelled.message_id} has no intent label yet, so it was checked against the newest "
+            "announced intent model") in err.value.details()
 
 
 @pytest.mark.parametrize("fields, phrase", [
