@@ -11,6 +11,9 @@
     cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
     cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... --business-zh ... --language en|zh]
                                      show or change how the tenant's bot presents itself
+    cs models list [--kind K]        stored model versions (CS_MODEL_DIR): CURRENT, build time, headline figures
+    cs models rollback --kind K [--to VERSION]
+                                     make the previous (or the given) version CURRENT once it loads; workers hot-reload it
 """
 
 from __future__ import annotations
@@ -175,6 +178,23 @@ def cmd_persona(args: argparse.Namespace, env: Env) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace, env: Env) -> int:
+    """Model versions in the store; rollback checks the version loads before it touches CURRENT."""
+    from services.common.model_admin import KINDS, ModelCommandError, list_versions, rollback
+    from services.common.model_store import ModelStore
+
+    store = ModelStore()
+    try:
+        if args.action == "list":
+            print(list_versions(store, [args.kind] if args.kind else list(KINDS)))
+        else:
+            print(rollback(store, args.kind, args.to))
+    except ModelCommandError as exc:
+        print(f"cs models {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_health(args: argparse.Namespace, env: Env) -> int:
     """Wait until a service's gRPC health check answers SERVING (for scripts and probes)."""
     import os
@@ -276,6 +296,18 @@ def parser() -> argparse.ArgumentParser:
     for name, doc in PERSONA_FIELDS.items():
         tp.add_argument(f"--{name.replace('_', '-')}", dest=name, help=doc)
     tp.set_defaults(func=cmd_persona)
+
+    from services.common.model_admin import KINDS
+
+    m = sub.add_parser("models", help="trained model versions in CS_MODEL_DIR: list them, roll CURRENT back")
+    msub = m.add_subparsers(dest="action", required=True)
+    ml = msub.add_parser("list", help="versions newest first, with CURRENT, build time and headline figures")
+    ml.add_argument("--kind", choices=list(KINDS), help="only this kind (default: all)")
+    mr = msub.add_parser("rollback", help="make the version CURRENT before the present one (or --to) CURRENT again")
+    mr.add_argument("--kind", required=True, choices=list(KINDS))
+    mr.add_argument("--to", metavar="VERSION", help="this version instead of the previous one (see `cs models list`)")
+    for command in (ml, mr):
+        command.set_defaults(func=cmd_models)
     return p
 
 

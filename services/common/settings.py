@@ -43,7 +43,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("CS_STARTUP_TIMEOUT_S", "30", "Seconds to wait for Kafka and the database at start before failing", _ALL),
         Variable("CS_KAFKA_PARTITIONS", "6", "Partitions per topic when `cs topics create` creates them", ("cli",)),
         Variable("CS_ESCALATION_QUEUES", "general,billing,orders,accounts,complaints,technical,vip", "Human queues; one topic <prefix>escalations.<queue> each", _ALL),
-        Variable("CS_MODEL_DIR", "~/.cache/cs-platform/models", "Folder of trained/converted model versions", _WORKERS),
+        Variable("CS_MODEL_DIR", "~/.cache/cs-platform/models", "Folder of trained/converted model versions", (*_WORKERS, "cli")),
         Variable("CS_MODEL_RELOAD_S", "30", "Seconds between the intent/sentiment workers' looks at their model's CURRENT version (hot reload); 0 turns it off", ("intent", "sentiment")),
         Variable("CS_SHARED_DATA", "<repo>/../shared/data", "Folder of the public data sets the training commands read", _WORKERS),
         Variable("CS_CUSTOMER_TIMEZONE", "UTC", "IANA time zone relative dates (\"yesterday\", \"上周五\") are resolved in", ("intent",)),
