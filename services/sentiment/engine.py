@@ -183,9 +183,14 @@ class SentimentEngine:
 
     def _combine(self, polarity: np.ndarray, emotion: np.ndarray, cue: CueMatch) -> SentimentResult:
         p_negative, _, p_positive = (float(p) for p in polarity)
-        anger = self._anger(p_negative, p_positive, emotion, cue)
+        cue_anger = self._cue_anger(p_negative, p_positive, cue)
+        anger = self._anger(p_negative, emotion, cue_anger)
         score = p_positive - p_negative
-        if anger > max(score, 0.0):
+        # Only explicit anger (the cues) overrides the polarity classifier. The emotion head's
+        # anger is a weak signal: letting it pull the score down flipped mixed but positive hotel
+        # reviews to negative (held-out hotels 0.805 with it, 0.828 without; every other set
+        # gains a little too). It still counts in `anger`, which is what escalation reads.
+        if cue_anger > max(score, 0.0):
             score = min(score, -anger)
         label = self._polarity_label(score)
         return SentimentResult(
@@ -198,12 +203,15 @@ class SentimentEngine:
             cues=cue.matched,
         )
 
-    def _anger(self, p_negative: float, p_positive: float, emotion: np.ndarray, cue: CueMatch) -> float:
+    def _cue_anger(self, p_negative: float, p_positive: float, cue: CueMatch) -> float:
+        """The explicit anger of the cues (shouting counts when there is other evidence), discounted when positive."""
         s = self.settings
         keep = 1.0 - cue.lexical_anger
         if cue.shouting and (cue.lexical_anger > 0 or p_negative > 0.5):
             keep *= (1.0 - s.shouting_weight) ** min(cue.shouting, 3)
-        cue_anger = (1.0 - keep) * (1.0 - s.positive_discount * p_positive)
+        return (1.0 - keep) * (1.0 - s.positive_discount * p_positive)
+
+    def _anger(self, p_negative: float, emotion: np.ndarray, cue_anger: float) -> float:
         angry_emotion = emotion[self._emotion_cols["anger"]] + emotion[self._emotion_cols["disgust"]]
         model_anger = p_negative * float(angry_emotion)
         return 1.0 - (1.0 - cue_anger) * (1.0 - model_anger)
