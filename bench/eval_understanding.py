@@ -51,12 +51,14 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import eval_plots  # noqa: E402
+from services.common import ngrams  # noqa: E402
 from services.common.embeddings import MODEL_NAME, shared_encoder  # noqa: E402
 from services.common.model_store import ModelStore  # noqa: E402
+from services.common.ngrams import NgramVocabulary  # noqa: E402
 from services.intent import corpora  # noqa: E402
 from services.intent import evaluation as intent_eval  # noqa: E402
 from services.intent.catalogue import Catalogue  # noqa: E402
-from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, read_metadata  # noqa: E402
+from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, read_metadata, stack_features  # noqa: E402
 from services.intent.engine import IntentEngine  # noqa: E402
 from services.intent.entities import extract_entities  # noqa: E402
 from services.intent.training import TrainingConfig, TrainingInputs, build_model, stratified_split  # noqa: E402
@@ -86,8 +88,9 @@ PUBLISHED = {
 
 NOTES = [
     "BANKING77 and CLINC150 figures come from heads retrained on each benchmark's training data with the "
-    "production recipe (shared encoder, logistic head with an out-of-scope class, temperature and threshold "
-    "fitted on a dev split); the production model itself is not run on them.",
+    "production recipe (shared encoder + Chinese character / English word n-gram TF-IDF, logistic head with an "
+    "out-of-scope class, temperature and threshold fitted on a dev split); the production model itself is not "
+    "run on them.",
     "The stacked recipe (USE + all-MiniLM-L6-v2 + character n-gram TF-IDF) is an experiment: MiniLM is English "
     "only, so it is not a drop-in for the bilingual production head.",
     "zh_test.jsonl: 108 Chinese messages written by hand for this project (4 for each of the 27 intents), kept "
@@ -140,14 +143,22 @@ def minilm_cache() -> EncodingCache:
 
 
 class Features:
-    """The matrix a head is trained on: USE alone, or USE + MiniLM + character n-gram TF-IDF."""
+    """The matrix a head is trained on.
+
+    Without MiniLM: the production head's rows (USE + the Chinese character / English word n-gram
+    TF-IDF, built by the same `stack_features` the worker uses, vocabulary fitted on the training
+    texts). With MiniLM: USE + MiniLM + character n-gram TF-IDF, the experiment.
+    """
 
     def __init__(self, use: EncodingCache, minilm: EncodingCache | None = None) -> None:
-        self.use, self.minilm, self._tfidf = use, minilm, None
-        self.name = MODEL_NAME if minilm is None else f"{MODEL_NAME}+all-MiniLM-L6-v2+char-tfidf"
+        self.use, self.minilm, self._tfidf, self._vocabulary = use, minilm, None, None
+        self.name = (f"{MODEL_NAME}+ngrams:{ngrams.SCHEME}" if minilm is None
+                     else f"{MODEL_NAME}+all-MiniLM-L6-v2+char-tfidf")
 
     def fit(self, texts: Sequence[str]) -> None:
-        if self.minilm is not None:
+        if self.minilm is None:
+            self._vocabulary = NgramVocabulary.fit(texts, TrainingConfig().ngram_min_df)
+        else:
             from sklearn.feature_extraction.text import TfidfVectorizer
 
             self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
@@ -155,7 +166,7 @@ class Features:
 
     def __call__(self, texts: Sequence[str]):
         if self.minilm is None:
-            return self.use(texts)
+            return stack_features(self.use(texts), list(texts), self._vocabulary)
         import scipy.sparse as sp
 
         return sp.hstack([sp.csr_matrix(self.use(texts)), sp.csr_matrix(self.minilm(texts)),
@@ -304,7 +315,7 @@ def evaluate_production_intent(inputs: TrainingInputs, model_dir: pathlib.Path |
         "CAIS test (off-topic zh)": _off_topic(corpora.load_cais_texts(inputs.data_dir, "test")),
     }
     report = {
-        "version": engine.version, "encoder": engine.classifier.encoder,
+        "version": engine.version, "encoder": engine.classifier.encoder, "features": meta.get("features", "embedding"),
         "temperature": round(engine.classifier.temperature, 4), "threshold": engine.classifier.threshold,
         "bitext_split": {"seed": config.seed, "test_fraction": config.test_fraction, "n_test": len(test_idx)},
         "figures_stored_at_training": {k: v for k, v in meta["metrics"].items() if k not in ("selection",)},
@@ -312,7 +323,8 @@ def evaluate_production_intent(inputs: TrainingInputs, model_dir: pathlib.Path |
     }
     predictions = {}
     for name, data in sets.items():
-        p = intent_eval.predict_with(engine.classifier, use(data.texts), data.labels)
+        p = intent_eval.predict_with(engine.classifier, engine.classifier.features(use(data.texts), data.texts),
+                                     data.labels)
         report["sets"][name] = intent_eval.figures(p, worst=5)
         predictions[name] = p
     clock.lap("intent: production model on held-out sets", started)
@@ -419,7 +431,8 @@ def _num(value, width: int, digits: int) -> str:
 
 def _render_intent(intent: dict) -> list[str]:
     lines = [
-        f"INTENT: production model {intent['version']} ({intent['encoder']} + linear softmax, temperature "
+        f"INTENT: production model {intent['version']} ({intent['encoder']}, features {intent['features']}, "
+        f"linear softmax, temperature "
         f"{intent['temperature']}, threshold {intent['threshold']})",
         f"  {'set':34}{'n':>6}{'acc%':>7}{'mF1%':>7}{'closed%':>9}{'falseOOS%':>10}{'OOSrec%':>9}{'ECE':>7}",
     ]

@@ -1,9 +1,16 @@
-"""The intent head: a softmax over sentence embeddings, with calibrated confidence and "don't know".
+"""The intent head: a softmax over sentence embeddings and n-grams, with calibrated confidence and "don't know".
 
 The shared multilingual encoder puts a Chinese message near its English paraphrase, so a linear
 softmax trained mostly on English customer-service data (plus a few hundred Chinese examples)
-classifies both languages. The head is stored as plain numpy arrays and applied with numpy:
-no pickled scikit-learn object to break on upgrade, and nothing to lock for concurrent reads.
+classifies both languages. Beside the embedding the head reads the message's Chinese character and
+English word n-grams (TF-IDF, `services/common/ngrams.py`): the embedding blurs the exact words
+that separate close intents ("top up" / "top-up failed"), the n-grams keep them. Retrained on
+BANKING77 the recipe goes from 91.2 % (embedding alone) to 92.4 %; on our own data en held-out
+0.995 -> 0.999 and complaints 0.85 -> 0.90, zh test 0.963 -> 0.954 (one of 108). Versions built
+before the n-grams have no vocabulary and still load, so rolling back to one works.
+
+The head is stored as plain numpy arrays and applied with numpy/scipy: no pickled scikit-learn
+object to break on upgrade, and nothing to lock for concurrent reads.
 
 Out of scope is decided two ways, both learned from held-out data at training time:
 - the head has an explicit `out_of_scope` class, trained on off-topic messages;
@@ -19,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from services.common.ngrams import NgramVocabulary
 
 OUT_OF_SCOPE = "out_of_scope"
 # The ModelStore kind the intent model is stored under.
@@ -68,8 +77,26 @@ def decide(probabilities: np.ndarray, oos_index: int, threshold: float) -> Decis
     return Decisions(best, confidence, oos)
 
 
+def stack_features(embeddings: np.ndarray, texts: Sequence[str], vocabulary: NgramVocabulary | None):
+    """The head's input rows: the embeddings alone, or [embedding | n-gram TF-IDF] as a CSR matrix.
+
+    Training, evaluation and the worker all build rows here, so they can never disagree.
+    """
+    if vocabulary is None or not len(vocabulary):
+        return embeddings
+    if len(texts) != len(embeddings):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts; pass one text per embedding")
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([csr_matrix(embeddings), vocabulary.transform(texts).to_csr(len(vocabulary))], format="csr")
+
+
 class IntentClassifier:
-    """Linear softmax head over encoder embeddings; immutable after construction."""
+    """Linear softmax head over feature rows (see `features`); immutable after construction.
+
+    `vocabulary` is the n-gram vocabulary whose TF-IDF columns follow the embedding's in `weights`;
+    None for an embedding-only head (or one evaluated on a feature matrix built elsewhere).
+    """
 
     def __init__(
         self,
@@ -80,6 +107,7 @@ class IntentClassifier:
         threshold: float,
         encoder: str,
         alternatives: int = 3,
+        vocabulary: NgramVocabulary | None = None,
     ) -> None:
         if OUT_OF_SCOPE not in labels:
             raise ValueError(f"intent head labels must include {OUT_OF_SCOPE!r}; retrain the intent model")
@@ -96,21 +124,60 @@ class IntentClassifier:
         self.threshold = float(threshold)
         self.encoder = encoder
         self.alternatives = alternatives
+        self.vocabulary = vocabulary if vocabulary is not None and len(vocabulary) else None
+        self._embedding_dim = self.weights.shape[1] - (len(self.vocabulary) if self.vocabulary else 0)
+        if self._embedding_dim <= 0:
+            raise ValueError(
+                f"intent head has {self.weights.shape[1]} weight columns, too few for {len(self.vocabulary)} n-grams "
+                "plus an embedding; the model files are inconsistent, retrain the intent model"
+            )
+        # The worker's path (predict_texts) gathers a text's few n-gram rows from these instead of
+        # building a scipy matrix per message. Measured in one process, one message per call: 2.2 ms
+        # a message (1.8 ms for the embedding-only head; 4.1 ms through the scipy matrix).
+        self._embedding_weights = np.ascontiguousarray(self.weights[:, : self._embedding_dim].T)
+        self._term_weights = np.ascontiguousarray(self.weights[:, self._embedding_dim :].T)
 
     @property
     def intents(self) -> tuple[str, ...]:
         """The in-scope intents this head can return."""
         return tuple(label for label in self.labels if label != OUT_OF_SCOPE)
 
-    def logits(self, embeddings: np.ndarray) -> np.ndarray:
-        return embeddings @ self.weights.T + self.bias
+    def features(self, embeddings: np.ndarray, texts: Sequence[str]):
+        """The rows this head reads for these texts (given their embeddings)."""
+        return stack_features(np.atleast_2d(embeddings), texts, self.vocabulary)
 
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities, one row per embedding, columns in `labels` order."""
-        return softmax(self.logits(embeddings) / self.temperature)
+    def logits(self, features) -> np.ndarray:
+        """features: rows from `features` (or a dense / scipy sparse matrix as wide as the weights)."""
+        if features.shape[1] != self.weights.shape[1]:
+            raise ValueError(f"intent head expects {self.weights.shape[1]} feature columns, got {features.shape[1]}"
+                             + ("; build rows with IntentClassifier.features(embeddings, texts)" if self.vocabulary else ""))
+        return np.asarray(features @ self.weights.T) + self.bias
 
-    def predict(self, embeddings: np.ndarray) -> list[IntentPrediction]:
-        probabilities = self.probabilities(np.atleast_2d(embeddings))
+    def probabilities(self, features) -> np.ndarray:
+        """Calibrated class probabilities, one row per feature row, columns in `labels` order."""
+        return softmax(self.logits(features) / self.temperature)
+
+    def predict_texts(self, embeddings: np.ndarray, texts: Sequence[str]) -> list[IntentPrediction]:
+        """Predictions for texts, given their embeddings (what the engine calls); same as predict(features(...))."""
+        embeddings = np.atleast_2d(embeddings)
+        if len(texts) != len(embeddings):
+            raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts; pass one text per embedding")
+        if embeddings.shape[1] != self._embedding_dim:
+            raise ValueError(f"intent head expects {self._embedding_dim}-dimensional embeddings, got {embeddings.shape[1]}")
+        logits = embeddings @ self._embedding_weights + self.bias
+        if self.vocabulary is not None:
+            rows = self.vocabulary.transform(texts)
+            for i in range(len(rows)):
+                span = slice(rows.indptr[i], rows.indptr[i + 1])
+                logits[i] += rows.weights[span] @ self._term_weights[rows.indices[span]]
+        return self._decide(softmax(logits / self.temperature))
+
+    def predict(self, features) -> list[IntentPrediction]:
+        if isinstance(features, np.ndarray):
+            features = np.atleast_2d(features)
+        return self._decide(self.probabilities(features))
+
+    def _decide(self, probabilities: np.ndarray) -> list[IntentPrediction]:
         decisions = decide(probabilities, self.oos_index, self.threshold)
         return [
             self._prediction(row, int(best), float(conf), bool(oos))
@@ -130,13 +197,15 @@ class IntentClassifier:
 
     def save(self, folder: pathlib.Path, metadata: dict) -> None:
         """Write the head (numpy arrays) and its description (JSON) into `folder`."""
-        np.savez(folder / HEAD_FILE, weights=self.weights, bias=self.bias)
+        ngram_arrays = self.vocabulary.to_arrays() if self.vocabulary is not None else {}
+        np.savez_compressed(folder / HEAD_FILE, weights=self.weights, bias=self.bias, **ngram_arrays)
         description = {
             **metadata,
             "labels": list(self.labels),
             "temperature": self.temperature,
             "threshold": self.threshold,
             "encoder": self.encoder,
+            "features": f"embedding+ngrams:{ngram_arrays['ngram_scheme']}" if ngram_arrays else "embedding",
         }
         (folder / META_FILE).write_text(json.dumps(description, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -145,14 +214,17 @@ class IntentClassifier:
         folder = pathlib.Path(folder)
         try:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            with np.load(folder / HEAD_FILE) as arrays:
+            with np.load(folder / HEAD_FILE, allow_pickle=False) as arrays:
                 weights, bias = arrays["weights"], arrays["bias"]
+                vocabulary = (NgramVocabulary.from_arrays(arrays["ngram_scheme"], arrays["ngram_terms"], arrays["ngram_idf"])
+                              if "ngram_scheme" in arrays else None)  # None: built before the n-grams
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"intent model folder {folder} is incomplete ({exc.filename} missing); rebuild it with "
                 "`python -m services.intent.training --promote --force`"
             ) from None
-        return cls(meta["labels"], weights, bias, meta["temperature"], meta["threshold"], meta["encoder"])
+        return cls(meta["labels"], weights, bias, meta["temperature"], meta["threshold"], meta["encoder"],
+                   vocabulary=vocabulary)
 
 
 def read_metadata(folder: pathlib.Path) -> dict:

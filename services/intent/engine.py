@@ -95,8 +95,9 @@ class IntentEngine:
         filled = [i for i, text in enumerate(texts) if text.strip()]
         intents = [_EMPTY] * len(texts)
         if filled:
-            embeddings = self.encoder.encode([texts[i] for i in filled])
-            for i, prediction in zip(filled, self.classifier.predict(embeddings)):
+            written = [texts[i] for i in filled]
+            embeddings = self.encoder.encode(written)
+            for i, prediction in zip(filled, self.classifier.predict_texts(embeddings, written)):
                 intents[i] = prediction
         languages = [detect_language(text) for text in texts]
         entities = [extract_entities(text, now, self.catalogue) for text in texts]

@@ -17,6 +17,10 @@ What it learns from, and why:
 - Off-topic messages as an explicit out_of_scope class: CLINC150's oos_train plus in-scope
   queries from CLINC domains unrelated to shopping, and Chinese smart-speaker requests (CAIS).
 
+Features: the sentence embedding and, with `ngrams` (the default), the Chinese character / English
+word n-gram TF-IDF of the text (vocabulary fitted on the training texts, terms in at least
+`ngram_min_df` of them), in one logistic regression (see classifier.py).
+
 Temperature and out-of-scope threshold are fitted on data the head never trained on: the bitext
 dev split, out-of-fold predictions for the hand-written examples (each fold's head trained
 without them), and off-topic messages from CLINC's oos_val/val and CAIS's valid split. CLINC's oos_test and
@@ -49,8 +53,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.common import ngrams
 from services.common.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
 from services.common.model_store import ModelStore, fingerprint
+from services.common.ngrams import NgramVocabulary
 from services.common.lifecycle import StartupError
 from services.common.retraining import (
     NO_CORRECTIONS,
@@ -64,10 +70,10 @@ from services.common.retraining import (
 from services.common.settings import ConfigError, Env
 from services.intent import corpora
 from services.intent.classifier import MODEL_KIND as KIND
-from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax
+from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax, stack_features
 
 # Bump when the training procedure changes in a way the settings below do not capture.
-PROCEDURE = "intent-train-v3"
+PROCEDURE = "intent-train-v4"
 # Sample weight of an agent's corrected text (a Bitext row weighs 1, a hand-written example 6): three
 # corrections of parcel-locker messages moved unseen paraphrases to the corrected intent at 0.99.
 CORRECTION_WEIGHT = 10.0
@@ -90,6 +96,8 @@ class TrainingConfig:
     picking_cais_negatives: int = 200
     handwritten_folds: int = 3
     max_iter: int = 3000
+    ngrams: bool = True
+    ngram_min_df: int = 2
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,8 @@ def model_fingerprint(inputs: TrainingInputs, config: TrainingConfig, correction
     inputs.check()
     settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
     extra = [corrections.fingerprint_part()] if corrections.used else []
-    return fingerprint(PROCEDURE, MODEL_NAME, settings, *inputs.files(), *extra)
+    scheme = [ngrams.SCHEME] if config.ngrams else []
+    return fingerprint(PROCEDURE, MODEL_NAME, *scheme, settings, *inputs.files(), *extra)
 
 
 def prepare_corrections(inputs: TrainingInputs, config: TrainingConfig, corrected: Sequence[CorrectedMessage],
@@ -314,21 +323,40 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     started = time.perf_counter()
     inputs.check()
     sets = _load_sets(inputs, config)
-    emb = _encode(encoder or shared_encoder(), {
+    texts = {
         "bitext": sets.bitext.texts, "handwritten": sets.handwritten.texts,
         **{name: examples.texts for name, examples in sets.held_out.items()},
         "negatives": sets.negatives, "picking_negatives": sets.picking_negatives, **sets.off_topic_reports,
         "corrections": corrections.texts,
-    })
+    }
+    texts = {name: list(values) for name, values in texts.items()}
+    emb = _encode(encoder or shared_encoder(), texts)
     encoded = time.perf_counter()
     log.info("encoded %d texts in %.1f s", sum(len(v) for v in emb.values()), encoded - started)
 
     train_idx, dev_idx, test_idx = stratified_split(sets.bitext.labels, config)
     bitext_labels = np.asarray(sets.bitext.labels)
     hand_labels = np.asarray(sets.handwritten.labels)
+    vocabulary = None
+    if config.ngrams:
+        vocabulary = NgramVocabulary.fit([texts["bitext"][i] for i in train_idx] + texts["handwritten"]
+                                         + texts["negatives"] + texts["corrections"], config.ngram_min_df)
+
+    def rows(name: str, indices=None):
+        """The head's input rows for a named text set (or some of its rows)."""
+        if indices is None:
+            return stack_features(emb[name], texts[name], vocabulary)
+        return stack_features(emb[name][indices], [texts[name][i] for i in indices], vocabulary)
+
+    def stacked(parts: list):
+        if vocabulary is None:
+            return np.vstack(parts)
+        from scipy.sparse import vstack
+
+        return vstack(parts, format="csr")
 
     def training_set(hand_rows: np.ndarray):
-        x = np.vstack([emb["bitext"][train_idx], emb["handwritten"][hand_rows], emb["negatives"], emb["corrections"]])
+        x = stacked([rows("bitext", train_idx), rows("handwritten", hand_rows), rows("negatives"), rows("corrections")])
         y = np.concatenate([bitext_labels[train_idx], hand_labels[hand_rows], [OUT_OF_SCOPE] * len(sets.negatives),
                             corrections.labels])
         w = np.concatenate([np.ones(len(train_idx)), np.full(len(hand_rows), config.handwritten_weight),
@@ -345,30 +373,33 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     hand_oof = np.zeros((len(hand_labels), len(labels)))
     folds = StratifiedKFold(config.handwritten_folds, shuffle=True, random_state=config.seed)
     for fold_train, fold_held in folds.split(emb["handwritten"], hand_labels):
-        hand_oof[fold_held] = fit_head(*training_set(fold_train), config).decision_function(emb["handwritten"][fold_held])
+        hand_oof[fold_held] = fit_head(*training_set(fold_train), config).decision_function(rows("handwritten", fold_held))
     fitted = time.perf_counter()
 
     def targets(names) -> np.ndarray:
         return np.array([labels.index(n) for n in names])
 
     dev_groups = [
-        (model.decision_function(emb["bitext"][dev_idx]), targets(bitext_labels[dev_idx])),
+        (model.decision_function(rows("bitext", dev_idx)), targets(bitext_labels[dev_idx])),
         (hand_oof, targets(hand_labels)),
-        (model.decision_function(emb["picking_negatives"]), np.full(len(sets.picking_negatives), oos_index)),
+        (model.decision_function(rows("picking_negatives")), np.full(len(sets.picking_negatives), oos_index)),
     ]
     weights = np.concatenate([np.full(len(t), 1.0 / len(t)) for _, t in dev_groups])
     temperature = fit_temperature(np.vstack([g for g, _ in dev_groups]), np.concatenate([t for _, t in dev_groups]),
                                   weights)
     threshold, curve = pick_threshold([(softmax(g / temperature), t) for g, t in dev_groups], oos_index)
-    head = IntentClassifier(labels, model.coef_, model.intercept_, temperature, threshold, MODEL_NAME)
+    head = IntentClassifier(labels, model.coef_, model.intercept_, temperature, threshold, MODEL_NAME,
+                            vocabulary=vocabulary)
 
     emb["en_heldout"] = emb["bitext"][test_idx]
+    texts["en_heldout"] = [texts["bitext"][i] for i in test_idx]
     in_scope = {"en_heldout": list(bitext_labels[test_idx]), **{n: e.labels for n, e in sets.held_out.items()}}
+    reported = {name: rows(name) for name in [*in_scope, *sets.off_topic_reports]}
     metrics = {
-        **{name: _in_scope_report(head, softmax(model.decision_function(emb[name])), head.probabilities(emb[name]),
-                                  names)
+        **{name: _in_scope_report(head, softmax(model.decision_function(reported[name])),
+                                  head.probabilities(reported[name]), names)
            for name, names in in_scope.items()},
-        **{name: _oos_report(head, head.probabilities(emb[name])) for name in sets.off_topic_reports},
+        **{name: _oos_report(head, head.probabilities(reported[name])) for name in sets.off_topic_reports},
         "selection": {
             "temperature": round(temperature, 4),
             "threshold": threshold,
@@ -377,7 +408,7 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
                           "off_topic": len(sets.picking_negatives)},
         },
         "training_sizes": {"bitext": len(train_idx), "handwritten": len(hand_labels), "off_topic": len(sets.negatives),
-                           "corrections": corrections.used},
+                           "corrections": corrections.used, "ngram_terms": len(vocabulary) if vocabulary else 0},
         "corrections": {"read": corrections.read, "used": corrections.used, "weight": corrections.weight,
                         "skipped": corrections.skipped},
         "seconds": {"encode": round(encoded - started, 1), "fit": round(fitted - encoded, 1),
@@ -444,7 +475,8 @@ def corrected_agreement(model_dir: pathlib.Path, corrections: FoldedCorrections,
     """How many corrected texts the model in `model_dir` labels as the agents did."""
     if not corrections.used:
         return 0
-    predictions = IntentClassifier.load(model_dir).predict((encoder or shared_encoder()).encode(corrections.texts))
+    texts = list(corrections.texts)
+    predictions = IntentClassifier.load(model_dir).predict_texts((encoder or shared_encoder()).encode(texts), texts)
     return sum(p.label == label for p, label in zip(predictions, corrections.labels))
 
 

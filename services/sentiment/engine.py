@@ -4,7 +4,7 @@ Three signals, each doing what it is good at:
 
 - a polarity classifier (negative / neutral / positive): one linear model over the shared
   multilingual sentence embedding, which lets English training transfer to Chinese and back, and
-  Chinese character / English word n-grams (`ngrams.py`), which keep the words reviews turn on;
+  Chinese character / English word n-grams (`services/common/ngrams.py`), which keep the words reviews turn on;
   trained on English and Chinese reviews plus neutral support requests;
 - an emotion classifier over the same embeddings (Chinese Weibo emotions), for sadness, joy,
   fear and a weak anger signal;

@@ -11,7 +11,7 @@ files, the lexicon and the settings below, so running it again without --force r
 existing build.
 
 Polarity head (negative / neutral / positive), one logistic regression over the sentence
-embedding and n-gram TF-IDF features (`ngrams.py`): all 67k SST-2 train phrases (with the
+embedding and n-gram TF-IDF features (`services/common/ngrams.py`): all 67k SST-2 train phrases (with the
 n-grams they lift SST-2 dev from 0.81 to 0.83; the embedding alone gained nothing from more than
 15k), ChnSentiCorp train (the n-grams read whole reviews, the encoder only the first 64
 characters: whole reviews encode four times slower for the same accuracy), waimai delivery
@@ -64,8 +64,8 @@ from services.sentiment.evaluation import (
     single_message_latency,
 )
 from services.sentiment.heads import LinearHead, StackedHead
-from services.sentiment import ngrams
-from services.sentiment.ngrams import NgramVocabulary, SparseRows
+from services.common import ngrams
+from services.common.ngrams import NgramVocabulary
 
 META_FILE = "meta.json"
 ARTIFACT_FORMAT = "sentiment-stacked-ngram-heads-v2"
@@ -174,19 +174,13 @@ def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float) -> LinearHead:
     return LinearHead.from_sklearn(_logistic_regression(embeddings, labels, c))
 
 
-def _csr(rows: SparseRows, n_columns: int):
-    from scipy.sparse import csr_matrix
-
-    return csr_matrix((rows.weights, rows.indices, rows.indptr), shape=(len(rows), n_columns))
-
-
 def fit_polarity(embeddings: np.ndarray, texts: Sequence[str], labels: Sequence[str], config: TrainingConfig,
                  weights: np.ndarray | None = None) -> StackedHead:
     """One logistic regression over [embedding | n-gram TF-IDF] of the training texts."""
     from scipy.sparse import csr_matrix, hstack
 
     vocabulary = NgramVocabulary.fit(texts, config.ngram_min_df)
-    features = hstack([csr_matrix(embeddings), _csr(vocabulary.transform(texts), len(vocabulary))], format="csr")
+    features = hstack([csr_matrix(embeddings), vocabulary.transform(texts).to_csr(len(vocabulary))], format="csr")
     model = _logistic_regression(features, labels, config.polarity_c, weights)
     return StackedHead.from_sklearn(model, vocabulary, embeddings.shape[1])
 

@@ -163,9 +163,40 @@ def test_concurrent_readers_get_the_same_answers(engine):
 def test_saved_and_loaded_head_gives_identical_predictions(engine, tmp_path):
     engine.classifier.save(tmp_path, {"version": "copy"})
     copy = IntentClassifier.load(tmp_path)
-    embeddings = engine.encoder.encode([t for t, _ in EXPECTED] + OFF_TOPIC)
-    assert copy.predict(embeddings) == engine.classifier.predict(embeddings)
-    np.testing.assert_array_equal(copy.probabilities(embeddings), engine.classifier.probabilities(embeddings))
+    assert copy.vocabulary is not None and copy.vocabulary.terms == engine.classifier.vocabulary.terms
+    texts = [t for t, _ in EXPECTED] + OFF_TOPIC
+    embeddings = engine.encoder.encode(texts)
+    assert copy.predict_texts(embeddings, texts) == engine.classifier.predict_texts(embeddings, texts)
+    np.testing.assert_array_equal(copy.probabilities(copy.features(embeddings, texts)),
+                                  engine.classifier.probabilities(engine.classifier.features(embeddings, texts)))
+
+
+def test_the_head_reads_ngrams_and_refuses_rows_built_without_them(engine):
+    head = engine.classifier
+    texts = ["我要退款", "where is my order"]
+    embeddings = engine.encoder.encode(texts)
+    assert head.features(embeddings, texts).shape[1] == embeddings.shape[1] + len(head.vocabulary)
+    # The worker's gather path and the matrix path (training, evaluation) give the same answers.
+    fast, matrix = head.predict_texts(embeddings, texts), head.predict(head.features(embeddings, texts))
+    assert [p.label for p in fast] == [p.label for p in matrix]
+    assert [p.confidence for p in fast] == pytest.approx([p.confidence for p in matrix], abs=1e-4)
+    with pytest.raises(ValueError, match="feature columns"):
+        head.predict(embeddings)  # embeddings alone: the n-gram columns are missing
+    with pytest.raises(ValueError, match="one text per embedding"):
+        head.features(embeddings, texts[:1])
+
+
+def test_a_version_built_before_the_ngrams_still_loads_so_rolling_back_works(engine, tmp_path):
+    head = engine.classifier
+    dim = head.weights.shape[1] - len(head.vocabulary)
+    old = IntentClassifier(head.labels, head.weights[:, :dim], head.bias, head.temperature, head.threshold, head.encoder)
+    old.save(tmp_path, {"version": "intent-old"})
+    assert read_metadata(tmp_path)["features"] == "embedding"
+    loaded = IntentClassifier.load(tmp_path)
+    assert loaded.vocabulary is None
+    texts = ["where is my order", "我要退款"]
+    embeddings = engine.encoder.encode(texts)
+    assert [p.label for p in loaded.predict_texts(embeddings, texts)] == [p.label for p in old.predict(embeddings)]
 
 
 def test_stored_model_records_labels_threshold_and_held_out_figures(built_model):

@@ -1,7 +1,8 @@
-"""Sparse n-gram features for the polarity head: Chinese characters and English words.
+"""Sparse n-gram features beside the sentence embedding: Chinese characters and English words.
 
-The sentence encoder gives a message's gist but blurs the words reviews turn on (不错 / 不好,
-"not bad", "waste"); a TF-IDF bag of n-grams keeps them. Chinese needs no word segmenter: runs of
+Used by the sentiment polarity head and the intent head. The sentence encoder gives a message's
+gist but blurs the exact words a decision turns on (不错 / 不好, "not bad", "top up" vs "top-up
+failed"); a TF-IDF bag of n-grams keeps them. Chinese needs no word segmenter: runs of
 Chinese characters give their 1-, 2- and 3-grams. English words (lower-cased, "n't" read as "not"
 so "isn't" and SST-2's "is n't" agree) give unigrams and bigrams, with "!" and "?" as words.
 Both languages share one vocabulary, so a message needs no language code.
@@ -56,6 +57,12 @@ class SparseRows:
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
+
+    def to_csr(self, n_columns: int):
+        """As a scipy CSR matrix with `n_columns` columns (the vocabulary size)."""
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix((self.weights, self.indices, self.indptr), shape=(len(self), n_columns))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +123,6 @@ class NgramVocabulary:
     def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> "NgramVocabulary":
         if str(scheme) != SCHEME:
             raise ValueError(f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
-                             f"{SCHEME!r}; rebuild the model with `python -m services.sentiment.training --promote`")
+                             f"{SCHEME!r}; rebuild the model (its service's training command with --promote)")
         text = terms.tobytes().decode("utf-8")
         return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32))
