@@ -88,7 +88,18 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     @unary
     async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
         principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
-        doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED,), AGENT, agent_id=principal.agent_id)
+        try:
+            doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED,), AGENT,
+                                         agent_id=principal.agent_id)
+        except RequestError as refused:
+            # Already this agent's: a claim retried after an error (the database took the first
+            # try's write but died before answering) succeeds instead of reporting the agent's own
+            # claim as someone else's.
+            current = await self._conversation(principal.tenant_id, request.conversation_id)
+            if refused.code != grpc.StatusCode.FAILED_PRECONDITION or not (
+                    current["state"] == AGENT and current.get("agent_id") == principal.agent_id):
+                raise
+            return pb.ClaimConversationResponse(conversation=conversation_proto(current))
         log.info("conversation claimed", extra={"conversation_id": doc["_id"], "agent_id": principal.agent_id})
         return pb.ClaimConversationResponse(conversation=conversation_proto(doc))
 

@@ -208,6 +208,9 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
     await asyncio.sleep(1.0)
     claimed = await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"]))
     assert claimed.conversation.state == conv.CONVERSATION_STATE_AGENT and claimed.conversation.agent_id == "alice"
+    # Alice's client retries the claim (say its first answer was lost): still hers, not an error.
+    again = await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"]))
+    assert again.conversation.agent_id == "alice" and again.conversation.state == conv.CONVERSATION_STATE_AGENT
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent2"]))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

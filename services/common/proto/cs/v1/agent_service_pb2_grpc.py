@@ -93,7 +93,8 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ClaimConversation(self, request, context):
-        """Takes a queued conversation; fails with FAILED_PRECONDITION when someone else has it.
+        """Takes a queued conversation; fails with FAILED_PRECONDITION when someone else has it. Claiming
+        a conversation you already hold succeeds (a retry after an error is safe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
