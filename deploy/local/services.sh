@@ -3,7 +3,8 @@
 #   deploy/local/services.sh up      start gateway, intent, sentiment, generator; wait until SERVING
 #   deploy/local/services.sh down    SIGTERM them (they drain and commit) and wait
 #   deploy/local/services.sh status
-# Logs: $CS_STACK_DIR/logs/<service>.log (JSON lines). Ports: gateway gRPC 50051; health
+# Logs: $CS_STACK_DIR/logs/<service>.log (JSON lines). Ports: gateway gRPC 50051 (its reply sink on a free
+# loopback port, CS_GATEWAY_SINK_LISTEN; the generator finds it through the stream routes); health
 # intent 50061, sentiment 50062, generator 50063; /metrics 9101..9104.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -52,14 +52,16 @@ class Health:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
 
-def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None) -> None:
-    """Bind a port (TLS when credentials are given) or fail with one line naming the address and variable."""
+def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Bind a port (TLS when credentials are given) and return it (port 0 binds a free one), or fail
+    with one line naming the address and variable."""
     try:
         bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     except RuntimeError:
         bound = 0
     if bound == 0:
         raise OSError(f"cannot listen on {address}: address in use or not available; set {variable}")
+    return bound
 
 
 async def start_health_server(health_state: Health, host: str, port: int) -> grpc.aio.Server:

@@ -2,7 +2,7 @@
 
 Empty paths mean plaintext, for local development. In production either terminate TLS at an
 ingress in front of the gateway, or set the gateway's certificate here; the generator, which
-streams tokens to the gateway's advertised address, then needs the CA that signed it.
+streams tokens to the gateway's reply sink (the same certificate), then needs the CA that signed it.
 """
 
 from __future__ import annotations

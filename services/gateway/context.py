@@ -31,6 +31,7 @@ class Gateway:
     publisher: EventPublisher
     auth: Authenticator
     hub: Hub
+    sink_addr: str  # where the generator reaches this replica's reply sink (the stream routes name it)
 
     async def publish(self, spec: TopicSpec, event, conversation_id: str, topic: str | None = None) -> None:
         """Publish with acks=all within the configured bound; UNAVAILABLE when Kafka can't take it."""

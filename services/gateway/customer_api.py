@@ -71,7 +71,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         now = utcnow()
         msg = ev.MessageReceived(
             tenant_id=tenant, conversation_id=conversation_id, message_id=message_id, customer_id=customer_id,
-            channel=channel, text=text, gateway_id=self.gw.settings.advertised_addr,
+            channel=channel, text=text, gateway_id=self.gw.sink_addr,
         )
         msg.received_at.FromDatetime(now)
         msg.sent_at.FromDatetime(now)
@@ -94,7 +94,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         tenant = principal.tenant_id
         conversation_id = check_id(request.conversation_id, "conversation_id")
         await self._own_conversation(tenant, conversation_id, must_exist=False)
-        address = self.gw.settings.advertised_addr
+        address = self.gw.sink_addr
         sent: set[str] = set()
         with self.gw.hub.conversation(tenant, conversation_id) as sub:
             await self.gw.repos.stream_routes.set(tenant, conversation_id, address)

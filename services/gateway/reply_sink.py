@@ -1,8 +1,13 @@
-"""ReplySinkService (internal): the generator streams a reply's tokens to this replica.
+"""ReplySinkService (internal): the generator streams a reply's tokens and final reply to this replica.
 
-Not exposed outside the cluster (the NetworkPolicy admits only the generator). Tokens are
-delivered only to streams whose tenant matches the event's tenant. A message whose bytes don't
-decode ends the call with INVALID_ARGUMENT, like the public API, rather than grpc's bare UNKNOWN.
+PushReply carries no credentials: whoever reaches it can put a "bot reply" into any customer's
+stream. So it is served only on the gateway's sink listener (CS_GATEWAY_SINK_LISTEN, its own port),
+never on the public port, and the deployments keep that port internal: Kubernetes' NetworkPolicy
+admits only generator pods to it, compose does not publish it. The generator finds a replica's sink
+through the stream route StreamReplies registers (CS_GATEWAY_ADVERTISED_ADDR).
+
+Tokens are delivered only to streams whose tenant matches the event's tenant. A message whose bytes
+don't decode ends the call with INVALID_ARGUMENT, like the public API, rather than grpc's bare UNKNOWN.
 """
 
 from __future__ import annotations

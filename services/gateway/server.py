@@ -1,4 +1,10 @@
-"""The gateway process: gRPC server (customer, agent, internal reply sink, health), live topic feed."""
+"""The gateway process: two gRPC servers and the live topic feed.
+
+The public server (CS_GATEWAY_LISTEN) carries the customer and agent API and health; it is what the
+ingress exposes. The internal ReplySinkService has a listener of its own (CS_GATEWAY_SINK_LISTEN):
+PushReply carries no credentials, so on the public port anyone could push a forged bot reply into a
+customer's stream. A port of its own lets the NetworkPolicy admit only the generator to it.
+"""
 
 from __future__ import annotations
 
@@ -20,14 +26,24 @@ from services.gateway.context import DecodeRequestsLeniently, Gateway
 from services.gateway.customer_api import CustomerApi
 from services.gateway.hub import Hub, TopicFeed
 from services.gateway.reply_sink import ReplySink
-from services.gateway.settings import GatewaySettings
+from services.gateway.settings import GatewaySettings, advertised_sink_addr
 
 log = logging.getLogger(__name__)
 
 GRACE_S = 10
+# After the public server drained there is no stream left to deliver to; a push still open ends soon.
+SINK_GRACE_S = 2
 MAX_RECEIVE_BYTES = 256 * 1024
 # Methods whose undecodable requests answer INVALID_ARGUMENT (see DecodeRequestsLeniently).
-DECODED_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/", "/cs.v1.ReplySinkService/")
+PUBLIC_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/")
+SINK_METHOD_PREFIXES = ("/cs.v1.ReplySinkService/",)
+
+
+def grpc_server(decoded_prefixes: tuple[str, ...]) -> grpc.aio.Server:
+    return grpc.aio.server(
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+        interceptors=[DecodeRequestsLeniently(decoded_prefixes)],
+    )
 
 
 async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
@@ -39,41 +55,48 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     mongo = None
     feed = None
     server = None
+    sink_server = None
     try:
         mongo, db = await connect(common.mongo_uri, common.mongo_database, common.startup_timeout_s)
         repos = Repositories.of(db)
         hub = Hub()
+        credentials = tls.server_credentials(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
+        # Handlers must be registered before the servers start, so they start once Kafka and the
+        # database answered; Kubernetes' startupProbe covers the seconds before. The sink binds first:
+        # the stream routes name the port it got.
+        sink_server = grpc_server(SINK_METHOD_PREFIXES)
+        reply_sink_service_pb2_grpc.add_ReplySinkServiceServicer_to_server(ReplySink(hub), sink_server)
+        sink_port = bind(sink_server, settings.sink_listen, "CS_GATEWAY_SINK_LISTEN", credentials)
+        sink_addr = advertised_sink_addr(settings.sink_advertised, settings.sink_listen, sink_port)
         gw = Gateway(
             settings=settings, repos=repos, publisher=EventPublisher(producer, common.topic_prefix, "gateway"),
-            auth=Authenticator(repos.api_keys, settings.rate_per_minute), hub=hub,
+            auth=Authenticator(repos.api_keys, settings.rate_per_minute), hub=hub, sink_addr=sink_addr,
         )
-        # Handlers must be registered before the server starts, so it starts once Kafka and the
-        # database answered; Kubernetes' startupProbe covers the seconds before.
-        server = grpc.aio.server(
-            options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
-            interceptors=[DecodeRequestsLeniently(DECODED_METHOD_PREFIXES)],
-        )
+        server = grpc_server(PUBLIC_METHOD_PREFIXES)
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentApi(gw), server)
-        reply_sink_service_pb2_grpc.add_ReplySinkServiceServicer_to_server(ReplySink(hub), server)
-        credentials = tls.server_credentials(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
         bind(server, settings.listen, "CS_GATEWAY_LISTEN", credentials)
         feed = TopicFeed(hub, common.kafka_bootstrap, common.topic_prefix, common.escalation_queues, f"gateway-feed-{common.instance_id}")
         await feed.start()
+        await sink_server.start()
         await server.start()
         await health.start()
         await health.set_ready()
-        log.info("gateway ready", extra={"listen": settings.listen, "advertised": settings.advertised_addr, "tls": credentials is not None})
+        # The log filter masks IP addresses, so the bound port goes in a field of its own too.
+        log.info("gateway ready", extra={"listen": settings.listen, "sink_listen": settings.sink_listen, "sink_port": sink_port,
+                                         "sink_advertised": sink_addr, "tls": credentials is not None})
         await stop.wait()
         log.info("shutting down: draining calls")
         await health.shutdown()
         await server.stop(GRACE_S)
+        await sink_server.stop(SINK_GRACE_S)
     finally:
         if feed is not None:
             await feed.stop()
         await producer.stop()
         if mongo is not None:
             await mongo.close()
-        if server is not None:
-            await server.stop(0)
+        for running in (server, sink_server):
+            if running is not None:
+                await running.stop(0)

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from services.common.settings import CommonSettings, ConfigError, Env
 from services.common.tls import read_pem
 
+ADVERTISED = "CS_GATEWAY_ADVERTISED_ADDR"
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
     common: CommonSettings
-    listen: str
-    advertised_addr: str
+    listen: str  # public: customer and agent API, health
+    sink_listen: str  # internal: the generator's reply stream (ReplySinkService)
+    sink_advertised: str | None  # as configured (None: unset); advertised_sink_addr() completes it once bound
     max_message_chars: int
     rate_per_minute: int
     send_timeout_s: float
@@ -25,6 +28,11 @@ class GatewaySettings:
         common = CommonSettings.from_env("gateway", 9101, env)
         host, port = env.addr("CS_GATEWAY_LISTEN")
         listen = f"{host}:{port}"
+        sink_host, sink_port = env.addr("CS_GATEWAY_SINK_LISTEN")
+        sink_listen = f"{sink_host}:{sink_port}"
+        sink_advertised = env.optional(ADVERTISED)
+        if sink_advertised is not None:
+            _host_and_port(sink_advertised)  # fails at start, not at the first reply stream
         max_chars = env.int("CS_GATEWAY_MAX_MESSAGE_CHARS")
         rate = env.int("CS_GATEWAY_RATE_PER_MINUTE")
         if max_chars < 1 or rate < 1:
@@ -36,10 +44,34 @@ class GatewaySettings:
         return cls(
             common=common,
             listen=listen,
-            advertised_addr=env.optional("CS_GATEWAY_ADVERTISED_ADDR") or listen,
+            sink_listen=sink_listen,
+            sink_advertised=sink_advertised,
             max_message_chars=max_chars,
             rate_per_minute=rate,
             send_timeout_s=env.float("CS_GATEWAY_SEND_TIMEOUT_S"),
             tls_cert=read_pem(cert_path, "CS_GATEWAY_TLS_CERT") if cert_path else None,
             tls_key=read_pem(key_path, "CS_GATEWAY_TLS_KEY") if key_path else None,
         )
+
+
+def _host_and_port(address: str) -> tuple[str, int | None]:
+    """The host and port of `host:port`; port None for a bare `host` or `[v6-address]`; a ConfigError
+    naming CS_GATEWAY_ADVERTISED_ADDR (the only address given without a port) otherwise."""
+    host, sep, port = address.rpartition(":")
+    if not sep or address.endswith("]"):
+        return address, None
+    if not host or not port.isdigit():
+        raise ConfigError(f"{ADVERTISED}={address!r} is not host, host:port or [ipv6]:port")
+    return host, int(port)
+
+
+def advertised_sink_addr(configured: str | None, sink_listen: str, bound_port: int) -> str:
+    """Where the generator reaches this replica's reply sink, known once the sink's port is bound.
+
+    Unset: the sink's listen host with the bound port (the default 127.0.0.1:0 takes any free port,
+    so gateways sharing a host never collide). A host without a port, or with port 0: that host with
+    the bound port (compose sets the service name). A full host:port is used as given (Kubernetes:
+    $(POD_IP):50052).
+    """
+    host, port = _host_and_port(configured or sink_listen)
+    return f"{host}:{port or bound_port}"

@@ -63,6 +63,24 @@ def auth(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
 
 
+async def wait_stream_route(stack: Stack, tenant: str, conversation_id: str, timeout: float = 10) -> str:
+    """The reply-sink address a gateway registered for the conversation's open reply stream: what the
+    generator reads to stream tokens (the sink has its own, by default ephemeral, port)."""
+    from services.common.mongo import connect
+    from services.common.repositories import StreamRouteRepo
+
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    try:
+        routes = StreamRouteRepo(db)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (address := await routes.get(tenant, conversation_id)) is None:
+            assert asyncio.get_running_loop().time() < deadline, f"no stream route for {tenant}/{conversation_id} within {timeout} s"
+            await asyncio.sleep(0.1)
+        return address
+    finally:
+        await mongo.close()
+
+
 @pytest.fixture
 async def channel(gateway):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as ch:

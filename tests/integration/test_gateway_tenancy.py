@@ -28,7 +28,7 @@ from services.common.repositories import BOT, QUEUED, Repositories
 from services.common.topics import ESCALATIONS, REPLIES, escalation_topic
 from services.gateway.agent_api import AgentApi
 from services.gateway.customer_api import CustomerApi
-from tests.integration.conftest import auth, create_keys
+from tests.integration.conftest import auth, create_keys, wait_stream_route
 from tests.integration.test_gateway_api import publish
 
 pytestmark = pytest.mark.stack
@@ -212,18 +212,17 @@ async def wait_for_ids(seen: dict[str, list], wanted: dict[str, set[str]], timeo
         await asyncio.sleep(0.2)
 
 
-async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_route(stack, gateway, channel, tenants):
+async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_route(stack, channel, tenants):
     """Streams may open before their conversation exists, so two tenants can both hold one on a new id."""
     cid = f"shared-{uuid.uuid4().hex[:10]}"
     stub = cgrpc.CustomerServiceStub(channel)
     a_stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(tenants["a_adapter"]))
     mongo, db = await connect(stack.mongo_uri, stack.database, 10)
     repos = Repositories.of(db)
-    address = f"127.0.0.1:{gateway.ports['grpc']}"
     try:
-        await wait_route(repos, tenants["a"], cid, address)
+        address = await wait_stream_route(stack, tenants["a"], cid)  # this gateway's reply sink
         b_stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(tenants["b_adapter"]))
-        await wait_route(repos, tenants["b"], cid, address)
+        assert await wait_stream_route(stack, tenants["b"], cid) == address
         assert await repos.stream_routes.get(tenants["a"], cid) == address, "tenant B's stream took tenant A's token route"
         await send(channel, tenants["a_adapter"], "cust-a", "hello", conversation_id=cid)
         reply = ev.ReplyPublished(tenant_id=tenants["a"], conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
@@ -238,13 +237,6 @@ async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_r
     finally:
         a_stream.cancel()
         await mongo.close()
-
-
-async def wait_route(repos: Repositories, tenant: str, conversation_id: str, address: str, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await repos.stream_routes.get(tenant, conversation_id) != address:
-        assert asyncio.get_running_loop().time() < deadline, f"no stream route for {tenant} within {timeout} s"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("role", list(SERVICES))

@@ -1,13 +1,17 @@
 """The gateway serving TLS (CS_GATEWAY_TLS_CERT/KEY): a client trusting its CA gets through; others don't.
 
-Certificates are made at test time with the openssl command line, valid for 127.0.0.1 and localhost.
+Both listeners serve TLS with the same certificate: the public API, and the reply sink the generator
+streams tokens to (its ReplyPusher trusting CS_GATEWAY_TLS_CA). Certificates are made at test time
+with the openssl command line, valid for 127.0.0.1 and localhost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import subprocess
 import sys
+import uuid
 
 import grpc
 import pytest
@@ -15,8 +19,9 @@ import pytest
 from services.common import tls
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
+from services.generator.pusher import ReplyPusher
 from tests.conftest import ROOT, free_port
-from tests.integration.conftest import auth, start_gateway
+from tests.integration.conftest import auth, start_gateway, wait_stream_route
 
 pytestmark = pytest.mark.stack
 
@@ -94,6 +99,52 @@ async def test_a_client_trusting_another_ca_is_refused(tls_gateway, certs, keys)
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await send(channel, keys["acme_adapter"])
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def open_reply_stream(channel: grpc.aio.Channel, key: str) -> tuple[str, grpc.aio.UnaryStreamCall]:
+    cid = f"tls-{uuid.uuid4().hex[:10]}"
+    stream = cgrpc.CustomerServiceStub(channel).StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(key))
+    return cid, stream
+
+
+async def push_token(ca: bytes | None, route: str, cid: str, reply_id: str, text: str) -> bool:
+    """One token through the generator's ReplyPusher (trusting `ca`, plaintext when None); True if it went."""
+    pusher = ReplyPusher(tls_ca=ca)
+    try:
+        tokens = pusher.open(route, "acme", cid, reply_id)
+        await tokens.token(text)
+        await tokens.close()
+        return not tokens.broken
+    finally:
+        await pusher.close()
+
+
+async def test_the_generator_streams_tokens_to_the_tls_sink_trusting_the_ca(stack, tls_gateway, certs, keys):
+    async with tls.channel(f"127.0.0.1:{tls_gateway.ports['grpc']}", certs["ca"].read_bytes()) as channel:
+        cid, stream = await open_reply_stream(channel, keys["acme_adapter"])
+        try:
+            route = await wait_stream_route(stack, "acme", cid)
+            assert route != f"127.0.0.1:{tls_gateway.ports['grpc']}", "the route names the public port, not the sink"
+            assert await push_token(certs["ca"].read_bytes(), route, cid, "r-tls", "Sec")
+            got = await asyncio.wait_for(stream.read(), 15)
+            assert got.token.text == "Sec" and got.token.reply_id == "r-tls"
+        finally:
+            stream.cancel()
+
+
+@pytest.mark.parametrize("trust", ["plaintext", "other_ca"])
+async def test_a_pusher_not_trusting_the_gateways_ca_cannot_reach_the_sink(stack, tls_gateway, certs, keys, trust):
+    async with tls.channel(f"127.0.0.1:{tls_gateway.ports['grpc']}", certs["ca"].read_bytes()) as channel:
+        cid, stream = await open_reply_stream(channel, keys["acme_adapter"])
+        try:
+            route = await wait_stream_route(stack, "acme", cid)
+            other = None if trust == "plaintext" else certs["other_ca"].read_bytes()
+            assert not await push_token(other, route, cid, "r-untrusted", "nope")
+            assert await push_token(certs["ca"].read_bytes(), route, cid, "r-trusted", "yes")
+            got = await asyncio.wait_for(stream.read(), 15)
+            assert got.token.reply_id == "r-trusted", "the untrusted pusher's token reached the customer"
+        finally:
+            stream.cancel()
 
 
 def test_cs_health_checks_a_tls_gateway_with_its_ca(tls_gateway, certs):

@@ -54,6 +54,18 @@ def test_port_in_use_fails_naming_the_port_and_variable(stack):
     assert f"127.0.0.1:{port}" in last_line(stderr) and "CS_METRICS_PORT" in last_line(stderr)
 
 
+def test_reply_sink_port_in_use_fails_naming_its_variable(stack):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = stack.env(CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port()),
+                        CS_GATEWAY_SINK_LISTEN=f"127.0.0.1:{port}")
+        code, stderr, _ = run_gateway(env)
+    assert code == 2, stderr
+    assert f"127.0.0.1:{port}" in last_line(stderr) and "CS_GATEWAY_SINK_LISTEN" in last_line(stderr)
+
+
 def test_malformed_setting_fails_naming_the_variable(stack):
     env = stack.env(CS_GATEWAY_LISTEN="no-port-here")
     code, stderr, _ = run_gateway(env)

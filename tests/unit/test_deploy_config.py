@@ -15,6 +15,8 @@ kustomization's configMapGenerator). The rule:
    or the cs CLI reads (the CLI is in every image, for `exec`).
 4. Ports agree: metrics port with the scrape targets, container ports and annotations; health port and
    gateway port with the probes and health checks.
+4b. The gateway's reply sink (PushReply carries no credentials) has its own port, which only generator
+   pods may reach in Kubernetes, which no Service carries, and which compose never publishes.
 5. The alert rules are the same for compose's Prometheus and the PrometheusRule, and use only metric
    names services/common/metrics.py defines (plus kafka-exporter's lag and Prometheus' own `up`).
 """
@@ -43,6 +45,7 @@ DEFAULT_RIGHT_IN_CONTAINERS = {
 # Where each service's ports are, independent of the files under test.
 METRICS_PORT = {"gateway": 9101, "intent": 9102, "sentiment": 9103, "generator": 9104}
 HEALTH_PORT = {"gateway": 50051, "intent": 50061, "sentiment": 50062, "generator": 50063}
+SINK_PORT = 50052
 
 
 def reads(service: str) -> set[str]:
@@ -183,12 +186,13 @@ def test_services_bind_all_interfaces_in_containers(service):
         assert env["CS_METRICS_HOST"] == "0.0.0.0"
         if service == "gateway":
             assert env["CS_GATEWAY_LISTEN"] == f"0.0.0.0:{HEALTH_PORT['gateway']}"
+            assert env["CS_GATEWAY_SINK_LISTEN"] == f"0.0.0.0:{SINK_PORT}"
 
 
-def test_each_gateway_pod_advertises_its_own_address():
+def test_each_gateway_pod_advertises_its_own_sink_address():
     env = {item["name"]: item for item in main_container(base_deployment("gateway"))["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert env["CS_GATEWAY_ADVERTISED_ADDR"]["value"] == "$(POD_IP):50051"
+    assert env["CS_GATEWAY_ADVERTISED_ADDR"]["value"] == f"$(POD_IP):{SINK_PORT}"
     assert list(env).index("POD_IP") < list(env).index("CS_GATEWAY_ADVERTISED_ADDR"), "$(POD_IP) expands only if defined before"
 
 
@@ -257,6 +261,81 @@ def test_compose_health_checks_and_prometheus_targets_agree(service):
     prometheus = load_yaml(ROOT / "deploy" / "prometheus" / "prometheus.yml")[0]
     [job] = [j for j in prometheus["scrape_configs"] if j["job_name"] == f"cs-{service}"]
     assert job["dns_sd_configs"] == [{"names": [service], "type": "A", "port": METRICS_PORT[service]}]
+
+
+# --- 4b: the reply sink stays internal -----------------------------------------------------------
+
+def pod_labels(service: str) -> dict[str, str]:
+    labels = dict(base_deployment(service)["spec"]["template"]["metadata"]["labels"])
+    for entry in kustomization(K8S / "base").get("labels", []):
+        if entry.get("includeTemplates"):
+            labels.update(entry["pairs"])
+    return labels
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"teach this test {sorted(selector)}"
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def admits_port(rule: dict, port: int, named: str) -> bool:
+    if not rule.get("ports"):
+        return True  # a rule without ports opens every port
+    return any(p.get("protocol", "TCP") == "TCP" and (
+        p.get("port") in (None, port, named) or (isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"]))
+    ) for p in rule["ports"])
+
+
+def network_policies() -> list[dict]:
+    return [o for o in base_objects() if o["kind"] == "NetworkPolicy"]
+
+
+def test_kubernetes_admits_only_generator_pods_to_the_reply_sink():
+    """Policies add up: every rule of every policy selecting a gateway pod that opens the sink port must
+    come from generator pods of the namespace only (no namespaceSelector, no ipBlock, not "from anywhere")."""
+    gateway = pod_labels("gateway")
+    rules = [(policy["metadata"]["name"], rule) for policy in network_policies()
+             if selects(policy["spec"]["podSelector"], gateway) and "Ingress" in policy["spec"]["policyTypes"]
+             for rule in policy["spec"].get("ingress", [])]
+    sink_rules = {name: rule.get("from") for name, rule in rules if admits_port(rule, SINK_PORT, "sink")}
+    generator_only = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "cs-generator"}}}]
+    assert sink_rules and all(sources == generator_only for sources in sink_rules.values()), sink_rules
+    public = [rule for _, rule in rules if admits_port(rule, HEALTH_PORT["gateway"], "grpc")]
+    assert any({"namespaceSelector": {"matchLabels": {"cs-platform/gateway-clients": "true"}}} in r["from"] for r in public)
+    assert any(p["spec"]["podSelector"] == {} and "Ingress" in p["spec"]["policyTypes"] and not p["spec"].get("ingress")
+               for p in network_policies()), "without a default-deny policy every port is open"
+
+
+def test_the_generator_may_leave_for_the_reply_sink():
+    generator, gateway = pod_labels("generator"), pod_labels("gateway")
+    rules = [rule for policy in network_policies()
+             if selects(policy["spec"]["podSelector"], generator) and "Egress" in policy["spec"]["policyTypes"]
+             for rule in policy["spec"]["egress"]]
+    assert any(admits_port(rule, SINK_PORT, "sink") and any(selects(to["podSelector"], gateway) for to in rule.get("to", []) if "podSelector" in to)
+               for rule in rules)
+
+
+def test_the_gateway_pod_has_a_sink_port_no_service_carries():
+    container = main_container(base_deployment("gateway"))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["sink"] == SINK_PORT and ports["grpc"] == HEALTH_PORT["gateway"]
+    services = [o for o in base_objects() if o["kind"] == "Service" and o["spec"].get("selector", {}).get("app.kubernetes.io/name") == "cs-gateway"]
+    assert services
+    for service in services:
+        carried = {(p["port"], p.get("targetPort")) for p in service["spec"]["ports"]}
+        assert not {SINK_PORT, "sink"} & {x for pair in carried for x in pair}, f"Service {service['metadata']['name']} carries the sink"
+
+
+def test_compose_keeps_the_reply_sink_on_its_own_network():
+    for files in (("docker-compose.yml",), ("docker-compose.yml", "docker-compose.gpu.yml")):
+        gateway = compose_services(*files)["gateway"]
+        env = gateway["environment"]
+        assert env["CS_GATEWAY_SINK_LISTEN"] == f"0.0.0.0:{SINK_PORT}"
+        assert env["CS_GATEWAY_ADVERTISED_ADDR"] == f"gateway:{SINK_PORT}"
+        published = [p["target"] if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1].split("/")[0])
+                     for p in gateway.get("ports", [])]
+        assert HEALTH_PORT["gateway"] in published and SINK_PORT not in published, published
+        assert gateway.get("network_mode") != "host", "on the host network the sink would be reachable from outside"
 
 
 def test_the_generator_gets_a_minute_to_drain():
