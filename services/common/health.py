@@ -52,6 +52,12 @@ class Health:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
 
 
+# grpc turns SO_REUSEPORT on by default: a second process binding a taken port then starts
+# "fine" and the kernel splits the calls between the two. Every server we start refuses that, so a
+# port clash fails at start with one line (see bind) instead of misrouting calls.
+SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+
+
 def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None) -> int:
     """Bind a port (TLS when credentials are given) and return it (port 0 binds a free one), or fail
     with one line naming the address and variable."""
@@ -66,7 +72,7 @@ def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc
 
 async def start_health_server(health_state: Health, host: str, port: int) -> grpc.aio.Server:
     """A gRPC server carrying only the health service (for workers, which serve no API)."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     health_state.add_to(server)
     bind(server, f"{host}:{port}", "CS_HEALTH_PORT")
     await server.start()

@@ -14,7 +14,7 @@ import logging
 import grpc
 
 from services.common import logs, tls
-from services.common.health import Health, bind
+from services.common.health import SERVER_OPTIONS, Health, bind
 from services.common.kafka import EventPublisher, start_producer
 from services.common.metrics import start_metrics_server
 from services.common.mongo import connect
@@ -41,7 +41,7 @@ SINK_METHOD_PREFIXES = ("/cs.v1.ReplySinkService/",)
 
 def grpc_server(decoded_prefixes: tuple[str, ...]) -> grpc.aio.Server:
     return grpc.aio.server(
-        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES), *SERVER_OPTIONS],
         interceptors=[DecodeRequestsLeniently(decoded_prefixes)],
     )
 

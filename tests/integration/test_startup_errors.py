@@ -71,3 +71,22 @@ def test_malformed_setting_fails_naming_the_variable(stack):
     code, stderr, _ = run_gateway(env)
     assert code == 2
     assert last_line(stderr) == "cs-gateway: cannot start: CS_GATEWAY_LISTEN='no-port-here' is not host:port"
+
+
+async def test_a_port_another_grpc_server_holds_fails_instead_of_sharing_it(stack):
+    # grpc's default SO_REUSEPORT would let a second gateway start on the same port and split the
+    # calls between the two; a holder with SO_REUSEPORT on is the case that used to start silently.
+    import asyncio
+
+    import grpc
+
+    holder = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    port = holder.add_insecure_port("127.0.0.1:0")
+    await holder.start()
+    try:
+        env = stack.env(CS_GATEWAY_LISTEN=f"127.0.0.1:{port}", CS_METRICS_PORT=str(free_port()))
+        code, stderr, _ = await asyncio.to_thread(run_gateway, env)
+    finally:
+        await holder.stop(0)
+    assert code == 2, stderr
+    assert f"127.0.0.1:{port}" in last_line(stderr) and "CS_GATEWAY_LISTEN" in last_line(stderr)
