@@ -265,7 +265,7 @@ def check_answer(
         problems.append(LEGAL_ADVICE)
     if _REFUSAL_RE.search(text.replace("’", "'")):
         problems.append(REFUSAL)
-    if question.strip() and text and text_similarity(text, question) >= limits.echo_similarity:
+    if question.strip() and text and text_similarity(_without_pronouns(text), _without_pronouns(question)) >= limits.echo_similarity:
         problems.append(ECHO)
     if _PLACEHOLDER_RE.search(text):
         problems.append(TEMPLATE_PLACEHOLDER)
@@ -274,6 +274,15 @@ def check_answer(
     if _STAFF_VOICE_RE.search(text):
         problems.append(STAFF_VOICE)
     return CheckResult(ok=not problems, problems=tuple(problems), cleaned_text=text)
+
+
+# Person words an echo swaps ("你们的网站很慢" -> "您，我们网站很慢", "my order" -> "your order"):
+# the answer-checks compare the question and the answer without them.
+_PRONOUN_RE = re.compile(r"你们的|我们的|你的|您的|我的|你们|我们|您|你|我|的|\b(?:i|me|my|mine|you|your|yours|we|our|ours|us)\b", re.I)
+
+
+def _without_pronouns(text: str) -> str:
+    return _PRONOUN_RE.sub("", text)
 
 
 def _unbacked_amount(sentence: str, policy_text: str) -> bool:

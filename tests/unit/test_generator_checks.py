@@ -146,6 +146,10 @@ def test_rejects_legal_advice(answer: str, language: str) -> None:
 
 def test_rejects_an_answer_that_only_repeats_the_question() -> None:
     assert "echo" in check_answer("Where is my order?", "en", "where is my order").problems
+    # Seen in the answer evaluation: the question handed back with its person words swapped.
+    assert "echo" in check_answer("您，我们网站今天特别慢，页面半天打不开。", "zh", "你们的网站今天特别慢，页面半天打不开。").problems
+    assert "echo" in check_answer("You can't log in to your account.", "en", "I can't log in to my account").problems
+    assert "echo" not in check_answer("网站变慢时，请先清除浏览器缓存并重新登录。", "zh", "你们的网站今天特别慢，页面半天打不开。").problems
 
 
 def test_rejects_unfilled_template_slots() -> None:
