@@ -7,6 +7,7 @@ Each test session gets its own topic prefix and database name, so runs never see
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -164,6 +165,76 @@ def copy_current_model(kind: str, folder: pathlib.Path):
     shutil.copytree(base[1], store.root / kind / base[0])
     store.promote(kind, base[0])
     return store
+
+
+def rebuilt_version(store, kind: str, path: pathlib.Path) -> str:
+    """The model folder at `path` stored again in `store` as a new version of `kind` (same weights,
+    another name), for tests that need a second version to switch to; returns its name."""
+    import shutil
+
+    version, _ = store.build(kind, uuid.uuid4().hex[:10], lambda folder: shutil.copytree(
+        path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")))
+    return version
+
+
+@contextlib.contextmanager
+def reloading_worker(stack: Stack, store, service: str, log_dir: pathlib.Path):
+    """`services.<service>.main` on `stack`, loading its model from `store` and checking CURRENT every
+    second; yields the process once it serves, and on the way out it must stop cleanly."""
+    health = free_port()
+    env = stack.env(CS_MODEL_DIR=str(store.root), CS_MODEL_RELOAD_S="1", CS_HEALTH_PORT=str(health),
+                    CS_METRICS_PORT=str(free_port()))
+    worker = start_service(f"services.{service}.main", env, log_dir, service)
+    try:
+        wait_serving(f"127.0.0.1:{health}", worker, 120)
+        yield worker
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+
+
+class VersionProbe:
+    """Publishes events to a worker's source topic and records which model version handled each.
+
+    `version_of(result_event)` gives (message id, model version) of an event on the result topic.
+    Use as `async with VersionProbe(...) as probe:`; `probe.sent` lists the message ids sent, in
+    order, and `probe.versions` maps those seen on the result topic to their version.
+    """
+
+    def __init__(self, stack: Stack, source, result, version_of) -> None:
+        self.stack, self.source, self.result, self.version_of = stack, source, result, version_of
+        self.sent: list[str] = []
+        self.versions: dict[str, str] = {}
+
+    async def __aenter__(self) -> "VersionProbe":
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        self._consumer = AIOKafkaConsumer(self.result.name(self.stack.prefix), bootstrap_servers=self.stack.kafka,
+                                          group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.stack.kafka, acks="all")
+        await self._consumer.start()
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._producer.stop()
+        await self._consumer.stop()
+
+    async def send(self, event, message_id: str, conversation_id: str) -> None:
+        from services.common.topics import conversation_key
+
+        self.sent.append(message_id)
+        await self._producer.send_and_wait(self.source.name(self.stack.prefix), self.source.encode(event),
+                                           key=conversation_key(conversation_id))
+
+    async def read_until(self, done, timeout: float = 60) -> None:
+        import asyncio
+
+        async with asyncio.timeout(timeout):
+            while not done():
+                for records in (await self._consumer.getmany(timeout_ms=300)).values():
+                    for record in records:
+                        message_id, version = self.version_of(self.result.decode(record.value))
+                        self.versions.setdefault(message_id, version)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -8,17 +8,15 @@ name, promoted before the worker starts. The CLI runs as an operator would run i
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import INBOUND, UNDERSTOOD, conversation_key
-from tests.conftest import ROOT, copy_current_model, free_port, start_service, wait_serving
+from services.common.topics import INBOUND, UNDERSTOOD
+from tests.conftest import ROOT, VersionProbe, copy_current_model, rebuilt_version, reloading_worker
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
 
@@ -30,18 +28,10 @@ def serving_second(stack, tmp_path_factory):
     own = stack.with_own_topics("rollback.")
     store = copy_current_model(KIND, tmp_path_factory.mktemp("models"))
     first, first_path = store.current(KIND)
-    second, _ = store.build(KIND, uuid.uuid4().hex[:10], lambda folder: shutil.copytree(
-        first_path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")))
+    second = rebuilt_version(store, KIND, first_path)
     store.promote(KIND, second)
-    health = free_port()
-    env = own.env(CS_MODEL_DIR=str(store.root), CS_MODEL_RELOAD_S="1", CS_HEALTH_PORT=str(health),
-                  CS_METRICS_PORT=str(free_port()))
-    worker = start_service("services.intent.main", env, tmp_path_factory.mktemp("intent"), "intent")
-    try:
-        wait_serving(f"127.0.0.1:{health}", worker, 120)
+    with reloading_worker(own, store, "intent", tmp_path_factory.mktemp("intent")) as worker:
         yield own, store, first, second, worker
-    finally:
-        assert worker.stop() == 0, worker.log()[-3000:]
 
 
 def cs(stack, store, *argv: str) -> subprocess.CompletedProcess:
@@ -52,31 +42,18 @@ def cs(stack, store, *argv: str) -> subprocess.CompletedProcess:
 async def test_rollback_puts_the_previous_version_back_into_service_without_a_restart(serving_second):
     own, store, first, second, worker = serving_second
     cid = f"rb-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(UNDERSTOOD.name(own.prefix), bootstrap_servers=own.kafka,
-                                group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=own.kafka, acks="all")
-    await consumer.start()
-    await producer.start()
-    versions: dict[str, str] = {}
-    sent: list[str] = []
+    async with VersionProbe(own, INBOUND, UNDERSTOOD,
+                            lambda e: (e.message.message_id, e.understanding.model_version)) as probe:
+        versions, sent = probe.versions, probe.sent
 
-    async def send() -> None:
-        message = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"{cid}-{len(sent)}",
-                                     text="where is my order #A12345?")
-        sent.append(message.message_id)
-        await producer.send_and_wait(INBOUND.name(own.prefix), INBOUND.encode(message), key=conversation_key(cid))
+        async def send() -> None:
+            message_id = f"{cid}-{len(sent)}"
+            message = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=message_id,
+                                         text="where is my order #A12345?")
+            await probe.send(message, message_id, cid)
 
-    async def read_until(done) -> None:
-        async with asyncio.timeout(60):
-            while not done():
-                for records in (await consumer.getmany(timeout_ms=300)).values():
-                    for record in records:
-                        event = UNDERSTOOD.decode(record.value)
-                        versions.setdefault(event.message.message_id, event.understanding.model_version)
-
-    try:
         await send()
-        await read_until(lambda: sent[0] in versions)
+        await probe.read_until(lambda: sent[0] in versions)
         assert versions[sent[0]] == second
 
         done = await asyncio.to_thread(cs, own, store, "models", "rollback", "--kind", KIND)
@@ -87,12 +64,9 @@ async def test_rollback_puts_the_previous_version_back_into_service_without_a_re
         async with asyncio.timeout(60):
             while first not in versions.values():
                 await send()
-                await read_until(lambda: sent[-1] in versions)
+                await probe.read_until(lambda: sent[-1] in versions)
         await send()
-        await read_until(lambda: all(m in versions for m in sent))
-    finally:
-        await producer.stop()
-        await consumer.stop()
+        await probe.read_until(lambda: all(m in versions for m in sent))
     order = [versions[m] for m in sent]
     assert order == sorted(order, key=lambda v: v == first) and order[-1] == first, order
     assert worker.proc.poll() is None, "the worker must switch in place, not restart"
