@@ -54,11 +54,11 @@ import eval_plots  # noqa: E402
 from services.common import ngrams  # noqa: E402
 from services.common.embeddings import MODEL_NAME, shared_encoder  # noqa: E402
 from services.common.model_store import ModelStore  # noqa: E402
-from services.common.ngrams import NgramVocabulary  # noqa: E402
+from services.common.ngrams import NgramVocabulary, stack_features  # noqa: E402
 from services.intent import corpora  # noqa: E402
 from services.intent import evaluation as intent_eval  # noqa: E402
 from services.intent.catalogue import Catalogue  # noqa: E402
-from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, read_metadata, stack_features  # noqa: E402
+from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, read_metadata  # noqa: E402
 from services.intent.engine import IntentEngine  # noqa: E402
 from services.intent.entities import extract_entities  # noqa: E402
 from services.intent.training import TrainingConfig, TrainingInputs, build_model, stratified_split  # noqa: E402

@@ -64,6 +64,16 @@ class SparseRows:
 
         return csr_matrix((self.weights, self.indices, self.indptr), shape=(len(self), n_columns))
 
+    def add_products(self, logits: np.ndarray, term_weights: np.ndarray) -> np.ndarray:
+        """logits[i] += row i @ term_weights (one weight row per vocabulary term), in place; returns logits.
+
+        A head's hot path: gathering a text's few term rows is cheaper than a scipy product per message.
+        """
+        for i in range(len(self)):
+            span = slice(self.indptr[i], self.indptr[i + 1])
+            logits[i] += self.weights[span] @ term_weights[self.indices[span]]
+        return logits
+
 
 @dataclasses.dataclass(frozen=True)
 class NgramVocabulary:
@@ -126,3 +136,17 @@ class NgramVocabulary:
                              f"{SCHEME!r}; rebuild the model (its service's training command with --promote)")
         text = terms.tobytes().decode("utf-8")
         return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32))
+
+
+def stack_features(embeddings: np.ndarray, texts: Sequence[str], vocabulary: NgramVocabulary | None):
+    """A head's input rows: the embeddings alone (no vocabulary), or [embedding | n-gram TF-IDF] as CSR.
+
+    Training, evaluation and the workers all build rows here, so they can never disagree.
+    """
+    if vocabulary is None or not len(vocabulary):
+        return embeddings
+    if len(texts) != len(embeddings):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts; pass one text per embedding")
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([csr_matrix(embeddings), vocabulary.transform(texts).to_csr(len(vocabulary))], format="csr")

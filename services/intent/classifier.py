@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.ngrams import NgramVocabulary
+from services.common.ngrams import NgramVocabulary, stack_features
 
 OUT_OF_SCOPE = "out_of_scope"
 # The ModelStore kind the intent model is stored under.
@@ -75,20 +75,6 @@ def decide(probabilities: np.ndarray, oos_index: int, threshold: float) -> Decis
     confidence = in_scope[np.arange(len(best)), best]
     oos = (probabilities[:, oos_index] > confidence) | (confidence < threshold)
     return Decisions(best, confidence, oos)
-
-
-def stack_features(embeddings: np.ndarray, texts: Sequence[str], vocabulary: NgramVocabulary | None):
-    """The head's input rows: the embeddings alone, or [embedding | n-gram TF-IDF] as a CSR matrix.
-
-    Training, evaluation and the worker all build rows here, so they can never disagree.
-    """
-    if vocabulary is None or not len(vocabulary):
-        return embeddings
-    if len(texts) != len(embeddings):
-        raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts; pass one text per embedding")
-    from scipy.sparse import csr_matrix, hstack
-
-    return hstack([csr_matrix(embeddings), vocabulary.transform(texts).to_csr(len(vocabulary))], format="csr")
 
 
 class IntentClassifier:
@@ -166,10 +152,7 @@ class IntentClassifier:
             raise ValueError(f"intent head expects {self._embedding_dim}-dimensional embeddings, got {embeddings.shape[1]}")
         logits = embeddings @ self._embedding_weights + self.bias
         if self.vocabulary is not None:
-            rows = self.vocabulary.transform(texts)
-            for i in range(len(rows)):
-                span = slice(rows.indptr[i], rows.indptr[i + 1])
-                logits[i] += rows.weights[span] @ self._term_weights[rows.indices[span]]
+            self.vocabulary.transform(texts).add_products(logits, self._term_weights)
         return self._decide(softmax(logits / self.temperature))
 
     def predict(self, features) -> list[IntentPrediction]:

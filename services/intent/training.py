@@ -56,7 +56,7 @@ import numpy as np
 from services.common import ngrams
 from services.common.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
 from services.common.model_store import ModelStore, fingerprint
-from services.common.ngrams import NgramVocabulary
+from services.common.ngrams import NgramVocabulary, stack_features
 from services.common.lifecycle import StartupError
 from services.common.retraining import (
     NO_CORRECTIONS,
@@ -70,7 +70,7 @@ from services.common.retraining import (
 from services.common.settings import ConfigError, Env
 from services.intent import corpora
 from services.intent.classifier import MODEL_KIND as KIND
-from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax, stack_features
+from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax
 
 # Bump when the training procedure changes in a way the settings below do not capture.
 PROCEDURE = "intent-train-v4"

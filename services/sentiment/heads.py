@@ -98,10 +98,7 @@ class StackedHead:
 
     def predict_proba(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         logits = embeddings @ self.coef.T + self.intercept
-        rows = self.vocabulary.transform(texts)
-        for i in range(len(rows)):
-            span = slice(rows.indptr[i], rows.indptr[i + 1])
-            logits[i] += rows.weights[span] @ self._term_weights[rows.indices[span]]
+        self.vocabulary.transform(texts).add_products(logits, self._term_weights)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)

@@ -65,7 +65,7 @@ from services.sentiment.evaluation import (
 )
 from services.sentiment.heads import LinearHead, StackedHead
 from services.common import ngrams
-from services.common.ngrams import NgramVocabulary
+from services.common.ngrams import NgramVocabulary, stack_features
 
 META_FILE = "meta.json"
 ARTIFACT_FORMAT = "sentiment-stacked-ngram-heads-v2"
@@ -177,10 +177,8 @@ def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float) -> LinearHead:
 def fit_polarity(embeddings: np.ndarray, texts: Sequence[str], labels: Sequence[str], config: TrainingConfig,
                  weights: np.ndarray | None = None) -> StackedHead:
     """One logistic regression over [embedding | n-gram TF-IDF] of the training texts."""
-    from scipy.sparse import csr_matrix, hstack
-
     vocabulary = NgramVocabulary.fit(texts, config.ngram_min_df)
-    features = hstack([csr_matrix(embeddings), vocabulary.transform(texts).to_csr(len(vocabulary))], format="csr")
+    features = stack_features(embeddings, list(texts), vocabulary)
     model = _logistic_regression(features, labels, config.polarity_c, weights)
     return StackedHead.from_sklearn(model, vocabulary, embeddings.shape[1])
 
