@@ -76,7 +76,7 @@ RUN groupadd --system --gid 10001 cs \
  && install -d -o cs -g cs -m 0755 /models
 # Container defaults; compose and the Kubernetes manifests set the CS_* ones explicitly as well.
 # With a read-only root filesystem /tmp is the one writable place (tmpfs / emptyDir), so HOME, the
-# Hugging Face cache and Faust's scratch folder (tempfile.mkdtemp, see services/common/worker.py) go there.
+# Hugging Face cache and Faust's scratch folder (tempfile.mkdtemp, see services/common/worker/loop.py) go there.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -27,8 +27,8 @@ models: install
 
 ## the demo tenant's knowledge base (the ABCD guidelines; re-running changes nothing unless the file did) and persona
 knowledge: stack-up
-	$(PY) -m services.common.cli kb ingest --tenant $(DEMO_TENANT) $(CS_SHARED_DATA)/abcd/guidelines.json
-	$(PY) -m services.common.cli tenants persona --tenant $(DEMO_TENANT) --brand AcmeBrands \
+	$(PY) -m services.cli kb ingest --tenant $(DEMO_TENANT) $(CS_SHARED_DATA)/abcd/guidelines.json
+	$(PY) -m services.cli tenants persona --tenant $(DEMO_TENANT) --brand AcmeBrands \
 		--business "an online clothing retailer" --business-zh "一家网上服装店"
 
 services-up: stack-up models

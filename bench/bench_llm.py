@@ -34,7 +34,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from services.common.model_store import ModelStore  # noqa: E402
+from services.common.ml.model_store import ModelStore  # noqa: E402
 from services.generator.llm.batched import BatchedEngine  # noqa: E402
 from services.generator.llm.engine import LLMEngine  # noqa: E402
 from services.generator.llm.weights import ensure_converted  # noqa: E402

@@ -34,11 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.common.embeddings import SentenceEncoder  # noqa: E402
+from services.common.ml.embeddings import SentenceEncoder  # noqa: E402
 from services.common.knowledge.documents import load_source  # noqa: E402
 from services.common.knowledge.ingest import ingest_documents  # noqa: E402
 from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
-from services.common.mongo import connect  # noqa: E402
+from services.common.storage.mongo import connect  # noqa: E402
 from services.generator import evaluation  # noqa: E402
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question  # noqa: E402
 from services.generator.grounding import GroundingChecker  # noqa: E402
@@ -83,7 +83,7 @@ def threshold_sweep(results: list[evaluation.CaseResult]) -> list[dict]:
 
 
 def load_llm(max_batch: int):
-    from services.common.model_store import ModelStore
+    from services.common.ml.model_store import ModelStore
     from services.generator.llm.batched import BatchedEngine
     from services.generator.llm.engine import LLMEngine
     from services.generator.llm.weights import ensure_converted

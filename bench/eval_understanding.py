@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import eval_plots  # noqa: E402
-from services.common import ngrams  # noqa: E402
-from services.common.embeddings import MODEL_NAME, shared_encoder  # noqa: E402
-from services.common.model_store import ModelStore  # noqa: E402
-from services.common.ngrams import NgramVocabulary, stack_features  # noqa: E402
+from services.common.ml import ngrams# noqa: E402
+from services.common.ml.embeddings import MODEL_NAME, shared_encoder  # noqa: E402
+from services.common.ml.model_store import ModelStore  # noqa: E402
+from services.common.ml.ngrams import NgramVocabulary, stack_features  # noqa: E402
 from services.intent import corpora  # noqa: E402
 from services.intent import evaluation as intent_eval  # noqa: E402
 from services.intent.catalogue import Catalogue  # noqa: E402

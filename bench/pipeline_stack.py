@@ -55,8 +55,8 @@ def bench_stack(partitions: int) -> Stack:
     stack = Stack(kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
                   mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
                   database=f"bench_{run_id}", prefix=f"b{run_id}.")
-    from services.common.kafka import ensure_topics
-    from services.common.topics import all_topic_names
+    from services.common.platform.kafka import ensure_topics
+    from services.common.platform.topics import all_topic_names
 
     ensure_topics(stack.kafka, all_topic_names(stack.prefix, stack.queues.split(",")), partitions=partitions)
     return stack

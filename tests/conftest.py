@@ -43,8 +43,8 @@ class Stack:
     def with_own_topics(self, suffix: str) -> Stack:
         """The same broker and database with topics of its own (prefix + suffix), created now: for
         long-running workers whose consumption must not race other tests' hand-published events."""
-        from services.common.kafka import ensure_topics
-        from services.common.topics import all_topic_names
+        from services.common.platform.kafka import ensure_topics
+        from services.common.platform.topics import all_topic_names
 
         own = dataclasses.replace(self, prefix=f"{self.prefix}{suffix}")
         ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
@@ -78,8 +78,8 @@ def stack() -> Stack:
         database=f"test_{run_id}",
         prefix=f"t{run_id}.",
     )
-    from services.common.kafka import ensure_topics
-    from services.common.topics import all_topic_names
+    from services.common.platform.kafka import ensure_topics
+    from services.common.platform.topics import all_topic_names
 
     ensure_topics(s.kafka, all_topic_names(s.prefix, s.queues.split(",")), partitions=3)
     yield s
@@ -136,7 +136,7 @@ def wait_serving(target: str, process: ServiceProcess, timeout: float, ca: bytes
     """Poll the gRPC health check (over TLS when `ca` is given) until SERVING; fail with the log if it dies."""
     import asyncio
 
-    from services.common.health import check
+    from services.common.platform.health import check
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -156,7 +156,7 @@ def copy_current_model(kind: str, folder: pathlib.Path):
     for tests that promote versions of their own without touching the real store."""
     import shutil
 
-    from services.common.model_store import ModelStore
+    from services.common.ml.model_store import ModelStore
 
     base = ModelStore().current(kind)
     if base is None:
@@ -220,7 +220,7 @@ class VersionProbe:
         await self._consumer.stop()
 
     async def send(self, event, message_id: str, conversation_id: str) -> None:
-        from services.common.topics import conversation_key
+        from services.common.platform.topics import conversation_key
 
         self.sent.append(message_id)
         await self._producer.send_and_wait(self.source.name(self.stack.prefix), self.source.encode(event),

@@ -27,7 +27,7 @@ up() {
     echo "services: $s started (pid $!, log $STACK_DIR/logs/$s.log)"
   done
   for s in "${SERVICES[@]}"; do
-    if ! "$PY" -m services.common.cli health "${HEALTH[$s]}" --wait 240 --pid "$(cat "$RUN/$s.pid")"; then
+    if ! "$PY" -m services.cli health "${HEALTH[$s]}" --wait 240 --pid "$(cat "$RUN/$s.pid")"; then
       echo "services: $s did not become ready; last log lines:" >&2
       tail -n 20 "$STACK_DIR/logs/$s.log" >&2
       exit 1

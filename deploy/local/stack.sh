@@ -111,7 +111,7 @@ up() {
   wait_port FerretDB "$FERRETDB_PORT" "$STACK_DIR/ferretdb/ferretdb.pid" 30
   wait_port Kafka "$KAFKA_PORT" "$STACK_DIR/kafka/kafka.pid" 90
   CS_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT" CS_MONGO_URI="mongodb://127.0.0.1:$FERRETDB_PORT/" \
-    "$PYTHON" -m services.common.cli stack-ready --timeout 90
+    "$PYTHON" -m services.cli stack-ready --timeout 90
   say "up: data in $STACK_DIR"
 }
 

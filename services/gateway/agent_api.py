@@ -12,13 +12,13 @@ import uuid
 
 import grpc
 
-from services.common import metrics
+from services.common.platform import metrics
 from services.common.proto.cs.v1 import agent_service_pb2 as pb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import (
+from services.common.storage.repositories import (
     AGENT,
     AGENT_ROLE,
     BOT,
@@ -29,9 +29,9 @@ from services.common.repositories import (
     message_proto,
     utcnow,
 )
-from services.common.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
+from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.gateway.auth import RequestError
-from services.common.ids import derived_id
+from services.common.platform.ids import derived_id
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import state_event

@@ -11,7 +11,7 @@ import time
 
 import grpc
 
-from services.common.repositories import ApiKeyRepo, Principal
+from services.common.storage.repositories import ApiKeyRepo, Principal
 
 
 class RequestError(Exception):

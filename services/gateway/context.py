@@ -13,11 +13,11 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import DecodeError
 from pymongo.errors import PyMongoError
 
-from services.common import metrics
-from services.common.repositories import TransientError
-from services.common.kafka import EventPublisher
-from services.common.repositories import Repositories
-from services.common.topics import TopicSpec
+from services.common.platform import metrics
+from services.common.platform.errors import TransientError
+from services.common.platform.kafka import EventPublisher
+from services.common.storage.repositories import Repositories
+from services.common.platform.topics import TopicSpec
 from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
 from services.gateway.settings import GatewaySettings

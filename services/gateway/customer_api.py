@@ -10,10 +10,11 @@ import grpc
 from services.common.proto.cs.v1 import customer_service_pb2 as pb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.repositories import ADAPTER, BOT, RESOLVED, conversation_proto, message_proto, utcnow
-from services.common.topics import FEEDBACK, INBOUND, STATE
+from services.common.storage.repositories import ADAPTER, BOT, RESOLVED, conversation_proto, message_proto
+from services.common.platform.clock import utcnow
+from services.common.platform.topics import FEEDBACK, INBOUND, STATE
 from services.gateway.auth import RequestError
-from services.common.ids import derived_id
+from services.common.platform.ids import derived_id
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import reply_from_doc, state_event

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from services.common.topics import ENRICHED, ESCALATIONS, REPLIES, STATE, PoisonEvent, escalation_topic
+from services.common.platform.topics import ENRICHED, ESCALATIONS, REPLIES, STATE, PoisonEvent, escalation_topic
 
 log = logging.getLogger(__name__)
 
 QUEUE_DEPTH = 1000
+RECENT_REPLIES = 10_000  # final replies remembered per replica, so the second delivery path can be told apart
 
 
 @dataclass(eq=False)
@@ -44,6 +45,7 @@ class Hub:
     def __init__(self) -> None:
         self._conversations: dict[str, set[Subscription]] = defaultdict(set)
         self._queues: dict[str, set[Subscription]] = defaultdict(set)
+        self._recent_replies: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @contextlib.contextmanager
     def conversation(self, tenant_id: str, conversation_id: str):
@@ -78,6 +80,26 @@ class Hub:
             if sub.tenant_id == tenant_id:
                 sub.offer(item)
                 delivered += 1
+        return delivered
+
+    def reply_to_conversation(self, tenant_id: str, conversation_id: str, reply) -> int:
+        """Hand a final reply to the conversation's streams once, whichever path brings it first.
+
+        A final reply reaches this replica twice: pushed by the generator (ReplySink) and read
+        from the replies topic. A stream opened between the two arrivals (the customer's next
+        message) would otherwise get the earlier reply again, as if it answered the new message.
+        Only a delivery that reached a stream is remembered: a copy nobody was listening for
+        still goes to whoever subscribes before the other copy arrives.
+        """
+        key = (tenant_id, reply.reply_id)
+        if key in self._recent_replies:
+            self._recent_replies.move_to_end(key)
+            return 0
+        delivered = self.to_conversation(tenant_id, conversation_id, ("reply", reply))
+        if delivered:
+            self._recent_replies[key] = None
+            if len(self._recent_replies) > RECENT_REPLIES:
+                self._recent_replies.popitem(last=False)
         return delivered
 
     def to_queue(self, tenant_id: str, queue: str, item) -> int:
@@ -153,7 +175,7 @@ class TopicFeed:
             log.warning("skipping undecodable live event", extra={"topic": topic, "reason": poison.reason})
             return
         if spec is REPLIES:
-            self._hub.to_conversation(event.tenant_id, event.conversation_id, ("reply", event))
+            self._hub.reply_to_conversation(event.tenant_id, event.conversation_id, event)
         elif spec is STATE:
             self._hub.to_conversation(event.tenant_id, event.conversation_id, ("state", event))
         elif spec is ENRICHED:

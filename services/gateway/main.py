@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common import lifecycle
+from services.common.platform import lifecycle
 from services.gateway.server import serve
 from services.gateway.settings import GatewaySettings
 

@@ -40,5 +40,5 @@ class ReplySink(pb_grpc.ReplySinkServiceServicer):
             return bool(self.hub.to_conversation(request.tenant_id, token.conversation_id, ("token", token)))
         if request.HasField("reply"):
             reply = request.reply
-            return bool(self.hub.to_conversation(request.tenant_id, reply.conversation_id, ("reply", reply)))
+            return bool(self.hub.reply_to_conversation(request.tenant_id, reply.conversation_id, reply))
         return False

@@ -13,13 +13,13 @@ import logging
 
 import grpc
 
-from services.common import logs, tls
-from services.common.health import SERVER_OPTIONS, Health, bind
-from services.common.kafka import EventPublisher, start_producer
-from services.common.metrics import start_metrics_server
-from services.common.mongo import connect
+from services.common.platform import logs, tls
+from services.common.platform.health import SERVER_OPTIONS, Health, bind
+from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.metrics import start_metrics_server
+from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import agent_service_pb2_grpc, customer_service_pb2_grpc, reply_sink_service_pb2_grpc
-from services.common.repositories import Repositories
+from services.common.storage.repositories import Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
 from services.gateway.context import DecodeRequestsLeniently, Gateway

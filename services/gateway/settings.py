@@ -1,11 +1,11 @@
-"""The gateway's settings, read once from the environment in main() (see services/common/settings.py)."""
+"""The gateway's settings, read once from the environment in main() (see services/common/platform/settings.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.settings import CommonSettings, ConfigError, Env
-from services.common.tls import read_pem
+from services.common.platform.settings import CommonSettings, ConfigError, Env
+from services.common.platform.tls import read_pem
 
 ADVERTISED = "CS_GATEWAY_ADVERTISED_ADDR"
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from services.common.knowledge.index import Hit
-from services.common.pii import mask_pii
+from services.common.platform.pii import mask_pii
 from services.generator.checks import check_answer, fallback_reply
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt

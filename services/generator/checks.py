@@ -39,7 +39,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from services.common.pii import find_pii
+from services.common.platform.pii import find_pii
 from services.generator.policy import text_similarity
 
 EMPTY = "empty"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from services.common.pii import mask_pii
+from services.common.platform.pii import mask_pii
 from services.common.proto.cs.v1 import understanding_pb2 as pb
 from services.generator.policy import Decision, ReasonCode, TurnView, turn_author
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.embeddings import SentenceEncoder
+from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.documents import clauses
 from services.common.knowledge.index import Passage
 from services.generator.checks import numbers_in, sentences

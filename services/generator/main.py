@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from services.common import lifecycle
-from services.common.model_store import ModelStore
-from services.common.repositories import Repositories
-from services.common.runtime import WorkerContext, run_worker
-from services.common.settings import CommonSettings, ConfigError, Env
-from services.common.tenants import TenantSettingsRepo
-from services.common.tls import read_pem
-from services.common.topics import ENRICHED
-from services.common.worker import WorkerSpec
+from services.common.platform import lifecycle
+from services.common.ml.model_store import ModelStore
+from services.common.storage.repositories import Repositories
+from services.common.worker.runtime import WorkerContext, run_worker
+from services.common.platform.settings import CommonSettings, ConfigError, Env
+from services.common.storage.tenants import TenantSettingsRepo
+from services.common.platform.tls import read_pem
+from services.common.platform.topics import ENRICHED
+from services.common.worker.loop import WorkerSpec
 from services.generator.policy import PolicyConfig, RoutingPolicy
 from services.generator.pusher import ReplyPusher
 from services.generator.retrieval import RetrievalSettings, Retriever
@@ -78,7 +78,7 @@ def main() -> None:
     store = ModelStore()
 
     async def run(stop) -> None:
-        from services.common.embeddings import SentenceEncoder
+        from services.common.ml.embeddings import SentenceEncoder
         from services.common.knowledge.repo import KnowledgeRepo
         from services.generator.answering import Answerer
         from services.generator.grounding import GroundingChecker

@@ -82,7 +82,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from services.common.settings import ConfigError
+from services.common.platform.settings import ConfigError
 
 
 class Action(enum.StrEnum):

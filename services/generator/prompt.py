@@ -29,7 +29,7 @@ class Persona:
     """How one tenant's bot presents itself; the *_zh fields are used in Chinese prompts.
 
     language: the reply language when the customer's cannot be told ("und").
-    Set per tenant with `cs tenants persona` (services/common/tenants.py)."""
+    Set per tenant with `cs tenants persona` (services/common/storage/tenants.py)."""
 
     brand: str
     voice: str = "friendly and professional"

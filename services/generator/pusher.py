@@ -11,7 +11,7 @@ import logging
 
 import grpc
 
-from services.common import tls
+from services.common.platform import tls
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb

@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from services.common.embeddings import SentenceEncoder
+from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.index import Hit, KnowledgeIndex
 from services.common.knowledge.repo import KnowledgeRepo
 

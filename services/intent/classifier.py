@@ -3,7 +3,7 @@
 The shared multilingual encoder puts a Chinese message near its English paraphrase, so a linear
 softmax trained mostly on English customer-service data (plus a few hundred Chinese examples)
 classifies both languages. Beside the embedding the head reads the message's Chinese character and
-English word n-grams (TF-IDF, `services/common/ngrams.py`): the embedding blurs the exact words
+English word n-grams (TF-IDF, `services/common/ml/ngrams.py`): the embedding blurs the exact words
 that separate close intents ("top up" / "top-up failed"), the n-grams keep them. Retrained on
 BANKING77 the recipe goes from 91.2 % (embedding alone) to 92.4 %; on our own data en held-out
 0.995 -> 0.999 and complaints 0.85 -> 0.90, zh test 0.963 -> 0.954 (one of 108). Versions built
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.ngrams import NgramVocabulary, stack_features
+from services.common.ml.ngrams import NgramVocabulary, stack_features
 
 OUT_OF_SCOPE = "out_of_scope"
 # The ModelStore kind the intent model is stored under.

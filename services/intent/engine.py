@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.common.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
-from services.common.model_store import ModelStore
+from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
+from services.common.ml.model_store import ModelStore
 from services.intent.catalogue import Catalogue
 from services.intent.classifier import MODEL_KIND, OUT_OF_SCOPE, IntentClassifier, IntentPrediction
 from services.intent.entities import Entity, extract_entities

@@ -27,7 +27,7 @@ without them), and off-topic messages from CLINC's oos_val/val and CAIS's valid 
 CAIS's test split are kept for the report.
 
 With --with-corrections, agents' corrections (AgentService.CorrectUnderstanding) are read from the
-database and added to every fit as weighted examples (services/common/retraining.py says which are
+database and added to every fit as weighted examples (services/common/ml/retraining.py says which are
 kept); the report gives how many were used, the thumbs-down replies, and held-out figures of the
 CURRENT version beside the new one.
 
@@ -53,12 +53,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common import ngrams
-from services.common.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
-from services.common.model_store import ModelStore, fingerprint
-from services.common.ngrams import NgramVocabulary, stack_features
-from services.common.lifecycle import StartupError
-from services.common.retraining import (
+from services.common.ml import ngrams
+from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
+from services.common.ml.model_store import ModelStore, fingerprint
+from services.common.ml.ngrams import NgramVocabulary, stack_features
+from services.common.platform.lifecycle import StartupError
+from services.common.ml.retraining import (
     NO_CORRECTIONS,
     CorrectedMessage,
     FoldedCorrections,
@@ -67,7 +67,7 @@ from services.common.retraining import (
     load_signals,
     text_key,
 )
-from services.common.settings import ConfigError, Env
+from services.common.platform.settings import ConfigError, Env
 from services.intent import corpora
 from services.intent.classifier import MODEL_KIND as KIND
 from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax

@@ -1,4 +1,4 @@
-"""What `cs models` asks about a stored intent model version (services/common/model_admin.py runs this).
+"""What `cs models` asks about a stored intent model version (services/cli/models.py runs this).
 
     python -m services.intent.versions describe PATH...   build time and headline held-out figures
     python -m services.intent.versions check PATH         load it as the worker does and label samples
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from services.common.model_admin import tool_main
+from services.common.ml.version_tool import tool_main
 
 # One message per language the worker serves, for the check: a version that loads but cannot label
 # them (e.g. a head whose width is not the encoder's) would dead-letter every event.

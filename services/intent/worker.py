@@ -1,6 +1,6 @@
 """Intent worker: cs.messages.inbound -> language, intent, entities -> cs.messages.understood.
 
-The Kafka loop is services.common.worker; this file only turns the engine's result into the event.
+The Kafka loop is services.common.worker.loop; this file only turns the engine's result into the event.
 """
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from services.common import metrics
-from services.common.model_reload import ModelSlot
-from services.common.pii import find_pii
+from services.common.platform import metrics
+from services.common.ml.model_reload import ModelSlot
+from services.common.platform.pii import find_pii
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.runtime import WorkerContext
-from services.common.topics import UNDERSTOOD
+from services.common.worker.runtime import WorkerContext
+from services.common.platform.topics import UNDERSTOOD
 
 
 def to_proto(result, version: str) -> und.Understanding:

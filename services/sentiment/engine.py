@@ -4,7 +4,7 @@ Three signals, each doing what it is good at:
 
 - a polarity classifier (negative / neutral / positive): one linear model over the shared
   multilingual sentence embedding, which lets English training transfer to Chinese and back, and
-  Chinese character / English word n-grams (`services/common/ngrams.py`), which keep the words reviews turn on;
+  Chinese character / English word n-grams (`services/common/ml/ngrams.py`), which keep the words reviews turn on;
   trained on English and Chinese reviews plus neutral support requests;
 - an emotion classifier over the same embeddings (Chinese Weibo emotions), for sadness, joy,
   fear and a weak anger signal;
@@ -26,8 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-from services.common.embeddings import shared_encoder
-from services.common.model_store import ModelStore
+from services.common.ml.embeddings import shared_encoder
+from services.common.ml.model_store import ModelStore
 from services.sentiment.cues import CueMatch, EscalationCues
 from services.sentiment.heads import LinearHead, StackedHead
 
@@ -43,7 +43,7 @@ EMOTIONS = ("neutral", "anger", "frustration", "sadness", "joy", "anxiety")
 
 
 class Encoder(Protocol):
-    """What the engine needs from a sentence encoder (services.common.embeddings.SentenceEncoder)."""
+    """What the engine needs from a sentence encoder (services.common.ml.embeddings.SentenceEncoder)."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 

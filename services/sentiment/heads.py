@@ -12,7 +12,7 @@ import pathlib
 
 import numpy as np
 
-from services.common.ngrams import NgramVocabulary
+from services.common.ml.ngrams import NgramVocabulary
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common import lifecycle
-from services.common.model_reload import ModelSlot, reload_interval
-from services.common.model_store import ModelStore
-from services.common.repositories import ModelVersionRepo
-from services.common.runtime import WorkerContext, run_worker
-from services.common.settings import CommonSettings, Env
-from services.common.topics import UNDERSTOOD
-from services.common.worker import WorkerSpec
+from services.common.platform import lifecycle
+from services.common.ml.model_reload import ModelSlot, reload_interval
+from services.common.ml.model_store import ModelStore
+from services.common.storage.repositories import ModelVersionRepo
+from services.common.worker.runtime import WorkerContext, run_worker
+from services.common.platform.settings import CommonSettings, Env
+from services.common.platform.topics import UNDERSTOOD
+from services.common.worker.loop import WorkerSpec
 from services.sentiment.worker import POLARITY, make_handler
 
 SPEC = WorkerSpec(service="sentiment", source=UNDERSTOOD)

@@ -11,7 +11,7 @@ files, the lexicon and the settings below, so running it again without --force r
 existing build.
 
 Polarity head (negative / neutral / positive), one logistic regression over the sentence
-embedding and n-gram TF-IDF features (`services/common/ngrams.py`): all 67k SST-2 train phrases (with the
+embedding and n-gram TF-IDF features (`services/common/ml/ngrams.py`): all 67k SST-2 train phrases (with the
 n-grams they lift SST-2 dev from 0.81 to 0.83; the embedding alone gained nothing from more than
 15k), ChnSentiCorp train (the n-grams read whole reviews, the encoder only the first 64
 characters: whole reviews encode four times slower for the same accuracy), waimai delivery
@@ -21,7 +21,7 @@ labelled split available here; measured on CLUE-emotion test.
 
 With --with-corrections, agents' polarity corrections (AgentService.CorrectUnderstanding) are read
 from the database and added to the polarity head's training set with a weight
-(services/common/retraining.py says which are kept); they enter the fingerprint, and the report
+(services/common/ml/retraining.py says which are kept); they enter the fingerprint, and the report
 gives how many were used and the figures of the CURRENT version beside the new one.
 """
 
@@ -39,10 +39,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.common.embeddings import shared_encoder
-from services.common.lifecycle import StartupError
-from services.common.model_store import ModelStore, fingerprint
-from services.common.retraining import (
+from services.common.ml.embeddings import shared_encoder
+from services.common.platform.lifecycle import StartupError
+from services.common.ml.model_store import ModelStore, fingerprint
+from services.common.ml.retraining import (
     NO_CORRECTIONS,
     CorrectedMessage,
     FoldedCorrections,
@@ -51,7 +51,7 @@ from services.common.retraining import (
     load_signals,
     text_key,
 )
-from services.common.settings import ConfigError, Env
+from services.common.platform.settings import ConfigError, Env
 from services.sentiment import datasets
 from services.sentiment.cues import DEFAULT_CUES_PATH
 from services.sentiment.engine import CUES_FILE, EMOTION_FILE, MODEL_KIND, POLARITY_FILE, Encoder, SentimentEngine
@@ -64,8 +64,8 @@ from services.sentiment.evaluation import (
     single_message_latency,
 )
 from services.sentiment.heads import LinearHead, StackedHead
-from services.common import ngrams
-from services.common.ngrams import NgramVocabulary, stack_features
+from services.common.ml import ngrams
+from services.common.ml.ngrams import NgramVocabulary, stack_features
 
 META_FILE = "meta.json"
 ARTIFACT_FORMAT = "sentiment-stacked-ngram-heads-v2"

@@ -1,4 +1,4 @@
-"""What `cs models` asks about a stored sentiment model version (services/common/model_admin.py runs this).
+"""What `cs models` asks about a stored sentiment model version (services/cli/models.py runs this).
 
     python -m services.sentiment.versions describe PATH...   headline figures of the version's report
     python -m services.sentiment.versions check PATH         load it as the worker does and score samples
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from services.common.model_admin import tool_main
+from services.common.ml.version_tool import tool_main
 
 SAMPLES = (("thanks, that solved it", "en"), ("这是第三次了，太差了！", "zh"))
 

@@ -10,13 +10,13 @@ import asyncio
 
 from pymongo import DESCENDING
 
-from services.common import metrics
-from services.common.model_reload import ModelSlot
+from services.common.platform import metrics
+from services.common.ml.model_reload import ModelSlot
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import utcnow
-from services.common.runtime import WorkerContext
-from services.common.topics import ENRICHED
+from services.common.platform.clock import utcnow
+from services.common.worker.runtime import WorkerContext
+from services.common.platform.topics import ENRICHED
 from services.sentiment.trend import conversation_trend
 
 TREND_WINDOW = 5

@@ -31,7 +31,7 @@ def stack(stack: Stack) -> Stack:
 def shop_knowledge(stack: Stack) -> None:
     """The ABCD guidelines as the e2e tenant's knowledge base, loaded the way an operator does."""
     result = subprocess.run(
-        [sys.executable, "-m", "services.common.cli", "kb", "ingest", "--tenant", E2E_TENANT,
+        [sys.executable, "-m", "services.cli", "kb", "ingest", "--tenant", E2E_TENANT,
          str(SHARED_DATA / "abcd" / "guidelines.json")],
         env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=180,
     )

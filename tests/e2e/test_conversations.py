@@ -17,7 +17,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import INBOUND, conversation_key
+from services.common.platform.topics import INBOUND, conversation_key
 
 pytestmark = pytest.mark.stack
 

@@ -50,8 +50,8 @@ def own_stack(tmp_path_factory):
     ports = {"kafka": free_port(), "controller": free_port(), "mongo": free_port()}
     env = stack_env(folder, ports)
     stack_command(env, "up")
-    from services.common.kafka import ensure_topics
-    from services.common.topics import all_topic_names
+    from services.common.platform.kafka import ensure_topics
+    from services.common.platform.topics import all_topic_names
 
     s = Stack(kafka=f"127.0.0.1:{ports['kafka']}", mongo_uri=f"mongodb://127.0.0.1:{ports['mongo']}/",
               database="broker_restart", prefix="br.")

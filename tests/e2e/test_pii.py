@@ -20,7 +20,7 @@ import string
 
 import pytest
 
-from services.common.pii import find_pii
+from services.common.platform.pii import find_pii
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from tests.e2e.test_conversations import converse, next_reply
 

@@ -77,7 +77,7 @@ async def test_an_escalation_half_made_before_the_database_died_is_finished(stac
     """
     from pymongo import AsyncMongoClient
 
-    from services.common.ids import derived_id
+    from services.common.platform.ids import derived_id
     from services.common.proto.cs.v1 import conversation_pb2 as conv
 
     tenant, cid, client_id = "shop", f"half-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex

@@ -12,8 +12,8 @@ from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait
 
 
 async def create_keys_async(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
-    from services.common.mongo import connect
-    from services.common.repositories import ApiKeyRepo
+    from services.common.storage.mongo import connect
+    from services.common.storage.repositories import ApiKeyRepo
 
     mongo, db = await connect(stack.mongo_uri, stack.database, 10)
     try:
@@ -66,8 +66,8 @@ def auth(key: str) -> tuple[tuple[str, str], ...]:
 async def wait_stream_route(stack: Stack, tenant: str, conversation_id: str, timeout: float = 10) -> str:
     """The reply-sink address a gateway registered for the conversation's open reply stream: what the
     generator reads to stream tokens (the sink has its own, by default ephemeral, port)."""
-    from services.common.mongo import connect
-    from services.common.repositories import StreamRouteRepo
+    from services.common.storage.mongo import connect
+    from services.common.storage.repositories import StreamRouteRepo
 
     mongo, db = await connect(stack.mongo_uri, stack.database, 10)
     try:

@@ -18,11 +18,11 @@ import uuid
 import bson
 import pytest
 
-from services.common.mongo import connect
+from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import BOT, QUEUED, Repositories
+from services.common.storage.repositories import BOT, QUEUED, Repositories
 from services.sentiment.worker import ScoreHistory
 from tests.conftest import ROOT
 
@@ -86,7 +86,7 @@ def differences(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
 
 def erase(stack, tenant: str, customer: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "services.common.cli", "customers", "erase", "--tenant", tenant, "--customer", customer],
+        [sys.executable, "-m", "services.cli", "customers", "erase", "--tenant", tenant, "--customer", customer],
         env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stderr

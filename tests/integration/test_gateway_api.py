@@ -17,7 +17,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
+from services.common.platform.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
 from tests.integration.conftest import auth
 
 pytestmark = pytest.mark.stack
@@ -188,8 +188,8 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
                                       metadata=auth(keys["acme_adapter"]))
     cid = ack.conversation_id
     # The generator's part, done by hand here: escalate to the billing queue.
-    from services.common.mongo import connect
-    from services.common.repositories import BOT, QUEUED, ConversationRepo
+    from services.common.storage.mongo import connect
+    from services.common.storage.repositories import BOT, QUEUED, ConversationRepo
 
     mongo, db = await connect(stack.mongo_uri, stack.database, 5)
     await ConversationRepo(db).transition("acme", cid, (BOT,), QUEUED, queue="billing")

@@ -14,7 +14,7 @@ import uuid
 import grpc
 import pytest
 
-from services.common.mongo import connect
+from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -22,8 +22,8 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import ConversationRepo, MessageRepo, ModelVersionRepo
-from services.common.retraining import read_signals
+from services.common.storage.repositories import ConversationRepo, MessageRepo, ModelVersionRepo
+from services.common.ml.retraining import read_signals
 from tests.integration.conftest import auth, create_keys_async, start_gateway
 
 pytestmark = pytest.mark.stack

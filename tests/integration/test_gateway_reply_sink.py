@@ -23,7 +23,9 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
+from services.common.platform.topics import REPLIES
 from tests.integration.conftest import auth, wait_stream_route
+from tests.integration.test_gateway_api import publish
 
 pytestmark = pytest.mark.stack
 
@@ -64,10 +66,13 @@ async def push(channel: grpc.aio.Channel, *requests: bytes) -> pb.PushReplyRespo
     return await call(iter(requests), timeout=CALL_TIMEOUT_S)
 
 
+def reply_event(tenant: str, conversation_id: str, text: str) -> ev.ReplyPublished:
+    return ev.ReplyPublished(tenant_id=tenant, conversation_id=conversation_id, reply_id=f"r-{uuid.uuid4().hex}",
+                             text=text, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
+
+
 def bot_reply(tenant: str, conversation_id: str, text: str) -> bytes:
-    reply = ev.ReplyPublished(tenant_id=tenant, conversation_id=conversation_id, reply_id=f"r-{uuid.uuid4().hex}",
-                              text=text, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
-    return pb.PushReplyRequest(tenant_id=tenant, reply=reply).SerializeToString()
+    return pb.PushReplyRequest(tenant_id=tenant, reply=reply_event(tenant, conversation_id, text)).SerializeToString()
 
 
 @pytest.mark.parametrize("how", list(MALFORMED))
@@ -105,3 +110,37 @@ async def test_the_sink_port_serves_no_public_api(sink, keys):
         await cgrpc.CustomerServiceStub(sink.channel).SendMessage(
             cpb.SendMessageRequest(customer_id="c", text="hello"), metadata=auth(keys["acme_adapter"]), timeout=CALL_TIMEOUT_S)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_reply_already_pushed_to_a_stream_is_not_delivered_again_from_the_replies_topic(stack, channel, sink, keys):
+    """The generator pushes a final reply and publishes it; the topic copy reaches the gateway later.
+
+    A stream opened in between (the customer's next message) must not get the old reply as if it
+    answered the new message.
+    """
+    first = reply_event("acme", sink.conversation_id, "the answer to the first question")
+    assert (await push(sink.channel, pb.PushReplyRequest(tenant_id="acme", reply=first).SerializeToString())).delivered == 1
+    assert (await asyncio.wait_for(sink.stream.read(), CALL_TIMEOUT_S)).reply.reply_id == first.reply_id
+
+    marker = pb.PushReplyRequest(tenant_id="acme", token=cpb.ReplyToken(
+        conversation_id=sink.conversation_id, reply_id="r-next", text="...")).SerializeToString()
+    sink.stream.cancel()
+    async with asyncio.timeout(CALL_TIMEOUT_S):  # the first stream is gone once a push reaches nobody
+        while (await push(sink.channel, marker)).delivered:
+            await asyncio.sleep(0.05)
+    second_stream = cgrpc.CustomerServiceStub(channel).StreamReplies(
+        cpb.StreamRepliesRequest(conversation_id=sink.conversation_id), metadata=auth(keys["acme_adapter"]))
+    try:
+        async with asyncio.timeout(CALL_TIMEOUT_S):  # and the second one is there once a push reaches it
+            while not (await push(sink.channel, marker)).delivered:
+                await asyncio.sleep(0.05)
+
+        later = reply_event("acme", sink.conversation_id, "the answer to the second question")
+        await publish(stack, REPLIES, first, sink.conversation_id)  # the topic copy of the pushed reply
+        await publish(stack, REPLIES, later, sink.conversation_id)  # same partition: read after it
+        got = await asyncio.wait_for(second_stream.read(), CALL_TIMEOUT_S)
+        while got.HasField("token"):
+            got = await asyncio.wait_for(second_stream.read(), CALL_TIMEOUT_S)
+        assert got.reply.reply_id == later.reply_id, "the new stream got the earlier reply a second time"
+    finally:
+        second_stream.cancel()

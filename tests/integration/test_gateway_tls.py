@@ -16,7 +16,7 @@ import uuid
 import grpc
 import pytest
 
-from services.common import tls
+from services.common.platform import tls
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.generator.pusher import ReplyPusher
@@ -149,7 +149,7 @@ async def test_a_pusher_not_trusting_the_gateways_ca_cannot_reach_the_sink(stack
 
 def test_cs_health_checks_a_tls_gateway_with_its_ca(tls_gateway, certs):
     target = f"127.0.0.1:{tls_gateway.ports['grpc']}"
-    cli = [sys.executable, "-m", "services.common.cli", "health", target]
+    cli = [sys.executable, "-m", "services.cli", "health", target]
     with_ca = subprocess.run([*cli, "--tls-ca", str(certs["ca"])], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert with_ca.returncode == 0, with_ca.stderr
     plaintext = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from services.common.embeddings import shared_encoder
+from services.common.ml.embeddings import shared_encoder
 from services.common.knowledge.repo import KnowledgeRepo
-from services.common.mongo import connect
+from services.common.storage.mongo import connect
 from services.generator.retrieval import RetrievalSettings, Retriever
 from tests.conftest import ROOT, SHARED_DATA, Stack
 
@@ -21,7 +21,7 @@ ABCD = SHARED_DATA / "abcd" / "guidelines.json"
 
 
 def kb(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.common.cli", "kb", *args], env=stack.env(), cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "services.cli", "kb", *args], env=stack.env(), cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

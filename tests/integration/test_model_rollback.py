@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import INBOUND, UNDERSTOOD
+from services.common.platform.topics import INBOUND, UNDERSTOOD
 from tests.conftest import ROOT, VersionProbe, copy_current_model, rebuilt_version, reloading_worker
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
@@ -35,7 +35,7 @@ def serving_second(stack, tmp_path_factory):
 
 
 def cs(stack, store, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.common.cli", *argv], env=stack.env(CS_MODEL_DIR=str(store.root)),
+    return subprocess.run([sys.executable, "-m", "services.cli", *argv], env=stack.env(CS_MODEL_DIR=str(store.root)),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from services.common.mongo import connect
+from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.repositories import AGENT, BOT, QUEUED, Repositories
+from services.common.storage.repositories import AGENT, BOT, QUEUED, Repositories
 
 pytestmark = pytest.mark.stack
 

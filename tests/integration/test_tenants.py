@@ -8,15 +8,15 @@ import sys
 
 import pytest
 
-from services.common.mongo import connect
-from services.common.tenants import TenantSettingsRepo
+from services.common.storage.mongo import connect
+from services.common.storage.tenants import TenantSettingsRepo
 from tests.conftest import ROOT, Stack
 
 pytestmark = pytest.mark.stack
 
 
 def persona_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.common.cli", "tenants", "persona", *args], env=stack.env(),
+    return subprocess.run([sys.executable, "-m", "services.cli", "tenants", "persona", *args], env=stack.env(),
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from services.common.cli import main
-from services.common.model_store import ModelStore
+from services.cli.main import main
+from services.common.ml.model_store import ModelStore
 from tests.conftest import copy_current_model
 
 KIND = "intent"

@@ -13,9 +13,9 @@ import threading
 import pytest
 from prometheus_client import REGISTRY
 
-from services.common.model_reload import ModelSlot, reload_interval
-from services.common.model_store import ModelStore
-from services.common.settings import ConfigError, Env
+from services.common.ml.model_reload import ModelSlot, reload_interval
+from services.common.ml.model_store import ModelStore
+from services.common.platform.settings import ConfigError, Env
 
 KIND = "toy"
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.pii import PiiMaskingFilter, cn_id_valid, find_pii, luhn_valid, mask_pii
+from services.common.platform.pii import PiiMaskingFilter, cn_id_valid, find_pii, luhn_valid, mask_pii
 
 SHARED_DATA = pathlib.Path(os.environ.get("CS_SHARED_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.common.settings import VARIABLES, CommonSettings, ConfigError, Env
+from services.common.platform.settings import VARIABLES, CommonSettings, ConfigError, Env
 
 
 def test_defaults_give_a_working_local_configuration():
@@ -40,7 +40,7 @@ def test_policy_variables_are_declared():
     from services.generator.policy import ENV_VARIABLES
 
     missing = [name for name, _ in ENV_VARIABLES if name not in VARIABLES]
-    assert not missing, f"declare in services/common/settings.py: {missing}"
+    assert not missing, f"declare in services/common/platform/settings.py: {missing}"
 
 
 def test_readme_documents_every_variable():

@@ -3,10 +3,10 @@
 import pytest
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.topics import (
+from services.common.platform.topics import (
     ENRICHED, INBOUND, SCHEMA_VERSION, PoisonEvent, all_topic_names, consumer_group, escalation_topic,
 )
-from services.common.worker import WorkerSpec
+from services.common.worker.loop import WorkerSpec
 
 
 def received(**overrides) -> ev.MessageReceived:

@@ -8,8 +8,8 @@ import pytest
 from aiokafka import errors as kafka_errors
 from pymongo import errors as mongo_errors
 
-from services.common.topics import PoisonEvent
-from services.common.worker import is_transient
+from services.common.platform.topics import PoisonEvent
+from services.common.worker.loop import is_transient
 
 
 @pytest.mark.parametrize("exc", [

@@ -18,7 +18,7 @@ kustomization's configMapGenerator). The rule:
 4b. The gateway's reply sink (PushReply carries no credentials) has its own port, which only generator
    pods may reach in Kubernetes, which no Service carries, and which compose never publishes.
 5. The alert rules are the same for compose's Prometheus and the PrometheusRule, and use only metric
-   names services/common/metrics.py defines (plus kafka-exporter's lag and Prometheus' own `up`).
+   names services/common/platform/metrics.py defines (plus kafka-exporter's lag and Prometheus' own `up`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import re
 import pytest
 import yaml
 
-from services.common.health import LIVENESS
-from services.common.settings import VARIABLES
+from services.common.platform.health import LIVENESS
+from services.common.platform.settings import VARIABLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -219,7 +219,7 @@ def test_every_cs_variable_set_in_the_deployment_files_is_declared():
                      for name in svc["environment"]}
     names = {n for n in compose_names | k8s_set_names() | dockerfile_env_names() if n.startswith("CS_")}
     unknown = sorted(names - set(VARIABLES))
-    assert not unknown, f"not declared in services/common/settings.py VARIABLES (typo?): {unknown}"
+    assert not unknown, f"not declared in services/common/platform/settings.py VARIABLES (typo?): {unknown}"
     assert len(names) > 20, "the scan found too few names: is it still reading the files?"
 
 
@@ -353,7 +353,7 @@ def test_compose_and_kubernetes_ship_the_same_alert_rules():
 
 
 def test_the_lag_alerts_watch_the_consumer_groups_the_deployed_workers_join():
-    from services.common.topics import consumer_group
+    from services.common.platform.topics import consumer_group
 
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
     exprs = [rule["expr"] for group in plain["groups"] for rule in group["rules"] if "kafka_consumergroup_lag" in rule["expr"]]
@@ -364,14 +364,14 @@ def test_the_lag_alerts_watch_the_consumer_groups_the_deployed_workers_join():
 
 
 def test_alert_rules_use_only_metrics_that_exist():
-    defined = set(re.findall(r'"(cs_[a-z_]+)"', (ROOT / "services" / "common" / "metrics.py").read_text()))
+    defined = set(re.findall(r'"(cs_[a-z_]+)"', (ROOT / "services" / "common" / "platform" / "metrics.py").read_text()))
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
     used = {
         re.sub(r"_(bucket|sum|count)$", "", name)
         for group in plain["groups"] for rule in group["rules"]
         for name in re.findall(r"\b(cs_[a-z_]+)\b", rule["expr"])
     }
-    assert used and not used - defined, f"not in services/common/metrics.py: {sorted(used - defined)}"
+    assert used and not used - defined, f"not in services/common/platform/metrics.py: {sorted(used - defined)}"
     names = {rule["alert"] for group in plain["groups"] for rule in group["rules"]}
     assert {"CsConsumerLagHigh", "CsEscalationRateHigh", "CsGrpcErrorRate", "CsEventFailureRate",
             "CsGrpcLatencyP99High"} <= names

@@ -4,7 +4,7 @@ port the sink actually bound."""
 
 import pytest
 
-from services.common.settings import ConfigError, Env
+from services.common.platform.settings import ConfigError, Env
 from services.gateway.settings import GatewaySettings, advertised_sink_addr
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

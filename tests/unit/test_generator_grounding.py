@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.embeddings import SentenceEncoder
+from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.index import Passage
 from services.generator.grounding import NO_CONTENT, UNSUPPORTED_CLAIMS, UNSUPPORTED_NUMBER, GroundingChecker, strip_markers
 

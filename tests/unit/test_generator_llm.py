@@ -21,7 +21,7 @@ MAX_TOKENS = 24
 
 @pytest.fixture(scope="session")
 def engine():
-    from services.common.model_store import ModelStore
+    from services.common.ml.model_store import ModelStore
     from services.generator.llm.engine import LLMEngine
     from services.generator.llm.weights import ensure_converted
 

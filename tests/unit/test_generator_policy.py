@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.common.proto.cs.v1 import conversation_pb2
-from services.common.settings import ConfigError
+from services.common.platform.settings import ConfigError
 from services.generator.policy import (
     Action,
     PolicyConfig,

@@ -14,7 +14,7 @@ import zoneinfo
 import numpy as np
 import pytest
 
-from services.common.model_store import ModelStore
+from services.common.ml.model_store import ModelStore
 from services.intent import corpora
 from services.intent.catalogue import Catalogue
 from services.intent.classifier import MODEL_KIND, OUT_OF_SCOPE, IntentClassifier, read_metadata

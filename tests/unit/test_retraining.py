@@ -1,12 +1,12 @@
-"""Folding agents' corrections into the next model's training data (services/common/retraining.py),
+"""Folding agents' corrections into the next model's training data (services/common/ml/retraining.py),
 and the intent training's use of it."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.common import retraining
-from services.common.retraining import (
+from services.common.ml import retraining
+from services.common.ml.retraining import (
     EMPTY_TEXT,
     HELD_OUT,
     NO_CORRECTIONS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.model_store import ModelStore
+from services.common.ml.model_store import ModelStore
 from services.sentiment.engine import SentimentEngine
 from services.sentiment.training import ensure_model
 from services.sentiment.trend import conversation_trend, slope

@@ -17,7 +17,7 @@ from services.sentiment.engine import (
     SentimentEngine,
 )
 from services.sentiment.heads import LinearHead, StackedHead
-from services.common.ngrams import NgramVocabulary, ngrams
+from services.common.ml.ngrams import NgramVocabulary, ngrams
 
 TEXTS = [
     "这家酒店服务很好，房间干净",

@@ -1,6 +1,6 @@
 """Ranking a tenant's passages for a question, in memory.
 
-The stored embeddings come from the shared multilingual encoder (services/common/embeddings.py), so
+The stored embeddings come from the shared multilingual encoder (services/common/ml/embeddings.py), so
 a Chinese question lands near the English passage that answers it; ranking is cosine similarity
 (the vectors are unit length, so a matrix product). A few hundred or thousand passages per tenant
 take well under a millisecond to rank; FerretDB has no vector search, and none is needed at this size.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.embeddings import DIM, MODEL_NAME
+from services.common.ml.embeddings import DIM, MODEL_NAME
 
 log = logging.getLogger(__name__)
 

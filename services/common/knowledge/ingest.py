@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.embeddings import MODEL_NAME, SentenceEncoder
+from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder
 from services.common.knowledge.documents import Document, chunk_document
 from services.common.knowledge.repo import KnowledgeRepo
 

@@ -22,7 +22,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.knowledge.documents import Chunk, Document
-from services.common.repositories import utcnow
+from services.common.platform.clock import utcnow
 
 class KnowledgeRepo:
     def __init__(self, db: AsyncDatabase) -> None:

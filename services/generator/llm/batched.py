@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from services.common.pii import find_pii
+from services.common.platform.pii import find_pii
 from services.generator.llm.batch import DecodeBatch
 from services.generator.llm.engine import LLMEngine, Message
 from services.generator.llm.request import GenerationResult, Request

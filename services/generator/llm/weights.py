@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 
-from services.common.model_store import ModelStore, fingerprint
+from services.common.ml.model_store import ModelStore, fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.settings import VARIABLES
+from services.common.platform.settings import VARIABLES
 
 SCHEMA_VERSION = 1
 

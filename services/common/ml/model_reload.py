@@ -20,9 +20,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
-from services.common import metrics
-from services.common.model_store import ModelStore
-from services.common.settings import ConfigError, Env
+from services.common.platform import metrics
+from services.common.ml.model_store import ModelStore
+from services.common.platform.settings import ConfigError, Env
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.mongo import connect
-from services.common.settings import Env
+from services.common.storage.mongo import connect
+from services.common.platform.settings import Env
 
 CONVERSATIONS = "conversations"
 

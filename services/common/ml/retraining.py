@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.model_store import fingerprint
-from services.common.mongo import connect
-from services.common.repositories import Repositories
-from services.common.settings import Env
+from services.common.ml.model_store import fingerprint
+from services.common.storage.mongo import connect
+from services.common.storage.repositories import Repositories
+from services.common.platform.settings import Env
 
 
 @dataclass(frozen=True)

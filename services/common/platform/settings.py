@@ -103,7 +103,7 @@ class Env:
 
     def _raw(self, name: str, default: str | None = None) -> str | None:
         if name not in VARIABLES:
-            raise KeyError(f"{name} is not declared in services/common/settings.py VARIABLES")
+            raise KeyError(f"{name} is not declared in services/common/platform/settings.py VARIABLES")
         value = self._environ.get(name)
         if value is None or value == "":
             value = default if default is not None else VARIABLES[name].default

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from services.common.pii import PiiMaskingFilter, mask_pii
+from services.common.platform.pii import PiiMaskingFilter, mask_pii
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.repositories import utcnow
+from services.common.platform.clock import utcnow
 
 PERSONA_FIELDS = {
     "brand": "the name the bot speaks for",

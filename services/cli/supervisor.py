@@ -13,7 +13,7 @@ import time
 
 from google.protobuf.json_format import MessageToDict
 
-from services.common.topics import ESCALATIONS, PoisonEvent, escalation_topic
+from services.common.platform.topics import ESCALATIONS, PoisonEvent, escalation_topic
 
 
 def watch_escalations(

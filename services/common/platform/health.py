@@ -12,8 +12,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from services.common import tls
-from services.common.metrics import READY
+from services.common.platform import tls
+from services.common.platform.metrics import READY
 
 LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -25,8 +25,8 @@ import pathlib
 import re
 import sys
 
-from services.common.settings import ConfigError, Env
-from services.common.topics import all_topic_names
+from services.common.platform.settings import ConfigError, Env
+from services.common.platform.topics import all_topic_names
 
 _TENANT_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -41,7 +41,7 @@ def _common(env: Env) -> tuple[str, str, list[str]]:
 
 
 def cmd_topics(args: argparse.Namespace, env: Env) -> int:
-    from services.common.kafka import ensure_topics, wait_for_kafka
+    from services.common.platform.kafka import ensure_topics, wait_for_kafka
 
     bootstrap, prefix, queues = _common(env)
     if args.action == "list":
@@ -56,8 +56,8 @@ def cmd_topics(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_stack_ready(args: argparse.Namespace, env: Env) -> int:
-    from services.common.kafka import ensure_topics, wait_for_kafka
-    from services.common.mongo import connect
+    from services.common.platform.kafka import ensure_topics, wait_for_kafka
+    from services.common.storage.mongo import connect
 
     bootstrap, prefix, queues = _common(env)
     wait_for_kafka(bootstrap, args.timeout)
@@ -73,8 +73,8 @@ def cmd_stack_ready(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, env: Env) -> int:
-    from services.common.mongo import connect
-    from services.common.repositories import ApiKeyRepo
+    from services.common.storage.mongo import connect
+    from services.common.storage.repositories import ApiKeyRepo
 
     async def create() -> str:
         mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
@@ -88,7 +88,7 @@ def cmd_keys(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_escalations(args: argparse.Namespace, env: Env) -> int:
-    from services.common.supervisor import watch_escalations
+    from services.cli.supervisor import watch_escalations
 
     bootstrap, prefix, queues = _common(env)
     chosen = queues if args.all else [args.queue]
@@ -96,7 +96,7 @@ def cmd_escalations(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_erase(args: argparse.Namespace, env: Env) -> int:
-    from services.common.erasure import erase_customer
+    from services.common.storage.erasure import erase_customer
 
     report = asyncio.run(erase_customer(env, args.tenant, args.customer))
     print(report)
@@ -107,7 +107,7 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
     """Knowledge base commands; the encoder loads only for ingest and search (about 1 s)."""
     from services.common.knowledge import documents
     from services.common.knowledge.repo import KnowledgeRepo
-    from services.common.mongo import connect
+    from services.common.storage.mongo import connect
 
     _check_tenant(args.tenant)
     docs = []
@@ -123,7 +123,7 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
         mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), args.timeout)
         try:
             if args.action == "ingest":
-                from services.common.embeddings import SentenceEncoder
+                from services.common.ml.embeddings import SentenceEncoder
                 from services.common.knowledge.ingest import ingest_documents
 
                 print(await ingest_documents(db, SentenceEncoder(), args.tenant, docs))
@@ -140,7 +140,7 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _kb_search(db, args: argparse.Namespace) -> int:
-    from services.common.embeddings import SentenceEncoder
+    from services.common.ml.embeddings import SentenceEncoder
     from services.common.knowledge.index import KnowledgeIndex
     from services.common.knowledge.repo import KnowledgeRepo
 
@@ -155,8 +155,8 @@ async def _kb_search(db, args: argparse.Namespace) -> int:
 
 
 def cmd_persona(args: argparse.Namespace, env: Env) -> int:
-    from services.common.mongo import connect
-    from services.common.tenants import PERSONA_FIELDS, TenantSettingsRepo
+    from services.common.storage.mongo import connect
+    from services.common.storage.tenants import PERSONA_FIELDS, TenantSettingsRepo
 
     _check_tenant(args.tenant)
     changes = {name: getattr(args, name) for name in PERSONA_FIELDS if getattr(args, name) is not None}
@@ -180,8 +180,8 @@ def cmd_persona(args: argparse.Namespace, env: Env) -> int:
 
 def cmd_models(args: argparse.Namespace, env: Env) -> int:
     """Model versions in the store; rollback checks the version loads before it touches CURRENT."""
-    from services.common.model_admin import KINDS, ModelCommandError, list_versions, rollback
-    from services.common.model_store import ModelStore
+    from services.cli.models import KINDS, ModelCommandError, list_versions, rollback
+    from services.common.ml.model_store import ModelStore
 
     store = ModelStore()
     try:
@@ -200,7 +200,7 @@ def cmd_health(args: argparse.Namespace, env: Env) -> int:
     import os
     import time
 
-    from services.common.health import check
+    from services.common.platform.health import check
 
     ca = pathlib.Path(args.tls_ca).read_bytes() if args.tls_ca else None
     deadline = time.monotonic() + args.wait
@@ -286,7 +286,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--timeout", type=float, default=30, help="seconds to wait for the database")
         command.set_defaults(func=cmd_kb)
 
-    from services.common.tenants import PERSONA_FIELDS
+    from services.common.storage.tenants import PERSONA_FIELDS
 
     tenants = sub.add_parser("tenants", help="per-tenant settings")
     tsub = tenants.add_subparsers(dest="action", required=True)
@@ -297,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
         tp.add_argument(f"--{name.replace('_', '-')}", dest=name, help=doc)
     tp.set_defaults(func=cmd_persona)
 
-    from services.common.model_admin import KINDS
+    from services.cli.models import KINDS
 
     m = sub.add_parser("models", help="trained model versions in CS_MODEL_DIR: list them, roll CURRENT back")
     msub = m.add_subparsers(dest="action", required=True)
@@ -312,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from services.common.lifecycle import StartupError
+    from services.common.platform.lifecycle import StartupError
 
     args = parser().parse_args(argv)
     try:

@@ -8,22 +8,20 @@ which this module runs in a subprocess:
     check PATH         load the folder with the engine's own loader, as a worker does, and run it on a
                        few sample messages; the last line says {"ok": true, "detail"} or {"ok": false, "error"}
 
-A subprocess, not an import: services.common imports no service (the import-linter contract), and the
+A subprocess, not an import: the CLI imports no service (the import-linter contract), and the
 check loads the version in a fresh process, the way a worker that starts or hot-reloads loads it.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
 import pathlib
 import subprocess
 import sys
-from collections.abc import Callable
 
-from services.common.model_store import ModelStore
+from services.common.ml.model_store import ModelStore
 
 # Model kind -> the module that describes and checks its versions.
 KINDS = {"intent": "services.intent.versions", "sentiment": "services.sentiment.versions"}
@@ -145,28 +143,3 @@ def rollback(store: ModelStore, kind: str, to: str | None = None) -> str:
     store.promote(kind, target)
     return (f"{kind}: CURRENT {named or '(none)'} -> {target} ({detail}). Running workers switch within "
             "CS_MODEL_RELOAD_S (hot reload), without a restart.")
-
-
-def tool_main(argv: list[str] | None, describe_one: Callable[[pathlib.Path], dict],
-              check_one: Callable[[pathlib.Path], str], prog: str) -> int:
-    """The `describe` / `check` command line of a kind's tool (`python -m services.<kind>.versions`)."""
-    parser = argparse.ArgumentParser(prog=prog, description="describe or check stored model versions (used by `cs models`)")
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("describe").add_argument("paths", nargs="+", type=pathlib.Path)
-    sub.add_parser("check").add_argument("path", type=pathlib.Path)
-    args = parser.parse_args(argv)
-    if args.action == "describe":
-        for path in args.paths:
-            try:
-                info = describe_one(path)
-            except Exception as exc:  # one unreadable report must not hide the others
-                info = {"error": f"training report unreadable: {type(exc).__name__}: {exc}"[:300]}
-            print(json.dumps({"path": str(path), **info}, ensure_ascii=False))
-        return 0
-    try:
-        detail = check_one(args.path)
-    except Exception as exc:  # whatever a broken folder raises is the answer
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))
-        return 1
-    print(json.dumps({"ok": True, "detail": detail}, ensure_ascii=False))
-    return 0

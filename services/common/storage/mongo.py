@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from services.common.lifecycle import StartupError
+from services.common.platform.lifecycle import StartupError
 
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "conversations": [

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common import logs
-from services.common.health import Health, start_health_server
-from services.common.kafka import EventPublisher, start_producer
-from services.common.metrics import start_metrics_server
-from services.common.mongo import connect
-from services.common.settings import CommonSettings
-from services.common.worker import EventLoop, WorkerSpec, make_faust_app
+from services.common.platform import logs
+from services.common.platform.health import Health, start_health_server
+from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.metrics import start_metrics_server
+from services.common.storage.mongo import connect
+from services.common.platform.settings import CommonSettings
+from services.common.worker.loop import EventLoop, WorkerSpec, make_faust_app
 
 log = logging.getLogger(__name__)
 

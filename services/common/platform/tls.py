@@ -11,7 +11,7 @@ import pathlib
 
 import grpc
 
-from services.common.settings import ConfigError
+from services.common.platform.settings import ConfigError
 
 
 def read_pem(path: str, variable: str) -> bytes:

@@ -22,11 +22,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.common import metrics
-from services.common.kafka import EventPublisher
+from services.common.platform import metrics
+from services.common.platform.kafka import EventPublisher
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.repositories import TransientError, utcnow
-from services.common.topics import DEAD_LETTER, PoisonEvent, TopicSpec, consumer_group
+from services.common.platform.errors import TransientError
+from services.common.platform.clock import utcnow
+from services.common.platform.topics import DEAD_LETTER, PoisonEvent, TopicSpec, consumer_group
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.common.platform.clock import utcnow
+from services.common.platform.errors import TransientError
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
@@ -29,10 +31,6 @@ STATE_TO_PROTO = {
     AGENT: conv.CONVERSATION_STATE_AGENT,
     RESOLVED: conv.CONVERSATION_STATE_RESOLVED,
 }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def to_doc(message) -> dict:
@@ -98,10 +96,6 @@ async def insert_once(collection, key: dict, fields: dict) -> bool:
     except DuplicateKeyError:
         return False
     return result.upserted_id is not None
-
-
-class TransientError(Exception):
-    """A dependency is temporarily unavailable or busy; a worker retries the event, never dead-letters it."""
 
 
 class ConversationRepo:

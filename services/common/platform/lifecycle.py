@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from services.common.settings import ConfigError
+from services.common.platform.settings import ConfigError
 
 T = TypeVar("T")
 

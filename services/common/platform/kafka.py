@@ -11,9 +11,9 @@ import asyncio
 import logging
 import time
 
-from services.common.lifecycle import StartupError
-from services.common.metrics import EVENTS_PRODUCED
-from services.common.topics import TopicSpec, conversation_key
+from services.common.platform.lifecycle import StartupError
+from services.common.platform.metrics import EVENTS_PRODUCED
+from services.common.platform.topics import TopicSpec, conversation_key
 
 log = logging.getLogger(__name__)
 
