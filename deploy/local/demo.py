@@ -24,6 +24,7 @@ from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.repositories import ApiKeyRepo
 from services.common.platform.settings import Env
+from services.gateway.settings import VARIABLES as GATEWAY_VARIABLES
 
 TENANT = "demo-retail"
 REPLY_TIMEOUT_S = 180
@@ -172,7 +173,7 @@ async def run(target: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default=Env().str("CS_GATEWAY_LISTEN"))
+    parser.add_argument("--target", default=Env(variables=GATEWAY_VARIABLES).str("CS_GATEWAY_LISTEN"))
     args = parser.parse_args()
     return asyncio.run(run(args.target))
 

@@ -25,6 +25,7 @@ import pathlib
 import re
 import sys
 
+from services.cli.settings import VARIABLES
 from services.common.platform.settings import ConfigError, Env
 from services.common.platform.topics import all_topic_names
 
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return args.func(args, Env())
+        return args.func(args, Env(variables=VARIABLES))
     except (ConfigError, StartupError) as exc:
         print(f"cs {args.command}: {exc}", file=sys.stderr)
         return 2

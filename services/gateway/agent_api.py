@@ -19,11 +19,11 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.repositories import (
-    AGENT,
-    AGENT_ROLE,
-    BOT,
-    QUEUED,
-    RESOLVED,
+    ROLE_AGENT,
+    STATE_AGENT,
+    STATE_BOT,
+    STATE_QUEUED,
+    STATE_RESOLVED,
     conversation_proto,
     correction_proto,
     message_proto,
@@ -69,7 +69,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @streaming("queue")
     async def WatchQueue(self, request: pb.WatchQueueRequest, context):
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         seen: set[str] = set()
         with self.gw.hub.queue(principal.tenant_id, queue) as sub:
@@ -87,9 +87,9 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         try:
-            doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED,), AGENT,
+            doc = await self._transition(principal.tenant_id, request.conversation_id, (STATE_QUEUED,), STATE_AGENT,
                                          agent_id=principal.agent_id)
         except RequestError as refused:
             # Already this agent's: a claim retried after an error (the database took the first
@@ -97,7 +97,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             # claim as someone else's.
             current = await self._conversation(principal.tenant_id, request.conversation_id)
             if refused.code != grpc.StatusCode.FAILED_PRECONDITION or not (
-                    current["state"] == AGENT and current.get("agent_id") == principal.agent_id):
+                    current["state"] == STATE_AGENT and current.get("agent_id") == principal.agent_id):
                 raise
             return pb.ClaimConversationResponse(conversation=conversation_proto(current))
         log.info("conversation claimed", extra={"conversation_id": doc["_id"], "agent_id": principal.agent_id})
@@ -105,11 +105,11 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def SendAgentReply(self, request: pb.SendAgentReplyRequest, context) -> pb.SendAgentReplyResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         text = check_text(request.text, "text", self.gw.settings.max_message_chars)
         client_id = check_id(request.client_reply_id, "client_reply_id", required=False)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
-        if doc["state"] != AGENT or doc.get("agent_id") != principal.agent_id:
+        if doc["state"] != STATE_AGENT or doc.get("agent_id") != principal.agent_id:
             raise RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"conversation {doc['_id']} is {doc['state']}; claim it before replying",
@@ -127,10 +127,11 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def TransferConversation(self, request: pb.TransferConversationRequest, context) -> pb.TransferConversationResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         before = await self._conversation(principal.tenant_id, request.conversation_id)
-        doc = await self._transition(principal.tenant_id, before["_id"], (QUEUED, AGENT), QUEUED, queue=queue, agent_id="")
+        doc = await self._transition(principal.tenant_id, before["_id"], (STATE_QUEUED, STATE_AGENT), STATE_QUEUED,
+                                     queue=queue, agent_id="")
         previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
         escalation = ev.EscalationRaised()
         if previous is not None:
@@ -150,13 +151,14 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def ResolveConversation(self, request: pb.ResolveConversationRequest, context) -> pb.ResolveConversationResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
-        doc = await self._transition(principal.tenant_id, request.conversation_id, (QUEUED, AGENT, BOT), RESOLVED)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        doc = await self._transition(principal.tenant_id, request.conversation_id,
+                                     (STATE_QUEUED, STATE_AGENT, STATE_BOT), STATE_RESOLVED)
         return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
 
     @streaming("conversation")
     async def WatchConversation(self, request: pb.WatchConversationRequest, context):
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         with self.gw.hub.conversation(principal.tenant_id, doc["_id"]) as sub:
             async for kind, item in events(sub):
@@ -171,7 +173,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def ReadConversation(self, request: pb.ReadConversationRequest, context) -> pb.ReadConversationResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         history = await self.gw.repos.messages.history(principal.tenant_id, doc["_id"])
         corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["_id"])
@@ -183,7 +185,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def CorrectUnderstanding(self, request: pb.CorrectUnderstandingRequest, context) -> pb.CorrectUnderstandingResponse:
-        principal = await self.gw.auth.authenticate(context, AGENT_ROLE)
+        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         message_id = check_id(request.message_id, "message_id")
         if not request.intent and request.polarity == und.POLARITY_UNSPECIFIED:
             raise invalid("give the corrected intent, the corrected polarity, or both")

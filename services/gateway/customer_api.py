@@ -10,7 +10,7 @@ import grpc
 from services.common.proto.cs.v1 import customer_service_pb2 as pb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.storage.repositories import ADAPTER, BOT, RESOLVED, conversation_proto, message_proto
+from services.common.storage.repositories import ROLE_ADAPTER, STATE_BOT, STATE_RESOLVED, conversation_proto, message_proto
 from services.common.platform.clock import utcnow
 from services.common.platform.topics import FEEDBACK, INBOUND, STATE
 from services.gateway.auth import RequestError
@@ -46,7 +46,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def SendMessage(self, request: pb.SendMessageRequest, context) -> pb.SendMessageResponse:
-        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
         tenant = principal.tenant_id
         text = check_text(request.text, "text", self.gw.settings.max_message_chars)
         customer_id = check_id(request.customer_id, "customer_id")
@@ -61,10 +61,11 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                 f"conversation {conversation_id} belongs to another customer; start a new conversation",
             )
         conversation = existing or await self.gw.repos.conversations.ensure(tenant, conversation_id, customer_id, channel)
-        if conversation["state"] == RESOLVED:
-            reopened = await self.gw.repos.conversations.transition(tenant, conversation_id, (RESOLVED,), BOT, queue="", agent_id="")
+        if conversation["state"] == STATE_RESOLVED:
+            reopened = await self.gw.repos.conversations.transition(
+                tenant, conversation_id, (STATE_RESOLVED,), STATE_BOT, queue="", agent_id="")
             if reopened:
-                await self.gw.publish(STATE, state_event(reopened, RESOLVED), conversation_id)
+                await self.gw.publish(STATE, state_event(reopened, STATE_RESOLVED), conversation_id)
         if request.HasField("customer"):
             await self.gw.repos.customers.upsert(tenant, customer_id, request.customer)
 
@@ -91,7 +92,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @streaming("replies")
     async def StreamReplies(self, request: pb.StreamRepliesRequest, context):
-        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
         tenant = principal.tenant_id
         conversation_id = check_id(request.conversation_id, "conversation_id")
         await self._own_conversation(tenant, conversation_id, must_exist=False)
@@ -121,7 +122,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:
-        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
         tenant = principal.tenant_id
         conversation_id = check_id(request.conversation_id, "conversation_id")
         reply_id = check_id(request.reply_id, "reply_id")
@@ -145,7 +146,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def GetConversation(self, request: pb.GetConversationRequest, context) -> pb.GetConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ADAPTER)
+        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
         conversation_id = check_id(request.conversation_id, "conversation_id")
         doc = await self._own_conversation(principal.tenant_id, conversation_id, must_exist=True)
         history = await self.gw.repos.messages.history(principal.tenant_id, conversation_id)

@@ -27,7 +27,7 @@ from services.common.platform.pii import mask_pii
 from services.generator.checks import check_answer, fallback_reply
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt
-from services.generator.prompt import CustomerProfileView, Passage, Persona, Turn, build_messages
+from services.generator.prompt import CustomerProfileView, Persona, PromptPassage, Turn, build_messages
 from services.generator.retrieval import Retriever
 
 PROMPT_LEAK = "prompt_leak"
@@ -45,7 +45,7 @@ class Outcome(enum.StrEnum):
 class Question:
     tenant_id: str
     text: str
-    language: str  # the reply's language: "en" or "zh"
+    language: str  # the reply's language, one of services.common.locales.languages()
     history: Sequence[Turn] = ()
     profile: CustomerProfileView | None = None
     persona: Persona | None = None
@@ -91,7 +91,7 @@ class Answerer:
                                 f"no knowledge-base passage is about this (best score {best}, "
                                 f"needs {self.retriever.settings.min_score:.3f})", hits=hits)
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
-        prompt_passages = [Passage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
+        prompt_passages = [PromptPassage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
         messages = build_messages(masked.persona or Persona(brand=q.tenant_id), q.language, masked.profile,
                                   masked.history, masked.text, prompt_passages)
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)

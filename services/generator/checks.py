@@ -18,9 +18,10 @@ Cleaning (never a problem by itself):
 
 Problems (any one makes ``ok`` False):
 - ``empty``: nothing readable left;
-- ``wrong_language``: a "zh" answer where Han characters are under ``min_script_share`` of
-  Han characters + Latin words, or an "en" answer where Latin words are under that share of Latin
-  words + Han runs; or any whole sentence in the other script (other languages are not checked);
+- ``wrong_language``: in a language written in Han characters ("zh"), Han characters under
+  ``min_script_share`` of Han characters + Latin words, or in one written in Latin words ("en"),
+  Latin words under that share of Latin words + Han runs; or any whole sentence in the other script
+  (languages the platform does not serve are not checked);
 - ``pii``: e-mail, phone, card, ID, IBAN or IP in the answer (except ``allowed_contacts``);
 - ``forbidden_promise``: a sentence naming a refund/compensation together with an amount or a
   percentage, or a guarantee/promise ("we can't guarantee" is fine);
@@ -31,6 +32,10 @@ Problems (any one makes ``ok`` False):
 - ``code``: program code, which a customer-service answer never needs;
 - ``staff_voice``: the answer talks about "the customer" instead of to them, which is the model
   retelling a staff guideline ("The customer wants to change the phone number on their account.").
+
+The words and phrases behind these checks are each language's ``checks.patterns`` lists
+(services/common/locales), joined into one expression for all languages, since a small model mixes
+languages; the character classes of the scripts and the punctuation stay here.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from services.common import locales
 from services.common.platform.pii import find_pii
 from services.generator.policy import text_similarity
 
@@ -58,7 +64,8 @@ STAFF_VOICE = "staff_voice"
 class AnswerLimits:
     """Tunable limits of the answer checks.
 
-    max_chars_*: longest answer sent, per language (a chat bubble, not an essay).
+    max_chars_<language>: longest answer sent, per language (a chat bubble, not an essay); a
+    language without a field of its own gets max_chars_en.
     min_script_share: how much of the text must be in the expected script.
     allowed_contacts: the company's own phone numbers / e-mail addresses, which answers may quote.
     echo_similarity: similarity to the question at which an answer counts as an echo.
@@ -69,6 +76,9 @@ class AnswerLimits:
     min_script_share: float = 0.6
     allowed_contacts: tuple[str, ...] = ()
     echo_similarity: float = 0.9
+
+    def max_chars(self, language: str) -> int:
+        return getattr(self, f"max_chars_{language}", self.max_chars_en)
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,18 @@ _SPECIAL_TOKENS_RE = re.compile(
     r"<\|im_start\|>\s*(?:assistant|user|system)?\s*|<\|[a-z_]+\|>|</?s>|\[/?INST\]|<<\/?SYS>>|<\/?(?:assistant|user|system)>",
     re.I,
 )
-_LEADING_ROLE_RE = re.compile(r"^\s*(?:assistant|bot|ai|agent|support|客服|助手|机器人|智能客服)\s*[:：]\s*", re.I)
-_NEXT_TURN_RE = re.compile(r"^\s*(?:user|customer|human|client|用户|客户|顾客)\s*[:：]", re.I | re.M)
+
+
+def _alternatives(name: str, *common: str) -> str:
+    """`common` and every language's `checks.patterns.<name>` alternatives, as one regular expression."""
+    alternatives = (*common, *locales.all_cues(f"checks.patterns.{name}"))
+    if not alternatives:
+        raise ValueError(f"no language file lists checks.patterns.{name}; an empty pattern would match everything")
+    return "|".join(alternatives)
+
+
+_LEADING_ROLE_RE = re.compile(r"^\s*(?:" + _alternatives("role_tags") + r")\s*[:：]\s*", re.I)
+_NEXT_TURN_RE = re.compile(r"^\s*(?:" + _alternatives("next_turn_tags") + r")\s*[:：]", re.I | re.M)
 _FENCE_RE = re.compile(r"```[a-zA-Z0-9_+-]*\n?(.*?)```", re.S)
 _CODE_LINE_RE = re.compile(
     r"^\s*(?:def |class \w|import \w|from \w[\w.]* import|function\s*\w*\(|const |let |var |public |"
@@ -102,40 +122,23 @@ _LATIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _SENTENCE_END_RE = re.compile(r"(?:[.!?…]+[\"'”’)）」]*(?=\s|$)|[。！？]+[\"'”’)）」]*)")
 _LIST_MARKER_RE = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]")
 
-_MONEY_WORDS_RE = re.compile(
-    r"refund|reimburs|compensat|money back|store credit|account credit|cashback|"
-    r"退款|退还|退回|赔偿|补偿|返还|返现",
-    re.I,
-)
+_MONEY_WORDS_RE = re.compile(_alternatives("money_words"), re.I)
+_CURRENCY_CODE = r"(?:usd|eur|gbp|rmb|cny)"
+# A number with a unit ("5%", "5 usd", "5 dollars"), a currency sign or code before a number, or an
+# amount word of its own ("百分之").
 _AMOUNT_RE = re.compile(
-    r"\d+(?:[.,]\d+)?\s*(?:%|％|percent\b|per cent\b)|百分之|[$€£¥￥]\s*\d|"
-    r"\d+(?:[.,]\d+)?\s*(?:元|块|美元|欧元|英镑|dollars?\b|euros?\b|pounds?\b|usd\b|eur\b|gbp\b|rmb\b|cny\b)|"
-    r"(?:usd|eur|gbp|rmb|cny)\s*\d",
+    r"\d+(?:[.,]\d+)?\s*(?:" + _alternatives("amount_units", "%", "％", _CURRENCY_CODE + r"\b") + ")|"
+    + _alternatives("amount_words", r"[$€£¥￥]\s*\d", _CURRENCY_CODE + r"\s*\d"),
     re.I,
 )
-_GUARANTEE_RE = re.compile(r"\bguarantee[sd]?\b|\bpromise\b|保证(?!金)|承诺|担保", re.I)
+_GUARANTEE_RE = re.compile(_alternatives("guarantee"), re.I)
 # "We can't guarantee ..." is the careful answer, not a promise.
-_NEGATION_BEFORE_RE = re.compile(r"(?:\b(?:not|never|no|cannot|can't|can not|unable to|won't)\s+(?:\w+\s+)?|无法|不能|不可能|不|没法)$", re.I)
-_LEGAL_ADVICE_RE = re.compile(
-    r"legal advice|\byou (?:can|could|should|may|might want to) (?:sue|take legal action|file a (?:lawsuit|claim)|"
-    r"go to court|take us to court)|\byour legal rights?\b|\byou are (?:legally )?entitled to\b|"
-    r"\bunder (?:the )?(?:consumer )?(?:law|act)\b|\bconsult (?:a|an|your) (?:lawyer|attorney|solicitor)\b|"
-    r"法律建议|(?:您|你)可以(?:起诉|向法院|申请仲裁|提起诉讼)|依法(?:您|你)?(?:有权|可以)|根据.{0,8}法(?:律|规|第)|法律规定",
-    re.I,
-)
-_REFUSAL_RE = re.compile(
-    r"\bas an ai\b|\bai (?:language )?model\b|\blanguage model\b|"
-    r"\bsorry,? but i (?:can't|cannot|can not|am unable to|'m unable to|am not able to) (?:assist|help|provide|do)|"
-    r"\bi (?:can't|cannot|can not|am unable to|'m unable to|am not able to) (?:assist|help) with (?:that|this)\b|"
-    r"\bi (?:don't|do not) have (?:access to )?(?:real-time|personal information)|"
-    r"\bi do not have the ability\b|"
-    r"作为(?:一个)?(?:ai|人工智能|语言模型|AI助手)|我(?:只是|是)一个(?:ai|人工智能|语言模型)|"
-    r"(?:抱歉|对不起)[，,]?\s*我(?:无法|不能)(?:协助|帮助|提供|回答)|我无法(?:协助|帮助)(?:您|你)?(?:处理|完成)?(?:这|此)",
-    re.I,
-)
-_STAFF_VOICE_RE = re.compile(r"\bthe customer(?:'s|s)?\b|\bthis customer\b|该(?:顾客|客户)|这位(?:顾客|客户)|(?:顾客|客户)(?:想要?|希望|需要|认为)", re.I)
+_NEGATION_BEFORE_RE = re.compile(r"(?:" + _alternatives("negation_before") + r")$", re.I)
+_LEGAL_ADVICE_RE = re.compile(_alternatives("legal_advice"), re.I)
+_REFUSAL_RE = re.compile(_alternatives("refusal"), re.I)
+_STAFF_VOICE_RE = re.compile(_alternatives("staff_voice"), re.I)
 _PLACEHOLDER_RE = re.compile(
-    r"\[(?:your|customer|company|agent|insert|name|product|order|date|link)[^\]\n]{0,30}\]|\{\{[^{}\n]{1,40}\}\}|<insert[^>]*>",
+    r"\[(?:" + _alternatives("placeholder_words") + r")[^\]\n]{0,30}\]|\{\{[^{}\n]{1,40}\}\}|<insert[^>]*>",
     re.I,
 )
 
@@ -187,36 +190,37 @@ def _drop_unfinished_sentence(text: str) -> str:
     return text[: ends[-1]].rstrip()
 
 
-def _trim(text: str, max_chars: int, zh: bool) -> str:
-    """At most `max_chars`, cut at a sentence end when one fits, else at a word (en) with an ellipsis."""
+def _trim(text: str, max_chars: int, han: bool) -> str:
+    """At most `max_chars`, cut at a sentence end when one fits, else at a word (Latin script) with an ellipsis."""
     if len(text) <= max_chars:
         return text
     ends = [end for end in _sentence_ends(text) if end <= max_chars]
     if ends:
         return text[: ends[-1]].rstrip()
     cut = text[: max_chars - 1]
-    if not zh and " " in cut:
+    if not han and " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,，;；:：") + "…"
 
 
-def _script_share(text: str, zh: bool) -> float | None:
-    """Share of the expected script, or None when the text has no letters at all."""
+def _script_share(text: str, han: bool) -> float | None:
+    """Share of the expected script (Han characters or Latin words), or None when the text has no letters at all."""
     latin_words = len(_LATIN_WORD_RE.findall(text))
-    if zh:
-        han = len(_HAN_RE.findall(text))
-        return han / (han + latin_words) if han + latin_words else None
+    if han:
+        han_chars = len(_HAN_RE.findall(text))
+        return han_chars / (han_chars + latin_words) if han_chars + latin_words else None
     han_runs = len(_HAN_RUN_RE.findall(text))
     return latin_words / (latin_words + han_runs) if latin_words + han_runs else None
 
 
-def _has_foreign_sentence(sentences: list[str], zh: bool) -> bool:
-    """A whole sentence in the other script: 3+ Latin words outnumbering Han characters in a zh answer,
-    or 4+ Han characters outnumbering Latin words in an en answer (a quoted product name is fine)."""
+def _has_foreign_sentence(sentences: list[str], han: bool) -> bool:
+    """A whole sentence in the other script: 3+ Latin words outnumbering Han characters in a Han-script
+    answer, or 4+ Han characters outnumbering Latin words in a Latin-script one (a quoted product name
+    is fine)."""
     for sentence in sentences:
         latin_words = len(_LATIN_WORD_RE.findall(sentence))
-        han = len(_HAN_RE.findall(sentence))
-        if (zh and latin_words >= 3 and latin_words > han) or (not zh and han >= 4 and han > latin_words):
+        han_chars = len(_HAN_RE.findall(sentence))
+        if (han and latin_words >= 3 and latin_words > han_chars) or (not han and han_chars >= 4 and han_chars > latin_words):
             return True
     return False
 
@@ -236,19 +240,20 @@ def check_answer(
     policy, not a promise of the bot's own.
     """
     limits = limits or AnswerLimits()
-    lang = language.strip().lower()
-    zh = lang.startswith("zh")
+    served = locales.language_of(language)
+    lang = served or locales.FALLBACK_LANGUAGE
+    han = locales.text(lang, "script") == "han"
     text, has_code = clean_answer(answer)
     if cut_off:
         text = _drop_unfinished_sentence(text)
-    text = _trim(text, limits.max_chars_zh if zh else limits.max_chars_en, zh)
+    text = _trim(text, limits.max_chars(lang), han)
 
     problems: list[str] = []
-    share = _script_share(text, zh)
+    share = _script_share(text, han)
     if share is None:
         problems.append(EMPTY)
-    elif (zh or lang.startswith("en")) and (
-        share < limits.min_script_share or _has_foreign_sentence(sentences(text), zh)
+    elif served is not None and (
+        share < limits.min_script_share or _has_foreign_sentence(sentences(text), han)
     ):
         problems.append(WRONG_LANGUAGE)
 
@@ -278,7 +283,7 @@ def check_answer(
 
 # Person words an echo swaps ("你们的网站很慢" -> "您，我们网站很慢", "my order" -> "your order"):
 # the answer-checks compare the question and the answer without them.
-_PRONOUN_RE = re.compile(r"你们的|我们的|你的|您的|我的|你们|我们|您|你|我|的|\b(?:i|me|my|mine|you|your|yours|we|our|ours|us)\b", re.I)
+_PRONOUN_RE = re.compile(_alternatives("pronouns"), re.I)
 
 
 def _without_pronouns(text: str) -> str:
@@ -322,15 +327,6 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-_FALLBACK = {
-    "en": (
-        "Sorry, I couldn't find a reliable answer to that. Could you rephrase your question? "
-        'If you prefer, type "agent" and a member of our team will help you.'
-    ),
-    "zh": "抱歉，我暂时没能找到准确的答案。您可以换个说法再问一次，或输入“人工”联系客服人员。",
-}
-
-
 def fallback_reply(language: str) -> str:
     """The safe reply sent when a generated answer fails its checks; it offers the way to a human."""
-    return _FALLBACK["zh" if language.strip().lower().startswith("zh") else "en"]
+    return locales.text(language, "checks.fallback")

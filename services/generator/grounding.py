@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.common import locales
 from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.documents import clauses
 from services.common.knowledge.index import Passage
@@ -34,19 +35,10 @@ NO_CONTENT = "no_content"
 _MARKER_RE = re.compile(
     r"\s*[\[【]\s*((?:kb\s*[:：#]?\s*)?\d{1,2}(?:\s*[,，、]\s*(?:kb\s*[:：#]?\s*)?\d{1,2})*)\s*[\]】]", re.I
 )
-_SOCIAL_RE = re.compile(
-    r"^\s*(?:hi|hello|hey|dear|thanks|thank you|you're welcome|you are welcome|sure|of course|certainly|great|"
-    r"is there anything else|anything else|let me know|feel free|i hope|hope this helps|have a (?:nice|great|good)|"
-    r"i'm sorry|i am sorry|sorry|we apologi[sz]e|i understand|no problem|happy to help|glad to help|"
-    r"您好|你好|感谢|谢谢|请问还有|还有什么|如有(?:其他|任何)?(?:问题|疑问)|祝您|很抱歉|抱歉|非常抱歉|好的|没问题|明白|理解)",
-    re.I,
-)
+# A short sentence opening with a social phrase of any language ("thanks", "您好") states nothing.
+_SOCIAL_RE = re.compile(r"^\s*(?:" + "|".join(locales.all_cues("grounding.social")) + ")", re.I)
 _WORD_RE = re.compile(r"[a-z][a-z'-]{2,}")
-_STOPWORDS = frozenset(
-    "the and for you your are can our will with this that have has from they them their what when where which "
-    "would could should there here about into also just only please need want like more some any all not don't "
-    "yes may might must been being were was its it's than then who how why get got let lets".split()
-)
+_STOPWORDS = frozenset(locales.all_cues("grounding.stopwords"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ Rules, in the order they are checked:
    at least ``low_confidence_threshold`` and not out of scope, or the text contains a human cue
    ("real person", "human", "agent", "人工", "真人", "转人工", "客服人员", ...). Phrases in
    ``cue_exclusions`` ("人工智能", "human resources", ...) are removed first so they do not count.
+   The built-in cue lists of rules 2, 5 and 6 are every language's, from services/common/locales.
 3. ANGER. ``anger >= anger_threshold`` (0.75).
 4. WORSENING_SENTIMENT. The trend is ``worsening``, its slope is at most ``-worsening_slope`` (score
    lost per turn) and the current score is below ``worsening_max_score`` (a conversation that goes
@@ -82,6 +83,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from services.common import locales
 from services.common.platform.settings import ConfigError
 
 
@@ -157,18 +159,12 @@ DEFAULT_INTENT_QUEUES: Mapping[str, str] = types.MappingProxyType(
     {**dict.fromkeys(_BILLING, "billing"), **dict.fromkeys(_ORDERS, "orders"), **dict.fromkeys(_ACCOUNTS, "accounts")}
 )
 
-DEFAULT_HUMAN_CUES = (
-    "real person", "human", "agent", "representative", "operator", "live person", "someone real",
-    "talk to a person", "speak to a person", "talk to someone", "speak to someone",
-    "人工", "真人", "活人", "转人工", "客服人员", "客服专员", "人类客服",
-)  # fmt: skip
-DEFAULT_LEGAL_CUES = (
-    "lawyer", "attorney", "solicitor", "sue", "suing", "sued", "lawsuit", "legal action", "court",
-    "small claims", "ombudsman", "consumer protection",
-    "律师", "起诉", "法院", "诉讼", "仲裁", "消费者协会", "消协", "12315", "维权", "工商局", "市场监管",
-)  # fmt: skip
-DEFAULT_COMPLAINT_CUES = ("complaint", "complain", "投诉")
-DEFAULT_CUE_EXCLUSIONS = ("人工智能", "artificial intelligence", "human resources", "human error")
+# Every language's `policy.*` lists merged (services/common/locales); a non-blank CS_POLICY_HUMAN_CUES,
+# CS_POLICY_LEGAL_CUES, CS_POLICY_COMPLAINT_CUES or CS_POLICY_CUE_EXCLUSIONS replaces the merged list.
+DEFAULT_HUMAN_CUES = locales.all_cues("policy.human_cues")
+DEFAULT_LEGAL_CUES = locales.all_cues("policy.legal_cues")
+DEFAULT_COMPLAINT_CUES = locales.all_cues("policy.complaint_cues")
+DEFAULT_CUE_EXCLUSIONS = locales.all_cues("policy.cue_exclusions")
 
 
 def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:

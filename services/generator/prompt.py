@@ -11,31 +11,43 @@ worked, tried on en/zh password, address, return and order-status questions:
   echoed a Chinese question back instead of answering it, with Chinese ones it answered;
 - the language pinned again as the last line ("Answer in Chinese (简体中文).");
 - no one-shot example: replies copied the example's menu path into unrelated answers.
+
+The wording is each language's `prompt.*` texts (services/common/locales); a language the platform
+does not serve gets the English instructions and is asked to answer in the customer's language.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from services.common import locales
 
 DEFAULT_HISTORY_TURNS = 6
 SUMMARY_SNIPPET_CHARS = 40
 SUMMARY_SNIPPETS = 3
 
 
+def _persona_default(language: str, key: str) -> str:
+    """A Persona field whose default is the language's `persona.<key>` text."""
+    return field(default_factory=lambda: locales.text(language, f"persona.{key}"))
+
+
 @dataclass(frozen=True)
 class Persona:
-    """How one tenant's bot presents itself; the *_zh fields are used in Chinese prompts.
+    """How one tenant's bot presents itself; the *_zh fields are used in Chinese prompts, the plain
+    ones in English prompts and in those of a language without fields of its own.
 
     language: the reply language when the customer's cannot be told ("und").
-    Set per tenant with `cs tenants persona` (services/common/storage/tenants.py)."""
+    Set per tenant with `cs tenants persona` (services/common/storage/tenants.py); the defaults are the
+    languages' `persona.*` texts."""
 
     brand: str
-    voice: str = "friendly and professional"
-    business: str = "an online store"
-    voice_zh: str = "友好、专业"
-    business_zh: str = "一家网店"
+    voice: str = _persona_default("en", "voice")
+    business: str = _persona_default("en", "business")
+    voice_zh: str = _persona_default("zh", "voice")
+    business_zh: str = _persona_default("zh", "business")
     language: str = "en"
 
     @classmethod
@@ -44,6 +56,10 @@ class Persona:
         known = {f.name for f in dataclasses.fields(cls)}
         chosen = {k: v for k, v in (stored or {}).items() if k in known and isinstance(v, str) and v}
         return cls(**{"brand": tenant_id, **chosen})
+
+    def in_language(self, language: str, name: str) -> str:
+        """The field `name` ("voice", "business") for a prompt in `language`: `<name>_<language>` if Persona has it."""
+        return getattr(self, f"{name}_{language}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -64,26 +80,22 @@ class Turn:
 
 
 @dataclass(frozen=True)
-class Passage:
-    """A knowledge-base passage the reply may use and cite as [kb:<id>]."""
+class PromptPassage:
+    """A knowledge-base passage as the prompt numbers it: the reply may use it and cite it as [kb:<id>].
+
+    Not the knowledge base's own passage (services/common/knowledge/index.py Passage): `id` is the
+    label in this prompt ("1", "2", ...), which the answer path maps back to a chunk id."""
 
     id: str
     text: str
     title: str = ""
 
 
-def is_chinese(language: str) -> bool:
-    return language.strip().lower().startswith("zh")
-
-
 def language_instruction(language: str) -> str:
     """The sentence that pins the reply language (the model drifts to English otherwise)."""
-    code = language.strip().lower()
-    if is_chinese(code):
-        return "Answer in Chinese (简体中文)."
-    if code.startswith("en"):
-        return "Answer in English."
-    return "Answer in the language of the customer's last message."
+    if locales.language_of(language) is None:
+        return locales.text(language, "prompt.any_language_instruction")
+    return locales.text(language, "prompt.language_instruction")
 
 
 def build_messages(
@@ -92,7 +104,7 @@ def build_messages(
     profile: CustomerProfileView | None,
     history: Sequence[Turn],
     question: str,
-    passages: Sequence[Passage] = (),
+    passages: Sequence[PromptPassage] = (),
     max_history_turns: int = DEFAULT_HISTORY_TURNS,
 ) -> list[dict[str, str]]:
     """Chat messages for the engine: a system prompt, the recent turns verbatim, the question.
@@ -105,20 +117,21 @@ def build_messages(
     history = list(history)
     recent = history[-max_history_turns:] if max_history_turns > 0 else []
     older = history[: len(history) - len(recent)]
-    wording = _ZH if is_chinese(language) else _EN
+    lang = locales.resolve(language)
+    business, voice = persona.in_language(lang, "business"), persona.in_language(lang, "voice")
     lines = [
-        wording.role.format(brand=persona.brand, business=wording.business(persona), voice=wording.voice(persona)),
-        wording.grounded_task if passages else wording.task,
-        wording.no_invention,
+        locales.text(lang, "prompt.role", brand=persona.brand, business=business, voice=voice),
+        locales.text(lang, "prompt.grounded_task" if passages else "prompt.task"),
+        locales.text(lang, "prompt.no_invention"),
     ]
     if profile is not None and (profile.display_name or profile.tier):
-        lines.append(wording.profile(profile))
+        lines.append(_profile_line(lang, profile))
     if profile is not None and profile.orders:
-        lines.append(wording.orders_line.format(orders=", ".join(profile.orders)))
+        lines.append(locales.text(lang, "prompt.orders", orders=", ".join(profile.orders)))
     if older:
-        lines.append(wording.older(older))
+        lines.append(_older_line(lang, older))
     if passages:
-        lines.append(wording.passages_intro)
+        lines.append(locales.text(lang, "prompt.passages_intro"))
         lines.extend(_passage_line(p) for p in passages)
     lines.append(language_instruction(language))
     messages = [{"role": "system", "content": "\n".join(lines)}]
@@ -128,76 +141,20 @@ def build_messages(
     return messages
 
 
-@dataclass(frozen=True)
-class _Wording:
-    role: str
-    task: str
-    grounded_task: str
-    no_invention: str
-    passages_intro: str
-    profile_named: str
-    profile_anonymous: str
-    older_line: str
-    orders_line: str
-    nothing_asked: str
-    tiers: dict[str, str]
-    chinese: bool
-
-    def business(self, persona: Persona) -> str:
-        return persona.business_zh if self.chinese else persona.business
-
-    def voice(self, persona: Persona) -> str:
-        return persona.voice_zh if self.chinese else persona.voice
-
-    def profile(self, profile: CustomerProfileView) -> str:
-        tier = self.tiers.get(profile.tier.lower(), profile.tier)
-        if profile.display_name:
-            return self.profile_named.format(name=profile.display_name, tier=tier)
-        return self.profile_anonymous.format(tier=tier)
-
-    def older(self, older: Sequence[Turn]) -> str:
-        said = [_clip(t.text) for t in older if t.author == "customer"][-SUMMARY_SNIPPETS:]
-        return self.older_line.format(count=len(older), said="; ".join(said) if said else self.nothing_asked)
+def _profile_line(language: str, profile: CustomerProfileView) -> str:
+    tier = locales.word(language, "prompt.tiers", profile.tier, lookup=profile.tier.lower())
+    if profile.display_name:
+        return locales.text(language, "prompt.profile_named", name=profile.display_name, tier=tier)
+    return locales.text(language, "prompt.profile_anonymous", tier=tier)
 
 
-_EN = _Wording(
-    role="You are a helpful customer service assistant for {brand}, {business}. Tone: {voice}.",
-    task="Answer in 1-3 short sentences: tell the customer what they can do and where "
-    "(website or app, e.g. 'My Orders' or 'Account settings').",
-    grounded_task="Answer in 1-3 short sentences, using only the knowledge base below. It is written for our staff: "
-    "tell the customer, in your own words, what it says applies to them, and cite the passage like [kb:1]. "
-    "Speak to the customer as \"you\"; never write \"the customer\". "
-    "If it does not answer the question, say that a colleague will help.",
-    no_invention="Do not make up order details (status, dates, amounts, tracking numbers); "
-    "offer to have a colleague check instead.",
-    passages_intro="Knowledge base:",
-    profile_named="You are talking to {name}, a {tier} customer. Speak to them directly (you), and greet them by name.",
-    profile_anonymous="You are talking to a {tier} customer. Speak to them directly (you).",
-    older_line="Earlier in this conversation ({count} messages) the customer wrote: {said}.",
-    orders_line="Orders they mentioned in this conversation: {orders} (you cannot see their status).",
-    nothing_asked="nothing yet",
-    tiers={"": "valued"},
-    chinese=False,
-)
-
-_ZH = _Wording(
-    role="你是{brand}（{business}）的客服助手，语气{voice}。",
-    task="用1到3句简短的话回答：告诉顾客可以怎么做、在哪里操作（网站或App，例如“我的订单”或“账户设置”）。",
-    grounded_task="只根据下面的知识库，用1到3句简短的中文回答。知识库是写给员工的：请用自己的话告诉顾客其中适用于他的规定，"
-    "并用[kb:1]这样的标记注明引用的段落。直接用“您”称呼顾客，不要复述顾客的问题。如果知识库没有答案，就说会请同事来帮忙。",
-    no_invention="不要编造订单信息（状态、日期、金额、物流单号）；需要时说明会请同事核实。",
-    passages_intro="知识库：",
-    profile_named="你正在和{name}（{tier}顾客）对话，用“您”称呼并问候对方。",
-    profile_anonymous="你正在和一位{tier}顾客对话，用“您”称呼对方。",
-    older_line="此前的对话（共{count}条消息）中，顾客说过：{said}。",
-    orders_line="顾客在本次对话中提到的订单号：{orders}（你看不到订单状态）。",
-    nothing_asked="暂无问题",
-    tiers={"vip": "VIP", "standard": "普通", "": "普通"},
-    chinese=True,
-)
+def _older_line(language: str, older: Sequence[Turn]) -> str:
+    said = [_clip(t.text) for t in older if t.author == "customer"][-SUMMARY_SNIPPETS:]
+    shown = "; ".join(said) if said else locales.text(language, "prompt.nothing_asked")
+    return locales.text(language, "prompt.older_turns", count=len(older), said=shown)
 
 
-def _passage_line(passage: Passage) -> str:
+def _passage_line(passage: PromptPassage) -> str:
     title = f"{passage.title}: " if passage.title else ""
     return f"[kb:{passage.id}] {title}{' '.join(passage.text.split())}"
 

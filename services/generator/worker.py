@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from services.common import locales
 from services.common.platform import metrics
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.storage.repositories import BOT, QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.common.platform.clock import utcnow
 from services.common.worker.runtime import WorkerContext
 from services.common.storage.tenants import TenantSettingsRepo
@@ -36,7 +37,7 @@ from services.generator.pusher import ReplyPusher, TokenStream
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 20
-STATE_NAMES = {conv.CONVERSATION_STATE_BOT: BOT, conv.CONVERSATION_STATE_QUEUED: QUEUED}
+STATE_NAMES = {conv.CONVERSATION_STATE_BOT: STATE_BOT, conv.CONVERSATION_STATE_QUEUED: STATE_QUEUED}
 PRIORITY = {
     "low": conv.PRIORITY_LOW, "normal": conv.PRIORITY_NORMAL, "high": conv.PRIORITY_HIGH, "urgent": conv.PRIORITY_URGENT,
 }
@@ -106,7 +107,7 @@ class Generator:
                 await self.publish_stored(pending)
             return
         conversation = await repos.conversations.get(m.tenant_id, m.conversation_id)
-        resuming = conversation["state"] == QUEUED and conversation.get("queued_by") == m.message_id
+        resuming = conversation["state"] == STATE_QUEUED and conversation.get("queued_by") == m.message_id
         history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
         customer = await repos.customers.get(m.tenant_id, m.customer_id)
         profile = profile_view(m, customer, [d for d in history if d["_id"] != m.message_id], event.understanding)
@@ -117,7 +118,7 @@ class Generator:
             sentiment_score=event.sentiment.score,
             trend=conv_trend(event), trend_slope=event.sentiment.trend_slope, customer_tier=profile.tier,
             recent_turns=turn_views([d for d in history if d["_id"] != m.message_id]),
-            conversation_state=BOT if resuming else conversation["state"],
+            conversation_state=STATE_BOT if resuming else conversation["state"],
         )
         decision = self.d.policy.decide(policy_input)
         log.info("routing decision", extra={
@@ -139,7 +140,7 @@ class Generator:
         queue = decision.queue or "general"
         if not resuming:
             doc = await repos.conversations.transition(
-                m.tenant_id, m.conversation_id, (BOT,), QUEUED, queue=queue, agent_id="", queued_by=m.message_id,
+                m.tenant_id, m.conversation_id, (STATE_BOT,), STATE_QUEUED, queue=queue, agent_id="", queued_by=m.message_id,
                 op_id=f"escalate/{m.message_id}",  # a retry after the database died mid-write finds its own change
             )
             if doc is None:
@@ -174,7 +175,7 @@ class Generator:
                      policy_input: PolicyInput, resuming: bool) -> None:
         m = event.message
         persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
-        language = event.understanding.language if event.understanding.language in ("zh", "en") else persona.language
+        language = event.understanding.language if event.understanding.language in locales.languages() else persona.language
         turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
         question = Question(m.tenant_id, m.text, language, turns, profile, persona)
         route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)

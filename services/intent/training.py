@@ -38,10 +38,8 @@ stored version.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import pathlib
@@ -53,21 +51,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.ml import ngrams
+from services.common.ml import ngrams, training_cli
 from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder, shared_encoder
-from services.common.ml.model_store import ModelStore, fingerprint
+from services.common.ml.model_store import ModelStore
 from services.common.ml.ngrams import NgramVocabulary, stack_features
-from services.common.platform.lifecycle import StartupError
 from services.common.ml.retraining import (
     NO_CORRECTIONS,
     CorrectedMessage,
     FoldedCorrections,
     LearningSignals,
     fold_corrections,
-    load_signals,
     text_key,
 )
-from services.common.platform.settings import ConfigError, Env
+from services.common.ml.training_cli import Built, StoredVersion
 from services.intent import corpora
 from services.intent.classifier import MODEL_KIND as KIND
 from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax
@@ -142,10 +138,8 @@ class TrainedModel:
 def model_fingerprint(inputs: TrainingInputs, config: TrainingConfig, corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
     """Hash of every input; corrections add their examples and weight (none: the plain build's version)."""
     inputs.check()
-    settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
-    extra = [corrections.fingerprint_part()] if corrections.used else []
     scheme = [ngrams.SCHEME] if config.ngrams else []
-    return fingerprint(PROCEDURE, MODEL_NAME, *scheme, settings, *inputs.files(), *extra)
+    return training_cli.version_fingerprint([PROCEDURE, MODEL_NAME, *scheme], config, inputs.files(), corrections)
 
 
 def prepare_corrections(inputs: TrainingInputs, config: TrainingConfig, corrected: Sequence[CorrectedMessage],
@@ -502,61 +496,53 @@ def feedback_summary(signals: LearningSignals, shown: int = 10) -> str:
     return "\n".join(lines)
 
 
-def retrain_report(signals: LearningSignals, folded: FoldedCorrections, before: tuple[str, pathlib.Path] | None,
-                   after: tuple[str, pathlib.Path], encoder: SentenceEncoder | None = None) -> str:
+def retrain_report(built: Built, encoder: SentenceEncoder | None = None) -> str:
     """Corrections used and skipped, feedback, and held-out figures of CURRENT before and the new version."""
-    scope = f"tenant {signals.tenant_id}" if signals.tenant_id else "all tenants"
-    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(folded.skipped.items()))
+    signals, folded, n = built.signals, built.corrections, built.corrections.used
     erased = f", {signals.erased} whose message was erased" if signals.erased else ""
-    lines = [f"  corrections   {folded.read} stored ({scope}{erased}): {folded.used} used as training texts "
-             f"(weight {folded.weight:g}){'; skipped: ' + skipped if skipped else ''}",
-             feedback_summary(signals)]
-    n = folded.used
-    for name, model in (("before", before), ("after", after)):
-        if model is None:
-            lines.append(f"  {name:<13} no CURRENT model")
-            continue
+
+    def version_line(name: str, model: StoredVersion) -> str:
         agreed = corrected_agreement(model[1], folded, encoder)
         trained_on = " (trained on them)" if name == "after" and n else ""
-        lines.append(f"  {name:<13} {model[0]}: {_held_out_line(read_metadata(model[1]))}; "
-                     f"corrected texts labelled as the agents did {agreed}/{n}{trained_on}")
-    return "\n".join(lines)
+        return (f"  {name:<13} {model[0]}: {_held_out_line(read_metadata(model[1]))}; "
+                f"corrected texts labelled as the agents did {agreed}/{n}{trained_on}")
+
+    return "\n".join([
+        f"  corrections   {folded.read} stored ({training_cli.corrections_scope(signals)}{erased}): {n} used as "
+        f"training texts (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
+        feedback_summary(signals),
+        *training_cli.before_and_after(built, version_line, lambda name: f"  {name:<13} no CURRENT model"),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.intent.training", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--promote", action="store_true", help="make the built version CURRENT for the workers")
-    parser.add_argument("--force", action="store_true", help="retrain even if a version from identical inputs exists")
-    parser.add_argument("--data-dir", type=pathlib.Path, help="shared data folder (default: CS_SHARED_DATA)")
-    parser.add_argument("--with-corrections", action="store_true",
-                        help="fold agents' corrections from the database (CS_MONGO_URI, CS_MONGO_DATABASE) into training")
-    parser.add_argument("--tenant", help="with --with-corrections: only this tenant's corrections (default: all tenants)")
-    parser.add_argument("--correction-weight", type=float, default=CORRECTION_WEIGHT,
-                        help=f"sample weight of a corrected text (default {CORRECTION_WEIGHT:g}; a Bitext row weighs 1)")
-    args = parser.parse_args(argv)
-    if args.tenant and not args.with_corrections:
-        parser.error("--tenant needs --with-corrections")
+    parser = training_cli.argument_parser(
+        "python -m services.intent.training", __doc__,
+        promote_help="make the built version CURRENT for the workers",
+        force_help="retrain even if a version from identical inputs exists",
+        data_option="--data-dir", data_help="shared data folder (default: CS_SHARED_DATA)",
+        corrections_help="agents' corrections", correction_weight=CORRECTION_WEIGHT, weighs_one="a Bitext row",
+    )
+    args = training_cli.parse_arguments(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     inputs = TrainingInputs(args.data_dir) if args.data_dir else TrainingInputs.from_env()
     store = ModelStore()
-    before = store.current(KIND)
-    signals, folded = None, NO_CORRECTIONS
-    try:
-        if args.with_corrections:
-            signals = load_signals(Env(), args.tenant)
-            folded = prepare_corrections(inputs, TrainingConfig(), signals.corrections, args.correction_weight)
-        version, path = build_model(store, inputs, force=args.force, corrections=folded)
-    except (FileNotFoundError, ValueError, ConfigError, StartupError) as exc:
-        print(f"intent training failed: {exc}", file=sys.stderr)
+    built = training_cli.build_version(
+        args, store, KIND,
+        prepare=lambda corrected, weight: prepare_corrections(inputs, TrainingConfig(), corrected, weight),
+        build=lambda folded: build_model(store, inputs, force=args.force, corrections=folded),
+        errors=(FileNotFoundError,),
+    )
+    if built is None:
         return 1
     if args.promote:
-        store.promote(KIND, version)
+        store.promote(KIND, built.version)
     current = store.current(KIND)
-    print(summary(version, path))
-    if signals is not None:
-        print(retrain_report(signals, folded, before, (version, path)))
-    note = "" if current and current[0] == version else f" ({version} not promoted; add --promote)"
+    print(summary(built.version, built.path))
+    if built.signals is not None:
+        print(retrain_report(built))
+    note = "" if current and current[0] == built.version else f" ({built.version} not promoted; add --promote)"
     print(f"  CURRENT       {current[0] if current else 'none'}{note}")
     return 0
 

@@ -5,6 +5,11 @@ chat: "third time I'm asking", "垃圾服务", "WORST", "!!!". These cues are li
 `data/escalation_cues.json` (per category: a weight and regular expressions per language), so
 they can be read, reviewed and extended without touching code. The engine combines them with
 the trained classifiers; this module only finds them.
+
+The lexicon stays a file of its own, not part of the language files in services/common/locales: it
+is copied into every trained model version, so a version keeps the cues it was evaluated with. Its
+languages are the served ones (`locales.languages()`); a language written in Latin script has its
+patterns matched on word boundaries.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import pathlib
 import re
 from collections.abc import Mapping
 
+from services.common import locales
+
 DEFAULT_CUES_PATH = pathlib.Path(__file__).with_name("data") / "escalation_cues.json"
+ENGLISH = "en"  # its cues are checked in every language's messages, where English turns up too
 
 # Short all-caps tokens that are names, not shouting.
 _ACRONYMS = frozenset(
@@ -63,7 +71,7 @@ class EscalationCues:
         for name, spec in raw.items():
             if name.startswith("_"):
                 continue
-            patterns = {lang: tuple(_compile(lang, p, path) for p in spec.get(lang, ())) for lang in ("en", "zh")}
+            patterns = {lang: tuple(_compile(lang, p, path) for p in spec.get(lang, ())) for lang in locales.languages()}
             categories.append(CueCategory(name, float(spec["weight"]), bool(spec["raises_anger"]), patterns))
         return cls(categories)
 
@@ -93,7 +101,7 @@ class EscalationCues:
 
 
 def _compile(language: str, pattern: str, path: pathlib.Path) -> re.Pattern[str]:
-    source = rf"\b(?:{pattern})(?!\w)" if language == "en" else pattern
+    source = rf"\b(?:{pattern})(?!\w)" if locales.text(language, "script") == "latin" else pattern
     try:
         return re.compile(source, re.IGNORECASE)
     except re.error as exc:
@@ -102,9 +110,9 @@ def _compile(language: str, pattern: str, path: pathlib.Path) -> re.Pattern[str]
 
 def _languages_to_check(language: str) -> tuple[str, ...]:
     primary = (language or "").lower().split("-")[0].split("_")[0]
-    if primary in ("zh", "en"):
-        return (primary, "en") if primary != "en" else ("en",)
-    return ("en", "zh")
+    if primary in locales.languages():
+        return (primary, ENGLISH) if primary != ENGLISH else (ENGLISH,)
+    return locales.languages()
 
 
 def _count_shouting(text: str) -> int:

@@ -27,7 +27,6 @@ gives how many were used and the figures of the CURRENT version beside the new o
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -39,19 +38,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from services.common.ml import training_cli
 from services.common.ml.embeddings import shared_encoder
-from services.common.platform.lifecycle import StartupError
-from services.common.ml.model_store import ModelStore, fingerprint
+from services.common.ml.model_store import ModelStore
 from services.common.ml.retraining import (
     NO_CORRECTIONS,
     CorrectedMessage,
     FoldedCorrections,
-    LearningSignals,
     fold_corrections,
-    load_signals,
     text_key,
 )
-from services.common.platform.settings import ConfigError, Env
+from services.common.ml.training_cli import Built, StoredVersion
 from services.sentiment import datasets
 from services.sentiment.cues import DEFAULT_CUES_PATH
 from services.sentiment.engine import CUES_FILE, EMOTION_FILE, MODEL_KIND, POLARITY_FILE, Encoder, SentimentEngine
@@ -115,9 +112,8 @@ class _MemoEncoder:
 def model_fingerprint(data_root: pathlib.Path, config: TrainingConfig, cues_path: pathlib.Path = DEFAULT_CUES_PATH,
                       corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
     """Hash of every input; corrections add their examples and weight (none: the plain build's version)."""
-    settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
-    extra = [corrections.fingerprint_part()] if corrections.used else []
-    return fingerprint(ARTIFACT_FORMAT, ngrams.SCHEME, settings, cues_path, *datasets.input_files(data_root), *extra)
+    inputs = [cues_path, *datasets.input_files(data_root)]
+    return training_cli.version_fingerprint([ARTIFACT_FORMAT, ngrams.SCHEME], config, inputs, corrections)
 
 
 def prepare_corrections(data_root: pathlib.Path, corrected: Sequence[CorrectedMessage],
@@ -327,60 +323,51 @@ def report(version: str, meta: dict, baselines: dict | None) -> str:
     return "\n".join(lines)
 
 
-def corrections_report(signals: LearningSignals, folded: FoldedCorrections, before: tuple[str, pathlib.Path] | None,
-                       after: tuple[str, pathlib.Path]) -> str:
+def corrections_report(built: Built) -> str:
     """Polarity corrections used and skipped, and the figures of CURRENT before beside the new version."""
-    scope = f"tenant {signals.tenant_id}" if signals.tenant_id else "all tenants"
-    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(folded.skipped.items()))
-    lines = [f"corrections: {folded.read} stored ({scope}): {folded.used} polarity corrections used "
-             f"(weight {folded.weight:g}){'; skipped: ' + skipped if skipped else ''}"]
-    for name, model in (("before", before), ("after", after)):
-        if model is None:
-            lines.append(f"{name}: no CURRENT model")
-            continue
+    folded = built.corrections
+
+    def figures_line(name: str, model: StoredVersion) -> str:
         figures = read_meta(model[1])["figures"]
-        lines.append(f"{name}: {model[0]}: SST-2 dev {figures['sst2_dev']['accuracy']:.4f}, "
-                     f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.4f}")
-    return "\n".join(lines)
+        return (f"{name}: {model[0]}: SST-2 dev {figures['sst2_dev']['accuracy']:.4f}, "
+                f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.4f}")
+
+    return "\n".join([
+        f"corrections: {folded.read} stored ({training_cli.corrections_scope(built.signals)}): {folded.used} polarity "
+        f"corrections used (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
+        *training_cli.before_and_after(built, figures_line, lambda name: f"{name}: no CURRENT model"),
+    ])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.sentiment.training", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--promote", action="store_true", help="make the built version CURRENT")
-    parser.add_argument("--force", action="store_true", help="rebuild even if this version exists")
+    parser = training_cli.argument_parser(
+        "python -m services.sentiment.training", __doc__,
+        promote_help="make the built version CURRENT", force_help="rebuild even if this version exists",
+        data_option="--data-root", data_help="shared data folder (default: CS_SHARED_DATA or <repo>/../shared/data)",
+        corrections_help="agents' polarity corrections", correction_weight=CORRECTION_WEIGHT, weighs_one="a review",
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip VADER and snownlp (snownlp takes ~35 s)")
-    parser.add_argument("--data-root", type=pathlib.Path, default=None, help="shared data folder (default: CS_SHARED_DATA or <repo>/../shared/data)")
-    parser.add_argument("--with-corrections", action="store_true",
-                        help="fold agents' polarity corrections from the database (CS_MONGO_URI, CS_MONGO_DATABASE) into training")
-    parser.add_argument("--tenant", help="with --with-corrections: only this tenant's corrections (default: all tenants)")
-    parser.add_argument("--correction-weight", type=float, default=CORRECTION_WEIGHT,
-                        help=f"sample weight of a corrected text (default {CORRECTION_WEIGHT:g}; a review weighs 1)")
-    args = parser.parse_args(argv)
-    if args.tenant and not args.with_corrections:
-        parser.error("--tenant needs --with-corrections")
+    args = training_cli.parse_arguments(parser, argv)
     data_root = args.data_root or pathlib.Path(os.environ.get("CS_SHARED_DATA") or datasets.default_data_root())
     store = ModelStore()
-    before = store.current(MODEL_KIND)
-    signals, folded = None, NO_CORRECTIONS
-    try:
-        if args.with_corrections:
-            signals = load_signals(Env(), args.tenant)
-            folded = prepare_corrections(data_root, signals.corrections, args.correction_weight)
-        version, path = build(store, data_root, force=args.force, corrections=folded)
-    except (ValueError, ConfigError, StartupError) as exc:
-        print(f"sentiment training failed: {exc}", file=sys.stderr)
+    built = training_cli.build_version(
+        args, store, MODEL_KIND,
+        prepare=lambda corrected, weight: prepare_corrections(data_root, corrected, weight),
+        build=lambda folded: build(store, data_root, force=args.force, corrections=folded),
+    )
+    if built is None:
         return 1
     baselines = None
     if not args.no_baselines:
         baselines = baseline_figures([datasets.sst2(data_root, "dev"), datasets.chnsenticorp(data_root, "test")])
-    print(report(version, read_meta(path), baselines))
-    if signals is not None:
-        print(corrections_report(signals, folded, before, (version, path)))
+    print(report(built.version, read_meta(built.path), baselines))
+    if built.signals is not None:
+        print(corrections_report(built))
     if args.promote:
-        store.promote(MODEL_KIND, version)
-        print(f"promoted {version} (CURRENT under {store.root / MODEL_KIND})")
+        store.promote(MODEL_KIND, built.version)
+        print(f"promoted {built.version} (CURRENT under {store.root / MODEL_KIND})")
     else:
-        print(f"built {version} at {path}; not promoted (pass --promote)")
+        print(f"built {built.version} at {built.path}; not promoted (pass --promote)")
     return 0
 
 

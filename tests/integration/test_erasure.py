@@ -22,7 +22,7 @@ from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.storage.repositories import BOT, QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.sentiment.worker import ScoreHistory
 from tests.conftest import ROOT
 
@@ -50,7 +50,7 @@ async def seed_customer(db, tenant: str, customer: str, marker: str, conversatio
                                   in_reply_to=msg.message_id, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER,
                                   text=f"Hello Ann {marker}")
         await repos.messages.record_reply(reply)
-        await repos.conversations.transition(tenant, cid, (BOT,), QUEUED, queue="billing")
+        await repos.conversations.transition(tenant, cid, (STATE_BOT,), STATE_QUEUED, queue="billing")
         escalation = ev.EscalationRaised(escalation_id=f"e-{uuid.uuid4().hex}", tenant_id=tenant, conversation_id=cid,
                                          customer_id=customer, queue="billing", summary=f"Ann is upset {marker}")
         escalation.created_at.GetCurrentTime()

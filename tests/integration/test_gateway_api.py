@@ -189,10 +189,10 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
     cid = ack.conversation_id
     # The generator's part, done by hand here: escalate to the billing queue.
     from services.common.storage.mongo import connect
-    from services.common.storage.repositories import BOT, QUEUED, ConversationRepo
+    from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, ConversationRepo
 
     mongo, db = await connect(stack.mongo_uri, stack.database, 5)
-    await ConversationRepo(db).transition("acme", cid, (BOT,), QUEUED, queue="billing")
+    await ConversationRepo(db).transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing")
     await mongo.close()
     watch = agents.WatchQueue(apb.WatchQueueRequest(queue="billing"), metadata=auth(keys["acme_agent"]))
     await asyncio.sleep(1.0)

@@ -24,7 +24,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.storage.repositories import BOT, QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.common.platform.topics import ESCALATIONS, REPLIES, escalation_topic
 from services.gateway.agent_api import AgentApi
 from services.gateway.customer_api import CustomerApi
@@ -98,7 +98,7 @@ def tenants(stack) -> dict[str, str]:
 
 async def escalate(stack, repos: Repositories, tenant: str, conversation_id: str, live: bool) -> str:
     """The generator's part, by hand: queue the conversation and raise an escalation (stored, or published)."""
-    await repos.conversations.transition(tenant, conversation_id, (BOT,), QUEUED, queue=QUEUE)
+    await repos.conversations.transition(tenant, conversation_id, (STATE_BOT,), STATE_QUEUED, queue=QUEUE)
     escalation = ev.EscalationRaised(escalation_id=f"esc-{uuid.uuid4().hex}", tenant_id=tenant,
                                      conversation_id=conversation_id, queue=QUEUE, summary="private summary")
     escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)

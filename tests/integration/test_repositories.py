@@ -11,7 +11,7 @@ from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.storage.repositories import AGENT, BOT, QUEUED, Repositories
+from services.common.storage.repositories import STATE_AGENT, STATE_BOT, STATE_QUEUED, Repositories
 
 pytestmark = pytest.mark.stack
 
@@ -26,7 +26,7 @@ async def repos(stack):
 async def test_conversation_and_messages_read_back(repos):
     cid = f"c-{uuid.uuid4().hex}"
     created = await repos.conversations.ensure("acme", cid, "cust", "web")
-    assert created["state"] == BOT
+    assert created["state"] == STATE_BOT
     msg = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}", text="hello")
     assert await repos.messages.record_customer(msg) is True
     assert await repos.messages.record_customer(msg) is False  # redelivery: no second record
@@ -62,15 +62,15 @@ async def test_only_one_of_concurrent_claims_wins(repos):
     for _ in range(15):
         cid = f"c-{uuid.uuid4().hex}"
         await repos.conversations.ensure("acme", cid, "cust", "web")
-        assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing")
+        assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing")
         agents = ("alice", "bob", "carol", "dave", "erin")
         results = await asyncio.gather(*[
-            repos.conversations.transition("acme", cid, (QUEUED,), AGENT, agent_id=agent) for agent in agents
+            repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id=agent) for agent in agents
         ])
         winners = [r["agent_id"] for r in results if r is not None]
         assert len(winners) == 1, winners
         after = await repos.conversations.get("acme", cid)
-        assert after["agent_id"] == winners[0] and after["state"] == AGENT and after["version"] == 2
+        assert after["agent_id"] == winners[0] and after["state"] == STATE_AGENT and after["version"] == 2
 
 
 async def test_a_transition_whose_writer_died_is_rolled_forward(repos):
@@ -78,14 +78,14 @@ async def test_a_transition_whose_writer_died_is_rolled_forward(repos):
     await repos.conversations.ensure("acme", cid, "cust", "web")
     # A writer claimed version 1 and died before updating the conversation.
     await repos.conversations._log.insert_one({
-        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": BOT,
-        "set": {"state": QUEUED, "queue": "billing"},
+        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": STATE_BOT,
+        "set": {"state": STATE_QUEUED, "queue": "billing"},
     })
-    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="orders") is None
+    assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="orders") is None
     after = await repos.conversations.get("acme", cid)
-    assert (after["state"], after["queue"], after["version"]) == (QUEUED, "billing", 1)
-    claimed = await repos.conversations.transition("acme", cid, (QUEUED,), AGENT, agent_id="alice")
-    assert (claimed["state"], claimed["version"]) == (AGENT, 2)
+    assert (after["state"], after["queue"], after["version"]) == (STATE_QUEUED, "billing", 1)
+    claimed = await repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id="alice")
+    assert (claimed["state"], claimed["version"]) == (STATE_AGENT, 2)
 
 
 async def test_a_retried_transition_finds_its_own_change(repos):
@@ -93,17 +93,17 @@ async def test_a_retried_transition_finds_its_own_change(repos):
     cid = f"c-{uuid.uuid4().hex}"
     await repos.conversations.ensure("acme", cid, "cust", "web")
     await repos.conversations._log.insert_one({  # only the log entry made it (the first try's insert)
-        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": BOT,
-        "set": {"state": QUEUED, "queue": "billing", "last_op": "escalate/m1"},
+        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": STATE_BOT,
+        "set": {"state": STATE_QUEUED, "queue": "billing", "last_op": "escalate/m1"},
     })
-    retried = await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m1")
-    assert (retried["state"], retried["queue"], retried["version"]) == (QUEUED, "billing", 1)
-    again = await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m1")
+    retried = await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1")
+    assert (retried["state"], retried["queue"], retried["version"]) == (STATE_QUEUED, "billing", 1)
+    again = await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1")
     assert again["version"] == 1, "a repeat changes nothing"
-    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, queue="billing", op_id="escalate/m2") is None
+    assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m2") is None
     # A later change without an op_id clears the marker, so an old op_id can't match it.
-    await repos.conversations.transition("acme", cid, (QUEUED,), AGENT, agent_id="alice")
-    assert await repos.conversations.transition("acme", cid, (BOT,), QUEUED, op_id="escalate/m1") is None
+    await repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id="alice")
+    assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, op_id="escalate/m1") is None
 
 
 async def test_api_keys_are_stored_hashed(repos, stack):

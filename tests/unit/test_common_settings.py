@@ -2,7 +2,8 @@
 
 import pytest
 
-from services.common.platform.settings import VARIABLES, CommonSettings, ConfigError, Env
+from services.common.platform.settings import COMMON, CommonSettings, ConfigError, Env
+from tests.unit.all_variables import DECLARATIONS, SETTINGS_MODULES, VARIABLES
 
 
 def test_defaults_give_a_working_local_configuration():
@@ -31,6 +32,32 @@ def test_undeclared_variables_cannot_be_read():
         Env({}).str("CS_SOMETHING_NOBODY_DOCUMENTED")
 
 
+def test_a_service_reads_its_own_variables_and_no_other_services():
+    from services.gateway.settings import VARIABLES as GATEWAY
+
+    assert Env({}, GATEWAY).int("CS_GATEWAY_RATE_PER_MINUTE") == 120
+    with pytest.raises(KeyError):
+        Env({}).str("CS_GATEWAY_LISTEN")
+    with pytest.raises(KeyError):
+        Env({}, GATEWAY).str("CS_CUSTOMER_TIMEZONE")
+
+
+def test_each_variable_is_declared_once():
+    names = [name for declared in DECLARATIONS for name in declared]
+    assert not [name for name in names if names.count(name) > 1]
+
+
+def test_a_service_reads_the_shared_variables_and_its_own():
+    for service, module in SETTINGS_MODULES.items():
+        assert module.VARIABLES == {**COMMON, **module.OWN}, service
+        assert all(v.services == (service,) for v in module.OWN.values()), service
+
+
+def test_shared_variables_are_read_by_several_services():
+    alone = [name for name, v in COMMON.items() if len(v.services) < 2 and v.services != ("all",)]
+    assert not alone, f"read by one service: declare them in that service's settings module: {alone}"
+
+
 def test_every_variable_is_documented():
     for variable in VARIABLES.values():
         assert variable.name.startswith("CS_") and len(variable.doc) > 10
@@ -39,8 +66,10 @@ def test_every_variable_is_documented():
 def test_policy_variables_are_declared():
     from services.generator.policy import ENV_VARIABLES
 
-    missing = [name for name, _ in ENV_VARIABLES if name not in VARIABLES]
-    assert not missing, f"declare in services/common/platform/settings.py: {missing}"
+    from services.generator.settings import OWN as GENERATOR
+
+    missing = [name for name, _ in ENV_VARIABLES if name not in GENERATOR]
+    assert not missing, f"declare in services/generator/settings.py: {missing}"
 
 
 def test_readme_documents_every_variable():

@@ -4,7 +4,8 @@ Read without any tool: docker-compose.yml (+ docker-compose.gpu.yml) and the Kub
 (deploy/k8s/base: each Deployment's env, plus the keys of the ConfigMaps its envFrom names, from the
 kustomization's configMapGenerator). The rule:
 
-1. A service gets every variable it reads (per `VARIABLES[name].services`: its own name, "all") whose
+1. A service gets every variable it reads (per `VARIABLES[name].services`: its own name, "all"; VARIABLES
+   is the shared declarations plus every service's own, tests/unit/all_variables.py) whose
    registry default is wrong inside a container: a default of None (required, or computed per service
    such as ports and the advertised address), or one that points at the machine itself or a developer's
    folders (127.0.0.1, localhost, ~, <repo>). DEFAULT_RIGHT_IN_CONTAINERS lists the exceptions, with why.
@@ -30,7 +31,7 @@ import pytest
 import yaml
 
 from services.common.platform.health import LIVENESS
-from services.common.platform.settings import VARIABLES
+from tests.unit.all_variables import VARIABLES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -219,7 +220,7 @@ def test_every_cs_variable_set_in_the_deployment_files_is_declared():
                      for name in svc["environment"]}
     names = {n for n in compose_names | k8s_set_names() | dockerfile_env_names() if n.startswith("CS_")}
     unknown = sorted(names - set(VARIABLES))
-    assert not unknown, f"not declared in services/common/platform/settings.py VARIABLES (typo?): {unknown}"
+    assert not unknown, f"not declared in services/common/platform/settings.py or any services/*/settings.py (typo?): {unknown}"
     assert len(names) > 20, "the scan found too few names: is it still reading the files?"
 
 

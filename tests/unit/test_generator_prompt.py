@@ -2,8 +2,8 @@
 
 from services.generator.prompt import (
     CustomerProfileView,
-    Passage,
     Persona,
+    PromptPassage,
     Turn,
     build_messages,
 )
@@ -83,8 +83,8 @@ def test_without_a_profile_the_prompt_names_nobody():
 
 def test_passages_are_listed_with_ids_the_reply_can_cite():
     passages = [
-        Passage("returns-01", "Damaged items can be returned\nwithin 30 days.", "Returns"),
-        Passage("ship-02", "We ship to Canada."),
+        PromptPassage("returns-01", "Damaged items can be returned\nwithin 30 days.", "Returns"),
+        PromptPassage("ship-02", "We ship to Canada."),
     ]
     system = system_of(build_messages(ACME, "en", None, [], "Can I return it?", passages))
     assert "[kb:returns-01] Returns: Damaged items can be returned within 30 days." in system
@@ -93,7 +93,7 @@ def test_passages_are_listed_with_ids_the_reply_can_cite():
 
 
 def test_chinese_prompt_with_passages_asks_for_a_grounded_chinese_answer():
-    system = system_of(build_messages(ACME, "zh", None, [], "可以退货吗？", [Passage("1", "Returns within 30 days.")]))
+    system = system_of(build_messages(ACME, "zh", None, [], "可以退货吗？", [PromptPassage("1", "Returns within 30 days.")]))
     assert "只根据下面的知识库" in system and "[kb:1] Returns within 30 days." in system
 
 

@@ -17,12 +17,15 @@ import asyncio
 import logging
 import pathlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, Protocol, TypeVar
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.platform import metrics
 from services.common.ml.model_store import ModelStore
 from services.common.platform.settings import ConfigError, Env
+from services.common.storage.repositories import ModelVersionRepo
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +133,19 @@ class ModelSlot(Generic[E]):
                 log.warning("could not read the model store's CURRENT pointer",
                             extra={"kind": self.kind, "root": str(self.store.root),
                                    "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+async def announced_slot(
+    db: AsyncDatabase, store: ModelStore, kind: str, service: str, engine: E,
+    load: Callable[[pathlib.Path], E], labels: Callable[[E], Iterable[str]],
+) -> ModelSlot[E]:
+    """The slot serving `engine`, announced (ModelVersionRepo: its version and `labels(engine)`) now
+    and whenever another version goes into service, so the gateway knows which labels it can produce."""
+    versions = ModelVersionRepo(db)
+
+    async def announce(served: E) -> None:
+        await versions.announce(kind, served.version, list(labels(served)))
+
+    slot = ModelSlot(store, kind, service, engine, load, announce)
+    await slot.announce()
+    return slot

@@ -1,9 +1,12 @@
-"""Configuration: every environment variable the platform reads, declared once.
+"""Configuration: the environment variables several services read, and typed access to them.
 
-Each service builds its typed settings object in `main()` from these declarations and passes it
-down; nothing reads the environment at import time. A missing required variable or a value of the
-wrong type fails at start with one line naming the variable. The README's configuration table and
-the deployment drift test are generated from / checked against `VARIABLES`.
+A variable is declared by who reads it: here (`COMMON`) when several services, or shared code, read
+it; otherwise in that service's own settings module (`services/<service>/settings.py`, `OWN`), whose
+`VARIABLES` is `COMMON` plus its own. Each service builds its typed settings object in `main()` from
+an `Env` over its `VARIABLES` and passes it down; nothing reads the environment at import time. A
+missing required variable or a value of the wrong type fails at start with one line naming the
+variable. The README's configuration table and the deployment drift test are checked against all
+the declarations together (tests/unit/all_variables.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class ConfigError(Exception):
@@ -23,13 +26,18 @@ class Variable:
     name: str
     default: str | None  # None: required
     doc: str
-    services: tuple[str, ...] = ("all",)
+    services: tuple[str, ...] = ("all",)  # who reads it; a service's own variables get theirs from `declare`
+
+
+def declare(service: str, *variables: Variable) -> dict[str, Variable]:
+    """`service`'s own variables by name, each marked as read by `service` (its settings module's `OWN`)."""
+    return {v.name: replace(v, services=(service,)) for v in variables}
 
 
 _ALL = ("all",)
 _WORKERS = ("intent", "sentiment", "generator")
 
-VARIABLES: dict[str, Variable] = {
+COMMON: dict[str, Variable] = {
     v.name: v
     for v in [
         Variable("CS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated host:port", _ALL),
@@ -41,78 +49,49 @@ VARIABLES: dict[str, Variable] = {
         Variable("CS_METRICS_HOST", "127.0.0.1", "Address /metrics and the workers' health server bind to (0.0.0.0 in containers)", _ALL),
         Variable("CS_INSTANCE_ID", None, "Name of this replica in logs and metrics (default: hostname-pid)", _ALL),
         Variable("CS_STARTUP_TIMEOUT_S", "30", "Seconds to wait for Kafka and the database at start before failing", _ALL),
-        Variable("CS_KAFKA_PARTITIONS", "6", "Partitions per topic when `cs topics create` creates them", ("cli",)),
         Variable("CS_ESCALATION_QUEUES", "general,billing,orders,accounts,complaints,technical,vip", "Human queues; one topic <prefix>escalations.<queue> each", _ALL),
         Variable("CS_MODEL_DIR", "~/.cache/cs-platform/models", "Folder of trained/converted model versions", (*_WORKERS, "cli")),
         Variable("CS_MODEL_RELOAD_S", "30", "Seconds between the intent/sentiment workers' looks at their model's CURRENT version (hot reload); 0 turns it off", ("intent", "sentiment")),
         Variable("CS_SHARED_DATA", "<repo>/../shared/data", "Folder of the public data sets the training commands read", _WORKERS),
-        Variable("CS_CUSTOMER_TIMEZONE", "UTC", "IANA time zone relative dates (\"yesterday\", \"上周五\") are resolved in", ("intent",)),
         Variable("CS_HEALTH_PORT", None, "gRPC health port of a worker (defaults: intent 50061, sentiment 50062, generator 50063)", _WORKERS),
-        Variable("CS_GATEWAY_LISTEN", "127.0.0.1:50051", "host:port the gateway's public gRPC server (customer and agent API, health) binds to", ("gateway",)),
-        Variable("CS_GATEWAY_SINK_LISTEN", "127.0.0.1:0", "host:port the gateway's internal reply sink (the generator's token stream) binds to; port 0: any free port", ("gateway",)),
-        Variable("CS_GATEWAY_ADVERTISED_ADDR", None, "Address the generator reaches this replica's reply sink at (default: the CS_GATEWAY_SINK_LISTEN host with the bound port; a host without a port, or with port 0, gets the bound port)", ("gateway",)),
-        Variable("CS_GATEWAY_MAX_MESSAGE_CHARS", "4000", "Longest accepted customer or agent message, in characters", ("gateway",)),
-        Variable("CS_GATEWAY_RATE_PER_MINUTE", "120", "Requests per minute allowed per API key (token bucket)", ("gateway",)),
-        Variable("CS_GATEWAY_SEND_TIMEOUT_S", "5", "Seconds SendMessage waits for Kafka acks=all before answering UNAVAILABLE", ("gateway",)),
-        Variable("CS_GATEWAY_TLS_CERT", "", "PEM certificate (chain) the gateway serves TLS with; empty: plaintext (set with CS_GATEWAY_TLS_KEY)", ("gateway",)),
-        Variable("CS_GATEWAY_TLS_KEY", "", "PEM private key of CS_GATEWAY_TLS_CERT; both or neither", ("gateway",)),
-        Variable("CS_GATEWAY_TLS_CA", "", "PEM CA the generator trusts when streaming tokens to a gateway serving TLS; empty: plaintext", ("generator",)),
-        Variable("CS_GENERATOR_MAX_NEW_TOKENS", "80", "Longest generated answer, in tokens", ("generator",)),
-        Variable("CS_GENERATOR_DEVICE", "auto", "auto, cpu or cuda", ("generator",)),
         Variable("CS_TORCH_THREADS", "2", "CPU threads for model inference", _WORKERS),
-        Variable("CS_GENERATOR_BATCH_WINDOW_MS", "10", "How long the LLM engine waits to gather concurrent requests into a batch", ("generator",)),
-        Variable("CS_GENERATOR_MAX_BATCH", "8", "Most conversations generated together", ("generator",)),
-        Variable("CS_GENERATOR_REQUIRE_KNOWLEDGE", "true", "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded", ("generator",)),
-        Variable("CS_KNOWLEDGE_TOP_K", "3", "Knowledge-base passages put in the prompt", ("generator",)),
-        Variable("CS_KNOWLEDGE_MIN_SCORE", "0.3", "Cosine similarity below which a passage is not about the question", ("generator",)),
-        Variable("CS_KNOWLEDGE_REFRESH_S", "10", "Seconds between checks for a newly ingested knowledge base (no restart needed)", ("generator",)),
-        # Routing policy (services/generator/policy.py PolicyConfig.from_env); empty = built-in default.
-        Variable("CS_POLICY_ANGER_THRESHOLD", "0.75", "anger score at or above which a conversation escalates (ANGER)", ("generator",)),
-        Variable("CS_POLICY_URGENT_ANGER", "0.9", "anger score at or above which the escalation is URGENT", ("generator",)),
-        Variable("CS_POLICY_WORSENING_SLOPE", "0.2", "a worsening trend with slope <= -this escalates (WORSENING_SENTIMENT)...", ("generator",)),
-        Variable("CS_POLICY_WORSENING_MAX_SCORE", "-0.3", "...only while the sentiment score is below this (-0.3: clearly negative)", ("generator",)),
-        Variable("CS_POLICY_LOW_CONFIDENCE", "0.5", "intent confidence below this counts as not understood", ("generator",)),
-        Variable("CS_POLICY_NOT_UNDERSTOOD_TURNS", "2", "consecutive out-of-scope / low-confidence messages before escalating", ("generator",)),
-        Variable("CS_POLICY_LOOP_REPEATS", "3", "times the same question is asked (each answered by the bot) before BOT_LOOP", ("generator",)),
-        Variable("CS_POLICY_LOOP_SIMILARITY", "0.6", "character-bigram similarity that counts as the same question", ("generator",)),
-        Variable("CS_POLICY_LOOP_MIN_CHARS", "4", "shorter messages never count as repeats", ("generator",)),
-        Variable("CS_POLICY_LOOP_BOT_ANSWERS", "3", "bot answers in a row on the same intent before BOT_LOOP", ("generator",)),
-        Variable("CS_POLICY_LOOP_WINDOW_S", "600", "only bot answers within this many seconds count towards a loop", ("generator",)),
-        Variable("CS_POLICY_VIP_TIERS", "vip,platinum", "customer tiers treated as VIP", ("generator",)),
-        Variable("CS_POLICY_VIP_ALWAYS_HUMAN", "false", "VIP customers always go to a human", ("generator",)),
-        Variable("CS_POLICY_HUMAN_INTENTS", "contact_human_agent", "intents that mean the customer asks for a human", ("generator",)),
-        Variable("CS_POLICY_COMPLAINT_INTENTS", "complaint", "intents that escalate as complaints", ("generator",)),
-        Variable("CS_POLICY_LEGAL_INTENTS", "", "intents that escalate as legal (the Bitext set has none; text cues catch legal threats)", ("generator",)),
-        Variable("CS_POLICY_HUMAN_CUES", "", "comma-separated zh/en phrases meaning 'a human please' (empty: built-in list)", ("generator",)),
-        Variable("CS_POLICY_LEGAL_CUES", "", "comma-separated legal-threat phrases (empty: built-in list)", ("generator",)),
-        Variable("CS_POLICY_COMPLAINT_CUES", "", "comma-separated complaint phrases (empty: built-in list)", ("generator",)),
-        Variable("CS_POLICY_CUE_EXCLUSIONS", "", "phrases removed before cue matching, e.g. 'artificial intelligence' (empty: built-in list)", ("generator",)),
-        Variable("CS_POLICY_INTENT_QUEUES", "", "intent:queue pairs merged over the built-in map (billing, orders, accounts)", ("generator",)),
-        Variable("CS_POLICY_DEFAULT_QUEUE", "general", "queue when no rule names one", ("generator",)),
-        Variable("CS_POLICY_COMPLAINT_QUEUE", "complaints", "queue for complaints and legal threats", ("generator",)),
-        Variable("CS_POLICY_VIP_QUEUE", "vip", "queue for VIP escalations ('none' keeps VIPs in their topic's queue)", ("generator",)),
     ]
 }
 
 
 class Env:
-    """Typed access to declared variables; refuses undeclared names so docs cannot drift."""
+    """Typed access to declared variables; refuses undeclared names so docs cannot drift.
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    `variables` is what the caller may read: `COMMON` (the default, for shared code and commands that
+    read only shared variables) or a service's `VARIABLES` (`COMMON` plus its own).
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None, variables: Mapping[str, Variable] = COMMON) -> None:
         self._environ = os.environ if environ is None else environ
+        self._variables = variables
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment this reads, for code that parses declared variables itself (PolicyConfig.from_env)."""
+        return self._environ
 
     def _raw(self, name: str, default: str | None = None) -> str | None:
-        if name not in VARIABLES:
-            raise KeyError(f"{name} is not declared in services/common/platform/settings.py VARIABLES")
+        if name not in self._variables:
+            raise KeyError(f"{name} is not declared: add it to the OWN variables of the settings module of the "
+                           "service that reads it (COMMON in services/common/platform/settings.py when several do), "
+                           "and to the README's configuration table")
         value = self._environ.get(name)
         if value is None or value == "":
-            value = default if default is not None else VARIABLES[name].default
+            value = default if default is not None else self._variables[name].default
         return value
+
+    def _doc(self, name: str) -> str:
+        return self._variables[name].doc
 
     def str(self, name: str, default: str | None = None) -> str:
         value = self._raw(name, default)
         if value is None:
-            raise ConfigError(f"{name} is required: {VARIABLES[name].doc}")
+            raise ConfigError(f"{name} is required: {self._doc(name)}")
         return value
 
     def optional(self, name: str) -> str | None:
@@ -123,14 +102,14 @@ class Env:
         try:
             return int(raw)
         except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not an integer: {VARIABLES[name].doc}") from None
+            raise ConfigError(f"{name}={raw!r} is not an integer: {self._doc(name)}") from None
 
     def float(self, name: str, default: float | None = None) -> float:
         raw = self.str(name, None if default is None else str(default))
         try:
             return float(raw)
         except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number: {VARIABLES[name].doc}") from None
+            raise ConfigError(f"{name}={raw!r} is not a number: {self._doc(name)}") from None
 
     def bool(self, name: str) -> bool:
         raw = self.str(name).strip().lower()
@@ -138,7 +117,7 @@ class Env:
             return True
         if raw in ("false", "0", "no", "off"):
             return False
-        raise ConfigError(f"{name}={raw!r} is not true or false: {VARIABLES[name].doc}")
+        raise ConfigError(f"{name}={raw!r} is not true or false: {self._doc(name)}")
 
     def list(self, name: str) -> list[str]:
         return [item.strip() for item in self.str(name).split(",") if item.strip()]

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.platform.settings import VARIABLES
+from services.common.platform.settings import COMMON
 
 SCHEMA_VERSION = 1
 
@@ -128,7 +128,7 @@ def consumer_group(prefix: str, service: str) -> str:
     lag alerts and KEDA triggers name; any other prefix is put in front of it (`staging.cs-intent`).
     """
     name = f"cs-{service}"
-    return name if prefix == VARIABLES["CS_TOPIC_PREFIX"].default else f"{prefix}{name}"
+    return name if prefix == COMMON["CS_TOPIC_PREFIX"].default else f"{prefix}{name}"
 
 
 def conversation_key(conversation_id: str) -> bytes:

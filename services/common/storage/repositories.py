@@ -24,12 +24,13 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 
-BOT, QUEUED, AGENT, RESOLVED = "bot", "queued", "agent", "resolved"
+# A conversation's "state" as stored (who is answering it); not to be confused with the API key roles (ROLE_*).
+STATE_BOT, STATE_QUEUED, STATE_AGENT, STATE_RESOLVED = "bot", "queued", "agent", "resolved"
 STATE_TO_PROTO = {
-    BOT: conv.CONVERSATION_STATE_BOT,
-    QUEUED: conv.CONVERSATION_STATE_QUEUED,
-    AGENT: conv.CONVERSATION_STATE_AGENT,
-    RESOLVED: conv.CONVERSATION_STATE_RESOLVED,
+    STATE_BOT: conv.CONVERSATION_STATE_BOT,
+    STATE_QUEUED: conv.CONVERSATION_STATE_QUEUED,
+    STATE_AGENT: conv.CONVERSATION_STATE_AGENT,
+    STATE_RESOLVED: conv.CONVERSATION_STATE_RESOLVED,
 }
 
 
@@ -54,7 +55,7 @@ def conversation_proto(doc: dict) -> conv.Conversation:
         conversation_id=doc["_id"],
         customer_id=doc.get("customer_id", ""),
         channel=doc.get("channel", ""),
-        state=STATE_TO_PROTO.get(doc.get("state", BOT), conv.CONVERSATION_STATE_UNSPECIFIED),
+        state=STATE_TO_PROTO.get(doc.get("state", STATE_BOT), conv.CONVERSATION_STATE_UNSPECIFIED),
         queue=doc.get("queue") or "",
         agent_id=doc.get("agent_id") or "",
         created_at=to_timestamp(doc.get("created_at")),
@@ -126,7 +127,7 @@ class ConversationRepo:
                     {
                         "$setOnInsert": {
                             "tenant_id": tenant_id, "customer_id": customer_id, "channel": channel,
-                            "state": BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0, "version": 0,
+                            "state": STATE_BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0, "version": 0,
                         },
                         "$set": {"updated_at": now},
                     },
@@ -202,7 +203,7 @@ class ConversationRepo:
         await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
 
     async def queued(self, tenant_id: str, queue: str, limit: int = 100) -> list[dict]:
-        cursor = self._c.find({"tenant_id": tenant_id, "state": QUEUED, "queue": queue}).sort("updated_at", ASCENDING)
+        cursor = self._c.find({"tenant_id": tenant_id, "state": STATE_QUEUED, "queue": queue}).sort("updated_at", ASCENDING)
         return await cursor.limit(limit).to_list()
 
 
@@ -432,7 +433,8 @@ class ModelVersionRepo:
         return await self._c.find_one({"_id": version, "kind": kind}) if version else None
 
 
-ADAPTER, AGENT_ROLE = "adapter", "agent"
+# An API key's "role" as stored (who is calling); ROLE_AGENT is a person, STATE_AGENT a conversation state.
+ROLE_ADAPTER, ROLE_AGENT = "adapter", "agent"
 
 
 @dataclass(frozen=True)
@@ -453,9 +455,9 @@ class ApiKeyRepo:
         self._c = db["api_keys"]
 
     async def create(self, tenant_id: str, role: str, agent_id: str = "") -> str:
-        if role not in (ADAPTER, AGENT_ROLE):
-            raise ValueError(f"role must be {ADAPTER!r} or {AGENT_ROLE!r}, not {role!r}")
-        if role == AGENT_ROLE and not agent_id:
+        if role not in (ROLE_ADAPTER, ROLE_AGENT):
+            raise ValueError(f"role must be {ROLE_ADAPTER!r} or {ROLE_AGENT!r}, not {role!r}")
+        if role == ROLE_AGENT and not agent_id:
             raise ValueError("an agent key needs an agent id")
         key = f"cs_{role[:2]}_{secrets.token_urlsafe(32)}"
         await self._c.insert_one({

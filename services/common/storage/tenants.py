@@ -9,6 +9,7 @@ from __future__ import annotations
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.common import locales
 from services.common.platform.clock import utcnow
 
 PERSONA_FIELDS = {
@@ -38,8 +39,8 @@ class TenantSettingsRepo:
         too_long = [k for k, v in fields.items() if len(v) > MAX_FIELD_CHARS]
         if too_long:
             raise ValueError(f"persona fields {too_long} are longer than {MAX_FIELD_CHARS} characters")
-        if fields.get("language") not in (None, "", "en", "zh"):
-            raise ValueError(f"language must be en or zh, not {fields['language']!r}")
+        if fields.get("language") not in (None, "", *locales.languages()):
+            raise ValueError(f"language must be {' or '.join(locales.languages())}, not {fields['language']!r}")
         update: dict = {"$set": {"updated_at": utcnow(), **{f"persona.{k}": v for k, v in fields.items() if v}}}
         removed = {f"persona.{k}": "" for k, v in fields.items() if not v}
         if removed:

@@ -1,9 +1,11 @@
 """Start-up and shutdown shared by the three workers (intent, sentiment, generator).
 
-Order: logging, /metrics, the health server (NOT_SERVING), Kafka producer and database (fail fast
-with one line when unreachable), the model (`setup`), then the Faust consumer; SERVING once all of
-that is up. On SIGTERM: NOT_SERVING, stop taking events, let the event in hand finish, commit its
-offset, close the producer and the database.
+A worker's main builds its settings (`lifecycle.configure`), then hands `serve` its spec, its
+`WorkerSettings` and a `setup` that loads its engine and returns the event handler; everything else
+is here. Order: logging, /metrics, the health server (NOT_SERVING), Kafka producer and database
+(fail fast with one line when unreachable), the model (`setup`), then the Faust consumer; SERVING
+once all of that is up. On SIGTERM: NOT_SERVING, stop taking events, let the event in hand finish,
+commit its offset, close the producer and the database, then what `setup` asked to close.
 """
 
 from __future__ import annotations
@@ -15,15 +17,28 @@ from dataclasses import dataclass, field
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.platform import logs
+from services.common.platform import lifecycle, logs
 from services.common.platform.health import Health, start_health_server
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.metrics import start_metrics_server
 from services.common.storage.mongo import connect
-from services.common.platform.settings import CommonSettings
+from services.common.platform.settings import CommonSettings, Env
 from services.common.worker.loop import EventLoop, WorkerSpec, make_faust_app
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every worker reads: the common settings and the port of its gRPC health server."""
+
+    common: CommonSettings
+    health_port: int
+
+    @classmethod
+    def from_env(cls, service: str, env: Env, default_metrics_port: int, default_health_port: int) -> WorkerSettings:
+        common = CommonSettings.from_env(service, default_metrics_port, env)
+        return cls(common, env.int("CS_HEALTH_PORT", default_health_port))
 
 
 @dataclass
@@ -32,16 +47,31 @@ class WorkerContext:
     publisher: EventPublisher
     db: AsyncDatabase
     tasks: list[asyncio.Task] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def spawn(self, work: Coroutine) -> None:
         """Run `work` beside the consumer (e.g. following the model's CURRENT version); cancelled at shutdown."""
         self.tasks.append(asyncio.create_task(work))
 
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Await `close()` once the worker has stopped (after the database), in the order registered."""
+        self.closers.append(close)
+
 
 Setup = Callable[[WorkerContext], Awaitable[Callable[[object], Awaitable[None]]]]
 
 
-async def run_worker(stop: asyncio.Event, settings: CommonSettings, spec: WorkerSpec, health_port: int, setup: Setup) -> None:
+def serve(spec: WorkerSpec, settings: WorkerSettings, setup: Setup) -> None:
+    """The worker's process: run until SIGTERM or SIGINT; a start-up failure ends it with one line."""
+
+    async def run(stop: asyncio.Event) -> None:
+        await run_worker(stop, spec, settings, setup)
+
+    lifecycle.run(run, f"cs-{spec.service}")
+
+
+async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettings, setup: Setup) -> None:
+    settings, health_port = worker.common, worker.health_port
     logs.configure(settings.service, settings.instance_id, settings.log_level)
     start_metrics_server(settings.metrics_host, settings.metrics_port)
     health = Health(settings.service)
@@ -67,13 +97,18 @@ async def run_worker(stop: asyncio.Event, settings: CommonSettings, spec: Worker
         await health.shutdown()
         loop_.stopping.set()
     finally:
-        if ctx is not None:
-            for task in ctx.tasks:
-                task.cancel()
-            await asyncio.gather(*ctx.tasks, return_exceptions=True)
-        if app is not None:
-            await app.stop()
-        await producer.stop()
-        if mongo is not None:
-            await mongo.close()
-        await health_server.stop(grace=2)
+        try:
+            if ctx is not None:
+                for task in ctx.tasks:
+                    task.cancel()
+                await asyncio.gather(*ctx.tasks, return_exceptions=True)
+            if app is not None:
+                await app.stop()
+            await producer.stop()
+            if mongo is not None:
+                await mongo.close()
+            await health_server.stop(grace=2)
+        finally:
+            if ctx is not None:
+                for close in ctx.closers:
+                    await close()

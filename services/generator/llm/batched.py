@@ -8,34 +8,36 @@ finished or cancelled ones leave at once, and each row's text goes to its own co
 soon as its token is chosen.
 
 All model work happens in the engine's thread; callers in any thread or event loop talk to
-it through futures, callbacks and (for asyncio) `stream()`.
+it through futures, callbacks and (for asyncio) `stream()`. `submit` and `generate` are those of
+every front (`ChatFront`); the decode steps are the engine's own (`LLMEngine.prefill`, `.step`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from services.common.platform.pii import find_pii
 from services.generator.llm.batch import DecodeBatch
-from services.generator.llm.engine import LLMEngine, Message
-from services.generator.llm.request import GenerationResult, Request
+from services.generator.llm.engine import ChatFront, LLMEngine, Message
+from services.generator.llm.request import Request
 
 log = logging.getLogger(__name__)
 _END = object()
 
 
-class BatchedEngine:
+class BatchedEngine(ChatFront):
     """Thread-safe front of an `LLMEngine` that decodes concurrent requests together.
 
     Use as a context manager, or call start() and close(). close() stops taking requests and
     returns once those already submitted have finished (so a pod's streams drain on SIGTERM).
+    A submitted request's on_delta runs in the engine thread: keep it short (hand the text to a
+    queue). Cancelling its future drops the request from the batch at the next step.
     """
 
     def __init__(self, engine: LLMEngine, max_batch_size: int = 16, wait_window_s: float = 0.01) -> None:
@@ -55,7 +57,7 @@ class BatchedEngine:
 
     def start(self) -> BatchedEngine:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="llm-batched-engine", daemon=True)
+            self._thread = threading.Thread(target=self._decode, name="llm-batched-engine", daemon=True)
             self._thread.start()
         return self
 
@@ -72,57 +74,8 @@ class BatchedEngine:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def submit(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-        on_delta: Callable[[str], None] | None = None,
-        ignore_eos: bool = False,
-    ) -> concurrent.futures.Future[GenerationResult]:
-        """Queue a request; the future resolves to its result, on_delta gets its text as it comes.
-
-        on_delta runs in the engine thread: keep it short (hand the text to a queue). Cancelling
-        the future drops the request from the batch at the next step.
-        """
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("llm input", extra=prompt_record(messages))
-        future: concurrent.futures.Future[GenerationResult] = concurrent.futures.Future()
-        request = self.engine.new_request(
-            messages,
-            max_new_tokens,
-            stop,
-            on_delta=on_delta,
-            on_done=lambda result: _resolve(future, result),
-            on_error=lambda error: _reject(future, error),
-            ignore_eos=ignore_eos,
-        )
-        future.add_done_callback(lambda f: _mark_cancelled(f, request))
-        with self._wakeup:
-            if self._closing:
-                raise RuntimeError("the LLM engine is shutting down: no new requests are taken")
-            if self._thread is None:
-                raise RuntimeError("the batched LLM engine is not started: call start() or use it in a with block")
-            self._waiting.append(request)
-            self._wakeup.notify_all()
-        return future
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-        ignore_eos: bool = False,
-    ) -> GenerationResult:
-        """Blocking call for threads; batches with whatever else is running."""
-        return self.submit(messages, max_new_tokens, stop, ignore_eos=ignore_eos).result()
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
+    async def stream(self, messages: Sequence[Message], max_new_tokens: int,
+                     stop: Sequence[str] | None = None) -> AsyncIterator[str]:
         """Text deltas for asyncio callers; leaving the loop early cancels the request."""
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[object] = asyncio.Queue()
@@ -143,7 +96,21 @@ class BatchedEngine:
         finally:
             future.cancel()
 
-    def _run(self) -> None:
+    def _received(self, messages: Sequence[Message]) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("llm input", extra=prompt_record(messages))
+
+    def _run(self, request: Request) -> None:
+        """Queue a submitted request for the decode thread, which takes it in at its next step."""
+        with self._wakeup:
+            if self._closing:
+                raise RuntimeError("the LLM engine is shutting down: no new requests are taken")
+            if self._thread is None:
+                raise RuntimeError("the batched LLM engine is not started: call start() or use it in a with block")
+            self._waiting.append(request)
+            self._wakeup.notify_all()
+
+    def _decode(self) -> None:
         batch: DecodeBatch | None = None
         while True:
             newcomers = self._take_newcomers(running=len(batch) if batch else 0)
@@ -177,10 +144,8 @@ class BatchedEngine:
         return [r for r in taken if not r.done]
 
     def _admit(self, batch: DecodeBatch | None, newcomers: list[Request]) -> DecodeBatch | None:
-        engine = self.engine
         try:
-            fresh, logits = DecodeBatch.prefill(engine.model, newcomers, engine.pad_id)
-            fresh.advance(logits, engine.repetition_penalty)
+            fresh = self.engine.prefill(newcomers)
         except Exception as exc:  # noqa: BLE001 - reported to every caller of the failed prefill
             log.exception("LLM prefill failed for %d requests", len(newcomers))
             for request in newcomers:
@@ -194,9 +159,8 @@ class BatchedEngine:
         return batch
 
     def _step(self, batch: DecodeBatch) -> DecodeBatch | None:
-        engine = self.engine
         try:
-            batch.advance(batch.forward(engine.model), engine.repetition_penalty)
+            self.engine.step(batch)
         except Exception as exc:  # noqa: BLE001 - reported to every caller in the failed batch
             log.exception("LLM decode step failed for %d requests", len(batch))
             for request in batch.requests:
@@ -217,23 +181,3 @@ def prompt_record(messages: Sequence[Message]) -> dict[str, object]:
         "pii_spans": sum(len(find_pii(m.get("content", ""))) for m in messages),
     }
 
-
-def _resolve(future: concurrent.futures.Future, result: GenerationResult) -> None:
-    if not future.done():
-        try:
-            future.set_result(result)
-        except concurrent.futures.InvalidStateError:
-            pass  # cancelled by the consumer in the meantime
-
-
-def _reject(future: concurrent.futures.Future, error: BaseException) -> None:
-    if not future.done():
-        try:
-            future.set_exception(error)
-        except concurrent.futures.InvalidStateError:
-            pass
-
-
-def _mark_cancelled(future: concurrent.futures.Future, request: Request) -> None:
-    if future.cancelled():
-        request.cancelled = True

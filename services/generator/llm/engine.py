@@ -5,15 +5,16 @@ roughly triple decode speed over fp32 for this model on two cores. Replies are
 greedy with a mild repetition penalty: customer service wants the same answer to the same
 question, and a 0.5B model that samples wanders.
 
-This class decodes one request at a time in the caller's thread (tests, CLIs, a worker with
+`LLMEngine` decodes one request at a time in the caller's thread (tests, CLIs, a worker with
 no concurrency). Concurrent conversations go through `BatchedEngine`, which drives the same
-decode loop for many rows at once.
+decode steps (`LLMEngine.prefill`, `LLMEngine.step`) for many rows at once. Both take requests
+through the same calls (`ChatFront`), so a reply does not depend on which of them made it.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import pathlib
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -28,7 +29,57 @@ Message = dict[str, str]
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>")
 
 
-class LLMEngine:
+class ChatFront:
+    """The calls that start a reply, the same whether requests decode alone or batched.
+
+    A front builds every request the same way from `engine` and hands it to `_run`: LLMEngine
+    decodes it at once in the caller's thread, BatchedEngine queues it for its decode thread.
+    """
+
+    engine: LLMEngine
+
+    def submit(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        ignore_eos: bool = False,
+    ) -> concurrent.futures.Future[GenerationResult]:
+        """Start a request; the future resolves to its result, on_delta gets its text as it comes.
+
+        ignore_eos is for benchmarks that need fixed lengths.
+        """
+        self._received(messages)
+        request = self._new_request(messages, max_new_tokens, stop, on_delta, ignore_eos)
+        self._run(request)
+        return request.future
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None = None,
+        ignore_eos: bool = False,
+    ) -> GenerationResult:
+        """The whole reply, waiting for it; stop strings are cut off the text."""
+        return self.submit(messages, max_new_tokens, stop, ignore_eos=ignore_eos).result()
+
+    def _new_request(self, messages: Sequence[Message], max_new_tokens: int, stop: Sequence[str] | None,
+                     on_delta: Callable[[str], None] | None, ignore_eos: bool) -> Request:
+        engine = self.engine
+        return Request(engine.encode_chat(messages), max_new_tokens, IncrementalDetokenizer(engine.tokenizer),
+                       engine.stop_token_ids, stop=stop, on_delta=on_delta, ignore_eos=ignore_eos)
+
+    def _received(self, messages: Sequence[Message]) -> None:
+        """Called with every chat submitted, before its request is built (BatchedEngine logs the prompt)."""
+
+    def _run(self, request: Request) -> None:
+        """Decode the request, or hand it to whatever decodes it; errors in doing so propagate to `submit`."""
+        raise NotImplementedError
+
+
+class LLMEngine(ChatFront):
     """A loaded chat model plus the settings every request shares."""
 
     def __init__(
@@ -116,6 +167,11 @@ class LLMEngine:
         return engine
 
     @property
+    def engine(self) -> LLMEngine:
+        """The engine that decodes requests: this one (a BatchedEngine's is the engine it drives)."""
+        return self
+
+    @property
     def device(self) -> torch.device:
         return self.model.device
 
@@ -128,64 +184,38 @@ class LLMEngine:
             ids = ids["input_ids"]
         return list(ids)
 
-    def new_request(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-        on_delta: Callable[[str], None] | None = None,
-        on_done: Callable[[GenerationResult], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-        ignore_eos: bool = False,
-    ) -> Request:
-        """A request ready for a decode loop. ignore_eos is for benchmarks that need fixed lengths."""
-        return Request(
-            self.encode_chat(messages),
-            max_new_tokens,
-            IncrementalDetokenizer(self.tokenizer),
-            self.stop_token_ids,
-            stop=stop,
-            on_delta=on_delta,
-            on_done=on_done,
-            on_error=on_error,
-            ignore_eos=ignore_eos,
-        )
+    def prefill(self, requests: Sequence[Request]) -> DecodeBatch:
+        """A decode batch of these requests, their prompts read and each one's first token chosen."""
+        batch, logits = DecodeBatch.prefill(self.model, requests, self.pad_id)
+        batch.advance(logits, self.repetition_penalty)
+        return batch
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
-        """Text deltas of the reply as tokens are produced; whole characters only."""
+    def step(self, batch: DecodeBatch) -> None:
+        """Choose the next token of every row in `batch`; rows that end leave it."""
+        batch.advance(batch.forward(self.model), self.repetition_penalty)
+
+    def stream(self, messages: Sequence[Message], max_new_tokens: int,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        """Text deltas of the reply as tokens are produced, in the caller's thread; whole characters only."""
         deltas: list[str] = []
-        request = self.new_request(messages, max_new_tokens, stop, on_delta=deltas.append)
+        request = self._new_request(messages, max_new_tokens, stop, deltas.append, ignore_eos=False)
         for _ in self._decode_alone(request):
             yield from deltas
             deltas.clear()
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        stop: Sequence[str] | None = None,
-        ignore_eos: bool = False,
-    ) -> GenerationResult:
-        """The whole reply; stop strings are cut off the text."""
-        request = self.new_request(messages, max_new_tokens, stop, ignore_eos=ignore_eos)
+    def _run(self, request: Request) -> None:
+        """Decode `request` to its end now, in the caller's thread (a model error propagates as it is)."""
         for _ in self._decode_alone(request):
             pass
         if request.result is None:
             raise RuntimeError("the decode loop ended without a result; this is a bug in DecodeBatch")
-        return request.result
 
     def _decode_alone(self, request: Request) -> Iterator[None]:
         """The batched decode loop with a batch of one: yields after every token."""
-        batch, logits = DecodeBatch.prefill(self.model, [request], self.pad_id)
-        batch.advance(logits, self.repetition_penalty)
+        batch = self.prefill([request])
         yield
         while not request.done:
-            batch.advance(batch.forward(self.model), self.repetition_penalty)
+            self.step(batch)
             yield
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,11 @@ class GenerationResult:
 
 
 class Request:
-    """Mutable decoding state of one request; driven by a decode loop one token at a time."""
+    """Mutable decoding state of one request; driven by a decode loop one token at a time.
+
+    `future` resolves to the result (or the error) once the request ends, from whichever thread
+    decodes it; cancelling the future asks the decode loop to drop the request at its next step.
+    """
 
     def __init__(
         self,
@@ -38,8 +43,6 @@ class Request:
         stop_token_ids: frozenset[int],
         stop: Sequence[str] | None = None,
         on_delta: Callable[[str], None] | None = None,
-        on_done: Callable[[GenerationResult], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
         ignore_eos: bool = False,
     ) -> None:
         if max_new_tokens < 1:
@@ -52,8 +55,6 @@ class Request:
         self._stop_token_ids = stop_token_ids
         self._scanner = StopScanner(stop)
         self._on_delta = on_delta
-        self._on_done = on_done
-        self._on_error = on_error
         self._ignore_eos = ignore_eos
         self._parts: list[str] = []
         self._generated = 0
@@ -62,6 +63,8 @@ class Request:
         self.cancelled = False
         self.result: GenerationResult | None = None
         self.error: BaseException | None = None
+        self.future: concurrent.futures.Future[GenerationResult] = concurrent.futures.Future()
+        self.future.add_done_callback(self._on_future_done)
 
     @property
     def done(self) -> bool:
@@ -95,16 +98,14 @@ class Request:
             prompt_tokens=len(self.prompt_ids),
             finish_reason=reason,
         )
-        if self._on_done is not None:
-            self._on_done(self.result)
+        _settle(self.future.set_result, self.result)
 
     def fail(self, error: BaseException) -> None:
         """The decode loop could not finish this request (e.g. out of memory)."""
         if self.done:
             return
         self.error = error
-        if self._on_error is not None:
-            self._on_error(error)
+        _settle(self.future.set_exception, error)
 
     def _emit(self, text: str) -> None:
         if not text:
@@ -112,3 +113,15 @@ class Request:
         self._parts.append(text)
         if self._on_delta is not None:
             self._on_delta(text)
+
+    def _on_future_done(self, future: concurrent.futures.Future) -> None:
+        if future.cancelled():
+            self.cancelled = True
+
+
+def _settle(setter: Callable[[object], None], value: object) -> None:
+    """Resolve a request's future, unless its consumer cancelled it first (from another thread)."""
+    try:
+        setter(value)
+    except concurrent.futures.InvalidStateError:
+        pass
