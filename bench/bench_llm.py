@@ -32,13 +32,13 @@ from dataclasses import dataclass
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from services.common.ml.model_store import ModelStore  # noqa: E402
-from services.generator.llm.batched import BatchedEngine  # noqa: E402
-from services.generator.llm.engine import LLMEngine  # noqa: E402
-from services.generator.llm.weights import ensure_converted  # noqa: E402
-from services.generator.prompt import Persona, build_messages  # noqa: E402
+from services.common.ml.model_store import ModelStore
+from services.generator.llm.batched import BatchedEngine
+from services.generator.llm.engine import LLMEngine
+from services.generator.llm.weights import ensure_converted
+from services.generator.prompt import Persona, build_messages
 
 # Architectures by their published numbers, so a random-weight run needs no weight files.
 CONFIGS = {

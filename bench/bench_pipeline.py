@@ -21,18 +21,17 @@ import time
 import uuid
 
 import grpc
+from pipeline_stack import QUESTIONS, running_pipeline  # bench/ is on sys.path when a script in it runs
 from pymongo import AsyncMongoClient
 
-from pipeline_stack import QUESTIONS, running_pipeline  # bench/ is on sys.path when a script in it runs
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from tests.conftest import Stack
 
 
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def row(name: str, values: list[float]) -> str:

@@ -34,10 +34,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.common.ml.embeddings import SentenceEncoder  # noqa: E402
 from services.common.knowledge.documents import load_source  # noqa: E402
 from services.common.knowledge.ingest import ingest_documents  # noqa: E402
 from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
+from services.common.ml.embeddings import SentenceEncoder  # noqa: E402
 from services.common.storage.mongo import connect  # noqa: E402
 from services.generator import evaluation  # noqa: E402
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question  # noqa: E402
@@ -112,7 +112,7 @@ async def evaluate(args: argparse.Namespace) -> dict:
             r = results[-1]
             print(f"{case.id} {case.language} {r.outcome:<8} {r.reason[:28]:<28} {r.seconds:5.1f}s  {r.text[:70]!r}", flush=True)
         return {
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "knowledge": str(args.kb), "passages": ingest.passages, "min_score": args.min_score,
             "llm": llm.version if llm else None, "max_new_tokens": args.max_new_tokens,
             "summary": evaluation.summarize(results), "threshold_sweep": threshold_sweep(results),
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=RetrievalSettings().min_score)
     parser.add_argument("--max-new-tokens", type=int, default=80)
     args = parser.parse_args(argv)
-    out = args.out or ROOT / "var" / "eval" / f"answers-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    out = args.out or ROOT / "var" / "eval" / f"answers-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     report = asyncio.run(evaluate(args))
     out.mkdir(parents=True, exist_ok=True)
     text = evaluation.table(report["summary"]) + "\n\nrelevance cut (min_score): answerable kept / unanswerable cut\n" + "\n".join(

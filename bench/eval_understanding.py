@@ -48,10 +48,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import eval_plots  # noqa: E402
 import numpy as np  # noqa: E402
 
-import eval_plots  # noqa: E402
-from services.common.ml import ngrams# noqa: E402
+from services.common.ml import ngrams  # noqa: E402
 from services.common.ml.embeddings import MODEL_NAME, shared_encoder  # noqa: E402
 from services.common.ml.model_store import ModelStore  # noqa: E402
 from services.common.ml.ngrams import NgramVocabulary, stack_features  # noqa: E402
@@ -441,8 +441,7 @@ def _render_intent(intent: dict) -> list[str]:
         lines.append(f"  {name:34}{f['n']:6d}{_pct(f['accuracy']):>7}{_pct(in_scope_f1):>7}"
                      f"{_pct(f.get('closed_set_accuracy')):>9}{_pct(f.get('false_out_of_scope_rate')):>10}"
                      f"{_pct(f.get('out_of_scope_recall')):>9}{_num(f.get('ece'), 7, 3)}")
-    return lines + ["  acc: the engine's answer (an out-of-scope answer to an in-scope message is wrong); closed: best "
-                    "intent ignoring the threshold"]
+    return [*lines, "  acc: the engine's answer (an out-of-scope answer to an in-scope message is wrong); closed: best " "intent ignoring the threshold"]
 
 
 def _render_public(public: dict) -> list[str]:
@@ -560,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     inputs = TrainingInputs(args.data_dir) if args.data_dir else TrainingInputs.from_env()
-    out = args.out or ROOT / "var" / "eval" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or ROOT / "var" / "eval" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     clock = Stopwatch()
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -601,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "environment": {
-            "finished_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"), "commit": _git(),
+            "finished_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "commit": _git(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
             "niceness": os.nice(0),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-
 from pipeline_stack import QUESTIONS, ROOT, SERVICES, running_pipeline  # bench/ is on sys.path when a script in it runs
+
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
@@ -82,7 +83,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Conversation:
@@ -146,7 +147,7 @@ async def customer(stub, key: str, step: StepResult, stop_at: float, args: argpa
             except grpc.aio.AioRpcError as exc:
                 step.errors[exc.code().name] += 1
                 renew = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 step.errors["TIMEOUT"] += 1
                 renew = True
             conversation.turns += 1
@@ -218,7 +219,7 @@ async def warm_up(target: str, key: str, args: argparse.Namespace) -> None:
 
 def knee(steps: list[StepResult]) -> tuple[int, str]:
     """The last N before p90 final-reply latency grows faster than throughput, and why."""
-    for prev, cur in zip(steps, steps[1:]):
+    for prev, cur in itertools.pairwise(steps):
         lat0, lat1 = p90_final(prev), p90_final(cur)
         if not (lat0 and lat1 and prev.replies_per_s and cur.replies_per_s):
             return prev.n, f"N={cur.n} completed no replies in its window"

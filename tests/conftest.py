@@ -205,7 +205,7 @@ class VersionProbe:
         self.sent: list[str] = []
         self.versions: dict[str, str] = {}
 
-    async def __aenter__(self) -> "VersionProbe":
+    async def __aenter__(self) -> VersionProbe:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
         self._consumer = AIOKafkaConsumer(self.result.name(self.stack.prefix), bootstrap_servers=self.stack.kafka,

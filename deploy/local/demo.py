@@ -15,15 +15,15 @@ import uuid
 
 import grpc
 
-from services.common.storage.mongo import connect
+from services.common.platform.settings import Env
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import ApiKeyRepo
-from services.common.platform.settings import Env
 from services.gateway.settings import VARIABLES as GATEWAY_VARIABLES
 
 TENANT = "demo-retail"

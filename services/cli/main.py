@@ -124,8 +124,8 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
         mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), args.timeout)
         try:
             if args.action == "ingest":
-                from services.common.ml.embeddings import SentenceEncoder
                 from services.common.knowledge.ingest import ingest_documents
+                from services.common.ml.embeddings import SentenceEncoder
 
                 print(await ingest_documents(db, SentenceEncoder(), args.tenant, docs))
             elif args.action == "list":
@@ -141,9 +141,9 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _kb_search(db, args: argparse.Namespace) -> int:
-    from services.common.ml.embeddings import SentenceEncoder
     from services.common.knowledge.index import KnowledgeIndex
     from services.common.knowledge.repo import KnowledgeRepo
+    from services.common.ml.embeddings import SentenceEncoder
 
     repo = KnowledgeRepo(db)
     index = KnowledgeIndex.from_records(await repo.chunks(args.tenant), await repo.revision(args.tenant))

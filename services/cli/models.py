@@ -75,7 +75,7 @@ def _when(iso: str) -> str:
         moment = dt.datetime.fromisoformat(iso)
     except (TypeError, ValueError):
         return "?"
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _built(path: pathlib.Path, info: dict) -> str:
@@ -83,7 +83,7 @@ def _built(path: pathlib.Path, info: dict) -> str:
     if info.get("built_at"):
         return _when(info["built_at"])
     mtime = (path / ".complete").stat().st_mtime
-    return _when(dt.datetime.fromtimestamp(mtime, dt.timezone.utc).isoformat())
+    return _when(dt.datetime.fromtimestamp(mtime, dt.UTC).isoformat())
 
 
 def list_versions(store: ModelStore, kinds: list[str]) -> str:

@@ -13,6 +13,8 @@ import uuid
 import grpc
 
 from services.common.platform import metrics
+from services.common.platform.ids import derived_id
+from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.common.proto.cs.v1 import agent_service_pb2 as pb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -29,9 +31,7 @@ from services.common.storage.repositories import (
     message_proto,
     utcnow,
 )
-from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.gateway.auth import RequestError
-from services.common.platform.ids import derived_id
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import state_event

@@ -16,8 +16,8 @@ from pymongo.errors import PyMongoError
 from services.common.platform import metrics
 from services.common.platform.errors import TransientError
 from services.common.platform.kafka import EventPublisher
-from services.common.storage.repositories import Repositories
 from services.common.platform.topics import TopicSpec
+from services.common.storage.repositories import Repositories
 from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
 from services.gateway.settings import GatewaySettings
@@ -39,7 +39,7 @@ class Gateway:
             await asyncio.wait_for(
                 self.publisher.publish(spec, event, conversation_id, topic), self.settings.send_timeout_s
             )
-        except (KafkaError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError) as exc:
             log.warning("publish failed", extra={"conversation_id": conversation_id, "error": type(exc).__name__})
             raise RequestError(
                 grpc.StatusCode.UNAVAILABLE,
@@ -127,8 +127,9 @@ def unary(fn):
                 _finish("gateway", fn.__name__, "INTERNAL", started)
                 log.exception("unexpected error", extra={"method": fn.__name__})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
-            _finish("gateway", fn.__name__, status[0].name, started)
-            await context.abort(*status)
+            else:
+                _finish("gateway", fn.__name__, status[0].name, started)
+                await context.abort(*status)
         _finish("gateway", fn.__name__, "OK", started)
         return response
 

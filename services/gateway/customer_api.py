@@ -7,14 +7,20 @@ import uuid
 
 import grpc
 
+from services.common.platform.clock import utcnow
+from services.common.platform.ids import derived_id
+from services.common.platform.topics import FEEDBACK, INBOUND, STATE
 from services.common.proto.cs.v1 import customer_service_pb2 as pb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.storage.repositories import ROLE_ADAPTER, STATE_BOT, STATE_RESOLVED, conversation_proto, message_proto
-from services.common.platform.clock import utcnow
-from services.common.platform.topics import FEEDBACK, INBOUND, STATE
+from services.common.storage.repositories import (
+    ROLE_ADAPTER,
+    STATE_BOT,
+    STATE_RESOLVED,
+    conversation_proto,
+    message_proto,
+)
 from services.gateway.auth import RequestError
-from services.common.platform.ids import derived_id
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import events
 from services.gateway.replies import reply_from_doc, state_event
@@ -149,6 +155,8 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
         conversation_id = check_id(request.conversation_id, "conversation_id")
         doc = await self._own_conversation(principal.tenant_id, conversation_id, must_exist=True)
+        if doc is None:  # created and gone again between the two reads of _own_conversation
+            raise not_found(conversation_id)
         history = await self.gw.repos.messages.history(principal.tenant_id, conversation_id)
         return pb.GetConversationResponse(
             conversation=conversation_proto(doc), messages=[message_proto(d) for d in history]

@@ -16,23 +16,33 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from services.common.platform.topics import ENRICHED, ESCALATIONS, REPLIES, STATE, PoisonEvent, escalation_topic
+from services.common.platform.topics import (
+    ENRICHED,
+    ESCALATIONS,
+    REPLIES,
+    STATE,
+    PoisonEvent,
+    TopicSpec,
+    escalation_topic,
+)
 
 log = logging.getLogger(__name__)
 
 QUEUE_DEPTH = 1000
-RECENT_REPLIES = 10_000  # final replies remembered per replica, so the second delivery path can be told apart
+RECENT_REPLIES = 10_000
+Event = tuple[str, Any]  # (kind, protobuf message): "token", "reply", "state", "customer_message", "escalation"  # final replies remembered per replica, so the second delivery path can be told apart
 
 
 @dataclass(eq=False)
 class Subscription:
     tenant_id: str
     key: str
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_DEPTH))
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_DEPTH))
     dropped: bool = False
 
-    def offer(self, item) -> None:
+    def offer(self, item: Event) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -74,7 +84,7 @@ class Hub:
     def has_conversation(self, tenant_id: str, conversation_id: str) -> bool:
         return any(sub.tenant_id == tenant_id for sub in self._conversations.get(conversation_id, ()))
 
-    def to_conversation(self, tenant_id: str, conversation_id: str, item) -> int:
+    def to_conversation(self, tenant_id: str, conversation_id: str, item: Event) -> int:
         delivered = 0
         for sub in list(self._conversations.get(conversation_id, ())):
             if sub.tenant_id == tenant_id:
@@ -102,7 +112,7 @@ class Hub:
                 self._recent_replies.popitem(last=False)
         return delivered
 
-    def to_queue(self, tenant_id: str, queue: str, item) -> int:
+    def to_queue(self, tenant_id: str, queue: str, item: Event) -> int:
         delivered = 0
         for sub in list(self._queues.get(queue, ())):
             if sub.tenant_id == tenant_id:
@@ -111,7 +121,7 @@ class Hub:
         return delivered
 
 
-async def events(sub: Subscription) -> AsyncIterator[object]:
+async def events(sub: Subscription) -> AsyncIterator[Event]:
     while True:
         item = await sub.queue.get()
         yield item
@@ -124,13 +134,13 @@ class TopicFeed:
         self._hub = hub
         self._bootstrap = bootstrap
         self._client_id = client_id
-        self._specs = {
+        self._specs: dict[str, TopicSpec] = {
             REPLIES.name(prefix): REPLIES,
             STATE.name(prefix): STATE,
             ENRICHED.name(prefix): ENRICHED,
             **{escalation_topic(prefix, q): ESCALATIONS for q in queues},
         }
-        self._consumer = None
+        self._consumer: Any = None  # AIOKafkaConsumer once started (imported in start())
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from services.common.platform.clock import utcnow
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.repositories import STATE_TO_PROTO, to_timestamp
-from services.common.platform.clock import utcnow
 
 
 def reply_from_doc(doc: dict) -> ev.ReplyPublished:

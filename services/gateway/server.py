@@ -17,8 +17,8 @@ from services.common.platform import logs, tls
 from services.common.platform.health import SERVER_OPTIONS, Health, bind
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.metrics import start_metrics_server
-from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import agent_service_pb2_grpc, customer_service_pb2_grpc, reply_sink_service_pb2_grpc
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
@@ -60,7 +60,8 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         mongo, db = await connect(common.mongo_uri, common.mongo_database, common.startup_timeout_s)
         repos = Repositories.of(db)
         hub = Hub()
-        credentials = tls.server_credentials(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
+        credentials = (tls.server_credentials(settings.tls_cert, settings.tls_key)
+                       if settings.tls_cert and settings.tls_key else None)  # settings refuse one without the other
         # Handlers must be registered before the servers start, so they start once Kafka and the
         # database answered; Kubernetes' startupProbe covers the seconds before. The sink binds first:
         # the stream routes name the port it got.

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common import locales
-from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.documents import clauses
 from services.common.knowledge.index import Passage
+from services.common.ml.embeddings import SentenceEncoder
 from services.generator.checks import numbers_in, sentences
 
 UNSUPPORTED_CLAIMS = "unsupported_claims"

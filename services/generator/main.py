@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.common.platform import lifecycle
 from services.common.ml.model_store import ModelStore
-from services.common.storage.repositories import Repositories
-from services.common.worker.runtime import WorkerContext, serve
-from services.common.storage.tenants import TenantSettingsRepo
+from services.common.platform import lifecycle
 from services.common.platform.topics import ENRICHED
+from services.common.storage.repositories import Repositories
+from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.loop import WorkerSpec
+from services.common.worker.runtime import WorkerContext, serve
 from services.generator.pusher import ReplyPusher
 from services.generator.retrieval import Retriever
 from services.generator.settings import GeneratorSettings
@@ -28,8 +28,8 @@ def main() -> None:
     store = ModelStore()
 
     async def setup(ctx: WorkerContext):
-        from services.common.ml.embeddings import SentenceEncoder
         from services.common.knowledge.repo import KnowledgeRepo
+        from services.common.ml.embeddings import SentenceEncoder
         from services.generator.answering import Answerer
         from services.generator.grounding import GroundingChecker
         from services.generator.llm.batched import BatchedEngine

@@ -49,7 +49,7 @@ class TokenStream:
             if not self.broken:
                 await self._call.done_writing()
                 await asyncio.wait_for(self._call, 5)
-        except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, grpc.aio.AioRpcError) as exc:
             log.info("token stream closed with error", extra={"conversation_id": self._conversation, "error": str(exc)[:200]})
         finally:
             self._call.cancel()
@@ -57,7 +57,7 @@ class TokenStream:
     async def _write(self, request: pb.PushReplyRequest) -> None:
         try:
             await asyncio.wait_for(self._call.write(request), 5)
-        except (grpc.aio.AioRpcError, asyncio.TimeoutError, asyncio.InvalidStateError) as exc:
+        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
             self.broken = True
             log.info("gateway token stream broke; the final reply still goes via Kafka",
                      extra={"conversation_id": self._conversation, "error": type(exc).__name__})

@@ -12,9 +12,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.index import Hit, KnowledgeIndex
 from services.common.knowledge.repo import KnowledgeRepo
+from services.common.ml.embeddings import SentenceEncoder
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 from services.common import locales
 from services.common.platform import metrics
+from services.common.platform.clock import utcnow
+from services.common.platform.ids import derived_id
+from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
-from services.common.platform.clock import utcnow
-from services.common.worker.runtime import WorkerContext
 from services.common.storage.tenants import TenantSettingsRepo
-from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
-from services.common.platform.ids import derived_id
+from services.common.worker.runtime import WorkerContext
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question
 from services.generator.escalation import handover_notice, suggested_reply, summarize
 from services.generator.policy import Action, Decision, PolicyInput, Reason, ReasonCode, RoutingPolicy, TurnView

@@ -89,7 +89,7 @@ class IntentEngine:
         Each result's latency is the batch's time divided by its size: the cost per message.
         """
         started = time.perf_counter()
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if self.timezone is not None and now.tzinfo is not None:
             now = now.astimezone(self.timezone)
         filled = [i for i, text in enumerate(texts) if text.strip()]

@@ -27,7 +27,13 @@ import numpy as np
 from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, softmax
 from services.intent.corpora import PACKAGE_DATA
 from services.intent.entities import Entity
-from services.intent.training import TrainingConfig, expected_calibration_error, fit_head, fit_temperature, pick_threshold
+from services.intent.training import (
+    TrainingConfig,
+    expected_calibration_error,
+    fit_head,
+    fit_temperature,
+    pick_threshold,
+)
 
 ENTITY_CASES = PACKAGE_DATA / "entities_test.jsonl"
 ENTITY_TYPES = ("order_number", "email", "phone", "amount", "date", "product")
@@ -144,7 +150,7 @@ def figures(p: Predictions, worst: int = 5) -> dict:
     """
     gold, decided, best = np.asarray(p.gold), np.asarray(p.decided), np.asarray(p.best_in_scope)
     inside = gold != OUT_OF_SCOPE
-    result: dict = {"n": int(len(gold)), "accuracy": _mean(decided == gold), "macro_f1": round(macro_f1(gold, decided), 4)}
+    result: dict = {"n": len(gold), "accuracy": _mean(decided == gold), "macro_f1": round(macro_f1(gold, decided), 4)}
     if inside.any():
         right = (best == gold)[inside]
         result |= {

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
-from services.common.platform import lifecycle
 from services.common.ml.model_reload import announced_slot
 from services.common.ml.model_store import ModelStore
-from services.common.worker.runtime import WorkerContext, serve
+from services.common.platform import lifecycle
 from services.common.platform.topics import INBOUND
 from services.common.worker.loop import WorkerSpec
+from services.common.worker.runtime import WorkerContext, serve
 from services.intent.settings import IntentSettings
 from services.intent.worker import make_handler
 

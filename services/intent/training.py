@@ -423,7 +423,7 @@ def build_model(store: ModelStore, inputs: TrainingInputs | None = None, config:
         "version": store.version_name(KIND, fp),
         "fingerprint": fp,
         "procedure": PROCEDURE,
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config": dataclasses.asdict(config),
         "metrics": trained.metrics,
     }

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from services.common.platform import metrics
 from services.common.ml.model_reload import ModelSlot
+from services.common.platform import metrics
 from services.common.platform.pii import find_pii
+from services.common.platform.topics import UNDERSTOOD
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.worker.runtime import WorkerContext
-from services.common.platform.topics import UNDERSTOOD
 
 
 def to_proto(result, version: str) -> und.Understanding:
@@ -42,7 +42,7 @@ def make_handler(ctx: WorkerContext, slot: ModelSlot):
 
     async def handle(message: ev.MessageReceived) -> None:
         engine = slot.engine
-        sent = message.sent_at.ToDatetime(dt.timezone.utc) if message.HasField("sent_at") else None
+        sent = message.sent_at.ToDatetime(dt.UTC) if message.HasField("sent_at") else None
         result = await asyncio.to_thread(engine.understand, message.text, sent)
         metrics.MODEL_SECONDS.labels(service="intent", model="intent").observe(result.latency_seconds)
         event = ev.MessageUnderstood(message=message, understanding=to_proto(result, engine.version))

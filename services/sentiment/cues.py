@@ -27,7 +27,7 @@ ENGLISH = "en"  # its cues are checked in every language's messages, where Engli
 
 # Short all-caps tokens that are names, not shouting.
 _ACRONYMS = frozenset(
-    "OK USA UK EU ID PIN SMS FAQ ASAP PDF DHL UPS USPS FEDEX EMS SF VIP CEO API APP IOS TV PC USB GPS".split()
+    ["OK", "USA", "UK", "EU", "ID", "PIN", "SMS", "FAQ", "ASAP", "PDF", "DHL", "UPS", "USPS", "FEDEX", "EMS", "SF", "VIP", "CEO", "API", "APP", "IOS", "TV", "PC", "USB", "GPS"]
 )
 _CAPS_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _REPEATED_BANG = re.compile(r"[!！]{2,}")
@@ -62,7 +62,7 @@ class EscalationCues:
         self.categories = categories
 
     @classmethod
-    def load(cls, path: pathlib.Path = DEFAULT_CUES_PATH) -> "EscalationCues":
+    def load(cls, path: pathlib.Path = DEFAULT_CUES_PATH) -> EscalationCues:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -32,8 +32,7 @@ HOTELS = "chinese-sentiment/ChnSentiCorp_htl_all.csv"
 
 # CLINC150 chit-chat intents whose utterances are not neutral support requests.
 _CLINC_NOT_NEUTRAL = frozenset(
-    "thank_you greeting goodbye tell_joke fun_fact meaning_of_life are_you_a_bot who_made_you "
-    "what_are_your_hobbies do_you_have_pets how_old_are_you what_is_your_name user_name yes no maybe".split()
+    ["thank_you", "greeting", "goodbye", "tell_joke", "fun_fact", "meaning_of_life", "are_you_a_bot", "who_made_you", "what_are_your_hobbies", "do_you_have_pets", "how_old_are_you", "what_is_your_name", "user_name", "yes", "no", "maybe"]
 )
 # Bitext marks offensive wording with the flag W; these phrases mark a stated grievance.
 _BITEXT_DISSATISFIED = re.compile(r"not happy|discontent|don'?t like|unhappy|dissatisf|not satisfied", re.IGNORECASE)

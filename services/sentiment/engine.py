@@ -119,7 +119,7 @@ class SentimentEngine:
         path: pathlib.Path,
         encoder: Encoder | None = None,
         settings: EngineSettings = EngineSettings(),
-    ) -> "SentimentEngine":
+    ) -> SentimentEngine:
         """From a model folder built by `services.sentiment.training`.
 
         The folder carries its own copy of the cue lexicon, so a version always behaves the same;
@@ -143,7 +143,7 @@ class SentimentEngine:
         store: ModelStore,
         encoder: Encoder | None = None,
         settings: EngineSettings = EngineSettings(),
-    ) -> "SentimentEngine":
+    ) -> SentimentEngine:
         current = store.current(MODEL_KIND)
         if current is None:
             raise FileNotFoundError(

@@ -28,7 +28,7 @@ class LinearHead:
             raise ValueError(f"head has {len(self.classes)} classes but weights of shape {self.coef.shape}")
 
     @classmethod
-    def from_sklearn(cls, model, class_names: dict | None = None) -> "LinearHead":
+    def from_sklearn(cls, model, class_names: dict | None = None) -> LinearHead:
         """From a fitted multinomial LogisticRegression; `class_names` maps its labels to names."""
         names = tuple(str(class_names[c]) if class_names else str(c) for c in model.classes_)
         if len(names) < 3:
@@ -48,7 +48,7 @@ class LinearHead:
         np.savez(path, classes=np.asarray(self.classes), coef=self.coef, intercept=self.intercept)
 
     @classmethod
-    def load(cls, path: pathlib.Path) -> "LinearHead":
+    def load(cls, path: pathlib.Path) -> LinearHead:
         _require_weights(path)
         with np.load(path, allow_pickle=False) as data:
             return cls(tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"])
@@ -80,7 +80,7 @@ class StackedHead:
         object.__setattr__(self, "_term_weights", np.ascontiguousarray(self.ngram_coef.T))
 
     @classmethod
-    def from_sklearn(cls, model, vocabulary: NgramVocabulary, embedding_dim: int) -> "StackedHead":
+    def from_sklearn(cls, model, vocabulary: NgramVocabulary, embedding_dim: int) -> StackedHead:
         """From a multinomial LogisticRegression fitted on [embedding | n-gram features] columns."""
         if len(model.classes_) < 3:
             raise ValueError("StackedHead needs a multinomial model with three or more classes")
@@ -91,7 +91,7 @@ class StackedHead:
                    np.asarray(model.intercept_, dtype=np.float32), vocabulary)
 
     @classmethod
-    def from_linear(cls, head: LinearHead) -> "StackedHead":
+    def from_linear(cls, head: LinearHead) -> StackedHead:
         """An embedding-only head (model versions built before n-grams) with no n-gram weights."""
         empty = np.zeros((len(head.classes), 0), dtype=np.float32)
         return cls(head.classes, head.coef, empty, head.intercept, NgramVocabulary.empty())
@@ -108,7 +108,7 @@ class StackedHead:
                             intercept=self.intercept, **self.vocabulary.to_arrays())
 
     @classmethod
-    def load(cls, path: pathlib.Path) -> "StackedHead":
+    def load(cls, path: pathlib.Path) -> StackedHead:
         _require_weights(path)
         with np.load(path, allow_pickle=False) as data:
             vocabulary = NgramVocabulary.from_arrays(data["ngram_scheme"], data["ngram_terms"], data["ngram_idf"])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.platform import lifecycle
 from services.common.ml.model_reload import announced_slot
 from services.common.ml.model_store import ModelStore
-from services.common.worker.runtime import WorkerContext, serve
+from services.common.platform import lifecycle
 from services.common.platform.topics import UNDERSTOOD
 from services.common.worker.loop import WorkerSpec
+from services.common.worker.runtime import WorkerContext, serve
 from services.sentiment.settings import SentimentSettings
 from services.sentiment.worker import POLARITY, make_handler
 

@@ -38,9 +38,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.common.ml import training_cli
+from services.common.ml import ngrams, training_cli
 from services.common.ml.embeddings import shared_encoder
 from services.common.ml.model_store import ModelStore
+from services.common.ml.ngrams import NgramVocabulary, stack_features
 from services.common.ml.retraining import (
     NO_CORRECTIONS,
     CorrectedMessage,
@@ -61,8 +62,6 @@ from services.sentiment.evaluation import (
     single_message_latency,
 )
 from services.sentiment.heads import LinearHead, StackedHead
-from services.common.ml import ngrams
-from services.common.ml.ngrams import NgramVocabulary, stack_features
 
 META_FILE = "meta.json"
 ARTIFACT_FORMAT = "sentiment-stacked-ngram-heads-v2"

@@ -10,13 +10,13 @@ import asyncio
 
 from pymongo import DESCENDING
 
-from services.common.platform import metrics
 from services.common.ml.model_reload import ModelSlot
+from services.common.platform import metrics
+from services.common.platform.clock import utcnow
+from services.common.platform.topics import ENRICHED
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
-from services.common.platform.clock import utcnow
 from services.common.worker.runtime import WorkerContext
-from services.common.platform.topics import ENRICHED
 from services.sentiment.trend import conversation_trend
 
 TREND_WINDOW = 5
@@ -25,7 +25,7 @@ TREND = {"improving": und.TREND_IMPROVING, "stable": und.TREND_STABLE, "worsenin
 
 
 def emotion_value(name: str) -> int:
-    return und.Emotion.Value(f"EMOTION_{name.upper()}") if f"EMOTION_{name.upper()}" in und.Emotion.keys() else und.EMOTION_NEUTRAL
+    return und.Emotion.Value(f"EMOTION_{name.upper()}") if f"EMOTION_{name.upper()}" in und.Emotion else und.EMOTION_NEUTRAL
 
 
 class ScoreHistory:

@@ -12,7 +12,6 @@ import pytest
 from tests.conftest import ROOT, SHARED_DATA, Stack, free_port, start_service, wait_serving
 from tests.integration.conftest import create_keys
 
-
 E2E_TENANT = "shop"
 
 

@@ -19,7 +19,7 @@ async def collect_finals(stream: Replies, until: float, first_only: bool = False
     while (left := until - time.monotonic()) > 0:
         try:
             item = await asyncio.wait_for(stream.read(), left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         if item is grpc.aio.EOF:
             break

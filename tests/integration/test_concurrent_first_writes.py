@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import Repositories
 
 pytestmark = pytest.mark.stack
@@ -39,7 +39,7 @@ async def test_gateway_and_generator_store_one_message_at_once(two_writers):
     for _ in range(ROUNDS):
         msg = ev.MessageReceived(tenant_id="acme", conversation_id=f"c-{uuid.uuid4().hex}",
                                  message_id=f"m-{uuid.uuid4().hex}", customer_id="cust", text="hello")
-        created, _ = await asyncio.gather(
+        _created, _ = await asyncio.gather(
             gateway.messages.record_customer(msg),
             generator.messages.attach_enrichment(msg, und.Understanding(language="en"), und.Sentiment(score=0.1)),
         )

@@ -22,11 +22,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.ml.model_store import ModelStore
+from services.common.platform.topics import UNDERSTOOD
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
-from services.common.platform.topics import UNDERSTOOD
 from tests.conftest import ROOT, ServiceProcess, Stack, copy_current_model, free_port, start_service, wait_serving
 from tests.integration.conftest import auth, create_keys, start_gateway
 

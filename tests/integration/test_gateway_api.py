@@ -11,13 +11,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.platform.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.platform.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
 from tests.integration.conftest import auth
 
 pytestmark = pytest.mark.stack

@@ -14,7 +14,7 @@ import uuid
 import grpc
 import pytest
 
-from services.common.storage.mongo import connect
+from services.common.ml.retraining import read_signals
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -22,8 +22,8 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import ConversationRepo, MessageRepo, ModelVersionRepo
-from services.common.ml.retraining import read_signals
 from tests.integration.conftest import auth, create_keys_async, start_gateway
 
 pytestmark = pytest.mark.stack
@@ -107,8 +107,8 @@ async def test_a_relabel_is_checked_against_the_labels_of_the_model_version_that
     version that has it said, and an unknown label for the other version's messages."""
     tag = uuid.uuid4().hex[:6]
     older, newer = f"intent-20260101-old{tag}", f"intent-20260102-new{tag}"
-    await ModelVersionRepo(db).announce("intent", older, LABELS + ["parcel_locker"])
-    await ModelVersionRepo(db).announce("intent", newer, LABELS + ["report_fraud"])  # the newest announced
+    await ModelVersionRepo(db).announce("intent", older, [*LABELS, "parcel_locker"])
+    await ModelVersionRepo(db).announce("intent", newer, [*LABELS, "report_fraud"])  # the newest announced
     by_older = await customer_message(channel, keys, db, "the locker won't open", model_version=older)
     by_newer = await customer_message(channel, keys, db, "the locker won't open again", model_version=newer)
 
@@ -226,7 +226,7 @@ async def test_without_an_intent_model_in_service_a_label_cannot_be_checked(stac
     fresh = dataclasses.replace(stack, database=f"{stack.database}_nomodel")
     adapter, agent = await create_keys_async(fresh, [("acme", "adapter", ""), ("acme", "agent", "alice")])
     gateway = await asyncio.to_thread(start_gateway, fresh, tmp_path)  # it polls health with asyncio.run
-    mongo, database = await connect(fresh.mongo_uri, fresh.database, 10)
+    mongo, _database = await connect(fresh.mongo_uri, fresh.database, 10)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as channel:
             ack = await cgrpc.CustomerServiceStub(channel).SendMessage(

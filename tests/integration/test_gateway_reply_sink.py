@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from services.common.platform.topics import REPLIES
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
-from services.common.platform.topics import REPLIES
 from tests.integration.conftest import auth, wait_stream_route
 from tests.integration.test_gateway_api import publish
 

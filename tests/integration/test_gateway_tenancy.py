@@ -18,14 +18,14 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
-from services.common.storage.mongo import connect
+from services.common.platform.topics import ESCALATIONS, REPLIES, escalation_topic
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
-from services.common.platform.topics import ESCALATIONS, REPLIES, escalation_topic
 from services.gateway.agent_api import AgentApi
 from services.gateway.customer_api import CustomerApi
 from tests.integration.conftest import auth, create_keys, wait_stream_route
@@ -76,7 +76,7 @@ async def status_of(channel: grpc.aio.Channel, method, request: bytes, key: str)
             call = channel.unary_stream(path)(request, metadata=auth(key))
             try:
                 await asyncio.wait_for(call.read(), STREAM_ERROR_WAIT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return grpc.StatusCode.OK
             finally:
                 call.cancel()

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.platform.topics import DEAD_LETTER, INBOUND, UNDERSTOOD, consumer_group, conversation_key
+from services.common.proto.cs.v1 import events_pb2 as ev
 from tests.conftest import free_port, start_service, wait_serving
 
 pytestmark = pytest.mark.stack

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.common.platform.topics import INBOUND, conversation_key
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.platform.topics import INBOUND, conversation_key
 
 pytestmark = pytest.mark.stack
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from services.common.ml.embeddings import shared_encoder
 from services.common.knowledge.repo import KnowledgeRepo
+from services.common.ml.embeddings import shared_encoder
 from services.common.storage.mongo import connect
 from services.generator.retrieval import RetrievalSettings, Retriever
 from tests.conftest import ROOT, SHARED_DATA, Stack

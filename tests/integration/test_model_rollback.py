@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.platform.topics import INBOUND, UNDERSTOOD
+from services.common.proto.cs.v1 import events_pb2 as ev
 from tests.conftest import ROOT, VersionProbe, copy_current_model, rebuilt_version, reloading_worker
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]

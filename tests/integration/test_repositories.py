@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from services.common.storage.mongo import connect
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_AGENT, STATE_BOT, STATE_QUEUED, Repositories
 
 pytestmark = pytest.mark.stack

@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from services.common.storage.mongo import connect
+from services.common.platform.topics import ENRICHED, UNDERSTOOD
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
 from services.common.storage.repositories import ModelVersionRepo
-from services.common.platform.topics import ENRICHED, UNDERSTOOD
 from tests.conftest import VersionProbe, copy_current_model, rebuilt_version, reloading_worker
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]

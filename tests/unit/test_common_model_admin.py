@@ -7,7 +7,6 @@ would; the refusals must leave CURRENT as it was.
 
 from __future__ import annotations
 
-import pathlib
 import shutil
 import uuid
 

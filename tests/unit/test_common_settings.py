@@ -65,7 +65,6 @@ def test_every_variable_is_documented():
 
 def test_policy_variables_are_declared():
     from services.generator.policy import ENV_VARIABLES
-
     from services.generator.settings import OWN as GENERATOR
 
     missing = [name for name, _ in ENV_VARIABLES if name not in GENERATOR]

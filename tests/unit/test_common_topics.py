@@ -2,10 +2,16 @@
 
 import pytest
 
-from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.platform.topics import (
-    ENRICHED, INBOUND, SCHEMA_VERSION, PoisonEvent, all_topic_names, consumer_group, escalation_topic,
+    ENRICHED,
+    INBOUND,
+    SCHEMA_VERSION,
+    PoisonEvent,
+    all_topic_names,
+    consumer_group,
+    escalation_topic,
 )
+from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.worker.loop import WorkerSpec
 
 

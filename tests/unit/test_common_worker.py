@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from aiokafka import errors as kafka_errors
 from pymongo import errors as mongo_errors
@@ -19,7 +17,7 @@ from services.common.worker.loop import is_transient
     kafka_errors.KafkaTimeoutError(),
     mongo_errors.AutoReconnect("db restarting"),
     mongo_errors.ServerSelectionTimeoutError("no server"),
-    asyncio.TimeoutError(),
+    TimeoutError(),
     ConnectionRefusedError(),
 ])
 def test_outages_are_retried(exc):

@@ -29,7 +29,7 @@ def test_committed_stubs_match_the_protos(tmp_path):
 def test_buf_lint_passes():
     buf = str(BUF) if BUF.exists() else shutil.which("buf")
     if buf is None:
-        pytest.fail(f"buf is not installed at {BUF}: run deploy/local/stack.sh install")
+        pytest.fail(f"buf is not installed at {BUF}: run make install-dev (deploy/local/install.sh --dev)")
     result = subprocess.run([buf, "lint"], cwd=ROOT / "protos", capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

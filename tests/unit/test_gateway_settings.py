@@ -2,6 +2,8 @@
 sink has a listener of its own, and the address the generator reaches it at is completed with the
 port the sink actually bound."""
 
+import re
+
 import pytest
 
 from services.common.platform.settings import ConfigError, Env
@@ -73,5 +75,5 @@ def test_a_malformed_advertised_address_fails_at_start_naming_the_variable(value
 
 
 def test_a_sink_listen_address_without_a_port_fails_naming_the_variable():
-    with pytest.raises(ConfigError, match="CS_GATEWAY_SINK_LISTEN='0.0.0.0' is not host:port"):
+    with pytest.raises(ConfigError, match=re.escape("CS_GATEWAY_SINK_LISTEN='0.0.0.0' is not host:port")):
         GatewaySettings.from_env(gateway_env({"CS_GATEWAY_SINK_LISTEN": "0.0.0.0"}))

@@ -6,8 +6,17 @@ import pytest
 
 from services.common.proto.cs.v1 import understanding_pb2 as pb
 from services.generator.checks import check_answer
-from services.generator.escalation import EntityView, Enrichment, handover_notice, suggested_reply, summarize
-from services.generator.policy import Action, Decision, PolicyInput, Priority, Reason, ReasonCode, RoutingPolicy, TurnView
+from services.generator.escalation import Enrichment, EntityView, handover_notice, suggested_reply, summarize
+from services.generator.policy import (
+    Action,
+    Decision,
+    PolicyInput,
+    Priority,
+    Reason,
+    ReasonCode,
+    RoutingPolicy,
+    TurnView,
+)
 
 TURNS = [
     TurnView("customer", "Hi, my refund for order ORD-5512 never arrived. Email me at anna.lee@example.com", "track_refund", False, 0.9),

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.ml.embeddings import SentenceEncoder
 from services.common.knowledge.index import Passage
-from services.generator.grounding import NO_CONTENT, UNSUPPORTED_CLAIMS, UNSUPPORTED_NUMBER, GroundingChecker, strip_markers
+from services.common.ml.embeddings import SentenceEncoder
+from services.generator.grounding import (
+    NO_CONTENT,
+    UNSUPPORTED_CLAIMS,
+    UNSUPPORTED_NUMBER,
+    GroundingChecker,
+    strip_markers,
+)
 
 RETURNS = Passage("kb/returns#0", "kb/returns", "Product Defect: Return Due to Size",
                   "Confirm their order can be returned, by checking their membership level. Gold members: Gold members "

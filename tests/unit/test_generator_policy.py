@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.common.proto.cs.v1 import conversation_pb2
 from services.common.platform.settings import ConfigError
+from services.common.proto.cs.v1 import conversation_pb2
 from services.generator.policy import (
     Action,
     PolicyConfig,
@@ -231,7 +231,7 @@ def test_bot_answering_the_same_intent_three_times_in_a_row_is_a_loop() -> None:
 
 
 def test_same_intent_answers_spread_over_days_are_not_a_loop() -> None:
-    start = dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC)
     history = []
     for day, text in enumerate(("track my order", "it says in transit, where exactly", "that link doesn't work")):
         at = start + dt.timedelta(days=day)

@@ -4,6 +4,7 @@ dates and products it compares with the customer's records."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from services.intent.corpora import DEMO_CATALOGUE
 from services.intent.entities import Catalogue, Entity, extract_entities
 
 # A Wednesday.
-NOW = dt.datetime(2024, 5, 15, 10, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 5, 15, 10, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def test_dates_resolve_to_days_relative_to_when_the_message_was_sent(text, day):
 
 
 def test_a_day_without_a_year_is_the_nearest_one_so_december_said_in_january_is_last_year():
-    january = dt.datetime(2025, 1, 3, tzinfo=dt.timezone.utc)
+    january = dt.datetime(2025, 1, 3, tzinfo=dt.UTC)
     assert pairs("12月28日下的单", now=january) == [("date", "2024-12-28")]
     assert pairs("arriving Jan 10", now=january) == [("date", "2025-01-10")]
 
@@ -240,7 +241,7 @@ def test_spans_never_overlap_and_always_match_the_text(text):
     entities = extract_entities(text, NOW, None)
     for entity in entities:
         assert text[entity.start : entity.end] == entity.text
-    for first, second in zip(entities, entities[1:]):
+    for first, second in itertools.pairwise(entities):
         assert first.end <= second.start
 
 

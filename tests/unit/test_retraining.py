@@ -20,7 +20,13 @@ from services.common.ml.retraining import (
     text_key,
 )
 from services.intent import corpora
-from services.intent.training import TrainingConfig, TrainingInputs, feedback_summary, model_fingerprint, prepare_corrections
+from services.intent.training import (
+    TrainingConfig,
+    TrainingInputs,
+    feedback_summary,
+    model_fingerprint,
+    prepare_corrections,
+)
 
 LABELS = {"track_order", "complaint", "get_refund", "out_of_scope"}
 NO_INTENT = not_given("intent")

@@ -8,6 +8,8 @@ when missing, about a minute here).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from services.common.ml.model_store import ModelStore
@@ -114,7 +116,7 @@ def test_only_the_window_counts():
 
 
 def test_trend_refuses_scores_outside_the_scale_and_tiny_windows():
-    with pytest.raises(ValueError, match="outside -1..1"):
+    with pytest.raises(ValueError, match=re.escape("outside -1..1")):
         conversation_trend([0.0, 3.0])
     with pytest.raises(ValueError, match="at least 2"):
         conversation_trend([0.0, 0.1], window=1)

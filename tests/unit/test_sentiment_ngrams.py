@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from services.common.ml.ngrams import NgramVocabulary, ngrams
 from services.sentiment.cues import DEFAULT_CUES_PATH
 from services.sentiment.engine import (
     CUES_FILE,
@@ -17,7 +18,6 @@ from services.sentiment.engine import (
     SentimentEngine,
 )
 from services.sentiment.heads import LinearHead, StackedHead
-from services.common.ml.ngrams import NgramVocabulary, ngrams
 
 TEXTS = [
     "这家酒店服务很好，房间干净",
@@ -41,7 +41,7 @@ def _write_folder(folder, polarity_file: str, head) -> None:
     folder.mkdir()
     head.save(folder / polarity_file)
     rng = np.random.default_rng(0)
-    emotion_classes = tuple(EMOTIONS) + ("disgust", "fear")
+    emotion_classes = (*tuple(EMOTIONS), "disgust", "fear")
     LinearHead(emotion_classes, rng.normal(size=(len(emotion_classes), DIM)).astype(np.float32),
                np.zeros(len(emotion_classes), dtype=np.float32)).save(folder / EMOTION_FILE)
     shutil.copyfile(DEFAULT_CUES_PATH, folder / CUES_FILE)

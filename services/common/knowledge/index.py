@@ -55,7 +55,11 @@ class KnowledgeIndex:
     @classmethod
     def from_records(cls, records: Sequence[dict], revision: int = 0) -> KnowledgeIndex:
         """From `KnowledgeRepo.chunks` documents; passages embedded by another encoder are left out."""
-        passages, vectors, clause_rows, owners, foreign = [], [], [], [], 0
+        passages: list[Passage] = []
+        vectors: list[np.ndarray] = []
+        clause_rows: list[np.ndarray] = []
+        owners: list[np.ndarray] = []
+        foreign = 0
         for r in records:
             if r.get("encoder") != MODEL_NAME or len(r.get("embedding", b"")) != DIM * 4:
                 foreign += 1

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder
 from services.common.knowledge.documents import Document, chunk_document
 from services.common.knowledge.repo import KnowledgeRepo
+from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder
 
 
 @dataclass(frozen=True)

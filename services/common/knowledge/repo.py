@@ -23,6 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.knowledge.documents import Chunk, Document
 from services.common.platform.clock import utcnow
+from services.common.storage.repositories import upserted
+
 
 class KnowledgeRepo:
     def __init__(self, db: AsyncDatabase) -> None:
@@ -79,7 +81,7 @@ class KnowledgeRepo:
             {"_id": tenant_id}, {"$inc": {"revision": 1}, "$set": {"updated_at": utcnow()}},
             upsert=True, return_document=ReturnDocument.AFTER,
         )
-        return int(doc["revision"])
+        return int(upserted(doc, f"the knowledge revision of tenant {tenant_id}")["revision"])
 
     async def revision(self, tenant_id: str) -> int:
         """0 for a tenant that never had knowledge ingested."""

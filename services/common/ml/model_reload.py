@@ -22,8 +22,8 @@ from typing import Generic, Protocol, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.platform import metrics
 from services.common.ml.model_store import ModelStore
+from services.common.platform import metrics
 from services.common.platform.settings import ConfigError, Env
 from services.common.storage.repositories import ModelVersionRepo
 

@@ -95,7 +95,7 @@ class ModelStore:
         tmp.write_text(version + "\n")
         os.replace(tmp, pointer)
         if before != version:
-            entry = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "from": before, "to": version}
+            entry = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "from": before, "to": version}
             with (self.root / kind / "HISTORY").open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry) + "\n")
 

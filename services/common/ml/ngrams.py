@@ -15,6 +15,7 @@ code computes the features in training and in the worker, so the two can never d
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections import Counter
@@ -43,7 +44,7 @@ def ngrams(text: str) -> list[str]:
             terms.extend(run[i : i + n] for i in range(len(run) - n + 1))
     words = ENGLISH_WORD.findall(_NOT.sub(" not", text))
     terms.extend(f"w:{w}" for w in words)
-    terms.extend(f"w:{a} {b}" for a, b in zip(words, words[1:]))
+    terms.extend(f"w:{a} {b}" for a, b in itertools.pairwise(words))
     return terms
 
 
@@ -92,11 +93,11 @@ class NgramVocabulary:
         return len(self.terms)
 
     @classmethod
-    def empty(cls) -> "NgramVocabulary":
+    def empty(cls) -> NgramVocabulary:
         return cls((), np.zeros(0, dtype=np.float32))
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_df: int) -> "NgramVocabulary":
+    def fit(cls, texts: Iterable[str], min_df: int) -> NgramVocabulary:
         """Terms found in at least `min_df` texts, in sorted order, with smoothed idf."""
         document_frequency: Counter[str] = Counter()
         n_texts = 0
@@ -130,7 +131,7 @@ class NgramVocabulary:
                 "ngram_idf": self.idf}
 
     @classmethod
-    def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> "NgramVocabulary":
+    def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> NgramVocabulary:
         if str(scheme) != SCHEME:
             raise ValueError(f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
                              f"{SCHEME!r}; rebuild the model (its service's training command with --promote)")

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.ml.model_store import fingerprint
+from services.common.platform.settings import Env
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import Repositories
-from services.common.platform.settings import Env
 
 
 @dataclass(frozen=True)

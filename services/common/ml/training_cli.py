@@ -19,6 +19,7 @@ import pathlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.ml.model_store import ModelStore, fingerprint
 from services.common.ml.retraining import (
@@ -34,7 +35,7 @@ from services.common.platform.settings import ConfigError, Env
 StoredVersion = tuple[str, pathlib.Path]  # (version name, folder), as ModelStore gives them
 
 
-def version_fingerprint(head: Sequence[str], config: object, inputs: Sequence[str | pathlib.Path],
+def version_fingerprint(head: Sequence[str], config: Any, inputs: Sequence[str | pathlib.Path],
                         corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
     """Hash of a build's procedure (`head`), its settings dataclass, its input files and its corrections.
 
@@ -98,12 +99,13 @@ def build_version(args: argparse.Namespace, store: ModelStore, kind: str,
     """
     before = store.current(kind)
     signals, folded = None, NO_CORRECTIONS
+    refusals: tuple[type[Exception], ...] = (*errors, ValueError, ConfigError, StartupError)
     try:
         if args.with_corrections:
             signals = load_signals(Env(), args.tenant)
             folded = prepare(signals.corrections, args.correction_weight)
         version, path = build(folded)
-    except (*errors, ValueError, ConfigError, StartupError) as exc:
+    except refusals as exc:
         print(f"{kind} training failed: {exc}", file=sys.stderr)
         return None
     return Built(version, path, before, signals, folded)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -49,10 +50,8 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> list[str
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         for name in missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
         return missing
     finally:
         admin.close()
@@ -73,7 +72,7 @@ async def start_producer(bootstrap: str, client_id: str, timeout_s: float):
     )
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         await producer.stop()
         raise StartupError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s ({exc or 'timeout'})") from None
     return producer

@@ -11,6 +11,7 @@ the declarations together (tests/unit/all_variables.py).
 
 from __future__ import annotations
 
+import builtins
 import os
 import socket
 from collections.abc import Mapping
@@ -88,30 +89,30 @@ class Env:
     def _doc(self, name: str) -> str:
         return self._variables[name].doc
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self._raw(name, default)
         if value is None:
             raise ConfigError(f"{name} is required: {self._doc(name)}")
         return value
 
-    def optional(self, name: str) -> str | None:
+    def optional(self, name: builtins.str) -> builtins.str | None:
         return self._raw(name)
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int:
         raw = self.str(name, None if default is None else str(default))
         try:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not an integer: {self._doc(name)}") from None
 
-    def float(self, name: str, default: float | None = None) -> float:
+    def float(self, name: builtins.str, default: builtins.float | None = None) -> builtins.float:
         raw = self.str(name, None if default is None else str(default))
         try:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number: {self._doc(name)}") from None
 
-    def bool(self, name: str) -> bool:
+    def bool(self, name: builtins.str) -> builtins.bool:
         raw = self.str(name).strip().lower()
         if raw in ("true", "1", "yes", "on"):
             return True
@@ -119,10 +120,10 @@ class Env:
             return False
         raise ConfigError(f"{name}={raw!r} is not true or false: {self._doc(name)}")
 
-    def list(self, name: str) -> list[str]:
+    def list(self, name: builtins.str) -> builtins.list[builtins.str]:
         return [item.strip() for item in self.str(name).split(",") if item.strip()]
 
-    def addr(self, name: str, default: str | None = None) -> tuple[str, int]:
+    def addr(self, name: builtins.str, default: builtins.str | None = None) -> tuple[builtins.str, builtins.int]:
         raw = self.str(name, default)
         host, sep, port = raw.rpartition(":")
         if not sep or not port.isdigit() or not host:

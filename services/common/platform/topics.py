@@ -13,8 +13,8 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.platform.settings import COMMON
+from services.common.proto.cs.v1 import events_pb2 as ev
 
 SCHEMA_VERSION = 1
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.storage.mongo import connect
 from services.common.platform.settings import Env
+from services.common.storage.mongo import connect
 
 CONVERSATIONS = "conversations"
 

@@ -64,7 +64,7 @@ async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongo
             db = mongo[database]
             await ensure_indexes(db)
             return mongo, db
-        except (PyMongoError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, PyMongoError) as exc:
             if loop.time() + 0.5 >= deadline:
                 await mongo.close()
                 raise StartupError(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.common.platform.clock import utcnow
 from services.common.platform.errors import TransientError
@@ -34,6 +34,13 @@ STATE_TO_PROTO = {
 }
 
 
+def upserted(doc: dict | None, what: str) -> dict:
+    """The document an upsert returned (ReturnDocument.AFTER always gives one); None is a database fault."""
+    if doc is None:
+        raise TransientError(f"the database returned no document after upserting {what}; retry")
+    return doc
+
+
 def to_doc(message) -> dict:
     return MessageToDict(message, preserving_proto_field_name=True)
 
@@ -44,7 +51,7 @@ def to_timestamp(value: dt.datetime | None):
     stamp = Timestamp()
     if value is not None:
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         stamp.FromDatetime(value)
     return stamp
 
@@ -122,7 +129,7 @@ class ConversationRepo:
         for attempt in range(2):
             now = utcnow()
             try:
-                return await self._c.find_one_and_update(
+                return upserted(await self._c.find_one_and_update(
                     {"_id": conversation_id, "tenant_id": tenant_id},
                     {
                         "$setOnInsert": {
@@ -133,7 +140,7 @@ class ConversationRepo:
                     },
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
-                )
+                ), f"conversation {conversation_id}")
             except DuplicateKeyError:  # a concurrent first sight inserted it: now it exists
                 if attempt:
                     raise
@@ -215,7 +222,7 @@ class MessageRepo:
 
     async def record_customer(self, msg: ev.MessageReceived, client_message_id: str = "") -> bool:
         """Store a customer message once; True when this call created it."""
-        received = msg.received_at.ToDatetime(dt.timezone.utc) if msg.HasField("received_at") else utcnow()
+        received = msg.received_at.ToDatetime(dt.UTC) if msg.HasField("received_at") else utcnow()
         return await insert_once(self._c, {"_id": msg.message_id, "tenant_id": msg.tenant_id}, {
             "tenant_id": msg.tenant_id, "conversation_id": msg.conversation_id, "author": "customer",
             "customer_id": msg.customer_id, "channel": msg.channel, "text": msg.text,
@@ -248,7 +255,7 @@ class MessageRepo:
         mark_published once Kafka has it: a redelivered event finds the unpublished reply and
         publishes that same reply instead of generating a second one.
         """
-        created = reply.created_at.ToDatetime(dt.timezone.utc) if reply.HasField("created_at") else utcnow()
+        created = reply.created_at.ToDatetime(dt.UTC) if reply.HasField("created_at") else utcnow()
         author = conv.Author.Name(reply.author).removeprefix("AUTHOR_").lower()
         return await insert_once(self._c, {"_id": reply.reply_id, "tenant_id": reply.tenant_id}, {
             "tenant_id": reply.tenant_id, "conversation_id": reply.conversation_id, "author": author,
@@ -296,13 +303,13 @@ class CustomerRepo:
         fields = {k: v for k, v in (to_doc(profile) if profile else {}).items() if v}
         for attempt in range(2):
             try:
-                return await self._c.find_one_and_update(
+                return upserted(await self._c.find_one_and_update(
                     {"_id": f"{tenant_id}:{customer_id}"},
                     {"$setOnInsert": {"tenant_id": tenant_id, "customer_id": customer_id, "created_at": utcnow()},
                      "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
-                )
+                ), f"customer {customer_id}")
             except DuplicateKeyError:  # the gateway and the generator both saw the customer first: now it exists
                 if attempt:
                     raise
@@ -319,7 +326,7 @@ class EscalationRepo:
     async def record(self, esc: ev.EscalationRaised, payload: bytes) -> bool:
         return await insert_once(self._c, {"_id": esc.escalation_id, "tenant_id": esc.tenant_id}, {
             "tenant_id": esc.tenant_id, "conversation_id": esc.conversation_id, "queue": esc.queue,
-            "created_at": esc.created_at.ToDatetime(dt.timezone.utc), "event": payload,
+            "created_at": esc.created_at.ToDatetime(dt.UTC), "event": payload,
         })
 
     async def latest_for(self, tenant_id: str, conversation_id: str) -> ev.EscalationRaised | None:
@@ -338,7 +345,7 @@ class FeedbackRepo:
 
     async def record(self, fb: ev.FeedbackSubmitted) -> None:
         await insert_once(self._c, {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
-                          {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.timezone.utc)})
+                          {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.UTC)})
 
     async def thumbs_down(self, tenant_id: str | None = None) -> list[dict]:
         """Thumbs-down feedback (of one tenant, or all), oldest first: what retraining should look at."""
@@ -383,11 +390,11 @@ class CorrectionRepo:
                   "model_version": model_version}
         for attempt in range(2):
             try:
-                return await self._c.find_one_and_update(
+                return upserted(await self._c.find_one_and_update(
                     key,
                     {"$set": change, "$setOnInsert": {"conversation_id": conversation_id, "message_id": message_id}},
                     upsert=True, return_document=ReturnDocument.AFTER,
-                )
+                ), f"the correction of message {message_id}")
             except DuplicateKeyError:  # a concurrent first correction inserted it: update that one
                 if attempt:
                     raise

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common import locales
 from services.common.platform.clock import utcnow
+from services.common.storage.repositories import upserted
 
 PERSONA_FIELDS = {
     "brand": "the name the bot speaks for",
@@ -46,4 +47,4 @@ class TenantSettingsRepo:
         if removed:
             update["$unset"] = removed
         doc = await self._c.find_one_and_update({"_id": tenant_id}, update, upsert=True, return_document=ReturnDocument.AFTER)
-        return dict(doc.get("persona") or {})
+        return dict(upserted(doc, f"the persona of tenant {tenant_id}").get("persona") or {})

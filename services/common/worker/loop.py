@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.common.platform import metrics
-from services.common.platform.kafka import EventPublisher
-from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.platform.errors import TransientError
 from services.common.platform.clock import utcnow
+from services.common.platform.errors import TransientError
+from services.common.platform.kafka import EventPublisher
 from services.common.platform.topics import DEAD_LETTER, PoisonEvent, TopicSpec, consumer_group
+from services.common.proto.cs.v1 import events_pb2 as ev
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,13 @@ def is_transient(exc: BaseException) -> bool:
     with UnknownTopicOrPartition or NotLeaderForPartition until the metadata is back, and
     dead-lettering the event then would lose a customer's message.
     """
-    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+    from aiokafka.errors import (
+        KafkaConnectionError,
+        KafkaError,
+        KafkaTimeoutError,
+        NodeNotReadyError,
+        RequestTimedOutError,
+    )
     from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
     transient = (
@@ -65,7 +71,7 @@ class WorkerSpec:
 
 def event_ids(event) -> dict:
     """conversation_id / message_id of an event, for log lines."""
-    inner = getattr(event, "message", None) if hasattr(event, "message") and not isinstance(getattr(event, "message"), str) else event
+    inner = getattr(event, "message", None) if hasattr(event, "message") and not isinstance(event.message, str) else event
     return {
         "conversation_id": getattr(inner, "conversation_id", ""),
         "message_id": getattr(inner, "message_id", ""),
@@ -120,7 +126,7 @@ class EventLoop:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), backoff)
                     return "stopped"
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     backoff = min(backoff * 2, self.max_backoff_s)
 
     async def dead_letter(

@@ -21,8 +21,8 @@ from services.common.platform import lifecycle, logs
 from services.common.platform.health import Health, start_health_server
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.metrics import start_metrics_server
-from services.common.storage.mongo import connect
 from services.common.platform.settings import CommonSettings, Env
+from services.common.storage.mongo import connect
 from services.common.worker.loop import EventLoop, WorkerSpec, make_faust_app
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ def row_attention(
     """
     if row_starts is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
-    rows, _, q_len, _ = query.shape
+    _rows, _, q_len, _ = query.shape
     kv_len = key.shape[2]
     out = query.new_zeros(query.shape)
     for row, start in enumerate(row_starts):

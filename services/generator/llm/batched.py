@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import threading
@@ -81,10 +82,8 @@ class BatchedEngine(ChatFront):
         deltas: asyncio.Queue[object] = asyncio.Queue()
 
         def post(item: object) -> None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the consumer's loop has closed; nobody is listening any more
                 loop.call_soon_threadsafe(deltas.put_nowait, item)
-            except RuntimeError:
-                pass  # the consumer's loop has closed; nobody is listening any more
 
         future = self.submit(messages, max_new_tokens, stop, on_delta=post)
         future.add_done_callback(lambda _: post(_END))
@@ -146,7 +145,7 @@ class BatchedEngine(ChatFront):
     def _admit(self, batch: DecodeBatch | None, newcomers: list[Request]) -> DecodeBatch | None:
         try:
             fresh = self.engine.prefill(newcomers)
-        except Exception as exc:  # noqa: BLE001 - reported to every caller of the failed prefill
+        except Exception as exc:
             log.exception("LLM prefill failed for %d requests", len(newcomers))
             for request in newcomers:
                 request.fail(RuntimeError(f"LLM prefill failed: {exc}"))
@@ -161,7 +160,7 @@ class BatchedEngine(ChatFront):
     def _step(self, batch: DecodeBatch) -> DecodeBatch | None:
         try:
             self.engine.step(batch)
-        except Exception as exc:  # noqa: BLE001 - reported to every caller in the failed batch
+        except Exception as exc:
             log.exception("LLM decode step failed for %d requests", len(batch))
             for request in batch.requests:
                 request.fail(RuntimeError(f"LLM decode step failed: {exc}"))

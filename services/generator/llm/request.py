@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,7 +122,5 @@ class Request:
 
 def _settle(setter: Callable[[object], None], value: object) -> None:
     """Resolve a request's future, unless its consumer cancelled it first (from another thread)."""
-    try:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         setter(value)
-    except concurrent.futures.InvalidStateError:
-        pass
