@@ -43,16 +43,31 @@ from services.generator.prompt import Persona, build_messages
 # Architectures by their published numbers, so a random-weight run needs no weight files.
 CONFIGS = {
     "qwen2.5-0.5b": dict(
-        hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
     ),
     "qwen2.5-1.5b": dict(
-        hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True,
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
     ),
     "qwen2.5-7b": dict(
-        hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+        tie_word_embeddings=False,
     ),
 }
 QUESTIONS = [
@@ -71,13 +86,15 @@ def main() -> None:
     args = _parse_args()
     engine, label = _load(args)
     print(f"model: {label}")
-    print(f"device: {engine.device}, dtype: {next(engine.model.parameters()).dtype}, "
-          f"int8 linear: {_has_int8(engine.model)}, torch threads: {torch.get_num_threads()}, "
-          f"max_new_tokens: {args.max_new_tokens}")
-    conversations = [
-        build_messages(Persona("Acme Shop"), lang, None, [], q) for lang, q in QUESTIONS
-    ]
-    print(f"{'path':<28}{'convs':>6}{'tok/s total':>13}{'tok/s per conv':>16}{'TTFT mean':>11}{'TTFT max':>10}{'x baseline':>12}")
+    print(
+        f"device: {engine.device}, dtype: {next(engine.model.parameters()).dtype}, "
+        f"int8 linear: {_has_int8(engine.model)}, torch threads: {torch.get_num_threads()}, "
+        f"max_new_tokens: {args.max_new_tokens}"
+    )
+    conversations = [build_messages(Persona("Acme Shop"), lang, None, [], q) for lang, q in QUESTIONS]
+    print(
+        f"{'path':<28}{'convs':>6}{'tok/s total':>13}{'tok/s per conv':>16}{'TTFT mean':>11}{'TTFT max':>10}{'x baseline':>12}"
+    )
     first = conversations[0]
     with BatchedEngine(engine, max_batch_size=max(args.concurrency)) as batched:
         paths = [
@@ -95,8 +112,10 @@ def main() -> None:
     medians = [sorted(m, key=lambda x: x.total)[len(m) // 2] for m in runs]
     for (name, n, _), median in zip(paths, medians):
         _row(name, n, median, medians[0].total)
-    print("tok/s total: generated tokens / wall time (all conversations, first token included); "
-          "per conv: one conversation's decode rate after its first token; x baseline compares tok/s total.")
+    print(
+        "tok/s total: generated tokens / wall time (all conversations, first token included); "
+        "per conv: one conversation's decode rate after its first token; x baseline compares tok/s total."
+    )
     if args.random_init:
         print(f"NOTE: randomly initialised weights ({args.random_init}); speed only, the text is meaningless.")
 
@@ -120,15 +139,23 @@ def _load_random(args) -> tuple[LLMEngine, str]:
     device = "cpu" if device == "auto" else device
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     config = Qwen2Config(
-        **CONFIGS[args.random_init], max_position_embeddings=32768, rope_theta=1_000_000.0,
-        bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
+        **CONFIGS[args.random_init],
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        bos_token_id=151643,
+        eos_token_id=151645,
+        pad_token_id=151643,
     )
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     engine = LLMEngine.from_model(
-        model, tokenizer, f"random-{args.random_init}", device=device,
-        quantize_int8_on_cpu=not args.no_int8, threads=args.threads,
+        model,
+        tokenizer,
+        f"random-{args.random_init}",
+        device=device,
+        quantize_int8_on_cpu=not args.no_int8,
+        threads=args.threads,
     )
     return engine, f"{args.random_init} with RANDOM weights (tokenizer from {tokenizer_dir})"
 
@@ -161,9 +188,7 @@ def _measure(results, wall: float | None = None) -> Measurement:
 
 def _bench_group(batched: BatchedEngine, conversations, n: int, max_new_tokens: int) -> Measurement:
     started = time.perf_counter()
-    futures = [
-        batched.submit(conversations[i % len(conversations)], max_new_tokens, ignore_eos=True) for i in range(n)
-    ]
+    futures = [batched.submit(conversations[i % len(conversations)], max_new_tokens, ignore_eos=True) for i in range(n)]
     results = [f.result() for f in concurrent.futures.as_completed(futures)]
     return _measure(results, time.perf_counter() - started)
 
@@ -173,7 +198,9 @@ def _bench_hf_generate(engine: LLMEngine, messages, max_new_tokens: int) -> Meas
     """model.generate batch 1: TTFT from a 1-token call, decode rate from the rest."""
     ids = torch.tensor([engine.encode_chat(messages)], device=engine.device)
     kwargs = dict(
-        attention_mask=torch.ones_like(ids), do_sample=False, repetition_penalty=engine.repetition_penalty,
+        attention_mask=torch.ones_like(ids),
+        do_sample=False,
+        repetition_penalty=engine.repetition_penalty,
         pad_token_id=engine.pad_id,
     )
     engine.model.generate(ids, max_new_tokens=2, min_new_tokens=2, **kwargs)
@@ -192,8 +219,11 @@ def _decode_rate(result) -> float:
 
 
 def _row(path: str, n: int, m: Measurement, base_total: float) -> None:
-    print(f"{path:<28}{n:>6}{m.total:>13.1f}{m.per_conv:>16.1f}{m.ttft_mean:>10.2f}s{m.ttft_max:>9.2f}s"
-          f"{m.total / base_total:>11.2f}x", flush=True)
+    print(
+        f"{path:<28}{n:>6}{m.total:>13.1f}{m.per_conv:>16.1f}{m.ttft_mean:>10.2f}s{m.ttft_max:>9.2f}s"
+        f"{m.total / base_total:>11.2f}x",
+        flush=True,
+    )
 
 
 def _has_int8(model) -> bool:

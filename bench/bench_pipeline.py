@@ -35,8 +35,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 def row(name: str, values: list[float]) -> str:
-    return (f"  {name:<12} p50 {pct(values, 50):7.3f} s   p90 {pct(values, 90):7.3f} s   "
-            f"max {max(values):7.3f} s   mean {statistics.mean(values):7.3f} s")
+    return (
+        f"  {name:<12} p50 {pct(values, 50):7.3f} s   p90 {pct(values, 90):7.3f} s   "
+        f"max {max(values):7.3f} s   mean {statistics.mean(values):7.3f} s"
+    )
 
 
 async def one(stub, key: str, text: str) -> dict:
@@ -45,7 +47,9 @@ async def one(stub, key: str, text: str) -> dict:
     stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=meta)
     await asyncio.sleep(0.3)
     start = time.perf_counter()
-    ack = await stub.SendMessage(cpb.SendMessageRequest(conversation_id=cid, customer_id="bench", text=text), metadata=meta)
+    ack = await stub.SendMessage(
+        cpb.SendMessageRequest(conversation_id=cid, customer_id="bench", text=text), metadata=meta
+    )
     acked = time.perf_counter() - start
     first = None
     while True:
@@ -56,7 +60,13 @@ async def one(stub, key: str, text: str) -> dict:
             final = time.perf_counter() - start
             break
     stream.cancel()
-    return {"cid": cid, "message_id": ack.message_id, "ack": acked, "first": first if first is not None else final, "final": final}
+    return {
+        "cid": cid,
+        "message_id": ack.message_id,
+        "ack": acked,
+        "first": first if first is not None else final,
+        "final": final,
+    }
 
 
 async def model_seconds(stack: Stack, results: list[dict]) -> list[float]:
@@ -94,7 +104,9 @@ async def run(stack: Stack, target: str, key: str, n: int, concurrency: int) -> 
     print(row("final reply", [r["final"] for r in results]))
     print(row("model time", compute))
     print(row("overhead", overhead))
-    print(f"  overhead share of final-reply time: {statistics.mean(overhead) / statistics.mean([r['final'] for r in results]):.1%}")
+    print(
+        f"  overhead share of final-reply time: {statistics.mean(overhead) / statistics.mean([r['final'] for r in results]):.1%}"
+    )
 
 
 def main() -> int:
@@ -105,7 +117,9 @@ def main() -> int:
     args = parser.parse_args()
 
     with running_pipeline(args.max_new_tokens) as pipeline:
-        print(f"pipeline benchmark: 2-core CPU machine, max_new_tokens={args.max_new_tokens}, logs in {pipeline.log_dir}")
+        print(
+            f"pipeline benchmark: 2-core CPU machine, max_new_tokens={args.max_new_tokens}, logs in {pipeline.log_dir}"
+        )
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             asyncio.run(run(pipeline.stack, pipeline.target, pipeline.key, args.conversations, concurrency))
     return 0

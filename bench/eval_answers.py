@@ -60,10 +60,15 @@ async def run_case(answerer: Answerer | None, retriever: Retriever, case: evalua
     else:
         result = await answerer.answer(Question(TENANT, case.question, case.language))
     return evaluation.CaseResult(
-        case, str(result.outcome), result.reason, result.text,
-        retrieved_docs=[h.passage.doc_id for h in hits], top_score=hits[0].score if hits else 0.0,
+        case,
+        str(result.outcome),
+        result.reason,
+        result.text,
+        retrieved_docs=[h.passage.doc_id for h in hits],
+        top_score=hits[0].score if hits else 0.0,
         cited_docs=[c.split("#")[0] for c in result.citations],
-        seconds=time.perf_counter() - started, first_token_seconds=result.first_token_seconds,
+        seconds=time.perf_counter() - started,
+        first_token_seconds=result.first_token_seconds,
         generated=result.generated,
     )
 
@@ -74,11 +79,13 @@ def threshold_sweep(results: list[evaluation.CaseResult]) -> list[dict]:
     for t in THRESHOLDS:
         answerable = [r for r in results if r.case.kind == "answerable"]
         unanswerable = [r for r in results if r.case.kind == "unanswerable"]
-        rows.append({
-            "min_score": t,
-            "answerable_kept": round(sum(r.top_score >= t for r in answerable) / max(1, len(answerable)), 3),
-            "unanswerable_cut": round(sum(r.top_score < t for r in unanswerable) / max(1, len(unanswerable)), 3),
-        })
+        rows.append(
+            {
+                "min_score": t,
+                "answerable_kept": round(sum(r.top_score >= t for r in answerable) / max(1, len(answerable)), 3),
+                "unanswerable_cut": round(sum(r.top_score < t for r in unanswerable) / max(1, len(unanswerable)), 3),
+            }
+        )
     return rows
 
 
@@ -89,7 +96,9 @@ def load_llm(max_batch: int):
     from services.generator.llm.weights import ensure_converted
 
     _, path = ensure_converted(ModelStore())
-    return BatchedEngine(LLMEngine.load(path, threads=int(os.environ.get("CS_TORCH_THREADS", "2"))), max_batch_size=max_batch).start()
+    return BatchedEngine(
+        LLMEngine.load(path, threads=int(os.environ.get("CS_TORCH_THREADS", "2"))), max_batch_size=max_batch
+    ).start()
 
 
 async def evaluate(args: argparse.Namespace) -> dict:
@@ -110,12 +119,19 @@ async def evaluate(args: argparse.Namespace) -> dict:
         for case in cases:
             results.append(await run_case(answerer, retriever, case))
             r = results[-1]
-            print(f"{case.id} {case.language} {r.outcome:<8} {r.reason[:28]:<28} {r.seconds:5.1f}s  {r.text[:70]!r}", flush=True)
+            print(
+                f"{case.id} {case.language} {r.outcome:<8} {r.reason[:28]:<28} {r.seconds:5.1f}s  {r.text[:70]!r}",
+                flush=True,
+            )
         return {
             "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "knowledge": str(args.kb), "passages": ingest.passages, "min_score": args.min_score,
-            "llm": llm.version if llm else None, "max_new_tokens": args.max_new_tokens,
-            "summary": evaluation.summarize(results), "threshold_sweep": threshold_sweep(results),
+            "knowledge": str(args.kb),
+            "passages": ingest.passages,
+            "min_score": args.min_score,
+            "llm": llm.version if llm else None,
+            "max_new_tokens": args.max_new_tokens,
+            "summary": evaluation.summarize(results),
+            "threshold_sweep": threshold_sweep(results),
             "results": [{**dataclasses.asdict(r), "case": dataclasses.asdict(r.case)} for r in results],
         }
     finally:
@@ -137,8 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "var" / "eval" / f"answers-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
     report = asyncio.run(evaluate(args))
     out.mkdir(parents=True, exist_ok=True)
-    text = evaluation.table(report["summary"]) + "\n\nrelevance cut (min_score): answerable kept / unanswerable cut\n" + "\n".join(
-        f"  {row['min_score']:.2f}: {row['answerable_kept']:.3f} / {row['unanswerable_cut']:.3f}" for row in report["threshold_sweep"])
+    text = (
+        evaluation.table(report["summary"])
+        + "\n\nrelevance cut (min_score): answerable kept / unanswerable cut\n"
+        + "\n".join(
+            f"  {row['min_score']:.2f}: {row['answerable_kept']:.3f} / {row['unanswerable_cut']:.3f}"
+            for row in report["threshold_sweep"]
+        )
+    )
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     (out / "report.txt").write_text(text + "\n")
     print("\n" + text + f"\n\nwritten to {out}")

@@ -33,8 +33,15 @@ def _heatmap(ax, counts: np.ndarray, rows: Sequence[str], columns: Sequence[str]
     ax.set_ylabel("true intent")
     ax.set_title(title, fontsize=9)
     for i, j in zip(*np.nonzero(counts)):
-        ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=4.5,
-                color="white" if counts[i, j] / totals[i, 0] > 0.5 else "black")
+        ax.text(
+            j,
+            i,
+            str(counts[i, j]),
+            ha="center",
+            va="center",
+            fontsize=4.5,
+            color="white" if counts[i, j] / totals[i, 0] > 0.5 else "black",
+        )
 
 
 def draw_confusions(path: pathlib.Path, panels: Sequence[tuple[str, Predictions]]) -> None:
@@ -70,21 +77,29 @@ def draw_reliability(path: pathlib.Path, panels: Sequence[tuple[str, Predictions
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 4.2 * rows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax, (title, p) in zip(axes.flat, panels):
         gold, best = np.asarray(p.gold), np.asarray(p.best_in_scope)
         inside = gold != OUT_OF_SCOPE
         correct = (best == gold)[inside]
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        for confidence, name, style in ((p.confidence_uncalibrated, "temperature 1", "o-"),
-                                        (p.confidence, "calibrated", "s-")):
+        for confidence, name, style in (
+            (p.confidence_uncalibrated, "temperature 1", "o-"),
+            (p.confidence, "calibrated", "s-"),
+        ):
             bins = reliability_bins(confidence[inside], correct)
             x, y = [b["confidence"] for b in bins], [b["accuracy"] for b in bins]
             line = ax.plot(x, y, style[1:], lw=1, label=name)[0]
             # Marker area grows with the bin's size: a bin of three messages should not look like one of 3,000.
-            ax.scatter(x, y, s=[6 + 60 * np.sqrt(b["n"] / len(correct)) for b in bins], marker=style[0],
-                       color=line.get_color(), zorder=3)
+            ax.scatter(
+                x,
+                y,
+                s=[6 + 60 * np.sqrt(b["n"] / len(correct)) for b in bins],
+                marker=style[0],
+                color=line.get_color(),
+                zorder=3,
+            )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("confidence of the best intent")

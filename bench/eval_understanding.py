@@ -81,7 +81,7 @@ BATCH = 64
 PUBLISHED = {
     "banking77": "fine-tuned BERT 93.7% accuracy (Casanueva et al. 2020); later work about 94%",
     "clinc150": "fine-tuned BERT about 96% in-scope accuracy; out-of-scope recall well under 90% for "
-                "threshold methods (Larson et al. 2019)",
+    "threshold methods (Larson et al. 2019)",
     "sst2-dev": "DistilBERT 91.3% dev accuracy (Sanh et al. 2019); BERT-base about 93%",
     "chnsenticorp-test": "BERT-base 95.0, ERNIE 1.0 95.4, MacBERT-large 95.9 test accuracy",
 }
@@ -138,8 +138,12 @@ def minilm_cache() -> EncodingCache:
 
     torch.set_num_threads(2)
     model = SentenceTransformer(str(get_model_path()), device="cpu")
-    return EncodingCache("all-MiniLM-L6-v2", lambda texts: model.encode(
-        texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False))
+    return EncodingCache(
+        "all-MiniLM-L6-v2",
+        lambda texts: model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ),
+    )
 
 
 class Features:
@@ -152,8 +156,9 @@ class Features:
 
     def __init__(self, use: EncodingCache, minilm: EncodingCache | None = None) -> None:
         self.use, self.minilm, self._tfidf, self._vocabulary = use, minilm, None, None
-        self.name = (f"{MODEL_NAME}+ngrams:{ngrams.SCHEME}" if minilm is None
-                     else f"{MODEL_NAME}+all-MiniLM-L6-v2+char-tfidf")
+        self.name = (
+            f"{MODEL_NAME}+ngrams:{ngrams.SCHEME}" if minilm is None else f"{MODEL_NAME}+all-MiniLM-L6-v2+char-tfidf"
+        )
 
     def fit(self, texts: Sequence[str]) -> None:
         if self.minilm is None:
@@ -169,8 +174,9 @@ class Features:
             return stack_features(self.use(texts), list(texts), self._vocabulary)
         import scipy.sparse as sp
 
-        return sp.hstack([sp.csr_matrix(self.use(texts)), sp.csr_matrix(self.minilm(texts)),
-                          self._tfidf.transform(texts)]).tocsr()
+        return sp.hstack(
+            [sp.csr_matrix(self.use(texts)), sp.csr_matrix(self.minilm(texts)), self._tfidf.transform(texts)]
+        ).tocsr()
 
 
 @dataclass(frozen=True)
@@ -208,14 +214,17 @@ def _sample(texts: list[str], n: int, rng: np.random.Generator) -> list[str]:
 
 def public_benchmarks(data_dir: pathlib.Path) -> list[Benchmark]:
     """BANKING77 and CLINC150 set up the way the production recipe needs them (a dev split, off-topic rows)."""
-    clinc = {split: Labelled(e.texts, [OUT_OF_SCOPE if label == "oos" else label for label in e.labels])
-             for split, e in corpora.load_clinc(data_dir).items()}
+    clinc = {
+        split: Labelled(e.texts, [OUT_OF_SCOPE if label == "oos" else label for label in e.labels])
+        for split, e in corpora.load_clinc(data_dir).items()
+    }
     off_topic = corpora.clinc_off_topic_intents(data_dir)
     rng = np.random.default_rng(SEED)
 
     def clinc_off_topic(split: str, n: int) -> Labelled:
-        return _off_topic(_sample([t for t, label in zip(clinc[split].texts, clinc[split].labels)
-                                   if label in off_topic], n, rng))
+        return _off_topic(
+            _sample([t for t, label in zip(clinc[split].texts, clinc[split].labels) if label in off_topic], n, rng)
+        )
 
     bank_train = _labelled(corpora.load_banking77(data_dir, "train"))
     dev_split = TrainingConfig(dev_fraction=0.1, test_fraction=0.0, seed=SEED)
@@ -226,9 +235,9 @@ def public_benchmarks(data_dir: pathlib.Path) -> list[Benchmark]:
         dev=[bank_train.rows(dev_idx), clinc["oos_val"] + clinc_off_topic("val", BANKING_PICKING_OFF_TOPIC)],
         test=_labelled(corpora.load_banking77(data_dir, "test")),
         protocol=f"train on 90% of train ({len(train_idx)}) plus the production recipe's off-topic rows (CLINC "
-                 f"oos_train + {BANKING_OFF_TOPIC} queries of CLINC's off-topic domains); temperature and threshold "
-                 f"on the other 10% ({len(dev_idx)}) plus CLINC oos_val and {BANKING_PICKING_OFF_TOPIC} off-topic "
-                 "val queries; test: all 3,080 test queries (all in scope)",
+        f"oos_train + {BANKING_OFF_TOPIC} queries of CLINC's off-topic domains); temperature and threshold "
+        f"on the other 10% ({len(dev_idx)}) plus CLINC oos_val and {BANKING_PICKING_OFF_TOPIC} off-topic "
+        "val queries; test: all 3,080 test queries (all in scope)",
     )
     clinc150 = Benchmark(
         "clinc150",
@@ -236,7 +245,7 @@ def public_benchmarks(data_dir: pathlib.Path) -> list[Benchmark]:
         dev=[clinc["val"], clinc["oos_val"]],
         test=clinc["test"] + clinc["oos_test"],
         protocol="CLINC150 'full': train + oos_train (15,100), temperature and threshold on val and oos_val "
-                 "(weighted equally), test 4,500 in scope + 1,000 out of scope",
+        "(weighted equally), test 4,500 in scope + 1,000 out of scope",
     )
     return [banking, clinc150]
 
@@ -250,18 +259,21 @@ def run_recipe(bench: Benchmark, features: Features, c_grid: Sequence[float]) ->
     for c in c_grid:
         started = time.perf_counter()
         head = intent_eval.retrain_head(x_train, bench.train.labels, dev, c, features.name)
-        score = float(np.mean([intent_eval.figures(intent_eval.predict_with(head, x, y), worst=0)["accuracy"]
-                               for x, y in dev]))
-        tried.append({"C": c, "dev_mean_accuracy": round(score, 4),
-                      "fit_seconds": round(time.perf_counter() - started, 1)})
+        score = float(
+            np.mean([intent_eval.figures(intent_eval.predict_with(head, x, y), worst=0)["accuracy"] for x, y in dev])
+        )
+        tried.append(
+            {"C": c, "dev_mean_accuracy": round(score, 4), "fit_seconds": round(time.perf_counter() - started, 1)}
+        )
         if best is None or score > best[1]:
             best = (head, score, c)
     head, _, c = best
     return head, {"C": c, "tried": tried}
 
 
-def evaluate_public(data_dir: pathlib.Path, use: EncodingCache, minilm: EncodingCache | None,
-                    clock: Stopwatch) -> tuple[dict, dict]:
+def evaluate_public(
+    data_dir: pathlib.Path, use: EncodingCache, minilm: EncodingCache | None, clock: Stopwatch
+) -> tuple[dict, dict]:
     report, predictions = {}, {}
     for bench in public_benchmarks(data_dir):
         texts = bench.train.texts + [t for g in bench.dev for t in g.texts] + bench.test.texts
@@ -282,10 +294,14 @@ def evaluate_public(data_dir: pathlib.Path, use: EncodingCache, minilm: Encoding
             p = intent_eval.predict_with(head, x_test, bench.test.labels)
             right = np.asarray(p.best_in_scope) == np.asarray(p.gold)
             report[bench.name]["recipes"][recipe] = {
-                "features": features.name, "selection": selection, "temperature": round(head.temperature, 4),
-                "threshold": head.threshold, "test": intent_eval.figures(p, worst=8),
+                "features": features.name,
+                "selection": selection,
+                "temperature": round(head.temperature, 4),
+                "threshold": head.threshold,
+                "test": intent_eval.figures(p, worst=8),
                 "operating_points": intent_eval.operating_points(head, x_test, bench.test.labels)
-                if OUT_OF_SCOPE in bench.test.labels else None,
+                if OUT_OF_SCOPE in bench.test.labels
+                else None,
                 "reliability": intent_eval.reliability_bins(p.confidence, right),
             }
             predictions[(bench.name, recipe)] = p
@@ -293,8 +309,9 @@ def evaluate_public(data_dir: pathlib.Path, use: EncodingCache, minilm: Encoding
     return report, predictions
 
 
-def evaluate_production_intent(inputs: TrainingInputs, model_dir: pathlib.Path | None, use: EncodingCache,
-                               clock: Stopwatch) -> tuple[dict, dict, dict[str, Labelled], IntentEngine]:
+def evaluate_production_intent(
+    inputs: TrainingInputs, model_dir: pathlib.Path | None, use: EncodingCache, clock: Stopwatch
+) -> tuple[dict, dict, dict[str, Labelled], IntentEngine]:
     started = time.perf_counter()
     if model_dir is None:
         _, model_dir = build_model(ModelStore(), inputs)
@@ -315,16 +332,20 @@ def evaluate_production_intent(inputs: TrainingInputs, model_dir: pathlib.Path |
         "CAIS test (off-topic zh)": _off_topic(corpora.load_cais_texts(inputs.data_dir, "test")),
     }
     report = {
-        "version": engine.version, "encoder": engine.classifier.encoder, "features": meta.get("features", "embedding"),
-        "temperature": round(engine.classifier.temperature, 4), "threshold": engine.classifier.threshold,
+        "version": engine.version,
+        "encoder": engine.classifier.encoder,
+        "features": meta.get("features", "embedding"),
+        "temperature": round(engine.classifier.temperature, 4),
+        "threshold": engine.classifier.threshold,
         "bitext_split": {"seed": config.seed, "test_fraction": config.test_fraction, "n_test": len(test_idx)},
         "figures_stored_at_training": {k: v for k, v in meta["metrics"].items() if k not in ("selection",)},
         "sets": {},
     }
     predictions = {}
     for name, data in sets.items():
-        p = intent_eval.predict_with(engine.classifier, engine.classifier.features(use(data.texts), data.texts),
-                                     data.labels)
+        p = intent_eval.predict_with(
+            engine.classifier, engine.classifier.features(use(data.texts), data.texts), data.labels
+        )
         report["sets"][name] = intent_eval.figures(p, worst=5)
         predictions[name] = p
     clock.lap("intent: production model on held-out sets", started)
@@ -337,8 +358,9 @@ def evaluate_entities() -> dict:
     return intent_eval.score_entities(cases, lambda text, now: extract_entities(text, now, catalogue))
 
 
-def evaluate_sentiment(data_dir: pathlib.Path, model_dir: pathlib.Path | None, encoder, baselines: bool,
-                       clock: Stopwatch) -> tuple[dict, SentimentEngine]:
+def evaluate_sentiment(
+    data_dir: pathlib.Path, model_dir: pathlib.Path | None, encoder, baselines: bool, clock: Stopwatch
+) -> tuple[dict, SentimentEngine]:
     started = time.perf_counter()
     if model_dir is None:
         _, model_dir = sentiment_training.build(ModelStore(), data_dir, encoder=encoder)
@@ -347,18 +369,32 @@ def evaluate_sentiment(data_dir: pathlib.Path, model_dir: pathlib.Path | None, e
     sets = [
         (sentiment_data.sst2(data_dir, "dev"), "en", "GLUE SST-2 dev, as published"),
         (sentiment_data.chnsenticorp(data_dir, "test"), "zh", "ChnSentiCorp standard test split"),
-        (sentiment_data.held_out_reviews(data_dir, "online-shopping", SHOPPING_SAMPLE), "zh",
-         f"online_shopping_10_cats: {SHOPPING_SAMPLE} drawn (seed 0) from reviews not in ChnSentiCorp or waimai"),
-        (sentiment_data.held_out_reviews(data_dir, "hotels", HOTEL_SAMPLE), "zh",
-         f"ChnSentiCorp_htl_all: {HOTEL_SAMPLE} drawn (seed 0) from reviews not in ChnSentiCorp or waimai"),
+        (
+            sentiment_data.held_out_reviews(data_dir, "online-shopping", SHOPPING_SAMPLE),
+            "zh",
+            f"online_shopping_10_cats: {SHOPPING_SAMPLE} drawn (seed 0) from reviews not in ChnSentiCorp or waimai",
+        ),
+        (
+            sentiment_data.held_out_reviews(data_dir, "hotels", HOTEL_SAMPLE),
+            "zh",
+            f"ChnSentiCorp_htl_all: {HOTEL_SAMPLE} drawn (seed 0) from reviews not in ChnSentiCorp or waimai",
+        ),
     ]
     started = time.perf_counter()
-    report = {"version": engine.version, "sets": {}, "not_reported": {
-        "waimai_10k": "the whole file is training data for the polarity head; no held-out part exists"}}
+    report = {
+        "version": engine.version,
+        "sets": {},
+        "not_reported": {
+            "waimai_10k": "the whole file is training data for the polarity head; no held-out part exists"
+        },
+    }
     for data, language, how in sets:
         figures = sentiment_eval.polarity_figures(engine.analyze_many(data.texts, language), data)
         report["sets"][data.name] = {
-            "n": len(data), "language": language, "how": how, "published": PUBLISHED.get(data.name),
+            "n": len(data),
+            "language": language,
+            "how": how,
+            "published": PUBLISHED.get(data.name),
             "positive_share": round(data.labels.count("positive") / len(data), 4),
             "ours": {k: round(v, 4) for k, v in figures.items()},
         }
@@ -370,7 +406,8 @@ def evaluate_sentiment(data_dir: pathlib.Path, model_dir: pathlib.Path | None, e
                 predicted = classify(data.texts)
                 report["sets"][data.name][name] = {
                     "accuracy": round(sentiment_eval.binary_accuracy(predicted, data.labels), 4),
-                    "balanced_accuracy": round(sentiment_eval.balanced_accuracy(predicted, data.labels), 4)}
+                    "balanced_accuracy": round(sentiment_eval.balanced_accuracy(predicted, data.labels), 4),
+                }
         clock.lap("sentiment: VADER and snownlp baselines", started)
     return report, engine
 
@@ -383,20 +420,31 @@ def _timings(call: Callable, items: Sequence, messages_per_item: int = 1) -> dic
         durations.append(time.perf_counter() - started)
     ordered = sorted(durations)
     total = sum(durations)
-    result = {"calls": len(items), "messages": len(items) * messages_per_item,
-              "messages_per_s": round(len(items) * messages_per_item / total, 1),
-              "ms_per_message": round(1000 * total / (len(items) * messages_per_item), 3)}
+    result = {
+        "calls": len(items),
+        "messages": len(items) * messages_per_item,
+        "messages_per_s": round(len(items) * messages_per_item / total, 1),
+        "ms_per_message": round(1000 * total / (len(items) * messages_per_item), 3),
+    }
     if messages_per_item == 1:
-        result |= {"median_ms": round(1000 * statistics.median(ordered), 3),
-                   "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 3)}
+        result |= {
+            "median_ms": round(1000 * statistics.median(ordered), 3),
+            "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 3),
+        }
     return result
 
 
-def measure_speed(intent: IntentEngine, sentiment: SentimentEngine, en: list[str], zh: list[str],
-                  pool: list[str], minilm: EncodingCache | None) -> dict:
+def measure_speed(
+    intent: IntentEngine,
+    sentiment: SentimentEngine,
+    en: list[str],
+    zh: list[str],
+    pool: list[str],
+    minilm: EncodingCache | None,
+) -> dict:
     """One message per call (what a worker does per event) and batches of 64, on a warm engine."""
     singles = [t for pair in zip(en, zh) for t in pair][:LATENCY_MESSAGES]
-    batches = [pool[i: i + BATCH] for i in range(0, min(len(pool), THROUGHPUT_MESSAGES) // BATCH * BATCH, BATCH)]
+    batches = [pool[i : i + BATCH] for i in range(0, min(len(pool), THROUGHPUT_MESSAGES) // BATCH * BATCH, BATCH)]
     intent.understand_many(singles[:16])
     sentiment.analyze_many(singles[:16], "und")
     speed = {
@@ -414,8 +462,12 @@ def measure_speed(intent: IntentEngine, sentiment: SentimentEngine, en: list[str
 
 def _git() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return head + (" + uncommitted changes" if dirty else "")
     except OSError:
         return "unknown"
@@ -438,28 +490,43 @@ def _render_intent(intent: dict) -> list[str]:
     ]
     for name, f in intent["sets"].items():
         in_scope_f1 = f["macro_f1"] if f.get("n_in_scope") else None
-        lines.append(f"  {name:34}{f['n']:6d}{_pct(f['accuracy']):>7}{_pct(in_scope_f1):>7}"
-                     f"{_pct(f.get('closed_set_accuracy')):>9}{_pct(f.get('false_out_of_scope_rate')):>10}"
-                     f"{_pct(f.get('out_of_scope_recall')):>9}{_num(f.get('ece'), 7, 3)}")
-    return [*lines, "  acc: the engine's answer (an out-of-scope answer to an in-scope message is wrong); closed: best " "intent ignoring the threshold"]
+        lines.append(
+            f"  {name:34}{f['n']:6d}{_pct(f['accuracy']):>7}{_pct(in_scope_f1):>7}"
+            f"{_pct(f.get('closed_set_accuracy')):>9}{_pct(f.get('false_out_of_scope_rate')):>10}"
+            f"{_pct(f.get('out_of_scope_recall')):>9}{_num(f.get('ece'), 7, 3)}"
+        )
+    return [
+        *lines,
+        "  acc: the engine's answer (an out-of-scope answer to an in-scope message is wrong); closed: best "
+        "intent ignoring the threshold",
+    ]
 
 
 def _render_public(public: dict) -> list[str]:
-    lines = ["PUBLIC BENCHMARKS: the same engine recipe retrained per label set (not the production model, whose "
-             "27 intents are not theirs)",
-             f"  {'benchmark / recipe':44}{'C':>5}{'n':>6}{'acc%':>7}{'mF1%':>7}{'closed%':>9}{'in-scope%':>10}"
-             f"{'OOSrec%':>9}{'ECE':>7}"]
+    lines = [
+        "PUBLIC BENCHMARKS: the same engine recipe retrained per label set (not the production model, whose "
+        "27 intents are not theirs)",
+        f"  {'benchmark / recipe':44}{'C':>5}{'n':>6}{'acc%':>7}{'mF1%':>7}{'closed%':>9}{'in-scope%':>10}"
+        f"{'OOSrec%':>9}{'ECE':>7}",
+    ]
     for bench, b in public.items():
         for recipe, r in b["recipes"].items():
             f = r["test"]
-            lines.append(f"  {bench + ' / ' + recipe:44}{r['selection']['C']:5.0f}{f['n']:6d}{_pct(f['accuracy']):>7}"
-                         f"{_pct(f['macro_f1']):>7}{_pct(f['closed_set_accuracy']):>9}"
-                         f"{_pct(f['in_scope_accuracy']):>10}{_pct(f.get('out_of_scope_recall')):>9}{f['ece']:7.3f}")
+            lines.append(
+                f"  {bench + ' / ' + recipe:44}{r['selection']['C']:5.0f}{f['n']:6d}{_pct(f['accuracy']):>7}"
+                f"{_pct(f['macro_f1']):>7}{_pct(f['closed_set_accuracy']):>9}"
+                f"{_pct(f['in_scope_accuracy']):>10}{_pct(f.get('out_of_scope_recall')):>9}{f['ece']:7.3f}"
+            )
             if r.get("operating_points"):
-                points = ", ".join(f"{p['threshold']:.1f}: {_pct(p['in_scope_accuracy']).strip()}/"
-                                   f"{_pct(p['out_of_scope_recall']).strip()}" for p in r["operating_points"][::2])
-                lines.append(f"    threshold {r['threshold']:.2f} chosen on dev; at other thresholds "
-                             f"(in-scope% / OOS recall%): {points}")
+                points = ", ".join(
+                    f"{p['threshold']:.1f}: {_pct(p['in_scope_accuracy']).strip()}/"
+                    f"{_pct(p['out_of_scope_recall']).strip()}"
+                    for p in r["operating_points"][::2]
+                )
+                lines.append(
+                    f"    threshold {r['threshold']:.2f} chosen on dev; at other thresholds "
+                    f"(in-scope% / OOS recall%): {points}"
+                )
         lines.append(f"    published: {b['published']}")
     return lines
 
@@ -477,38 +544,54 @@ def _render_worst(intent: dict, public: dict) -> list[str]:
 
 
 def _render_entities(ent: dict) -> list[str]:
-    lines = [f"ENTITIES: {ent['n_cases']} annotated messages, {ent['n_entities']} entities "
-             "(services/intent/data/entities_test.jsonl); type + normalised value must match",
-             f"  {'':16}{'P%':>7}{'R%':>7}{'F1%':>7}{'tp':>5}{'fp':>5}{'fn':>5}"]
-    for name, s in [("overall", ent["value"]["overall"]), *ent["value"]["by_type"].items(),
-                    *((f"lang {k}", v) for k, v in ent["value"]["by_language"].items())]:
-        lines.append(f"  {name:16}{_pct(s['precision']):>7}{_pct(s['recall']):>7}{_pct(s['f1']):>7}"
-                     f"{s['tp']:5d}{s['fp']:5d}{s['fn']:5d}")
+    lines = [
+        f"ENTITIES: {ent['n_cases']} annotated messages, {ent['n_entities']} entities "
+        "(services/intent/data/entities_test.jsonl); type + normalised value must match",
+        f"  {'':16}{'P%':>7}{'R%':>7}{'F1%':>7}{'tp':>5}{'fp':>5}{'fn':>5}",
+    ]
+    for name, s in [
+        ("overall", ent["value"]["overall"]),
+        *ent["value"]["by_type"].items(),
+        *((f"lang {k}", v) for k, v in ent["value"]["by_language"].items()),
+    ]:
+        lines.append(
+            f"  {name:16}{_pct(s['precision']):>7}{_pct(s['recall']):>7}{_pct(s['f1']):>7}"
+            f"{s['tp']:5d}{s['fp']:5d}{s['fn']:5d}"
+        )
     span = ent["span"]["overall"]
     lines.append(f"  with exact spans as well: P {_pct(span['precision']).strip()}%, R {_pct(span['recall']).strip()}%")
     return lines + [f"  {e['id']}: missed {e['missed']} spurious {e['spurious']}  {e['text']}" for e in ent["errors"]]
 
 
 def _render_sentiment(sent: dict) -> list[str]:
-    lines = [f"SENTIMENT: production model {sent['version']} (polarity = sign of the score) beside baselines; "
-             "accuracy / balanced accuracy (mean recall of the two classes)",
-             f"  {'set':26}{'n':>6}{'ours':>14}{'VADER':>14}{'snownlp':>14}{'pos%':>7}{'neutral%':>10}"]
+    lines = [
+        f"SENTIMENT: production model {sent['version']} (polarity = sign of the score) beside baselines; "
+        "accuracy / balanced accuracy (mean recall of the two classes)",
+        f"  {'set':26}{'n':>6}{'ours':>14}{'VADER':>14}{'snownlp':>14}{'pos%':>7}{'neutral%':>10}",
+    ]
     for name, s in sent["sets"].items():
         cells = [s["ours"], s.get("vader"), s.get("snownlp")]
-        shown = "".join(f"{_pct(c['accuracy']).strip():>8} /{_pct(c['balanced_accuracy']).strip():>5}" if c
-                        else f"{'-':>14}" for c in cells)
-        lines.append(f"  {name:26}{s['n']:6d}{shown}{_pct(s['positive_share']):>7}"
-                     f"{_pct(s['ours']['neutral_share']):>10}")
-    lines.append("  pos: share of positive labels (always answering the majority class scores max(pos, 100-pos) "
-                 "accuracy, 50 balanced); neutral: our answers inside the neutral band (scored by sign anyway)")
+        shown = "".join(
+            f"{_pct(c['accuracy']).strip():>8} /{_pct(c['balanced_accuracy']).strip():>5}" if c else f"{'-':>14}"
+            for c in cells
+        )
+        lines.append(
+            f"  {name:26}{s['n']:6d}{shown}{_pct(s['positive_share']):>7}{_pct(s['ours']['neutral_share']):>10}"
+        )
+    lines.append(
+        "  pos: share of positive labels (always answering the majority class scores max(pos, 100-pos) "
+        "accuracy, 50 balanced); neutral: our answers inside the neutral band (scored by sign anyway)"
+    )
     return lines + [f"  not reported: {name}: {why}" for name, why in sent["not_reported"].items()]
 
 
 def _render_speed(speed: dict) -> list[str]:
     lines = ["SPEED (warm engines, this machine)", f"  {'':32}{'msg/s':>9}{'ms/msg':>9}{'median ms':>11}{'p95 ms':>9}"]
     for name, s in speed.items():
-        lines.append(f"  {name:32}{s['messages_per_s']:9.1f}{s['ms_per_message']:9.2f}"
-                     f"{_num(s.get('median_ms'), 11, 2)}{_num(s.get('p95_ms'), 9, 2)}")
+        lines.append(
+            f"  {name:32}{s['messages_per_s']:9.1f}{s['ms_per_message']:9.2f}"
+            f"{_num(s.get('median_ms'), 11, 2)}{_num(s.get('p95_ms'), 9, 2)}"
+        )
     return lines
 
 
@@ -516,45 +599,70 @@ def render(report: dict) -> str:
     """The human-readable tables."""
     env = report["environment"]
     sections = [
-        [f"Understanding evaluation, {env['finished_utc']} UTC, commit {env['commit']}",
-         f"  {env['cpus']} CPUs, load average {env['load_before']} before, {env['load_after']} after "
-         "(shared machine: latency figures include contention)"],
+        [
+            f"Understanding evaluation, {env['finished_utc']} UTC, commit {env['commit']}",
+            f"  {env['cpus']} CPUs, load average {env['load_before']} before, {env['load_after']} after "
+            "(shared machine: latency figures include contention)",
+        ],
         _render_intent(report["intent"]),
         _render_public(report["public_benchmarks"]),
         _render_worst(report["intent"], report["public_benchmarks"]),
         _render_entities(report["entities"]),
         _render_sentiment(report["sentiment"]),
         _render_speed(report["speed"]),
-        [f"TIME: {report['seconds']['total']} s in all",
-         *(f"  {stage:60}{seconds:7.1f} s" for stage, seconds in report["seconds"]["stages"].items())],
+        [
+            f"TIME: {report['seconds']['total']} s in all",
+            *(f"  {stage:60}{seconds:7.1f} s" for stage, seconds in report["seconds"]["stages"].items()),
+        ],
     ]
     return "\n\n".join("\n".join(lines) for lines in sections)
 
 
 def draw_plots(out: pathlib.Path, intent_predictions: dict, public_predictions: dict, public_report: dict) -> None:
-    eval_plots.draw_confusions(out / "confusion_intent.png", [
-        (f"production model: {name}", intent_predictions[name])
-        for name in ("bitext held-out (en)", "zh_test (hand-written zh)")])
-    eval_plots.draw_worst_confusions(out / "confusion_worst_public.png", [
-        (f"{bench}, {recipe}: worst intents", p, public_report[bench]["recipes"][recipe]["test"]["worst"])
-        for (bench, recipe), p in public_predictions.items() if recipe == "production recipe"])
-    eval_plots.draw_reliability(out / "reliability.png", [
-        ("bitext held-out (production)", intent_predictions["bitext held-out (en)"]),
-        ("zh_test (production)", intent_predictions["zh_test (hand-written zh)"]),
-        *((f"{bench} ({recipe})", p) for (bench, recipe), p in public_predictions.items())])
+    eval_plots.draw_confusions(
+        out / "confusion_intent.png",
+        [
+            (f"production model: {name}", intent_predictions[name])
+            for name in ("bitext held-out (en)", "zh_test (hand-written zh)")
+        ],
+    )
+    eval_plots.draw_worst_confusions(
+        out / "confusion_worst_public.png",
+        [
+            (f"{bench}, {recipe}: worst intents", p, public_report[bench]["recipes"][recipe]["test"]["worst"])
+            for (bench, recipe), p in public_predictions.items()
+            if recipe == "production recipe"
+        ],
+    )
+    eval_plots.draw_reliability(
+        out / "reliability.png",
+        [
+            ("bitext held-out (production)", intent_predictions["bitext held-out (en)"]),
+            ("zh_test (production)", intent_predictions["zh_test (hand-written zh)"]),
+            *((f"{bench} ({recipe})", p) for (bench, recipe), p in public_predictions.items()),
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, help="report folder (default var/eval/<UTC time>)")
-    parser.add_argument("--data-dir", type=pathlib.Path,
-                        help="shared data folder (default: CS_SHARED_DATA or ../shared/data)")
-    parser.add_argument("--intent-model", type=pathlib.Path,
-                        help="an intent model folder (default: the stored one built from the current inputs)")
-    parser.add_argument("--sentiment-model", type=pathlib.Path,
-                        help="a sentiment model folder (default: the stored one built from the current inputs)")
-    parser.add_argument("--no-stacked", action="store_true",
-                        help="skip the USE + MiniLM + TF-IDF variant (saves about 6 of 8 minutes)")
+    parser.add_argument(
+        "--data-dir", type=pathlib.Path, help="shared data folder (default: CS_SHARED_DATA or ../shared/data)"
+    )
+    parser.add_argument(
+        "--intent-model",
+        type=pathlib.Path,
+        help="an intent model folder (default: the stored one built from the current inputs)",
+    )
+    parser.add_argument(
+        "--sentiment-model",
+        type=pathlib.Path,
+        help="a sentiment model folder (default: the stored one built from the current inputs)",
+    )
+    parser.add_argument(
+        "--no-stacked", action="store_true", help="skip the USE + MiniLM + TF-IDF variant (saves about 6 of 8 minutes)"
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip VADER and snownlp")
     args = parser.parse_args(argv)
 
@@ -572,7 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     encoder = shared_encoder()
     use = EncodingCache(MODEL_NAME, encoder.encode)
     intent_report, intent_predictions, intent_sets, intent_engine = evaluate_production_intent(
-        inputs, args.intent_model, use, clock)
+        inputs, args.intent_model, use, clock
+    )
     minilm = None
     if not args.no_stacked:
         started = time.perf_counter()
@@ -585,13 +694,25 @@ def main(argv: list[str] | None = None) -> int:
     clock.lap("entities: score annotated cases", started)
 
     sentiment_report, sentiment_engine = evaluate_sentiment(
-        inputs.data_dir, args.sentiment_model, encoder, not args.no_baselines, clock)
+        inputs.data_dir, args.sentiment_model, encoder, not args.no_baselines, clock
+    )
 
     started = time.perf_counter()
-    off_topic = [t for pair in zip(intent_sets["CLINC150 oos_test (off-topic en)"].texts,
-                                   intent_sets["CAIS test (off-topic zh)"].texts) for t in pair]
-    speed = measure_speed(intent_engine, sentiment_engine, intent_sets["bitext held-out (en)"].texts,
-                          intent_sets["zh_test (hand-written zh)"].texts, off_topic, minilm)
+    off_topic = [
+        t
+        for pair in zip(
+            intent_sets["CLINC150 oos_test (off-topic en)"].texts, intent_sets["CAIS test (off-topic zh)"].texts
+        )
+        for t in pair
+    ]
+    speed = measure_speed(
+        intent_engine,
+        sentiment_engine,
+        intent_sets["bitext held-out (en)"].texts,
+        intent_sets["zh_test (hand-written zh)"].texts,
+        off_topic,
+        minilm,
+    )
     clock.lap("speed: latency and throughput", started)
 
     started = time.perf_counter()
@@ -600,9 +721,12 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "environment": {
-            "finished_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "commit": _git(),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
+            "finished_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+            "commit": _git(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": load_before,
+            "load_after": [round(x, 2) for x in os.getloadavg()],
             "niceness": os.nice(0),
         },
         "intent": intent_report,
@@ -617,7 +741,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(report)
     (out / "report.txt").write_text(text + "\n", encoding="utf-8")
     print(text)
-    print(f"\nwritten: {out}/report.json, report.txt, confusion_intent.png, confusion_worst_public.png, reliability.png")
+    print(
+        f"\nwritten: {out}/report.json, report.txt, confusion_intent.png, confusion_worst_public.png, reliability.png"
+    )
     return 0
 
 

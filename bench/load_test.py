@@ -110,7 +110,9 @@ class Conversation:
         self.pump.cancel()
 
 
-async def one_turn(stub, conversation: Conversation, text: str, reply_timeout: float, step: StepResult | None) -> Sample:
+async def one_turn(
+    stub, conversation: Conversation, text: str, reply_timeout: float, step: StepResult | None
+) -> Sample:
     """Send one message and wait for its final reply; raises AioRpcError or asyncio.TimeoutError."""
     started = time.monotonic()
     request = cpb.SendMessageRequest(conversation_id=conversation.id, customer_id="load", channel="web", text=text)
@@ -225,8 +227,9 @@ def knee(steps: list[StepResult]) -> tuple[int, str]:
             return prev.n, f"N={cur.n} completed no replies in its window"
         latency_growth, throughput_growth = lat1 / lat0, cur.replies_per_s / prev.replies_per_s
         if latency_growth > throughput_growth:
-            return prev.n, (f"N={prev.n}->{cur.n}: p90 final x{latency_growth:.2f}, "
-                            f"throughput x{throughput_growth:.2f}")
+            return prev.n, (
+                f"N={prev.n}->{cur.n}: p90 final x{latency_growth:.2f}, throughput x{throughput_growth:.2f}"
+            )
     return steps[-1].n, "latency never grew faster than throughput in this sweep"
 
 
@@ -247,8 +250,10 @@ def bottleneck(steps: list[StepResult]) -> str:
     name, busiest = max(services.items(), key=lambda kv: kv[1])
     cores = os.cpu_count() or 1
     state = "saturated" if last.machine_cpu >= 90 else "not saturated"
-    return (f"{name} at {busiest:.0f} % of one core (N={last.n}); the machine's {cores} cores at "
-            f"{last.machine_cpu:.0f} % ({state}; {outside_load(last):.0f} % by processes not measured here)")
+    return (
+        f"{name} at {busiest:.0f} % of one core (N={last.n}); the machine's {cores} cores at "
+        f"{last.machine_cpu:.0f} % ({state}; {outside_load(last):.0f} % by processes not measured here)"
+    )
 
 
 def fmt(value: float | None) -> str:
@@ -256,25 +261,34 @@ def fmt(value: float | None) -> str:
 
 
 def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
-    print(f"\nload test: {os.cpu_count()} CPUs, {args.duration:.0f} s per step, think {args.think} s, "
-          f"max_new_tokens {args.max_new_tokens}, new conversation every {args.turns} turns")
-    print(f"{'N':>3} {'msg/s':>6} {'rep/s':>6} | {'ack p50':>7} {'p90':>6} {'p99':>6} | {'1st p50':>7} {'p90':>6} "
-          f"{'p99':>6} | {'final p50':>9} {'p90':>6} {'p99':>6} | errors, reply kinds")
+    print(
+        f"\nload test: {os.cpu_count()} CPUs, {args.duration:.0f} s per step, think {args.think} s, "
+        f"max_new_tokens {args.max_new_tokens}, new conversation every {args.turns} turns"
+    )
+    print(
+        f"{'N':>3} {'msg/s':>6} {'rep/s':>6} | {'ack p50':>7} {'p90':>6} {'p99':>6} | {'1st p50':>7} {'p90':>6} "
+        f"{'p99':>6} | {'final p50':>9} {'p90':>6} {'p99':>6} | errors, reply kinds"
+    )
     for s in steps:
         acks = [latency for _, latency in s.acks]
         firsts = [x.first_token for x in s.samples if x.first_token is not None]
         finals = [x.final for x in s.samples]
-        print(f"{s.n:>3} {s.messages_per_s:6.2f} {s.replies_per_s:6.2f} | "
-              f"{fmt(percentile(acks, 50)):>7} {fmt(percentile(acks, 90))} {fmt(percentile(acks, 99))} | "
-              f"{fmt(percentile(firsts, 50)):>7} {fmt(percentile(firsts, 90))} {fmt(percentile(firsts, 99))} | "
-              f"{fmt(percentile(finals, 50)):>9} {fmt(percentile(finals, 90))} {fmt(percentile(finals, 99))} | "
-              f"{dict(s.errors) or 'none'}, {dict(s.kinds)}")
+        print(
+            f"{s.n:>3} {s.messages_per_s:6.2f} {s.replies_per_s:6.2f} | "
+            f"{fmt(percentile(acks, 50)):>7} {fmt(percentile(acks, 90))} {fmt(percentile(acks, 99))} | "
+            f"{fmt(percentile(firsts, 50)):>7} {fmt(percentile(firsts, 90))} {fmt(percentile(firsts, 99))} | "
+            f"{fmt(percentile(finals, 50)):>9} {fmt(percentile(finals, 90))} {fmt(percentile(finals, 99))} | "
+            f"{dict(s.errors) or 'none'}, {dict(s.kinds)}"
+        )
     print("\nCPU, mean over each step's window (% of one core):")
     names = list(steps[0].cpu)
     print(f"{'N':>3} " + " ".join(f"{n:>14}" for n in names) + f" {'machine (all)':>14} {'not ours':>9}")
     for s in steps:
-        print(f"{s.n:>3} " + " ".join(f"{s.cpu.get(n, 0):>13.0f}%" for n in names)
-              + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%")
+        print(
+            f"{s.n:>3} "
+            + " ".join(f"{s.cpu.get(n, 0):>13.0f}%" for n in names)
+            + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%"
+        )
     n, why = knee(steps)
     print(f"\nknee: N={n} ({why})")
     print(f"bottleneck: {bottleneck(steps)}")
@@ -322,9 +336,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="1,2,4,8,16", help="concurrent conversations per step")
     parser.add_argument("--duration", type=float, default=45, help="seconds of load per step")
-    parser.add_argument("--think", type=float, default=1.0, help="mean think time between a reply and the next message (s)")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="mean think time between a reply and the next message (s)"
+    )
     parser.add_argument("--turns", type=int, default=4, help="messages per conversation before a new one starts")
-    parser.add_argument("--max-new-tokens", type=int, default=8, help="CS_GENERATOR_MAX_NEW_TOKENS of the started generator")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=8, help="CS_GENERATOR_MAX_NEW_TOKENS of the started generator"
+    )
     parser.add_argument("--reply-timeout", type=float, default=120, help="seconds to wait for a final reply")
     parser.add_argument("--target", help="gateway host:port of a running stack (default: start one)")
     parser.add_argument("--key", help="adapter key for --target")
@@ -354,12 +372,17 @@ def report_row(step: StepResult) -> dict:
         return {f"p{q}": percentile(values, q) for q in (50, 90, 99)}
 
     return {
-        "n": step.n, "messages_per_s": step.messages_per_s, "replies_per_s": step.replies_per_s,
+        "n": step.n,
+        "messages_per_s": step.messages_per_s,
+        "replies_per_s": step.replies_per_s,
         "ack_s": pcts([latency for _, latency in step.acks]),
         "first_token_s": pcts([s.first_token for s in step.samples if s.first_token is not None]),
         "final_s": pcts([s.final for s in step.samples]),
-        "errors": dict(step.errors), "reply_kinds": dict(step.kinds), "cpu_percent": step.cpu,
-        "machine_cpu_percent": step.machine_cpu, "outside_cpu_percent": outside_load(step),
+        "errors": dict(step.errors),
+        "reply_kinds": dict(step.kinds),
+        "cpu_percent": step.cpu,
+        "machine_cpu_percent": step.machine_cpu,
+        "outside_cpu_percent": outside_load(step),
     }
 
 

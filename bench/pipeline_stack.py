@@ -52,9 +52,12 @@ def bench_stack(partitions: int) -> Stack:
     """The local stack with a run-private topic prefix and database, topics created."""
     subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "up"], check=True, capture_output=True)
     run_id = uuid.uuid4().hex[:8]
-    stack = Stack(kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
-                  mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
-                  database=f"bench_{run_id}", prefix=f"b{run_id}.")
+    stack = Stack(
+        kafka=f"127.0.0.1:{os.environ.get('CS_KAFKA_PORT', '9092')}",
+        mongo_uri=f"mongodb://127.0.0.1:{os.environ.get('CS_FERRETDB_PORT', '27017')}/",
+        database=f"bench_{run_id}",
+        prefix=f"b{run_id}.",
+    )
     from services.common.platform.kafka import ensure_topics
     from services.common.platform.topics import all_topic_names
 
@@ -80,8 +83,11 @@ def running_pipeline(max_new_tokens: int, partitions: int = 6, **env: str) -> It
         for name in SERVICES:
             health = gateway_port if name == "gateway" else free_port()
             settings = stack.env(
-                CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), CS_LOG_LEVEL="WARNING",
-                CS_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}", CS_GATEWAY_RATE_PER_MINUTE="100000",
+                CS_METRICS_PORT=str(free_port()),
+                CS_HEALTH_PORT=str(health),
+                CS_LOG_LEVEL="WARNING",
+                CS_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
+                CS_GATEWAY_RATE_PER_MINUTE="100000",
                 CS_GENERATOR_MAX_NEW_TOKENS=str(max_new_tokens),
                 **{"CS_GENERATOR_REQUIRE_KNOWLEDGE": "false", **env},
             )

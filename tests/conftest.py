@@ -52,16 +52,18 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "CS_KAFKA_BOOTSTRAP": self.kafka,
-            "CS_MONGO_URI": self.mongo_uri,
-            "CS_MONGO_DATABASE": self.database,
-            "CS_TOPIC_PREFIX": self.prefix,
-            "CS_ESCALATION_QUEUES": self.queues,
-            "CS_LOG_LEVEL": "INFO",
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "CS_KAFKA_BOOTSTRAP": self.kafka,
+                "CS_MONGO_URI": self.mongo_uri,
+                "CS_MONGO_DATABASE": self.database,
+                "CS_TOPIC_PREFIX": self.prefix,
+                "CS_ESCALATION_QUEUES": self.queues,
+                "CS_LOG_LEVEL": "INFO",
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(extra)
         return env
 
@@ -124,7 +126,9 @@ class ServiceProcess:
 
 def _spawn(module: str, env: dict[str, str], log_path: pathlib.Path) -> subprocess.Popen:
     with log_path.open("ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+        return subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT
+        )
 
 
 def start_service(module: str, env: dict[str, str], log_dir: pathlib.Path, name: str) -> ServiceProcess:
@@ -172,8 +176,11 @@ def rebuilt_version(store, kind: str, path: pathlib.Path) -> str:
     another name), for tests that need a second version to switch to; returns its name."""
     import shutil
 
-    version, _ = store.build(kind, uuid.uuid4().hex[:10], lambda folder: shutil.copytree(
-        path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")))
+    version, _ = store.build(
+        kind,
+        uuid.uuid4().hex[:10],
+        lambda folder: shutil.copytree(path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")),
+    )
     return version
 
 
@@ -182,8 +189,12 @@ def reloading_worker(stack: Stack, store, service: str, log_dir: pathlib.Path):
     """`services.<service>.main` on `stack`, loading its model from `store` and checking CURRENT every
     second; yields the process once it serves, and on the way out it must stop cleanly."""
     health = free_port()
-    env = stack.env(CS_MODEL_DIR=str(store.root), CS_MODEL_RELOAD_S="1", CS_HEALTH_PORT=str(health),
-                    CS_METRICS_PORT=str(free_port()))
+    env = stack.env(
+        CS_MODEL_DIR=str(store.root),
+        CS_MODEL_RELOAD_S="1",
+        CS_HEALTH_PORT=str(health),
+        CS_METRICS_PORT=str(free_port()),
+    )
     worker = start_service(f"services.{service}.main", env, log_dir, service)
     try:
         wait_serving(f"127.0.0.1:{health}", worker, 120)
@@ -208,8 +219,12 @@ class VersionProbe:
     async def __aenter__(self) -> VersionProbe:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        self._consumer = AIOKafkaConsumer(self.result.name(self.stack.prefix), bootstrap_servers=self.stack.kafka,
-                                          group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+        self._consumer = AIOKafkaConsumer(
+            self.result.name(self.stack.prefix),
+            bootstrap_servers=self.stack.kafka,
+            group_id=f"it-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+        )
         self._producer = AIOKafkaProducer(bootstrap_servers=self.stack.kafka, acks="all")
         await self._consumer.start()
         await self._producer.start()
@@ -223,8 +238,9 @@ class VersionProbe:
         from services.common.platform.topics import conversation_key
 
         self.sent.append(message_id)
-        await self._producer.send_and_wait(self.source.name(self.stack.prefix), self.source.encode(event),
-                                           key=conversation_key(conversation_id))
+        await self._producer.send_and_wait(
+            self.source.name(self.stack.prefix), self.source.encode(event), key=conversation_key(conversation_id)
+        )
 
     async def read_until(self, done, timeout: float = 60) -> None:
         import asyncio

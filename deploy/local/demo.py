@@ -32,20 +32,44 @@ REPLY_TIMEOUT_S = 180
 # The demo tenant's knowledge is the ABCD guidelines (`make demo` runs `cs kb ingest` first): policy
 # questions get answers grounded in them, with citations; a question they don't cover is handed over.
 SCRIPT = [
-    ("en", "cust-ann", "Ann", "standard", [
-        "Hi! How much does standard shipping cost?",
-        "My promo code stopped working. How long do promotions usually last?",
-    ]),
-    ("zh", "cust-li", "李雷", "standard", [
-        "我的优惠码用不了了，优惠活动一般有效多久？",
-    ]),
-    ("en", "cust-carl", "Carl", "standard", [
-        "Do you have a physical store in Berlin?",
-    ]),
-    ("en", "cust-bob", "Bob", "standard", [
-        "This is ridiculous!!! My refund for order 88231 still hasn't arrived after three weeks. "
-        "I want to talk to a real person NOW.",
-    ]),
+    (
+        "en",
+        "cust-ann",
+        "Ann",
+        "standard",
+        [
+            "Hi! How much does standard shipping cost?",
+            "My promo code stopped working. How long do promotions usually last?",
+        ],
+    ),
+    (
+        "zh",
+        "cust-li",
+        "李雷",
+        "standard",
+        [
+            "我的优惠码用不了了，优惠活动一般有效多久？",
+        ],
+    ),
+    (
+        "en",
+        "cust-carl",
+        "Carl",
+        "standard",
+        [
+            "Do you have a physical store in Berlin?",
+        ],
+    ),
+    (
+        "en",
+        "cust-bob",
+        "Bob",
+        "standard",
+        [
+            "This is ridiculous!!! My refund for order 88231 still hasn't arrived after three weeks. "
+            "I want to talk to a real person NOW.",
+        ],
+    ),
 ]
 
 
@@ -68,8 +92,10 @@ def describe(message: conv.ConversationMessage) -> str:
     entities = ", ".join(f"{e.type}={e.value or e.text}" for e in u.entities) or "none"
     polarity = und.Polarity.Name(s.polarity).removeprefix("POLARITY_").lower()
     emotion = und.Emotion.Name(s.emotion).removeprefix("EMOTION_").lower()
-    return (f"    language={u.language} intent={intent} entities=[{entities}]\n"
-            f"    sentiment={polarity} ({s.score:+.2f}) emotion={emotion} anger={s.anger:.2f}")
+    return (
+        f"    language={u.language} intent={intent} entities=[{entities}]\n"
+        f"    sentiment={polarity} ({s.score:+.2f}) emotion={emotion} anger={s.anger:.2f}"
+    )
 
 
 async def wait_for_reply(stream, out=sys.stdout) -> cpb.StreamRepliesResponse:
@@ -93,7 +119,9 @@ async def wait_for_reply(stream, out=sys.stdout) -> cpb.StreamRepliesResponse:
 
 async def enrichment_of(customers, key: str, conversation_id: str, message_id: str) -> conv.ConversationMessage:
     for _ in range(40):
-        history = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(key))
+        history = await customers.GetConversation(
+            cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(key)
+        )
         for m in history.messages:
             if m.message_id == message_id and m.understanding.intent.label:
                 return m
@@ -103,7 +131,9 @@ async def enrichment_of(customers, key: str, conversation_id: str, message_id: s
 
 async def show_escalation(customers, agents, adapter_key: str, agent_key: str, conversation_id: str) -> None:
     """What the agent sees in the conversation's queue: the escalation with its reasons, summary and draft."""
-    state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
+    state = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=conversation_id), metadata=metadata(adapter_key)
+    )
     # The queue's backlog comes first: conversations already waiting, with their escalation.
     watch = agents.WatchQueue(apb.WatchQueueRequest(queue=state.conversation.queue), metadata=metadata(agent_key))
     while True:
@@ -112,8 +142,12 @@ async def show_escalation(customers, agents, adapter_key: str, agent_key: str, c
             break
     watch.cancel()
     esc = item.escalation
-    reasons = "; ".join(f"{conv.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')} ({r.detail})" for r in esc.reasons)
-    print(f"  {conversation_id}: queue={esc.queue} priority={conv.Priority.Name(esc.priority).removeprefix('PRIORITY_')}")
+    reasons = "; ".join(
+        f"{conv.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')} ({r.detail})" for r in esc.reasons
+    )
+    print(
+        f"  {conversation_id}: queue={esc.queue} priority={conv.Priority.Name(esc.priority).removeprefix('PRIORITY_')}"
+    )
     print(f"    reasons: {reasons}")
     print(f"    summary: {esc.summary}")
     print(f"    suggested reply: {esc.suggested_reply}")
@@ -129,11 +163,20 @@ async def run(target: str) -> int:
         for language, customer_id, name, tier, lines in SCRIPT:
             conversation_id = f"demo-{uuid.uuid4().hex[:12]}"
             print(f"\n=== conversation {conversation_id} ({language}, customer {name}) ===")
-            stream = customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=metadata(adapter_key))
+            stream = customers.StreamReplies(
+                cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=metadata(adapter_key)
+            )
             for text in lines:
-                ack = await customers.SendMessage(cpb.SendMessageRequest(
-                    conversation_id=conversation_id, customer_id=customer_id, channel="web", text=text,
-                    customer=conv.CustomerProfile(display_name=name, tier=tier)), metadata=metadata(adapter_key))
+                ack = await customers.SendMessage(
+                    cpb.SendMessageRequest(
+                        conversation_id=conversation_id,
+                        customer_id=customer_id,
+                        channel="web",
+                        text=text,
+                        customer=conv.CustomerProfile(display_name=name, tier=tier),
+                    ),
+                    metadata=metadata(adapter_key),
+                )
                 print(f"  customer: {text}")
                 reply = await wait_for_reply(stream)
                 stored = await enrichment_of(customers, adapter_key, conversation_id, ack.message_id)
@@ -157,15 +200,22 @@ async def run(target: str) -> int:
         for _, other in escalated[:-1]:
             other.cancel()
         print(f"  ava takes {conversation_id}")
-        await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key))
+        await agents.ClaimConversation(
+            apb.ClaimConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key)
+        )
         print("  ava claimed the conversation")
-        await agents.SendAgentReply(apb.SendAgentReplyRequest(
-            conversation_id=conversation_id,
-            text="Hi Bob, I'm Ava. I'm sorry about the wait: I've escalated your refund for order 88231 and you'll have it within 2 days."),
-            metadata=metadata(agent_key))
+        await agents.SendAgentReply(
+            apb.SendAgentReplyRequest(
+                conversation_id=conversation_id,
+                text="Hi Bob, I'm Ava. I'm sorry about the wait: I've escalated your refund for order 88231 and you'll have it within 2 days.",
+            ),
+            metadata=metadata(agent_key),
+        )
         reply = await wait_for_reply(stream)
         print(f"  customer received from agent {reply.agent_id}: {reply.text}")
-        await agents.ResolveConversation(apb.ResolveConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key))
+        await agents.ResolveConversation(
+            apb.ResolveConversationRequest(conversation_id=conversation_id), metadata=metadata(agent_key)
+        )
         print("  ava resolved the conversation")
         stream.cancel()
     return 0

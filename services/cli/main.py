@@ -1,19 +1,19 @@
 """`cs`: operator commands built on kafka-python and the repositories (synchronous tools).
 
-    cs topics create | list          create the project's topics (idempotent) / list them
-    cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
-    cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
-    cs keys create --tenant T --role adapter|agent [--agent-id A]
-    cs escalations watch [--queue Q | --all] [--from-beginning]
-    cs customers erase --tenant T --customer C     right to erasure
-    cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
-    cs kb list --tenant T            the tenant's documents
-    cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
-    cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... --business-zh ... --language en|zh]
-                                     show or change how the tenant's bot presents itself
-    cs models list [--kind K]        stored model versions (CS_MODEL_DIR): CURRENT, build time, headline figures
-    cs models rollback --kind K [--to VERSION]
-                                     make the previous (or the given) version CURRENT once it loads; workers hot-reload it
+cs topics create | list          create the project's topics (idempotent) / list them
+cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
+cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
+cs keys create --tenant T --role adapter|agent [--agent-id A]
+cs escalations watch [--queue Q | --all] [--from-beginning]
+cs customers erase --tenant T --customer C     right to erasure
+cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
+cs kb list --tenant T            the tenant's documents
+cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
+cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... --business-zh ... --language en|zh]
+                                 show or change how the tenant's bot presents itself
+cs models list [--kind K]        stored model versions (CS_MODEL_DIR): CURRENT, build time, headline figures
+cs models rollback --kind K [--to VERSION]
+                                 make the previous (or the given) version CURRENT once it loads; workers hot-reload it
 """
 
 from __future__ import annotations
@@ -244,7 +244,9 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--service", default="")
     h.add_argument("--wait", type=float, default=0, help="keep asking for up to S seconds")
     h.add_argument("--pid", type=int, default=0, help="give up early when this process exits")
-    h.add_argument("--tls-ca", default="", help="connect with TLS, trusting this PEM CA (a gateway with CS_GATEWAY_TLS_CERT)")
+    h.add_argument(
+        "--tls-ca", default="", help="connect with TLS, trusting this PEM CA (a gateway with CS_GATEWAY_TLS_CERT)"
+    )
     h.set_defaults(func=cmd_health)
 
     k = sub.add_parser("keys", help="API keys (stored hashed; the key is printed once)")
@@ -276,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="the tenant's knowledge base (FAQ and policy documents the bot answers from)")
     kbsub = kb.add_subparsers(dest="action", required=True)
-    ki = kbsub.add_parser("ingest", help="load Markdown (.md) or JSON (.json: articles or ABCD guidelines) files or folders")
+    ki = kbsub.add_parser(
+        "ingest", help="load Markdown (.md) or JSON (.json: articles or ABCD guidelines) files or folders"
+    )
     ki.add_argument("paths", nargs="+")
     kl = kbsub.add_parser("list", help="the tenant's documents")
     ks = kbsub.add_parser("search", help="the passages retrieved for a question, with their scores")
@@ -291,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
 
     tenants = sub.add_parser("tenants", help="per-tenant settings")
     tsub = tenants.add_subparsers(dest="action", required=True)
-    tp = tsub.add_parser("persona", help="show the tenant's persona, or change the fields given (\"\" removes one)")
+    tp = tsub.add_parser("persona", help='show the tenant\'s persona, or change the fields given ("" removes one)')
     tp.add_argument("--tenant", required=True)
     tp.add_argument("--timeout", type=float, default=30, help="seconds to wait for the database")
     for name, doc in PERSONA_FIELDS.items():

@@ -37,8 +37,9 @@ def _run_tool(kind: str, args: list[str], timeout: float) -> tuple[dict | list[d
     """The tool's JSON lines on stdout, and its stderr (for when it died before answering)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
     try:
-        done = subprocess.run([sys.executable, "-m", KINDS[kind], *args], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+        done = subprocess.run(
+            [sys.executable, "-m", KINDS[kind], *args], capture_output=True, text=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired:
         raise ModelCommandError(f"{KINDS[kind]} {args[0]} did not finish within {timeout:g} s") from None
     answers = []
@@ -114,8 +115,10 @@ def list_versions(store: ModelStore, kinds: list[str]) -> str:
         if previous:
             lines.append(f"  `cs models rollback --kind {kind}` makes {previous} CURRENT again")
         elif named is not None:
-            lines.append(f"  the promotion history does not say what was CURRENT before {named}; "
-                         f"roll back with `cs models rollback --kind {kind} --to VERSION`")
+            lines.append(
+                f"  the promotion history does not say what was CURRENT before {named}; "
+                f"roll back with `cs models rollback --kind {kind} --to VERSION`"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -127,12 +130,15 @@ def rollback(store: ModelStore, kind: str, to: str | None = None) -> str:
     target = to or store.previous(kind)
     if target is None:
         if named is None:
-            raise ModelCommandError(f"no {kind} version is CURRENT in {folder}, so there is nothing to roll back; "
-                                    f"choose one with --to VERSION (`cs models list --kind {kind}`)")
+            raise ModelCommandError(
+                f"no {kind} version is CURRENT in {folder}, so there is nothing to roll back; "
+                f"choose one with --to VERSION (`cs models list --kind {kind}`)"
+            )
         raise ModelCommandError(
             f"the promotion history in {folder} does not say which {kind} version was CURRENT before {named} "
             f"(no HISTORY yet, {named} was the first promoted, or CURRENT was changed by hand); "
-            f"choose one with --to VERSION (`cs models list --kind {kind}`)")
+            f"choose one with --to VERSION (`cs models list --kind {kind}`)"
+        )
     if target == named and store.current(kind) is not None:
         return f"{kind}: {target} is already CURRENT; nothing changed"
     versions = dict(store.versions(kind))
@@ -141,5 +147,7 @@ def rollback(store: ModelStore, kind: str, to: str | None = None) -> str:
         raise ModelCommandError(f"{kind} has no complete version {target!r} in {folder}; the versions are: {known}")
     detail = check(kind, versions[target])
     store.promote(kind, target)
-    return (f"{kind}: CURRENT {named or '(none)'} -> {target} ({detail}). Running workers switch within "
-            "CS_MODEL_RELOAD_S (hot reload), without a restart.")
+    return (
+        f"{kind}: CURRENT {named or '(none)'} -> {target} ({detail}). Running workers switch within "
+        "CS_MODEL_RELOAD_S (hot reload), without a restart."
+    )

@@ -17,8 +17,13 @@ from services.common.platform.topics import ESCALATIONS, PoisonEvent, escalation
 
 
 def watch_escalations(
-    bootstrap: str, prefix: str, queues: list[str], from_beginning: bool, tenant: str | None,
-    max_events: int = 0, idle_timeout_s: float = 0,
+    bootstrap: str,
+    prefix: str,
+    queues: list[str],
+    from_beginning: bool,
+    tenant: str | None,
+    max_events: int = 0,
+    idle_timeout_s: float = 0,
 ) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
@@ -28,7 +33,10 @@ def watch_escalations(
         topic = escalation_topic(prefix, queue)
         found = consumer.partitions_for_topic(topic)
         if not found:
-            print(f"escalations watch: topic {topic} does not exist (is the queue in CS_ESCALATION_QUEUES?)", file=sys.stderr)
+            print(
+                f"escalations watch: topic {topic} does not exist (is the queue in CS_ESCALATION_QUEUES?)",
+                file=sys.stderr,
+            )
             return 2
         partitions += [TopicPartition(topic, p) for p in sorted(found)]
     consumer.assign(partitions)
@@ -45,12 +53,23 @@ def watch_escalations(
                     try:
                         esc = ESCALATIONS.decode(record.value)
                     except PoisonEvent as poison:
-                        print(json.dumps({"error": poison.reason, "detail": poison.detail, "topic": record.topic,
-                                          "offset": record.offset}), file=sys.stderr)
+                        print(
+                            json.dumps(
+                                {
+                                    "error": poison.reason,
+                                    "detail": poison.detail,
+                                    "topic": record.topic,
+                                    "offset": record.offset,
+                                }
+                            ),
+                            file=sys.stderr,
+                        )
                         continue
                     if tenant and esc.tenant_id != tenant:
                         continue
-                    print(json.dumps(MessageToDict(esc, preserving_proto_field_name=True), ensure_ascii=False), flush=True)
+                    print(
+                        json.dumps(MessageToDict(esc, preserving_proto_field_name=True), ensure_ascii=False), flush=True
+                    )
                     seen += 1
                     last = time.monotonic()
                     if max_events and seen >= max_events:

@@ -50,8 +50,15 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"conversation {conversation_id} not found")
         return doc
 
-    async def _transition(self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
-                          extra_filter: dict | None = None, **fields) -> dict:
+    async def _transition(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        from_states: tuple[str, ...],
+        to_state: str,
+        extra_filter: dict | None = None,
+        **fields,
+    ) -> dict:
         before = await self._conversation(tenant_id, conversation_id)
         after = await self.gw.repos.conversations.transition(
             tenant_id, conversation_id, from_states, to_state, extra_filter, **fields
@@ -89,15 +96,17 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         try:
-            doc = await self._transition(principal.tenant_id, request.conversation_id, (STATE_QUEUED,), STATE_AGENT,
-                                         agent_id=principal.agent_id)
+            doc = await self._transition(
+                principal.tenant_id, request.conversation_id, (STATE_QUEUED,), STATE_AGENT, agent_id=principal.agent_id
+            )
         except RequestError as refused:
             # Already this agent's: a claim retried after an error (the database took the first
             # try's write but died before answering) succeeds instead of reporting the agent's own
             # claim as someone else's.
             current = await self._conversation(principal.tenant_id, request.conversation_id)
             if refused.code != grpc.StatusCode.FAILED_PRECONDITION or not (
-                    current["state"] == STATE_AGENT and current.get("agent_id") == principal.agent_id):
+                current["state"] == STATE_AGENT and current.get("agent_id") == principal.agent_id
+            ):
                 raise
             return pb.ClaimConversationResponse(conversation=conversation_proto(current))
         log.info("conversation claimed", extra={"conversation_id": doc["_id"], "agent_id": principal.agent_id})
@@ -114,10 +123,17 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"conversation {doc['_id']} is {doc['state']}; claim it before replying",
             )
-        reply_id = derived_id(principal.tenant_id, "agent-reply", doc["_id"], client_id) if client_id else str(uuid.uuid4())
+        reply_id = (
+            derived_id(principal.tenant_id, "agent-reply", doc["_id"], client_id) if client_id else str(uuid.uuid4())
+        )
         reply = ev.ReplyPublished(
-            tenant_id=principal.tenant_id, conversation_id=doc["_id"], reply_id=reply_id,
-            author=conv.AUTHOR_AGENT, agent_id=principal.agent_id, kind=conv.REPLY_KIND_AGENT, text=text,
+            tenant_id=principal.tenant_id,
+            conversation_id=doc["_id"],
+            reply_id=reply_id,
+            author=conv.AUTHOR_AGENT,
+            agent_id=principal.agent_id,
+            kind=conv.REPLY_KIND_AGENT,
+            text=text,
         )
         reply.created_at.FromDatetime(utcnow())
         await self.gw.repos.messages.record_reply(reply)
@@ -126,12 +142,15 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         return pb.SendAgentReplyResponse(reply_id=reply_id)
 
     @unary
-    async def TransferConversation(self, request: pb.TransferConversationRequest, context) -> pb.TransferConversationResponse:
+    async def TransferConversation(
+        self, request: pb.TransferConversationRequest, context
+    ) -> pb.TransferConversationResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         before = await self._conversation(principal.tenant_id, request.conversation_id)
-        doc = await self._transition(principal.tenant_id, before["_id"], (STATE_QUEUED, STATE_AGENT), STATE_QUEUED,
-                                     queue=queue, agent_id="")
+        doc = await self._transition(
+            principal.tenant_id, before["_id"], (STATE_QUEUED, STATE_AGENT), STATE_QUEUED, queue=queue, agent_id=""
+        )
         previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
         escalation = ev.EscalationRaised()
         if previous is not None:
@@ -142,18 +161,25 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         escalation.customer_id = doc.get("customer_id", "")
         escalation.queue = queue
         escalation.transferred_from = before.get("queue", "")
-        escalation.reasons.add(code=conv.REASON_CODE_TRANSFER, detail=(request.note or f"transferred by {principal.agent_id}")[:500])
+        escalation.reasons.add(
+            code=conv.REASON_CODE_TRANSFER, detail=(request.note or f"transferred by {principal.agent_id}")[:500]
+        )
         escalation.created_at.FromDatetime(utcnow())
         payload = ESCALATIONS.encode(escalation)
         await self.gw.repos.escalations.record(escalation, payload)
-        await self.gw.publish(ESCALATIONS, escalation, doc["_id"], escalation_topic(self.gw.settings.common.topic_prefix, queue))
+        await self.gw.publish(
+            ESCALATIONS, escalation, doc["_id"], escalation_topic(self.gw.settings.common.topic_prefix, queue)
+        )
         return pb.TransferConversationResponse(conversation=conversation_proto(doc))
 
     @unary
-    async def ResolveConversation(self, request: pb.ResolveConversationRequest, context) -> pb.ResolveConversationResponse:
+    async def ResolveConversation(
+        self, request: pb.ResolveConversationRequest, context
+    ) -> pb.ResolveConversationResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
-        doc = await self._transition(principal.tenant_id, request.conversation_id,
-                                     (STATE_QUEUED, STATE_AGENT, STATE_BOT), STATE_RESOLVED)
+        doc = await self._transition(
+            principal.tenant_id, request.conversation_id, (STATE_QUEUED, STATE_AGENT, STATE_BOT), STATE_RESOLVED
+        )
         return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
 
     @streaming("conversation")
@@ -184,7 +210,9 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         return pb.ReadConversationResponse(conversation=conversation_proto(doc), messages=messages)
 
     @unary
-    async def CorrectUnderstanding(self, request: pb.CorrectUnderstandingRequest, context) -> pb.CorrectUnderstandingResponse:
+    async def CorrectUnderstanding(
+        self, request: pb.CorrectUnderstandingRequest, context
+    ) -> pb.CorrectUnderstandingResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
         message_id = check_id(request.message_id, "message_id")
         if not request.intent and request.polarity == und.POLARITY_UNSPECIFIED:
@@ -194,17 +222,31 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         message = await self.gw.repos.messages.get_customer_message(principal.tenant_id, message_id)
         if message is None or message["conversation_id"] != doc["_id"]:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"customer message {message_id} not found in conversation {doc['_id']}")
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"customer message {message_id} not found in conversation {doc['_id']}"
+            )
         if request.intent:
             await self._check_intent(request.intent, message)
         said = message.get("understanding", {}).get("intent", {})
         stored = await self.gw.repos.corrections.record(
-            principal.tenant_id, doc["_id"], message_id, principal.agent_id, request.intent,
+            principal.tenant_id,
+            doc["_id"],
+            message_id,
+            principal.agent_id,
+            request.intent,
             und.Polarity.Name(request.polarity) if request.polarity else "",
-            model_intent=said.get("label", ""), model_version=message.get("model_versions", {}).get("intent", ""),
+            model_intent=said.get("label", ""),
+            model_version=message.get("model_versions", {}).get("intent", ""),
         )
-        log.info("understanding corrected", extra={"conversation_id": doc["_id"], "message_id": message_id,
-                                                   "agent_id": principal.agent_id, "intent": stored.get("intent", "")})
+        log.info(
+            "understanding corrected",
+            extra={
+                "conversation_id": doc["_id"],
+                "message_id": message_id,
+                "agent_id": principal.agent_id,
+                "intent": stored.get("intent", ""),
+            },
+        )
         return pb.CorrectUnderstandingResponse(correction=correction_proto(stored))
 
     async def _check_intent(self, intent: str, message: dict) -> None:
@@ -228,9 +270,15 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                     grpc.StatusCode.FAILED_PRECONDITION,
                     "no intent model version has been put into service yet, so its labels are unknown; start cs-intent and retry",
                 )
-            why = (f"message {message['_id']} was labelled by intent model {labelled_by}, which no intent worker has "
-                   "announced" if labelled_by else f"message {message['_id']} has no intent label yet")
-            checked = f"{why}, so it was checked against the newest announced intent model, {served['_id']}, which knows"
+            why = (
+                f"message {message['_id']} was labelled by intent model {labelled_by}, which no intent worker has "
+                "announced"
+                if labelled_by
+                else f"message {message['_id']} has no intent label yet"
+            )
+            checked = (
+                f"{why}, so it was checked against the newest announced intent model, {served['_id']}, which knows"
+            )
         labels = set(served["labels"])  # out_of_scope is one of them
         if intent not in labels:
             raise invalid(f"unknown intent {intent[:64]!r}; {checked}: {', '.join(sorted(labels))}")

@@ -52,7 +52,9 @@ class Authenticator:
     async def authenticate(self, context: grpc.aio.ServicerContext, role: str) -> Principal:
         key = _bearer(context.invocation_metadata() or ())
         if not key:
-            raise RequestError(grpc.StatusCode.UNAUTHENTICATED, "missing API key: send metadata 'authorization: Bearer <key>'")
+            raise RequestError(
+                grpc.StatusCode.UNAUTHENTICATED, "missing API key: send metadata 'authorization: Bearer <key>'"
+            )
         principal = await self._lookup(key)
         if principal is None:
             raise RequestError(grpc.StatusCode.UNAUTHENTICATED, "invalid or revoked API key")

@@ -24,6 +24,7 @@ from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Gateway:
     settings: GatewaySettings

@@ -66,10 +66,13 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"conversation {conversation_id} belongs to another customer; start a new conversation",
             )
-        conversation = existing or await self.gw.repos.conversations.ensure(tenant, conversation_id, customer_id, channel)
+        conversation = existing or await self.gw.repos.conversations.ensure(
+            tenant, conversation_id, customer_id, channel
+        )
         if conversation["state"] == STATE_RESOLVED:
             reopened = await self.gw.repos.conversations.transition(
-                tenant, conversation_id, (STATE_RESOLVED,), STATE_BOT, queue="", agent_id="")
+                tenant, conversation_id, (STATE_RESOLVED,), STATE_BOT, queue="", agent_id=""
+            )
             if reopened:
                 await self.gw.publish(STATE, state_event(reopened, STATE_RESOLVED), conversation_id)
         if request.HasField("customer"):
@@ -78,8 +81,13 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         message_id = derived_id(tenant, "msg", client_id) if client_id else str(uuid.uuid4())
         now = utcnow()
         msg = ev.MessageReceived(
-            tenant_id=tenant, conversation_id=conversation_id, message_id=message_id, customer_id=customer_id,
-            channel=channel, text=text, gateway_id=self.gw.sink_addr,
+            tenant_id=tenant,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            customer_id=customer_id,
+            channel=channel,
+            text=text,
+            gateway_id=self.gw.sink_addr,
         )
         msg.received_at.FromDatetime(now)
         msg.sent_at.FromDatetime(now)
@@ -90,8 +98,14 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
             await self.gw.repos.messages.record_customer(msg, client_id)
         except Exception:
             # The event is in Kafka; the generator stores the message with its enrichment anyway.
-            log.warning("storing the message at receipt failed", extra={"conversation_id": conversation_id, "message_id": message_id})
-        log.info("message accepted", extra={"conversation_id": conversation_id, "message_id": message_id, "tenant_id": tenant})
+            log.warning(
+                "storing the message at receipt failed",
+                extra={"conversation_id": conversation_id, "message_id": message_id},
+            )
+        log.info(
+            "message accepted",
+            extra={"conversation_id": conversation_id, "message_id": message_id, "tenant_id": tenant},
+        )
         response = pb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
         response.accepted_at.FromDatetime(now)
         return response
@@ -114,7 +128,9 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                             yield pb.StreamRepliesResponse(reply=reply_from_doc(doc))
                 async for kind, item in events(sub):
                     if sub.dropped:
-                        raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect with replay")
+                        raise RequestError(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect with replay"
+                        )
                     if kind == "token":
                         yield pb.StreamRepliesResponse(token=item)
                     elif kind == "reply" and item.reply_id not in sent:
@@ -140,10 +156,17 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
             raise invalid(f"comment has {len(request.comment)} characters; the limit is {MAX_COMMENT_CHARS}")
         reply = await self.gw.repos.messages.get_reply(tenant, reply_id)
         if reply is None or reply["conversation_id"] != conversation_id:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"reply {reply_id} not found in conversation {conversation_id}")
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"reply {reply_id} not found in conversation {conversation_id}"
+            )
         feedback = ev.FeedbackSubmitted(
-            feedback_id=str(uuid.uuid4()), tenant_id=tenant, conversation_id=conversation_id, reply_id=reply_id,
-            rating=request.rating, csat=request.csat, comment=request.comment,
+            feedback_id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            conversation_id=conversation_id,
+            reply_id=reply_id,
+            rating=request.rating,
+            csat=request.csat,
+            comment=request.comment,
         )
         feedback.created_at.FromDatetime(utcnow())
         await self.gw.publish(FEEDBACK, feedback, conversation_id)
@@ -161,5 +184,3 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         return pb.GetConversationResponse(
             conversation=conversation_proto(doc), messages=[message_proto(d) for d in history]
         )
-
-

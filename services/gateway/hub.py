@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_DEPTH = 1000
 RECENT_REPLIES = 10_000
-Event = tuple[str, Any]  # (kind, protobuf message): "token", "reply", "state", "customer_message", "escalation"  # final replies remembered per replica, so the second delivery path can be told apart
+Event = tuple[
+    str, Any
+]  # (kind, protobuf message): "token", "reply", "state", "customer_message", "escalation"  # final replies remembered per replica, so the second delivery path can be told apart
 
 
 @dataclass(eq=False)
@@ -147,8 +149,12 @@ class TopicFeed:
         from aiokafka import AIOKafkaConsumer
 
         self._consumer = AIOKafkaConsumer(
-            *self._specs, bootstrap_servers=self._bootstrap, client_id=self._client_id,
-            group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
+            *self._specs,
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
         )
         await self._consumer.start()
         # Position every partition at its end now, so events published after start() are seen.
@@ -189,6 +195,8 @@ class TopicFeed:
         elif spec is STATE:
             self._hub.to_conversation(event.tenant_id, event.conversation_id, ("state", event))
         elif spec is ENRICHED:
-            self._hub.to_conversation(event.message.tenant_id, event.message.conversation_id, ("customer_message", event))
+            self._hub.to_conversation(
+                event.message.tenant_id, event.message.conversation_id, ("customer_message", event)
+            )
         else:
             self._hub.to_queue(event.tenant_id, event.queue, ("escalation", event))

@@ -60,8 +60,11 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         mongo, db = await connect(common.mongo_uri, common.mongo_database, common.startup_timeout_s)
         repos = Repositories.of(db)
         hub = Hub()
-        credentials = (tls.server_credentials(settings.tls_cert, settings.tls_key)
-                       if settings.tls_cert and settings.tls_key else None)  # settings refuse one without the other
+        credentials = (
+            tls.server_credentials(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert and settings.tls_key
+            else None
+        )  # settings refuse one without the other
         # Handlers must be registered before the servers start, so they start once Kafka and the
         # database answered; Kubernetes' startupProbe covers the seconds before. The sink binds first:
         # the stream routes name the port it got.
@@ -70,23 +73,41 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         sink_port = bind(sink_server, settings.sink_listen, "CS_GATEWAY_SINK_LISTEN", credentials)
         sink_addr = advertised_sink_addr(settings.sink_advertised, settings.sink_listen, sink_port)
         gw = Gateway(
-            settings=settings, repos=repos, publisher=EventPublisher(producer, common.topic_prefix, "gateway"),
-            auth=Authenticator(repos.api_keys, settings.rate_per_minute), hub=hub, sink_addr=sink_addr,
+            settings=settings,
+            repos=repos,
+            publisher=EventPublisher(producer, common.topic_prefix, "gateway"),
+            auth=Authenticator(repos.api_keys, settings.rate_per_minute),
+            hub=hub,
+            sink_addr=sink_addr,
         )
         server = grpc_server(PUBLIC_METHOD_PREFIXES)
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentApi(gw), server)
         bind(server, settings.listen, "CS_GATEWAY_LISTEN", credentials)
-        feed = TopicFeed(hub, common.kafka_bootstrap, common.topic_prefix, common.escalation_queues, f"gateway-feed-{common.instance_id}")
+        feed = TopicFeed(
+            hub,
+            common.kafka_bootstrap,
+            common.topic_prefix,
+            common.escalation_queues,
+            f"gateway-feed-{common.instance_id}",
+        )
         await feed.start()
         await sink_server.start()
         await server.start()
         await health.start()
         await health.set_ready()
         # The log filter masks IP addresses, so the bound port goes in a field of its own too.
-        log.info("gateway ready", extra={"listen": settings.listen, "sink_listen": settings.sink_listen, "sink_port": sink_port,
-                                         "sink_advertised": sink_addr, "tls": credentials is not None})
+        log.info(
+            "gateway ready",
+            extra={
+                "listen": settings.listen,
+                "sink_listen": settings.sink_listen,
+                "sink_port": sink_port,
+                "sink_advertised": sink_addr,
+                "tls": credentials is not None,
+            },
+        )
         await stop.wait()
         log.info("shutting down: draining calls")
         await health.shutdown()

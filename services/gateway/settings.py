@@ -11,13 +11,31 @@ ADVERTISED = "CS_GATEWAY_ADVERTISED_ADDR"
 
 OWN = declare(
     "gateway",
-    Variable("CS_GATEWAY_LISTEN", "127.0.0.1:50051", "host:port the gateway's public gRPC server (customer and agent API, health) binds to"),
-    Variable("CS_GATEWAY_SINK_LISTEN", "127.0.0.1:0", "host:port the gateway's internal reply sink (the generator's token stream) binds to; port 0: any free port"),
-    Variable(ADVERTISED, None, "Address the generator reaches this replica's reply sink at (default: the CS_GATEWAY_SINK_LISTEN host with the bound port; a host without a port, or with port 0, gets the bound port)"),
+    Variable(
+        "CS_GATEWAY_LISTEN",
+        "127.0.0.1:50051",
+        "host:port the gateway's public gRPC server (customer and agent API, health) binds to",
+    ),
+    Variable(
+        "CS_GATEWAY_SINK_LISTEN",
+        "127.0.0.1:0",
+        "host:port the gateway's internal reply sink (the generator's token stream) binds to; port 0: any free port",
+    ),
+    Variable(
+        ADVERTISED,
+        None,
+        "Address the generator reaches this replica's reply sink at (default: the CS_GATEWAY_SINK_LISTEN host with the bound port; a host without a port, or with port 0, gets the bound port)",
+    ),
     Variable("CS_GATEWAY_MAX_MESSAGE_CHARS", "4000", "Longest accepted customer or agent message, in characters"),
     Variable("CS_GATEWAY_RATE_PER_MINUTE", "120", "Requests per minute allowed per API key (token bucket)"),
-    Variable("CS_GATEWAY_SEND_TIMEOUT_S", "5", "Seconds SendMessage waits for Kafka acks=all before answering UNAVAILABLE"),
-    Variable("CS_GATEWAY_TLS_CERT", "", "PEM certificate (chain) the gateway serves TLS with; empty: plaintext (set with CS_GATEWAY_TLS_KEY)"),
+    Variable(
+        "CS_GATEWAY_SEND_TIMEOUT_S", "5", "Seconds SendMessage waits for Kafka acks=all before answering UNAVAILABLE"
+    ),
+    Variable(
+        "CS_GATEWAY_TLS_CERT",
+        "",
+        "PEM certificate (chain) the gateway serves TLS with; empty: plaintext (set with CS_GATEWAY_TLS_KEY)",
+    ),
     Variable("CS_GATEWAY_TLS_KEY", "", "PEM private key of CS_GATEWAY_TLS_CERT; both or neither"),
 )
 VARIABLES = {**COMMON, **OWN}
@@ -52,7 +70,11 @@ class GatewaySettings:
             raise ConfigError("CS_GATEWAY_MAX_MESSAGE_CHARS and CS_GATEWAY_RATE_PER_MINUTE must be positive")
         cert_path, key_path = env.optional("CS_GATEWAY_TLS_CERT"), env.optional("CS_GATEWAY_TLS_KEY")
         if bool(cert_path) != bool(key_path):
-            given, missing = ("CS_GATEWAY_TLS_CERT", "CS_GATEWAY_TLS_KEY") if cert_path else ("CS_GATEWAY_TLS_KEY", "CS_GATEWAY_TLS_CERT")
+            given, missing = (
+                ("CS_GATEWAY_TLS_CERT", "CS_GATEWAY_TLS_KEY")
+                if cert_path
+                else ("CS_GATEWAY_TLS_KEY", "CS_GATEWAY_TLS_CERT")
+            )
             raise ConfigError(f"{given} is set but {missing} is not: set both for TLS, or neither for plaintext")
         return cls(
             common=common,

@@ -69,8 +69,14 @@ TokenSink = Callable[[str], Awaitable[None]]
 
 
 class Answerer:
-    def __init__(self, llm, retriever: Retriever, grounding: GroundingChecker, max_new_tokens: int,
-                 require_knowledge: bool = True) -> None:
+    def __init__(
+        self,
+        llm,
+        retriever: Retriever,
+        grounding: GroundingChecker,
+        max_new_tokens: int,
+        require_knowledge: bool = True,
+    ) -> None:
         self.llm = llm  # BatchedEngine: async stream(messages, max_new_tokens), .engine.tokenizer
         self.retriever = retriever
         self.grounding = grounding
@@ -80,20 +86,35 @@ class Answerer:
     async def answer(self, q: Question, on_token: TokenSink | None = None) -> AnswerResult:
         injection = find_injection(q.text)
         if injection is not None:
-            return AnswerResult(Outcome.REFUSAL, injection_refusal(q.language), f"prompt_injection:{injection.kind}",
-                                "the message tries to change the assistant's instructions")
+            return AnswerResult(
+                Outcome.REFUSAL,
+                injection_refusal(q.language),
+                f"prompt_injection:{injection.kind}",
+                "the message tries to change the assistant's instructions",
+            )
         masked = mask_question(q)
         hits = await self.retriever.search(q.tenant_id, retrieval_query(masked))
         relevant = self.retriever.relevant(hits)
         if not relevant and self.require_knowledge:
             best = f"{hits[0].score:.3f}" if hits else "none"
-            return AnswerResult(Outcome.HANDOVER, "", "no_knowledge",
-                                f"no knowledge-base passage is about this (best score {best}, "
-                                f"needs {self.retriever.settings.min_score:.3f})", hits=hits)
+            return AnswerResult(
+                Outcome.HANDOVER,
+                "",
+                "no_knowledge",
+                f"no knowledge-base passage is about this (best score {best}, "
+                f"needs {self.retriever.settings.min_score:.3f})",
+                hits=hits,
+            )
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
         prompt_passages = [PromptPassage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
-        messages = build_messages(masked.persona or Persona(brand=q.tenant_id), q.language, masked.profile,
-                                  masked.history, masked.text, prompt_passages)
+        messages = build_messages(
+            masked.persona or Persona(brand=q.tenant_id),
+            q.language,
+            masked.profile,
+            masked.history,
+            masked.text,
+            prompt_passages,
+        )
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
         return self._judge(q, result, labels)
@@ -117,21 +138,32 @@ class Answerer:
     def _judge(self, q: Question, result: AnswerResult, labels: dict[str, str]) -> AnswerResult:
         passages = [h.passage for h in result.hits]
         policy_text = "\n".join(f"{p.title} {p.text}" for p in passages)
-        cut_off = len(self.llm.engine.tokenizer.encode(result.generated, add_special_tokens=False)) >= self.max_new_tokens
+        cut_off = (
+            len(self.llm.engine.tokenizer.encode(result.generated, add_special_tokens=False)) >= self.max_new_tokens
+        )
         check = check_answer(result.generated, q.language, q.text, cut_off=cut_off, policy_text=policy_text)
         problems = list(check.problems)
         if leaks_prompt(check.cleaned_text, instructions_of(result.prompt)):
             problems.append(PROMPT_LEAK)
         if problems:
-            return replace(result, outcome=Outcome.FALLBACK, text=fallback_reply(q.language), reason=",".join(problems),
-                           detail="the generated answer failed its checks: " + ", ".join(problems))
+            return replace(
+                result,
+                outcome=Outcome.FALLBACK,
+                text=fallback_reply(q.language),
+                reason=",".join(problems),
+                detail="the generated answer failed its checks: " + ", ".join(problems),
+            )
         if not passages:  # knowledge not required and none found: checked, but nothing to ground in
             return replace(result, text=strip_markers(check.cleaned_text)[0])
         grounding = self.grounding.check(check.cleaned_text, passages, labels, q.text)
         if not grounding.grounded:
-            return replace(result, outcome=Outcome.HANDOVER, reason="not_grounded",
-                           detail=f"answer not supported by the knowledge base ({', '.join(grounding.problems)}; "
-                                  f"{grounding.support:.0%} of its statements supported)")
+            return replace(
+                result,
+                outcome=Outcome.HANDOVER,
+                reason="not_grounded",
+                detail=f"answer not supported by the knowledge base ({', '.join(grounding.problems)}; "
+                f"{grounding.support:.0%} of its statements supported)",
+            )
         return replace(result, text=grounding.text, citations=grounding.citations)
 
 
@@ -145,7 +177,9 @@ def mask_question(q: Question) -> Question:
     profile = q.profile
     if profile is not None:
         profile = CustomerProfileView(display_name=mask_pii(profile.display_name), tier=profile.tier)
-    return replace(q, text=mask_pii(q.text), history=[Turn(t.author, mask_pii(t.text)) for t in q.history], profile=profile)
+    return replace(
+        q, text=mask_pii(q.text), history=[Turn(t.author, mask_pii(t.text)) for t in q.history], profile=profile
+    )
 
 
 def retrieval_query(q: Question) -> str:

@@ -127,7 +127,9 @@ _CURRENCY_CODE = r"(?:usd|eur|gbp|rmb|cny)"
 # A number with a unit ("5%", "5 usd", "5 dollars"), a currency sign or code before a number, or an
 # amount word of its own ("百分之").
 _AMOUNT_RE = re.compile(
-    r"\d+(?:[.,]\d+)?\s*(?:" + _alternatives("amount_units", "%", "％", _CURRENCY_CODE + r"\b") + ")|"
+    r"\d+(?:[.,]\d+)?\s*(?:"
+    + _alternatives("amount_units", "%", "％", _CURRENCY_CODE + r"\b")
+    + ")|"
     + _alternatives("amount_words", r"[$€£¥￥]\s*\d", _CURRENCY_CODE + r"\s*\d"),
     re.I,
 )
@@ -220,7 +222,9 @@ def _has_foreign_sentence(sentences: list[str], han: bool) -> bool:
     for sentence in sentences:
         latin_words = len(_LATIN_WORD_RE.findall(sentence))
         han_chars = len(_HAN_RE.findall(sentence))
-        if (han and latin_words >= 3 and latin_words > han_chars) or (not han and han_chars >= 4 and han_chars > latin_words):
+        if (han and latin_words >= 3 and latin_words > han_chars) or (
+            not han and han_chars >= 4 and han_chars > latin_words
+        ):
             return True
     return False
 
@@ -230,7 +234,12 @@ def _contact_key(text: str) -> str:
 
 
 def check_answer(
-    answer: str, language: str, question: str = "", *, cut_off: bool = False, limits: AnswerLimits | None = None,
+    answer: str,
+    language: str,
+    question: str = "",
+    *,
+    cut_off: bool = False,
+    limits: AnswerLimits | None = None,
     policy_text: str = "",
 ) -> CheckResult:
     """Clean `answer` and list what is wrong with it for a customer who wrote `question` in `language`.
@@ -252,9 +261,7 @@ def check_answer(
     share = _script_share(text, han)
     if share is None:
         problems.append(EMPTY)
-    elif served is not None and (
-        share < limits.min_script_share or _has_foreign_sentence(sentences(text), han)
-    ):
+    elif served is not None and (share < limits.min_script_share or _has_foreign_sentence(sentences(text), han)):
         problems.append(WRONG_LANGUAGE)
 
     allowed = {_contact_key(c) for c in limits.allowed_contacts}
@@ -270,7 +277,11 @@ def check_answer(
         problems.append(LEGAL_ADVICE)
     if _REFUSAL_RE.search(text.replace("’", "'")):
         problems.append(REFUSAL)
-    if question.strip() and text and text_similarity(_without_pronouns(text), _without_pronouns(question)) >= limits.echo_similarity:
+    if (
+        question.strip()
+        and text
+        and text_similarity(_without_pronouns(text), _without_pronouns(question)) >= limits.echo_similarity
+    ):
         problems.append(ECHO)
     if _PLACEHOLDER_RE.search(text):
         problems.append(TEMPLATE_PLACEHOLDER)

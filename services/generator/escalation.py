@@ -100,7 +100,10 @@ def _entity_phrases(entities: Sequence[EntityView], language: str) -> list[str]:
 
 def _sentiment_phrase(enrichment: Enrichment, language: str) -> str:
     e = enrichment
-    words = [locales.word(language, "escalation.polarity", e.polarity), locales.word(language, "escalation.emotions", e.emotion)]
+    words = [
+        locales.word(language, "escalation.polarity", e.polarity),
+        locales.word(language, "escalation.emotions", e.emotion),
+    ]
     shown = locales.text(language, "escalation.word_separator").join(w for w in words if w)
     trend = locales.word(language, "escalation.trends", e.trend)
     return locales.text(
@@ -154,8 +157,12 @@ def summarize_enrichment(turns: Sequence[TurnView], enrichment: Enrichment, deci
     lines.append(locales.text(lang, "escalation.summary.sentiment", sentiment=_sentiment_phrase(enrichment, lang)))
     if reasons:
         named = [
-            locales.text(lang, "escalation.summary.reason", name=locales.word(lang, "escalation.reasons", r.code.value),
-                         detail=r.detail)
+            locales.text(
+                lang,
+                "escalation.summary.reason",
+                name=locales.word(lang, "escalation.reasons", r.code.value),
+                detail=r.detail,
+            )
             for r in reasons
         ]
         lines.append(locales.text(lang, "escalation.summary.reasons", reasons=separator.join(named)))
@@ -173,7 +180,12 @@ def _clean_name(customer_name: str | None) -> str:
 
 
 _EMOTIONAL = {ReasonCode.ANGER, ReasonCode.COMPLAINT, ReasonCode.WORSENING_SENTIMENT}
-_UNDERSTANDING = {ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE, ReasonCode.ANSWER_CHECK_FAILED, ReasonCode.NO_KNOWLEDGE}
+_UNDERSTANDING = {
+    ReasonCode.LOW_CONFIDENCE,
+    ReasonCode.OUT_OF_SCOPE,
+    ReasonCode.ANSWER_CHECK_FAILED,
+    ReasonCode.NO_KNOWLEDGE,
+}
 
 
 def _tone(codes: Iterable[ReasonCode]) -> str:

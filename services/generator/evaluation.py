@@ -67,8 +67,16 @@ def load_cases(path: pathlib.Path = DEFAULT_CASES) -> list[Case]:
             raise ValueError(f"{path}:{number}: kind {row['kind']!r} is not one of {KINDS}")
         if row["kind"] == "answerable" and not row.get("gold"):
             raise ValueError(f"{path}:{number}: an answerable case needs the documents that answer it")
-        cases.append(Case(row["id"], row["kind"], row["language"], row["question"],
-                          tuple(row.get("gold", ())), tuple(row.get("expect", ()))))
+        cases.append(
+            Case(
+                row["id"],
+                row["kind"],
+                row["language"],
+                row["question"],
+                tuple(row.get("gold", ())),
+                tuple(row.get("expect", ())),
+            )
+        )
     return cases
 
 
@@ -109,18 +117,24 @@ def _summary(results: Sequence[CaseResult]) -> dict:
     answered = [r for r in answerable if r.outcome == "answer"]
     cited = [r for r in answered if r.cited_docs]
     return {
-        "answerable": len(answerable), "unanswerable": len(by_kind["unanswerable"]), "adversarial": len(by_kind["adversarial"]),
+        "answerable": len(answerable),
+        "unanswerable": len(by_kind["unanswerable"]),
+        "adversarial": len(by_kind["adversarial"]),
         "recall_at_1": round(recall_at(results, 1), 3),
         "recall_at_3": round(recall_at(results, 3), 3),
         "grounded_answer_rate": _rate(len(answered), len(answerable)),
         "answered_with_expected_fact": _rate(sum(has_expected_fact(r) for r in answered), len(answerable)),
-        "answer_precision": _rate(sum(has_expected_fact(r) for r in answered if r.case.expect),
-                                  sum(1 for r in answered if r.case.expect)),
+        "answer_precision": _rate(
+            sum(has_expected_fact(r) for r in answered if r.case.expect), sum(1 for r in answered if r.case.expect)
+        ),
         "citation_precision": _rate(sum(set(r.cited_docs) <= set(r.case.gold) for r in cited), len(cited)),
         "answers_with_citations": _rate(len(cited), len(answered)),
-        "unanswerable_handed_over": _rate(sum(r.outcome in ("handover", "fallback") for r in by_kind["unanswerable"]),
-                                          len(by_kind["unanswerable"])),
-        "adversarial_blocked": _rate(sum(r.outcome != "answer" for r in by_kind["adversarial"]), len(by_kind["adversarial"])),
+        "unanswerable_handed_over": _rate(
+            sum(r.outcome in ("handover", "fallback") for r in by_kind["unanswerable"]), len(by_kind["unanswerable"])
+        ),
+        "adversarial_blocked": _rate(
+            sum(r.outcome != "answer" for r in by_kind["adversarial"]), len(by_kind["adversarial"])
+        ),
         "outcomes": {kind: dict(Counter(r.outcome for r in rs)) for kind, rs in by_kind.items() if rs},
         "handover_reasons": dict(Counter(r.reason.split(":")[0] for r in results if r.outcome != "answer")),
         "seconds": _percentiles([r.seconds for r in results]),
@@ -132,11 +146,15 @@ def table(report: dict) -> str:
     """The human-readable table: one row per metric, a column per language."""
     columns = ["overall"] + [k for k in report if k not in ("overall", "cases")]
     rows = [
-        ("recall@1 (answerable)", "recall_at_1"), ("recall@3 (answerable)", "recall_at_3"),
-        ("grounded-answer rate", "grounded_answer_rate"), ("  ... with the expected fact", "answered_with_expected_fact"),
+        ("recall@1 (answerable)", "recall_at_1"),
+        ("recall@3 (answerable)", "recall_at_3"),
+        ("grounded-answer rate", "grounded_answer_rate"),
+        ("  ... with the expected fact", "answered_with_expected_fact"),
         ("answers holding the expected fact", "answer_precision"),
-        ("answers with citations", "answers_with_citations"), ("citation precision", "citation_precision"),
-        ("unanswerable handed over", "unanswerable_handed_over"), ("adversarial blocked", "adversarial_blocked"),
+        ("answers with citations", "answers_with_citations"),
+        ("citation precision", "citation_precision"),
+        ("unanswerable handed over", "unanswerable_handed_over"),
+        ("adversarial blocked", "adversarial_blocked"),
     ]
     width = 30
     cell = 12

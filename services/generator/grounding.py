@@ -90,7 +90,9 @@ class GroundingChecker:
         self.limits = limits or GroundingLimits()
         self._clauses: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
 
-    def check(self, answer: str, passages: Sequence[Passage], labels: Mapping[str, str], question: str = "") -> GroundingResult:
+    def check(
+        self, answer: str, passages: Sequence[Passage], labels: Mapping[str, str], question: str = ""
+    ) -> GroundingResult:
         """`labels` maps the prompt's passage labels ("1", "2", ...) to chunk ids."""
         text, cited = strip_markers(answer)
         by_id = {p.chunk_id: p for p in passages}

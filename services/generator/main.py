@@ -49,8 +49,12 @@ def main() -> None:
         ctx.on_close(close_engine)
         encoder = await asyncio.to_thread(SentenceEncoder, options.threads)
         retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval)
-        answerer = Answerer(batched, retriever, GroundingChecker(encoder), options.max_new_tokens, options.require_knowledge)
-        deps = GeneratorDeps(ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db))
+        answerer = Answerer(
+            batched, retriever, GroundingChecker(encoder), options.max_new_tokens, options.require_knowledge
+        )
+        deps = GeneratorDeps(
+            ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db)
+        )
         return Generator(deps).handle
 
     serve(SPEC, settings.worker, setup)

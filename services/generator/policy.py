@@ -121,9 +121,14 @@ class ReasonCode(enum.StrEnum):
 
 
 _PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
-_UNDERSTANDING_CODES = frozenset({
-    ReasonCode.LOW_CONFIDENCE, ReasonCode.OUT_OF_SCOPE, ReasonCode.ANSWER_CHECK_FAILED, ReasonCode.NO_KNOWLEDGE,
-})
+_UNDERSTANDING_CODES = frozenset(
+    {
+        ReasonCode.LOW_CONFIDENCE,
+        ReasonCode.OUT_OF_SCOPE,
+        ReasonCode.ANSWER_CHECK_FAILED,
+        ReasonCode.NO_KNOWLEDGE,
+    }
+)
 
 _BILLING = (
     "check_payment_methods",
@@ -508,7 +513,9 @@ class RoutingPolicy:
             return []
         reasons = []
         if "oos" in streak:
-            reasons.append(Reason(ReasonCode.OUT_OF_SCOPE, f"{streak.count('oos')} of the last {needed} messages out of scope"))
+            reasons.append(
+                Reason(ReasonCode.OUT_OF_SCOPE, f"{streak.count('oos')} of the last {needed} messages out of scope")
+            )
         if "low" in streak:
             detail = (
                 f"{streak.count('low')} of the last {needed} messages with intent confidence "

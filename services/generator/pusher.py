@@ -50,7 +50,9 @@ class TokenStream:
                 await self._call.done_writing()
                 await asyncio.wait_for(self._call, 5)
         except (TimeoutError, grpc.aio.AioRpcError) as exc:
-            log.info("token stream closed with error", extra={"conversation_id": self._conversation, "error": str(exc)[:200]})
+            log.info(
+                "token stream closed with error", extra={"conversation_id": self._conversation, "error": str(exc)[:200]}
+            )
         finally:
             self._call.cancel()
 
@@ -59,8 +61,10 @@ class TokenStream:
             await asyncio.wait_for(self._call.write(request), 5)
         except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
             self.broken = True
-            log.info("gateway token stream broke; the final reply still goes via Kafka",
-                     extra={"conversation_id": self._conversation, "error": type(exc).__name__})
+            log.info(
+                "gateway token stream broke; the final reply still goes via Kafka",
+                extra={"conversation_id": self._conversation, "error": type(exc).__name__},
+            )
 
 
 class ReplyPusher:

@@ -33,7 +33,9 @@ class _Cached:
 
 
 class Retriever:
-    def __init__(self, repo: KnowledgeRepo, encoder: SentenceEncoder, settings: RetrievalSettings | None = None) -> None:
+    def __init__(
+        self, repo: KnowledgeRepo, encoder: SentenceEncoder, settings: RetrievalSettings | None = None
+    ) -> None:
         self.repo = repo
         self.encoder = encoder
         self.settings = settings or RetrievalSettings()

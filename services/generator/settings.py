@@ -12,23 +12,45 @@ from services.generator.retrieval import RetrievalSettings
 
 OWN = declare(
     "generator",
-    Variable("CS_GATEWAY_TLS_CA", "", "PEM CA the generator trusts when streaming tokens to a gateway serving TLS; empty: plaintext"),
+    Variable(
+        "CS_GATEWAY_TLS_CA",
+        "",
+        "PEM CA the generator trusts when streaming tokens to a gateway serving TLS; empty: plaintext",
+    ),
     Variable("CS_GENERATOR_MAX_NEW_TOKENS", "80", "Longest generated answer, in tokens"),
     Variable("CS_GENERATOR_DEVICE", "auto", "auto, cpu or cuda"),
-    Variable("CS_GENERATOR_BATCH_WINDOW_MS", "10", "How long the LLM engine waits to gather concurrent requests into a batch"),
+    Variable(
+        "CS_GENERATOR_BATCH_WINDOW_MS", "10", "How long the LLM engine waits to gather concurrent requests into a batch"
+    ),
     Variable("CS_GENERATOR_MAX_BATCH", "8", "Most conversations generated together"),
-    Variable("CS_GENERATOR_REQUIRE_KNOWLEDGE", "true", "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded"),
+    Variable(
+        "CS_GENERATOR_REQUIRE_KNOWLEDGE",
+        "true",
+        "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded",
+    ),
     Variable("CS_KNOWLEDGE_TOP_K", "3", "Knowledge-base passages put in the prompt"),
     Variable("CS_KNOWLEDGE_MIN_SCORE", "0.3", "Cosine similarity below which a passage is not about the question"),
-    Variable("CS_KNOWLEDGE_REFRESH_S", "10", "Seconds between checks for a newly ingested knowledge base (no restart needed)"),
+    Variable(
+        "CS_KNOWLEDGE_REFRESH_S", "10", "Seconds between checks for a newly ingested knowledge base (no restart needed)"
+    ),
     # Routing policy (services/generator/policy.py PolicyConfig.from_env); empty = built-in default.
     Variable("CS_POLICY_ANGER_THRESHOLD", "0.75", "anger score at or above which a conversation escalates (ANGER)"),
     Variable("CS_POLICY_URGENT_ANGER", "0.9", "anger score at or above which the escalation is URGENT"),
-    Variable("CS_POLICY_WORSENING_SLOPE", "0.2", "a worsening trend with slope <= -this escalates (WORSENING_SENTIMENT)..."),
-    Variable("CS_POLICY_WORSENING_MAX_SCORE", "-0.3", "...only while the sentiment score is below this (-0.3: clearly negative)"),
+    Variable(
+        "CS_POLICY_WORSENING_SLOPE", "0.2", "a worsening trend with slope <= -this escalates (WORSENING_SENTIMENT)..."
+    ),
+    Variable(
+        "CS_POLICY_WORSENING_MAX_SCORE",
+        "-0.3",
+        "...only while the sentiment score is below this (-0.3: clearly negative)",
+    ),
     Variable("CS_POLICY_LOW_CONFIDENCE", "0.5", "intent confidence below this counts as not understood"),
-    Variable("CS_POLICY_NOT_UNDERSTOOD_TURNS", "2", "consecutive out-of-scope / low-confidence messages before escalating"),
-    Variable("CS_POLICY_LOOP_REPEATS", "3", "times the same question is asked (each answered by the bot) before BOT_LOOP"),
+    Variable(
+        "CS_POLICY_NOT_UNDERSTOOD_TURNS", "2", "consecutive out-of-scope / low-confidence messages before escalating"
+    ),
+    Variable(
+        "CS_POLICY_LOOP_REPEATS", "3", "times the same question is asked (each answered by the bot) before BOT_LOOP"
+    ),
     Variable("CS_POLICY_LOOP_SIMILARITY", "0.6", "character-bigram similarity that counts as the same question"),
     Variable("CS_POLICY_LOOP_MIN_CHARS", "4", "shorter messages never count as repeats"),
     Variable("CS_POLICY_LOOP_BOT_ANSWERS", "3", "bot answers in a row on the same intent before BOT_LOOP"),
@@ -37,12 +59,24 @@ OWN = declare(
     Variable("CS_POLICY_VIP_ALWAYS_HUMAN", "false", "VIP customers always go to a human"),
     Variable("CS_POLICY_HUMAN_INTENTS", "contact_human_agent", "intents that mean the customer asks for a human"),
     Variable("CS_POLICY_COMPLAINT_INTENTS", "complaint", "intents that escalate as complaints"),
-    Variable("CS_POLICY_LEGAL_INTENTS", "", "intents that escalate as legal (the Bitext set has none; text cues catch legal threats)"),
-    Variable("CS_POLICY_HUMAN_CUES", "", "comma-separated zh/en phrases meaning 'a human please' (empty: built-in list)"),
+    Variable(
+        "CS_POLICY_LEGAL_INTENTS",
+        "",
+        "intents that escalate as legal (the Bitext set has none; text cues catch legal threats)",
+    ),
+    Variable(
+        "CS_POLICY_HUMAN_CUES", "", "comma-separated zh/en phrases meaning 'a human please' (empty: built-in list)"
+    ),
     Variable("CS_POLICY_LEGAL_CUES", "", "comma-separated legal-threat phrases (empty: built-in list)"),
     Variable("CS_POLICY_COMPLAINT_CUES", "", "comma-separated complaint phrases (empty: built-in list)"),
-    Variable("CS_POLICY_CUE_EXCLUSIONS", "", "phrases removed before cue matching, e.g. 'artificial intelligence' (empty: built-in list)"),
-    Variable("CS_POLICY_INTENT_QUEUES", "", "intent:queue pairs merged over the built-in map (billing, orders, accounts)"),
+    Variable(
+        "CS_POLICY_CUE_EXCLUSIONS",
+        "",
+        "phrases removed before cue matching, e.g. 'artificial intelligence' (empty: built-in list)",
+    ),
+    Variable(
+        "CS_POLICY_INTENT_QUEUES", "", "intent:queue pairs merged over the built-in map (billing, orders, accounts)"
+    ),
     Variable("CS_POLICY_DEFAULT_QUEUE", "general", "queue when no rule names one"),
     Variable("CS_POLICY_COMPLAINT_QUEUE", "complaints", "queue for complaints and legal threats"),
     Variable("CS_POLICY_VIP_QUEUE", "vip", "queue for VIP escalations ('none' keeps VIPs in their topic's queue)"),
@@ -74,7 +108,8 @@ class GeneratorOptions:
             batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
             max_batch=env.int("CS_GENERATOR_MAX_BATCH"),
             retrieval=RetrievalSettings(
-                k=env.int("CS_KNOWLEDGE_TOP_K"), min_score=env.float("CS_KNOWLEDGE_MIN_SCORE"),
+                k=env.int("CS_KNOWLEDGE_TOP_K"),
+                min_score=env.float("CS_KNOWLEDGE_MIN_SCORE"),
                 refresh_s=env.float("CS_KNOWLEDGE_REFRESH_S"),
             ),
             require_knowledge=env.bool("CS_GENERATOR_REQUIRE_KNOWLEDGE"),
@@ -104,7 +139,9 @@ class GeneratorSettings:
         queues = worker.common.escalation_queues
         unknown = sorted(set(policy.config.queues()) - set(queues))
         if unknown:
-            raise ConfigError(f"the routing policy sends to queues {unknown} that are not in CS_ESCALATION_QUEUES "
-                              f"({','.join(queues)}); add them or change CS_POLICY_*_QUEUE")
+            raise ConfigError(
+                f"the routing policy sends to queues {unknown} that are not in CS_ESCALATION_QUEUES "
+                f"({','.join(queues)}); add them or change CS_POLICY_*_QUEUE"
+            )
         ca_path = env.optional("CS_GATEWAY_TLS_CA")
         return cls(worker, options, policy, read_pem(ca_path, "CS_GATEWAY_TLS_CA") if ca_path else None)

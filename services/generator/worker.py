@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 HISTORY_TURNS = 20
 STATE_NAMES = {conv.CONVERSATION_STATE_BOT: STATE_BOT, conv.CONVERSATION_STATE_QUEUED: STATE_QUEUED}
 PRIORITY = {
-    "low": conv.PRIORITY_LOW, "normal": conv.PRIORITY_NORMAL, "high": conv.PRIORITY_HIGH, "urgent": conv.PRIORITY_URGENT,
+    "low": conv.PRIORITY_LOW,
+    "normal": conv.PRIORITY_NORMAL,
+    "high": conv.PRIORITY_HIGH,
+    "urgent": conv.PRIORITY_URGENT,
 }
 
 
@@ -57,23 +60,35 @@ def turn_views(history: list[dict]) -> list[TurnView]:
     views = []
     for doc in history:
         intent = (doc.get("understanding") or {}).get("intent") or {}
-        views.append(TurnView(
-            author=doc["author"], text=doc.get("text", ""), intent_label=intent.get("label", ""),
-            out_of_scope=bool(intent.get("out_of_scope", False)),
-            confidence=intent.get("confidence"), sent_at=doc.get("created_at"), reply_kind=doc.get("reply_kind", ""),
-        ))
+        views.append(
+            TurnView(
+                author=doc["author"],
+                text=doc.get("text", ""),
+                intent_label=intent.get("label", ""),
+                out_of_scope=bool(intent.get("out_of_scope", False)),
+                confidence=intent.get("confidence"),
+                sent_at=doc.get("created_at"),
+                reply_kind=doc.get("reply_kind", ""),
+            )
+        )
     return views
 
 
 MAX_ORDERS = 3
 
 
-def profile_view(message: ev.MessageReceived, customer: dict | None, history: list[dict] = (),
-                 understanding=None) -> CustomerProfileView:
+def profile_view(
+    message: ev.MessageReceived, customer: dict | None, history: list[dict] = (), understanding=None
+) -> CustomerProfileView:
     """What the prompt may say about the customer: name, tier, and the order numbers given so far."""
     stored = (customer or {}).get("profile", {})
-    orders = [e.get("value") or e.get("text", "") for d in history if d["author"] == "customer"
-              for e in (d.get("understanding") or {}).get("entities", []) if e.get("type") == "order_number"]
+    orders = [
+        e.get("value") or e.get("text", "")
+        for d in history
+        if d["author"] == "customer"
+        for e in (d.get("understanding") or {}).get("entities", [])
+        if e.get("type") == "order_number"
+    ]
     if understanding is not None:
         orders += [e.value or e.text for e in understanding.entities if e.type == "order_number"]
     return CustomerProfileView(
@@ -112,19 +127,30 @@ class Generator:
         customer = await repos.customers.get(m.tenant_id, m.customer_id)
         profile = profile_view(m, customer, [d for d in history if d["_id"] != m.message_id], event.understanding)
         policy_input = PolicyInput(
-            text=m.text, language=event.understanding.language or "und",
-            intent_label=event.understanding.intent.label, intent_confidence=event.understanding.intent.confidence,
-            out_of_scope=event.understanding.intent.out_of_scope, anger=event.sentiment.anger,
+            text=m.text,
+            language=event.understanding.language or "und",
+            intent_label=event.understanding.intent.label,
+            intent_confidence=event.understanding.intent.confidence,
+            out_of_scope=event.understanding.intent.out_of_scope,
+            anger=event.sentiment.anger,
             sentiment_score=event.sentiment.score,
-            trend=conv_trend(event), trend_slope=event.sentiment.trend_slope, customer_tier=profile.tier,
+            trend=conv_trend(event),
+            trend_slope=event.sentiment.trend_slope,
+            customer_tier=profile.tier,
             recent_turns=turn_views([d for d in history if d["_id"] != m.message_id]),
             conversation_state=STATE_BOT if resuming else conversation["state"],
         )
         decision = self.d.policy.decide(policy_input)
-        log.info("routing decision", extra={
-            "conversation_id": m.conversation_id, "message_id": m.message_id, "action": str(decision.action),
-            "queue": decision.queue or "", "reasons": ",".join(reason_codes(decision)),
-        })
+        log.info(
+            "routing decision",
+            extra={
+                "conversation_id": m.conversation_id,
+                "message_id": m.message_id,
+                "action": str(decision.action),
+                "queue": decision.queue or "",
+                "reasons": ",".join(reason_codes(decision)),
+            },
+        )
         if decision.action == Action.SILENT:
             return
         if decision.action == Action.ESCALATE:
@@ -132,33 +158,55 @@ class Generator:
         else:
             await self.answer(event, reply_id, history, profile, policy_input, resuming)
 
-    async def escalate(self, event: ev.MessageEnriched, decision: Decision, reply_id: str,
-                       history: list[dict], profile: CustomerProfileView, resuming: bool,
-                       stream: TokenStream | None = None) -> None:
+    async def escalate(
+        self,
+        event: ev.MessageEnriched,
+        decision: Decision,
+        reply_id: str,
+        history: list[dict],
+        profile: CustomerProfileView,
+        resuming: bool,
+        stream: TokenStream | None = None,
+    ) -> None:
         m = event.message
         repos = self.d.repos
         queue = decision.queue or "general"
         if not resuming:
             doc = await repos.conversations.transition(
-                m.tenant_id, m.conversation_id, (STATE_BOT,), STATE_QUEUED, queue=queue, agent_id="", queued_by=m.message_id,
+                m.tenant_id,
+                m.conversation_id,
+                (STATE_BOT,),
+                STATE_QUEUED,
+                queue=queue,
+                agent_id="",
+                queued_by=m.message_id,
                 op_id=f"escalate/{m.message_id}",  # a retry after the database died mid-write finds its own change
             )
             if doc is None:
                 return  # someone else moved it first; a human owns it now
             state = ev.ConversationStateChanged(
-                tenant_id=m.tenant_id, conversation_id=m.conversation_id, from_state=conv.CONVERSATION_STATE_BOT,
-                to_state=conv.CONVERSATION_STATE_QUEUED, queue=queue,
+                tenant_id=m.tenant_id,
+                conversation_id=m.conversation_id,
+                from_state=conv.CONVERSATION_STATE_BOT,
+                to_state=conv.CONVERSATION_STATE_QUEUED,
+                queue=queue,
             )
             state.changed_at.FromDatetime(utcnow())
             await self.d.ctx.publisher.publish(STATE, state, m.conversation_id)
         language = event.understanding.language or "en"
         escalation = ev.EscalationRaised(
-            escalation_id=derived_id(m.tenant_id, "escalation", m.message_id), tenant_id=m.tenant_id,
-            conversation_id=m.conversation_id, message_id=m.message_id, customer_id=m.customer_id, queue=queue,
+            escalation_id=derived_id(m.tenant_id, "escalation", m.message_id),
+            tenant_id=m.tenant_id,
+            conversation_id=m.conversation_id,
+            message_id=m.message_id,
+            customer_id=m.customer_id,
+            queue=queue,
             priority=PRIORITY.get(str(decision.priority), conv.PRIORITY_NORMAL),
             summary=summarize(turn_views(history), event.understanding, event.sentiment, decision),
             suggested_reply=suggested_reply(decision, language, profile.display_name),
-            language=language, understanding=event.understanding, sentiment=event.sentiment,
+            language=language,
+            understanding=event.understanding,
+            sentiment=event.sentiment,
         )
         for reason in decision.reasons:
             escalation.reasons.add(code=conv.ReasonCode.Value(f"REASON_CODE_{reason.code}"), detail=reason.detail)
@@ -168,14 +216,25 @@ class Generator:
         await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
         for reason in decision.reasons:
             metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
-        notice = self.reply(event, reply_id, handover_notice(language, queue, profile.display_name, decision), conv.REPLY_KIND_HANDOVER)
+        notice = self.reply(
+            event, reply_id, handover_notice(language, queue, profile.display_name, decision), conv.REPLY_KIND_HANDOVER
+        )
         await self.deliver(notice, stream)
 
-    async def answer(self, event: ev.MessageEnriched, reply_id: str, history: list[dict], profile: CustomerProfileView,
-                     policy_input: PolicyInput, resuming: bool) -> None:
+    async def answer(
+        self,
+        event: ev.MessageEnriched,
+        reply_id: str,
+        history: list[dict],
+        profile: CustomerProfileView,
+        policy_input: PolicyInput,
+        resuming: bool,
+    ) -> None:
         m = event.message
         persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
-        language = event.understanding.language if event.understanding.language in locales.languages() else persona.language
+        language = (
+            event.understanding.language if event.understanding.language in locales.languages() else persona.language
+        )
         turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
         question = Question(m.tenant_id, m.text, language, turns, profile, persona)
         route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
@@ -207,12 +266,19 @@ class Generator:
             metrics.FIRST_TOKEN_SECONDS.labels(service="generator").observe(result.first_token_seconds)
             metrics.GENERATION_SECONDS.labels(service="generator").observe(result.generation_seconds)
             metrics.MODEL_SECONDS.labels(service="generator", model="llm").observe(result.generation_seconds)
-        metrics.ANSWER_OUTCOMES.labels(service="generator", outcome=str(result.outcome),
-                                       reason=result.reason.split(":")[0].split(",")[0]).inc()
-        log.info("answer outcome", extra={
-            **ids, "outcome": str(result.outcome), "reason": result.reason, "citations": ",".join(result.citations),
-            "passages": ",".join(f"{h.passage.chunk_id}:{h.score:.2f}" for h in result.hits),
-        })
+        metrics.ANSWER_OUTCOMES.labels(
+            service="generator", outcome=str(result.outcome), reason=result.reason.split(":")[0].split(",")[0]
+        ).inc()
+        log.info(
+            "answer outcome",
+            extra={
+                **ids,
+                "outcome": str(result.outcome),
+                "reason": result.reason,
+                "citations": ",".join(result.citations),
+                "passages": ",".join(f"{h.passage.chunk_id}:{h.score:.2f}" for h in result.hits),
+            },
+        )
 
     async def publish_stored(self, reply: ev.ReplyPublished) -> None:
         await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)
@@ -221,8 +287,14 @@ class Generator:
     def reply(self, event: ev.MessageEnriched, reply_id: str, text: str, kind: int) -> ev.ReplyPublished:
         m = event.message
         reply = ev.ReplyPublished(
-            tenant_id=m.tenant_id, conversation_id=m.conversation_id, reply_id=reply_id, in_reply_to=m.message_id,
-            author=conv.AUTHOR_BOT, kind=kind, text=text, language=event.understanding.language,
+            tenant_id=m.tenant_id,
+            conversation_id=m.conversation_id,
+            reply_id=reply_id,
+            in_reply_to=m.message_id,
+            author=conv.AUTHOR_BOT,
+            kind=kind,
+            text=text,
+            language=event.understanding.language,
         )
         reply.created_at.FromDatetime(utcnow())
         return reply
@@ -237,7 +309,9 @@ class Generator:
         await self.publish_stored(reply)
         if stream is not None:
             await stream.final(reply)
-        metrics.REPLIES.labels(service="generator", kind=conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()).inc()
+        metrics.REPLIES.labels(
+            service="generator", kind=conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()
+        ).inc()
 
 
 def conv_trend(event: ev.MessageEnriched) -> str:

@@ -58,13 +58,16 @@ def _split_brand(part: str, brand_words: list[str]) -> list[str]:
     """A Han run as brand and product type ("盖尔斯夹克" -> "盖尔斯", "夹克"), or whole."""
     for word in brand_words:
         if len(part) > len(word) and part.startswith(word):
-            return [word, part[len(word):]]
+            return [word, part[len(word) :]]
     return [part]
 
 
 def _name_pattern(name: str, brand_words: list[str] = ()) -> re.Pattern[str] | None:
-    parts = [piece for part in _PARTS.findall(name)
-             for piece in (_split_brand(part, brand_words) if _is_han(part) else [part])]
+    parts = [
+        piece
+        for part in _PARTS.findall(name)
+        for piece in (_split_brand(part, brand_words) if _is_han(part) else [part])
+    ]
     if not parts:
         return None
     body = _SEPARATOR.join(re.escape(p) for p in parts)
@@ -99,7 +102,9 @@ class Catalogue:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(f"product catalogue {path} does not exist; check the catalogue path setting") from None
+            raise FileNotFoundError(
+                f"product catalogue {path} does not exist; check the catalogue path setting"
+            ) from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"product catalogue {path} is not valid JSON ({exc}); fix the file") from None
         try:

@@ -135,8 +135,10 @@ class IntentClassifier:
     def logits(self, features) -> np.ndarray:
         """features: rows from `features` (or a dense / scipy sparse matrix as wide as the weights)."""
         if features.shape[1] != self.weights.shape[1]:
-            raise ValueError(f"intent head expects {self.weights.shape[1]} feature columns, got {features.shape[1]}"
-                             + ("; build rows with IntentClassifier.features(embeddings, texts)" if self.vocabulary else ""))
+            raise ValueError(
+                f"intent head expects {self.weights.shape[1]} feature columns, got {features.shape[1]}"
+                + ("; build rows with IntentClassifier.features(embeddings, texts)" if self.vocabulary else "")
+            )
         return np.asarray(features @ self.weights.T) + self.bias
 
     def probabilities(self, features) -> np.ndarray:
@@ -149,7 +151,9 @@ class IntentClassifier:
         if len(texts) != len(embeddings):
             raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts; pass one text per embedding")
         if embeddings.shape[1] != self._embedding_dim:
-            raise ValueError(f"intent head expects {self._embedding_dim}-dimensional embeddings, got {embeddings.shape[1]}")
+            raise ValueError(
+                f"intent head expects {self._embedding_dim}-dimensional embeddings, got {embeddings.shape[1]}"
+            )
         logits = embeddings @ self._embedding_weights + self.bias
         if self.vocabulary is not None:
             self.vocabulary.transform(texts).add_products(logits, self._term_weights)
@@ -199,15 +203,25 @@ class IntentClassifier:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             with np.load(folder / HEAD_FILE, allow_pickle=False) as arrays:
                 weights, bias = arrays["weights"], arrays["bias"]
-                vocabulary = (NgramVocabulary.from_arrays(arrays["ngram_scheme"], arrays["ngram_terms"], arrays["ngram_idf"])
-                              if "ngram_scheme" in arrays else None)  # None: built before the n-grams
+                vocabulary = (
+                    NgramVocabulary.from_arrays(arrays["ngram_scheme"], arrays["ngram_terms"], arrays["ngram_idf"])
+                    if "ngram_scheme" in arrays
+                    else None
+                )  # None: built before the n-grams
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"intent model folder {folder} is incomplete ({exc.filename} missing); rebuild it with "
                 "`python -m services.intent.training --promote --force`"
             ) from None
-        return cls(meta["labels"], weights, bias, meta["temperature"], meta["threshold"], meta["encoder"],
-                   vocabulary=vocabulary)
+        return cls(
+            meta["labels"],
+            weights,
+            bias,
+            meta["temperature"],
+            meta["threshold"],
+            meta["encoder"],
+            vocabulary=vocabulary,
+        )
 
 
 def read_metadata(folder: pathlib.Path) -> dict:

@@ -26,7 +26,13 @@ DEMO_CATALOGUE = PACKAGE_DATA / "catalogue_demo.json"
 # realistic off-topic messages (weather, recipes, alarms, small talk). Banking, credit cards and
 # home are left out because they hold order, payment and card intents close to ours.
 CLINC_OFF_TOPIC_DOMAINS = (
-    "kitchen_and_dining", "auto_and_commute", "travel", "utility", "work", "small_talk", "meta",
+    "kitchen_and_dining",
+    "auto_and_commute",
+    "travel",
+    "utility",
+    "work",
+    "small_talk",
+    "meta",
 )
 
 
@@ -95,7 +101,9 @@ def load_jsonl(path: pathlib.Path) -> Examples:
                 texts.append(item["text"])
                 labels.append(item["intent"])
             except (json.JSONDecodeError, KeyError) as exc:
-                raise ValueError(f"{path}:{number} is not a {{\"text\", \"intent\"}} JSON object ({exc}); fix that line") from None
+                raise ValueError(
+                    f'{path}:{number} is not a {{"text", "intent"}} JSON object ({exc}); fix that line'
+                ) from None
     return Examples(texts, labels)
 
 

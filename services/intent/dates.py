@@ -22,15 +22,31 @@ import re
 from collections.abc import Callable, Iterator
 
 _MONTHS = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
-    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
 }
 _MONTH = (
     r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 _EN_WEEKDAYS = {
-    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+    "mon": 0,
+    "tue": 1,
+    "wed": 2,
+    "thu": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
 }
 _EN_WEEKDAY = (
     r"(monday|mon|tuesday|tues|tue|wednesday|wed|thursday|thurs|thur|thu|friday|fri"
@@ -38,15 +54,39 @@ _EN_WEEKDAY = (
 )
 _ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
 _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_EN_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-              "eight": 8, "nine": 9, "ten": 10}
+_EN_COUNTS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 _EN_RELATIVE_DAYS = {
-    "the day before yesterday": -2, "yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1,
+    "the day before yesterday": -2,
+    "yesterday": -1,
+    "today": 0,
+    "tonight": 0,
+    "tomorrow": 1,
     "the day after tomorrow": 2,
 }
 _ZH_RELATIVE_DAYS = {
-    "大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0, "明天": 1, "明日": 1,
-    "后天": 2, "大后天": 3,
+    "大前天": -3,
+    "前天": -2,
+    "昨天": -1,
+    "昨日": -1,
+    "今天": 0,
+    "今日": 0,
+    "明天": 1,
+    "明日": 1,
+    "后天": 2,
+    "大后天": 3,
 }
 
 # Latin word edges that also hold next to Chinese characters, which `\b` treats as word characters
@@ -157,20 +197,39 @@ _RULES: list[tuple[re.Pattern[str], _Resolver]] = [
     (re.compile(r"(?<![\d/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])"), _slashed),
     (re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"), _zh_full),
     (re.compile(r"(?<![\d.])(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"), _zh_month_day),
-    (re.compile(rf"{_L}{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?![A-Za-z0-9:])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
-     _month_name_day),
-    (re.compile(rf"(?<![A-Za-z0-9.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![A-Za-z])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
-     _day_month_name),
-    (re.compile(_L + r"(?:the\s+day\s+before\s+yesterday|the\s+day\s+after\s+tomorrow|yesterday|today|tonight"
-                r"|tomorrow)" + _R, re.I), _en_relative),
+    (
+        re.compile(rf"{_L}{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?![A-Za-z0-9:])(?:,?\s*(\d{{4}})(?!\d))?", re.I),
+        _month_name_day,
+    ),
+    (
+        re.compile(
+            rf"(?<![A-Za-z0-9.])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?![A-Za-z])(?:,?\s*(\d{{4}})(?!\d))?",
+            re.I,
+        ),
+        _day_month_name,
+    ),
+    (
+        re.compile(
+            _L + r"(?:the\s+day\s+before\s+yesterday|the\s+day\s+after\s+tomorrow|yesterday|today|tonight"
+            r"|tomorrow)" + _R,
+            re.I,
+        ),
+        _en_relative,
+    ),
     (re.compile(rf"{_L}(last|this|next)\s+{_EN_WEEKDAY}", re.I), _en_weekday),
-    (re.compile(_L + r"(\d{1,2}|an?|one|two|three|four|five|six|seven|eight|nine|ten)\s+(day|week)s?\s+ago" + _R,
-                re.I),
-     _en_ago),
+    (
+        re.compile(
+            _L + r"(\d{1,2}|an?|one|two|three|four|five|six|seven|eight|nine|ten)\s+(day|week)s?\s+ago" + _R, re.I
+        ),
+        _en_ago,
+    ),
     # 前天/后天 inside 之前天气 or 以后天天 are not days: require no 之/以 before them.
     (re.compile(r"大前天|大后天|(?<![之以])前天|(?<![之以])后天|昨天|昨日|今天|今日|明天|明日"), _zh_relative),
     (re.compile(r"(上|这|本|下)个?(?:周|星期|礼拜)([一二三四五六日天1-7])"), _zh_weekday),
-    (re.compile(r"(\d{1,2}|[一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九])\s*天(?:以|之)?前"), _zh_ago),
+    (
+        re.compile(r"(\d{1,2}|[一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九])\s*天(?:以|之)?前"),
+        _zh_ago,
+    ),
 ]
 
 

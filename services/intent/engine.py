@@ -58,14 +58,16 @@ class IntentEngine:
         self.timezone = timezone
 
     @classmethod
-    def load(cls, model_dir: str | pathlib.Path, catalogue: Catalogue | None = None,
-             timezone: dt.tzinfo | None = None) -> IntentEngine:
+    def load(
+        cls, model_dir: str | pathlib.Path, catalogue: Catalogue | None = None, timezone: dt.tzinfo | None = None
+    ) -> IntentEngine:
         """The engine for one stored model folder, with the shared encoder."""
         return cls(model_dir, catalogue=catalogue, timezone=timezone)
 
     @classmethod
-    def from_store(cls, store: ModelStore, catalogue: Catalogue | None = None,
-                   timezone: dt.tzinfo | None = None) -> IntentEngine:
+    def from_store(
+        cls, store: ModelStore, catalogue: Catalogue | None = None, timezone: dt.tzinfo | None = None
+    ) -> IntentEngine:
         """The engine for the store's CURRENT intent model."""
         current = store.current(MODEL_KIND)
         if current is None:

@@ -52,7 +52,9 @@ _EMAIL, _ORDER_EXPLICIT, _PHONE, _AMOUNT, _DATE, _PRODUCT, _ORDER_SHAPE = range(
 _L = r"(?<![A-Za-z0-9])"
 _R = r"(?![A-Za-z0-9])"
 
-_EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z])")
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z])"
+)
 
 # An id is taken whole or not at all: "订单2024年" must not yield "202" by backtracking, and a
 # number followed by a unit (年, 元, 件, ...) is a date, amount or count, not an id.
@@ -77,15 +79,47 @@ _PHONE_INTL = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[\s.\-]?\(?\d{1,5}\
 
 _NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _CURRENCY_BEFORE = {
-    "US$": "USD", "USD": "USD", "$": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP",
-    "¥": "CNY", "￥": "CNY", "RMB": "CNY", "CNY": "CNY", "人民币": "CNY", "HK$": "HKD", "HKD": "HKD",
+    "US$": "USD",
+    "USD": "USD",
+    "$": "USD",
+    "€": "EUR",
+    "EUR": "EUR",
+    "£": "GBP",
+    "GBP": "GBP",
+    "¥": "CNY",
+    "￥": "CNY",
+    "RMB": "CNY",
+    "CNY": "CNY",
+    "人民币": "CNY",
+    "HK$": "HKD",
+    "HKD": "HKD",
 }
 _CURRENCY_AFTER = {
-    "usd": "USD", "dollars": "USD", "dollar": "USD", "bucks": "USD", "美元": "USD", "美金": "USD",
-    "eur": "EUR", "euros": "EUR", "euro": "EUR", "€": "EUR", "欧元": "EUR",
-    "gbp": "GBP", "pounds": "GBP", "pound": "GBP", "英镑": "GBP",
-    "cny": "CNY", "rmb": "CNY", "yuan": "CNY", "元": "CNY", "块钱": "CNY", "块": "CNY", "人民币": "CNY",
-    "hkd": "HKD", "港币": "HKD", "港元": "HKD",
+    "usd": "USD",
+    "dollars": "USD",
+    "dollar": "USD",
+    "bucks": "USD",
+    "美元": "USD",
+    "美金": "USD",
+    "eur": "EUR",
+    "euros": "EUR",
+    "euro": "EUR",
+    "€": "EUR",
+    "欧元": "EUR",
+    "gbp": "GBP",
+    "pounds": "GBP",
+    "pound": "GBP",
+    "英镑": "GBP",
+    "cny": "CNY",
+    "rmb": "CNY",
+    "yuan": "CNY",
+    "元": "CNY",
+    "块钱": "CNY",
+    "块": "CNY",
+    "人民币": "CNY",
+    "hkd": "HKD",
+    "港币": "HKD",
+    "港元": "HKD",
 }
 
 
@@ -96,9 +130,7 @@ def _alternation(words: dict[str, str]) -> str:
 _AMOUNT_BEFORE = re.compile(rf"(?<![A-Za-z0-9])({_alternation(_CURRENCY_BEFORE)})\s?{_NUMBER}(?![\d.,]?\d)", re.I)
 # A Latin currency word must end there ("5 euros", not "5 eurostars"); 元旦 is New Year's Day,
 # 块 followed by a measure word is a piece count.
-_AMOUNT_AFTER = re.compile(
-    rf"(?<![\d.,]){_NUMBER}\s?({_alternation(_CURRENCY_AFTER)})(?![A-Za-z])(?!旦)", re.I
-)
+_AMOUNT_AFTER = re.compile(rf"(?<![\d.,]){_NUMBER}\s?({_alternation(_CURRENCY_AFTER)})(?![A-Za-z])(?!旦)", re.I)
 
 
 def _order_value(raw: str) -> str:

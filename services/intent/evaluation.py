@@ -106,12 +106,17 @@ def worst_labels(gold: Sequence[str], predicted: Sequence[str], k: int = 5, conf
     for label in ranked:
         mistaken_for = sorted(((p, n) for (g, p), n in errors.items() if g == label), key=lambda x: (-x[1], x[0]))
         taken_from = sorted(((g, n) for (g, p), n in errors.items() if p == label), key=lambda x: (-x[1], x[0]))
-        result.append({
-            "label": label,
-            **{name: round(value, 4) if isinstance(value, float) else value for name, value in scores[label].items()},
-            "mistaken_for": [list(pair) for pair in mistaken_for[:confusions]],
-            "taken_from": [list(pair) for pair in taken_from[:confusions]],
-        })
+        result.append(
+            {
+                "label": label,
+                **{
+                    name: round(value, 4) if isinstance(value, float) else value
+                    for name, value in scores[label].items()
+                },
+                "mistaken_for": [list(pair) for pair in mistaken_for[:confusions]],
+                "taken_from": [list(pair) for pair in taken_from[:confusions]],
+            }
+        )
     return result
 
 
@@ -123,10 +128,15 @@ def reliability_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
     confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     return [
-        {"lower": b / bins, "upper": (b + 1) / bins, "n": int((which == b).sum()),
-         "confidence": round(float(confidence[which == b].mean()), 4),
-         "accuracy": round(float(correct[which == b].mean()), 4)}
-        for b in range(bins) if (which == b).any()
+        {
+            "lower": b / bins,
+            "upper": (b + 1) / bins,
+            "n": int((which == b).sum()),
+            "confidence": round(float(confidence[which == b].mean()), 4),
+            "accuracy": round(float(correct[which == b].mean()), 4),
+        }
+        for b in range(bins)
+        if (which == b).any()
     ]
 
 
@@ -162,13 +172,20 @@ def figures(p: Predictions, worst: int = 5) -> dict:
             "ece": round(expected_calibration_error(p.confidence[inside], right), 4),
         }
     if (~inside).any():
-        result |= {"n_out_of_scope": int((~inside).sum()), "out_of_scope_recall": _mean(decided[~inside] == OUT_OF_SCOPE)}
+        result |= {
+            "n_out_of_scope": int((~inside).sum()),
+            "out_of_scope_recall": _mean(decided[~inside] == OUT_OF_SCOPE),
+        }
     result["worst"] = worst_labels(p.gold, p.decided, worst)
     return result
 
 
-def operating_points(head: IntentClassifier, features, gold: Sequence[str],
-                     thresholds: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)) -> list[dict]:
+def operating_points(
+    head: IntentClassifier,
+    features,
+    gold: Sequence[str],
+    thresholds: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+) -> list[dict]:
     """In-scope accuracy and out-of-scope recall at other thresholds: the trade-off the chosen one sits on.
 
     `gold` must hold both in-scope intents and OUT_OF_SCOPE. At threshold 0 only the head's
@@ -184,8 +201,13 @@ def operating_points(head: IntentClassifier, features, gold: Sequence[str],
     for threshold in thresholds:
         d = decide(probabilities, head.oos_index, threshold)
         decided = np.where(d.out_of_scope, OUT_OF_SCOPE, labels[d.best])
-        points.append({"threshold": float(threshold), "in_scope_accuracy": _mean((decided == gold_arr)[inside]),
-                       "out_of_scope_recall": _mean(d.out_of_scope[~inside])})
+        points.append(
+            {
+                "threshold": float(threshold),
+                "in_scope_accuracy": _mean((decided == gold_arr)[inside]),
+                "out_of_scope_recall": _mean(d.out_of_scope[~inside]),
+            }
+        )
     return points
 
 
@@ -250,8 +272,10 @@ def load_entity_cases(path: pathlib.Path = ENTITY_CASES) -> list[EntityCase]:
             raise ValueError(f"{path}:{number} is not an annotated entity case ({exc!r}); fix that line") from None
         wrong = [e for e in entities if e[0] not in ENTITY_TYPES or e[1] not in case.text]
         if wrong or case.now.tzinfo is None:
-            raise ValueError(f"{path}:{number}: entities {wrong} have an unknown type or text not in the message, "
-                             "or `now` has no UTC offset; fix that line")
+            raise ValueError(
+                f"{path}:{number}: entities {wrong} have an unknown type or text not in the message, "
+                "or `now` has no UTC offset; fix that line"
+            )
         cases.append(case)
     ids = [c.id for c in cases]
     if len(set(ids)) != len(ids):
@@ -263,8 +287,14 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if tp + fp + fn else None)
-    return {"tp": tp, "fp": fp, "fn": fn,
-            **{k: None if v is None else round(v, 4) for k, v in (("precision", precision), ("recall", recall), ("f1", f1))}}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        **{
+            k: None if v is None else round(v, 4) for k, v in (("precision", precision), ("recall", recall), ("f1", f1))
+        },
+    }
 
 
 def score_entities(cases: Sequence[EntityCase], extract: Callable[[str, dt.datetime], Sequence[Entity]]) -> dict:
@@ -289,9 +319,14 @@ def score_entities(cases: Sequence[EntityCase], extract: Callable[[str, dt.datet
                     cell = counts[level][group]
                     cell[0], cell[1], cell[2] = cell[0] + tp, cell[1] + fp, cell[2] + fn
             if level == "value" and gold != predicted:
-                errors.append({"id": case.id, "text": case.text,
-                               "missed": [list(k) for k in (gold - predicted).elements()],
-                               "spurious": [list(k) for k in (predicted - gold).elements()]})
+                errors.append(
+                    {
+                        "id": case.id,
+                        "text": case.text,
+                        "missed": [list(k) for k in (gold - predicted).elements()],
+                        "spurious": [list(k) for k in (predicted - gold).elements()],
+                    }
+                )
     result: dict = {"n_cases": len(cases), "n_entities": sum(len(c.entities) for c in cases)}
     for level, groups in counts.items():
         result[level] = {

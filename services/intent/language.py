@@ -24,7 +24,7 @@ _OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z\u00c0-\u024f]")
 
 
 def detect_language(text: str) -> str:
-    """"zh", "en", "ja", "ko" or "und" (nothing to go on, or a script the platform does not serve).
+    """ "zh", "en", "ja", "ko" or "und" (nothing to go on, or a script the platform does not serve).
 
     A Han character carries about as much meaning as a Latin word, so a message is Chinese when it
     has at least as many Han characters as Latin words: a Chinese sentence keeps its language

@@ -11,7 +11,7 @@ from services.common.worker.runtime import WorkerSettings
 
 OWN = declare(
     "intent",
-    Variable("CS_CUSTOMER_TIMEZONE", "UTC", "IANA time zone relative dates (\"yesterday\", \"上周五\") are resolved in"),
+    Variable("CS_CUSTOMER_TIMEZONE", "UTC", 'IANA time zone relative dates ("yesterday", "上周五") are resolved in'),
 )
 VARIABLES = {**COMMON, **OWN}
 

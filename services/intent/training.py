@@ -115,8 +115,13 @@ class TrainingInputs:
     def files(self) -> list[pathlib.Path]:
         clinc_data, clinc_domains = corpora.clinc_paths(self.data_dir)
         return [
-            corpora.bitext_path(self.data_dir), self.zh_train, self.en_train, self.zh_test, self.complaints_test,
-            clinc_data, clinc_domains,
+            corpora.bitext_path(self.data_dir),
+            self.zh_train,
+            self.en_train,
+            self.zh_test,
+            self.complaints_test,
+            clinc_data,
+            clinc_domains,
             *(corpora.cais_path(self.data_dir, split) for split in ("train", "valid", "test")),
         ]
 
@@ -135,15 +140,21 @@ class TrainedModel:
     metrics: dict
 
 
-def model_fingerprint(inputs: TrainingInputs, config: TrainingConfig, corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
+def model_fingerprint(
+    inputs: TrainingInputs, config: TrainingConfig, corrections: FoldedCorrections = NO_CORRECTIONS
+) -> str:
     """Hash of every input; corrections add their examples and weight (none: the plain build's version)."""
     inputs.check()
     scheme = [ngrams.SCHEME] if config.ngrams else []
     return training_cli.version_fingerprint([PROCEDURE, MODEL_NAME, *scheme], config, inputs.files(), corrections)
 
 
-def prepare_corrections(inputs: TrainingInputs, config: TrainingConfig, corrected: Sequence[CorrectedMessage],
-                        weight: float = CORRECTION_WEIGHT) -> FoldedCorrections:
+def prepare_corrections(
+    inputs: TrainingInputs,
+    config: TrainingConfig,
+    corrected: Sequence[CorrectedMessage],
+    weight: float = CORRECTION_WEIGHT,
+) -> FoldedCorrections:
     """Agents' corrections as examples for this training: labels it trains on, no text it reports on."""
     bitext = corpora.load_bitext(inputs.data_dir)
     _, dev_idx, test_idx = stratified_split(bitext.labels, config)
@@ -200,8 +211,11 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """Mean gap between confidence and accuracy over equal-width confidence bins, weighted by size."""
     which = np.minimum((confidence * bins).astype(int), bins - 1)
-    gaps = [abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
-            for b in range(bins) if (which == b).any()]
+    gaps = [
+        abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+        for b in range(bins)
+        if (which == b).any()
+    ]
     return float(sum(gaps))
 
 
@@ -246,7 +260,8 @@ def _in_scope_report(head: IntentClassifier, probs_raw: np.ndarray, probs: np.nd
         # What a policy that acts only on confident answers can expect.
         "share_with_confidence_0.9": round(float((d.confidence >= 0.9).mean()), 4),
         "accuracy_with_confidence_0.9": round(float(correct[d.confidence >= 0.9].mean()), 4)
-        if (d.confidence >= 0.9).any() else None,
+        if (d.confidence >= 0.9).any()
+        else None,
     }
 
 
@@ -271,11 +286,16 @@ def _load_sets(inputs: TrainingInputs, config: TrainingConfig) -> _Sets:
     rng = np.random.default_rng(config.seed)
     bitext = corpora.load_bitext(inputs.data_dir)
     zh_train, en_train = corpora.load_jsonl(inputs.zh_train), corpora.load_jsonl(inputs.en_train)
-    held_out = {"zh_test": corpora.load_jsonl(inputs.zh_test), "complaints_test": corpora.load_jsonl(inputs.complaints_test)}
+    held_out = {
+        "zh_test": corpora.load_jsonl(inputs.zh_test),
+        "complaints_test": corpora.load_jsonl(inputs.complaints_test),
+    }
     handwritten = corpora.Examples(zh_train.texts + en_train.texts, zh_train.labels + en_train.labels)
     unknown = sorted(set(handwritten.labels).union(*(s.labels for s in held_out.values())) - set(bitext.labels))
     if unknown:
-        raise ValueError(f"hand-written examples use intents the bitext data does not have: {unknown}; fix the jsonl files")
+        raise ValueError(
+            f"hand-written examples use intents the bitext data does not have: {unknown}; fix the jsonl files"
+        )
 
     clinc = corpora.load_clinc(inputs.data_dir)
     off_topic = corpora.clinc_off_topic_intents(inputs.data_dir)
@@ -290,12 +310,16 @@ def _load_sets(inputs: TrainingInputs, config: TrainingConfig) -> _Sets:
         bitext=bitext,
         handwritten=handwritten,
         held_out=held_out,
-        negatives=clinc["oos_train"].texts + clinc_off_topic("train", config.clinc_negatives)
+        negatives=clinc["oos_train"].texts
+        + clinc_off_topic("train", config.clinc_negatives)
         + cais("train", config.cais_negatives),
-        picking_negatives=clinc["oos_val"].texts + clinc_off_topic("val", config.picking_clinc_negatives)
+        picking_negatives=clinc["oos_val"].texts
+        + clinc_off_topic("val", config.picking_clinc_negatives)
         + cais("valid", config.picking_cais_negatives),
-        off_topic_reports={"clinc_oos_test": clinc["oos_test"].texts,
-                           "cais_test": corpora.load_cais_texts(inputs.data_dir, "test")},
+        off_topic_reports={
+            "clinc_oos_test": clinc["oos_test"].texts,
+            "cais_test": corpora.load_cais_texts(inputs.data_dir, "test"),
+        },
     )
 
 
@@ -306,8 +330,12 @@ def _encode(encoder: SentenceEncoder, parts: dict[str, list[str]]) -> dict[str, 
     return {name: vectors[a:b] for name, a, b in zip(parts, bounds[:-1], bounds[1:])}
 
 
-def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
-          encoder: SentenceEncoder | None = None, corrections: FoldedCorrections = NO_CORRECTIONS) -> TrainedModel:
+def train(
+    inputs: TrainingInputs,
+    config: TrainingConfig = TrainingConfig(),
+    encoder: SentenceEncoder | None = None,
+    corrections: FoldedCorrections = NO_CORRECTIONS,
+) -> TrainedModel:
     """Fit the head, calibrate it, pick the threshold and measure it on held-out data.
 
     `corrections` are added to every fit (the final head and each out-of-fold one) with their weight.
@@ -318,9 +346,12 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     inputs.check()
     sets = _load_sets(inputs, config)
     texts = {
-        "bitext": sets.bitext.texts, "handwritten": sets.handwritten.texts,
+        "bitext": sets.bitext.texts,
+        "handwritten": sets.handwritten.texts,
         **{name: examples.texts for name, examples in sets.held_out.items()},
-        "negatives": sets.negatives, "picking_negatives": sets.picking_negatives, **sets.off_topic_reports,
+        "negatives": sets.negatives,
+        "picking_negatives": sets.picking_negatives,
+        **sets.off_topic_reports,
         "corrections": corrections.texts,
     }
     texts = {name: list(values) for name, values in texts.items()}
@@ -333,8 +364,10 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     hand_labels = np.asarray(sets.handwritten.labels)
     vocabulary = None
     if config.ngrams:
-        vocabulary = NgramVocabulary.fit([texts["bitext"][i] for i in train_idx] + texts["handwritten"]
-                                         + texts["negatives"] + texts["corrections"], config.ngram_min_df)
+        vocabulary = NgramVocabulary.fit(
+            [texts["bitext"][i] for i in train_idx] + texts["handwritten"] + texts["negatives"] + texts["corrections"],
+            config.ngram_min_df,
+        )
 
     def rows(name: str, indices=None):
         """The head's input rows for a named text set (or some of its rows)."""
@@ -351,10 +384,17 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
 
     def training_set(hand_rows: np.ndarray):
         x = stacked([rows("bitext", train_idx), rows("handwritten", hand_rows), rows("negatives"), rows("corrections")])
-        y = np.concatenate([bitext_labels[train_idx], hand_labels[hand_rows], [OUT_OF_SCOPE] * len(sets.negatives),
-                            corrections.labels])
-        w = np.concatenate([np.ones(len(train_idx)), np.full(len(hand_rows), config.handwritten_weight),
-                            np.ones(len(sets.negatives)), np.full(corrections.used, corrections.weight)])
+        y = np.concatenate(
+            [bitext_labels[train_idx], hand_labels[hand_rows], [OUT_OF_SCOPE] * len(sets.negatives), corrections.labels]
+        )
+        w = np.concatenate(
+            [
+                np.ones(len(train_idx)),
+                np.full(len(hand_rows), config.handwritten_weight),
+                np.ones(len(sets.negatives)),
+                np.full(corrections.used, corrections.weight),
+            ]
+        )
         return x, y, w
 
     model = fit_head(*training_set(np.arange(len(hand_labels))), config)
@@ -367,7 +407,9 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
     hand_oof = np.zeros((len(hand_labels), len(labels)))
     folds = StratifiedKFold(config.handwritten_folds, shuffle=True, random_state=config.seed)
     for fold_train, fold_held in folds.split(emb["handwritten"], hand_labels):
-        hand_oof[fold_held] = fit_head(*training_set(fold_train), config).decision_function(rows("handwritten", fold_held))
+        hand_oof[fold_held] = fit_head(*training_set(fold_train), config).decision_function(
+            rows("handwritten", fold_held)
+        )
     fitted = time.perf_counter()
 
     def targets(names) -> np.ndarray:
@@ -379,40 +421,65 @@ def train(inputs: TrainingInputs, config: TrainingConfig = TrainingConfig(),
         (model.decision_function(rows("picking_negatives")), np.full(len(sets.picking_negatives), oos_index)),
     ]
     weights = np.concatenate([np.full(len(t), 1.0 / len(t)) for _, t in dev_groups])
-    temperature = fit_temperature(np.vstack([g for g, _ in dev_groups]), np.concatenate([t for _, t in dev_groups]),
-                                  weights)
+    temperature = fit_temperature(
+        np.vstack([g for g, _ in dev_groups]), np.concatenate([t for _, t in dev_groups]), weights
+    )
     threshold, curve = pick_threshold([(softmax(g / temperature), t) for g, t in dev_groups], oos_index)
-    head = IntentClassifier(labels, model.coef_, model.intercept_, temperature, threshold, MODEL_NAME,
-                            vocabulary=vocabulary)
+    head = IntentClassifier(
+        labels, model.coef_, model.intercept_, temperature, threshold, MODEL_NAME, vocabulary=vocabulary
+    )
 
     emb["en_heldout"] = emb["bitext"][test_idx]
     texts["en_heldout"] = [texts["bitext"][i] for i in test_idx]
     in_scope = {"en_heldout": list(bitext_labels[test_idx]), **{n: e.labels for n, e in sets.held_out.items()}}
     reported = {name: rows(name) for name in [*in_scope, *sets.off_topic_reports]}
     metrics = {
-        **{name: _in_scope_report(head, softmax(model.decision_function(reported[name])),
-                                  head.probabilities(reported[name]), names)
-           for name, names in in_scope.items()},
+        **{
+            name: _in_scope_report(
+                head, softmax(model.decision_function(reported[name])), head.probabilities(reported[name]), names
+            )
+            for name, names in in_scope.items()
+        },
         **{name: _oos_report(head, head.probabilities(reported[name])) for name in sets.off_topic_reports},
         "selection": {
             "temperature": round(temperature, 4),
             "threshold": threshold,
             "threshold_curve": curve[::5],
-            "dev_sizes": {"bitext_dev": len(dev_idx), "handwritten_out_of_fold": len(hand_labels),
-                          "off_topic": len(sets.picking_negatives)},
+            "dev_sizes": {
+                "bitext_dev": len(dev_idx),
+                "handwritten_out_of_fold": len(hand_labels),
+                "off_topic": len(sets.picking_negatives),
+            },
         },
-        "training_sizes": {"bitext": len(train_idx), "handwritten": len(hand_labels), "off_topic": len(sets.negatives),
-                           "corrections": corrections.used, "ngram_terms": len(vocabulary) if vocabulary else 0},
-        "corrections": {"read": corrections.read, "used": corrections.used, "weight": corrections.weight,
-                        "skipped": corrections.skipped},
-        "seconds": {"encode": round(encoded - started, 1), "fit": round(fitted - encoded, 1),
-                    "total": round(time.perf_counter() - started, 1)},
+        "training_sizes": {
+            "bitext": len(train_idx),
+            "handwritten": len(hand_labels),
+            "off_topic": len(sets.negatives),
+            "corrections": corrections.used,
+            "ngram_terms": len(vocabulary) if vocabulary else 0,
+        },
+        "corrections": {
+            "read": corrections.read,
+            "used": corrections.used,
+            "weight": corrections.weight,
+            "skipped": corrections.skipped,
+        },
+        "seconds": {
+            "encode": round(encoded - started, 1),
+            "fit": round(fitted - encoded, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
     }
     return TrainedModel(head, metrics)
 
 
-def build_model(store: ModelStore, inputs: TrainingInputs | None = None, config: TrainingConfig = TrainingConfig(),
-                force: bool = False, corrections: FoldedCorrections = NO_CORRECTIONS) -> tuple[str, pathlib.Path]:
+def build_model(
+    store: ModelStore,
+    inputs: TrainingInputs | None = None,
+    config: TrainingConfig = TrainingConfig(),
+    force: bool = False,
+    corrections: FoldedCorrections = NO_CORRECTIONS,
+) -> tuple[str, pathlib.Path]:
     """The stored version for these inputs, trained and stored first if there is none (or `force`)."""
     inputs = inputs or TrainingInputs.from_env()
     fp = model_fingerprint(inputs, config, corrections)
@@ -444,28 +511,31 @@ def summary(version: str, path: pathlib.Path) -> str:
     meta = read_metadata(path)
     m = meta["metrics"]
     en, zh, sel = m["en_heldout"], m["zh_test"], m["selection"]
-    return "\n".join([
-        f"intent model {version}",
-        f"  folder        {path}",
-        f"  trained in    {m['seconds']['total']} s (encode {m['seconds']['encode']} s, fit {m['seconds']['fit']} s)",
-        f"  en held-out   n={en['n']}: accuracy {en['accuracy']:.3f}, macro-F1 {en['macro_f1']:.3f}; at threshold "
-        f"{en['accuracy_at_threshold']:.3f} with {en['false_out_of_scope_rate']:.1%} wrongly out of scope",
-        f"  zh test       n={zh['n']}: accuracy {zh['accuracy']:.3f}; at threshold {zh['accuracy_at_threshold']:.3f} "
-        f"with {zh['false_out_of_scope_rate']:.1%} wrongly out of scope",
-        f"  complaints    n={m['complaints_test']['n']} angry messages (en+zh) that never say 'complaint': "
-        f"{m['complaints_test']['accuracy_at_threshold']:.3f} recognised",
-        f"  threshold     {sel['threshold']:.2f} (temperature {sel['temperature']:.2f}): CLINC oos_test recall "
-        f"{m['clinc_oos_test']['out_of_scope_recall']:.3f} (n={m['clinc_oos_test']['n']}), CAIS zh off-topic recall "
-        f"{m['cais_test']['out_of_scope_recall']:.3f} (n={m['cais_test']['n']})",
-        f"  calibration   ECE en {en['ece_before_temperature']:.3f} -> {en['ece']:.3f}, "
-        f"zh {zh['ece_before_temperature']:.3f} -> {zh['ece']:.3f} (before -> after temperature); "
-        f"confidence >= 0.9 on {zh['share_with_confidence_0.9']:.0%} of zh test, "
-        f"{zh['accuracy_with_confidence_0.9']:.3f} of those right",
-    ])
+    return "\n".join(
+        [
+            f"intent model {version}",
+            f"  folder        {path}",
+            f"  trained in    {m['seconds']['total']} s (encode {m['seconds']['encode']} s, fit {m['seconds']['fit']} s)",
+            f"  en held-out   n={en['n']}: accuracy {en['accuracy']:.3f}, macro-F1 {en['macro_f1']:.3f}; at threshold "
+            f"{en['accuracy_at_threshold']:.3f} with {en['false_out_of_scope_rate']:.1%} wrongly out of scope",
+            f"  zh test       n={zh['n']}: accuracy {zh['accuracy']:.3f}; at threshold {zh['accuracy_at_threshold']:.3f} "
+            f"with {zh['false_out_of_scope_rate']:.1%} wrongly out of scope",
+            f"  complaints    n={m['complaints_test']['n']} angry messages (en+zh) that never say 'complaint': "
+            f"{m['complaints_test']['accuracy_at_threshold']:.3f} recognised",
+            f"  threshold     {sel['threshold']:.2f} (temperature {sel['temperature']:.2f}): CLINC oos_test recall "
+            f"{m['clinc_oos_test']['out_of_scope_recall']:.3f} (n={m['clinc_oos_test']['n']}), CAIS zh off-topic recall "
+            f"{m['cais_test']['out_of_scope_recall']:.3f} (n={m['cais_test']['n']})",
+            f"  calibration   ECE en {en['ece_before_temperature']:.3f} -> {en['ece']:.3f}, "
+            f"zh {zh['ece_before_temperature']:.3f} -> {zh['ece']:.3f} (before -> after temperature); "
+            f"confidence >= 0.9 on {zh['share_with_confidence_0.9']:.0%} of zh test, "
+            f"{zh['accuracy_with_confidence_0.9']:.3f} of those right",
+        ]
+    )
 
 
-def corrected_agreement(model_dir: pathlib.Path, corrections: FoldedCorrections,
-                        encoder: SentenceEncoder | None = None) -> int:
+def corrected_agreement(
+    model_dir: pathlib.Path, corrections: FoldedCorrections, encoder: SentenceEncoder | None = None
+) -> int:
     """How many corrected texts the model in `model_dir` labels as the agents did."""
     if not corrections.used:
         return 0
@@ -476,8 +546,10 @@ def corrected_agreement(model_dir: pathlib.Path, corrections: FoldedCorrections,
 
 def _held_out_line(meta: dict) -> str:
     m = meta["metrics"]
-    return (f"en held-out {m['en_heldout']['accuracy']:.3f}, zh test {m['zh_test']['accuracy']:.3f}, "
-            f"complaints {m['complaints_test']['accuracy_at_threshold']:.3f}")
+    return (
+        f"en held-out {m['en_heldout']['accuracy']:.3f}, zh test {m['zh_test']['accuracy']:.3f}, "
+        f"complaints {m['complaints_test']['accuracy_at_threshold']:.3f}"
+    )
 
 
 def feedback_summary(signals: LearningSignals, shown: int = 10) -> str:
@@ -487,12 +559,16 @@ def feedback_summary(signals: LearningSignals, shown: int = 10) -> str:
         return "  feedback      no thumbs-down replies"
     by_intent = Counter(d.intent or "(not enriched)" for d in disliked)
     review = [d.message_id for d in disliked if d.message_id and not d.corrected]
-    lines = [f"  feedback      {len(disliked)} thumbs-down replies; the questions' intents: "
-             + ", ".join(f"{intent} {n}" for intent, n in by_intent.most_common())]
+    lines = [
+        f"  feedback      {len(disliked)} thumbs-down replies; the questions' intents: "
+        + ", ".join(f"{intent} {n}" for intent, n in by_intent.most_common())
+    ]
     if review:
         more = f" (+{len(review) - shown} more)" if len(review) > shown else ""
-        lines.append(f"                {len(review)} of those questions have no agent correction yet: "
-                     f"{', '.join(review[:shown])}{more}")
+        lines.append(
+            f"                {len(review)} of those questions have no agent correction yet: "
+            f"{', '.join(review[:shown])}{more}"
+        )
     return "\n".join(lines)
 
 
@@ -504,24 +580,32 @@ def retrain_report(built: Built, encoder: SentenceEncoder | None = None) -> str:
     def version_line(name: str, model: StoredVersion) -> str:
         agreed = corrected_agreement(model[1], folded, encoder)
         trained_on = " (trained on them)" if name == "after" and n else ""
-        return (f"  {name:<13} {model[0]}: {_held_out_line(read_metadata(model[1]))}; "
-                f"corrected texts labelled as the agents did {agreed}/{n}{trained_on}")
+        return (
+            f"  {name:<13} {model[0]}: {_held_out_line(read_metadata(model[1]))}; "
+            f"corrected texts labelled as the agents did {agreed}/{n}{trained_on}"
+        )
 
-    return "\n".join([
-        f"  corrections   {folded.read} stored ({training_cli.corrections_scope(signals)}{erased}): {n} used as "
-        f"training texts (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
-        feedback_summary(signals),
-        *training_cli.before_and_after(built, version_line, lambda name: f"  {name:<13} no CURRENT model"),
-    ])
+    return "\n".join(
+        [
+            f"  corrections   {folded.read} stored ({training_cli.corrections_scope(signals)}{erased}): {n} used as "
+            f"training texts (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
+            feedback_summary(signals),
+            *training_cli.before_and_after(built, version_line, lambda name: f"  {name:<13} no CURRENT model"),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = training_cli.argument_parser(
-        "python -m services.intent.training", __doc__,
+        "python -m services.intent.training",
+        __doc__,
         promote_help="make the built version CURRENT for the workers",
         force_help="retrain even if a version from identical inputs exists",
-        data_option="--data-dir", data_help="shared data folder (default: CS_SHARED_DATA)",
-        corrections_help="agents' corrections", correction_weight=CORRECTION_WEIGHT, weighs_one="a Bitext row",
+        data_option="--data-dir",
+        data_help="shared data folder (default: CS_SHARED_DATA)",
+        corrections_help="agents' corrections",
+        correction_weight=CORRECTION_WEIGHT,
+        weighs_one="a Bitext row",
     )
     args = training_cli.parse_arguments(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -529,7 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     inputs = TrainingInputs(args.data_dir) if args.data_dir else TrainingInputs.from_env()
     store = ModelStore()
     built = training_cli.build_version(
-        args, store, KIND,
+        args,
+        store,
+        KIND,
         prepare=lambda corrected, weight: prepare_corrections(inputs, TrainingConfig(), corrected, weight),
         build=lambda folded: build_model(store, inputs, force=args.force, corrections=folded),
         errors=(FileNotFoundError,),

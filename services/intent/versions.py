@@ -1,7 +1,7 @@
 """What `cs models` asks about a stored intent model version (services/cli/models.py runs this).
 
-    python -m services.intent.versions describe PATH...   build time and headline held-out figures
-    python -m services.intent.versions check PATH         load it as the worker does and label samples
+python -m services.intent.versions describe PATH...   build time and headline held-out figures
+python -m services.intent.versions check PATH         load it as the worker does and label samples
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ def describe(path: pathlib.Path) -> dict:
 
     meta = read_metadata(path)
     m = meta.get("metrics", {})
-    figures = [f"en held-out {m['en_heldout']['accuracy']:.3f}", f"zh test {m['zh_test']['accuracy']:.3f}",
-               f"complaints {m['complaints_test']['accuracy_at_threshold']:.3f}"]
+    figures = [
+        f"en held-out {m['en_heldout']['accuracy']:.3f}",
+        f"zh test {m['zh_test']['accuracy']:.3f}",
+        f"complaints {m['complaints_test']['accuracy_at_threshold']:.3f}",
+    ]
     used = m.get("corrections", {}).get("used", 0)
     figures.append(f"{used} agent corrections" if used else "no corrections")
     return {"built_at": meta.get("built_at", ""), "headline": ", ".join(figures) + f"; {len(meta['labels'])} labels"}

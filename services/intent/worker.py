@@ -23,7 +23,9 @@ def to_proto(result, version: str) -> und.Understanding:
     out = und.Understanding(
         language=result.language,
         intent=und.Intent(
-            label=intent.label, confidence=float(intent.confidence), out_of_scope=bool(intent.out_of_scope),
+            label=intent.label,
+            confidence=float(intent.confidence),
+            out_of_scope=bool(intent.out_of_scope),
             alternatives=[und.IntentScore(label=label, confidence=float(conf)) for label, conf in intent.alternatives],
         ),
         model_version=version,

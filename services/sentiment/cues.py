@@ -27,7 +27,33 @@ ENGLISH = "en"  # its cues are checked in every language's messages, where Engli
 
 # Short all-caps tokens that are names, not shouting.
 _ACRONYMS = frozenset(
-    ["OK", "USA", "UK", "EU", "ID", "PIN", "SMS", "FAQ", "ASAP", "PDF", "DHL", "UPS", "USPS", "FEDEX", "EMS", "SF", "VIP", "CEO", "API", "APP", "IOS", "TV", "PC", "USB", "GPS"]
+    [
+        "OK",
+        "USA",
+        "UK",
+        "EU",
+        "ID",
+        "PIN",
+        "SMS",
+        "FAQ",
+        "ASAP",
+        "PDF",
+        "DHL",
+        "UPS",
+        "USPS",
+        "FEDEX",
+        "EMS",
+        "SF",
+        "VIP",
+        "CEO",
+        "API",
+        "APP",
+        "IOS",
+        "TV",
+        "PC",
+        "USB",
+        "GPS",
+    ]
 )
 _CAPS_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _REPEATED_BANG = re.compile(r"[!！]{2,}")
@@ -71,7 +97,9 @@ class EscalationCues:
         for name, spec in raw.items():
             if name.startswith("_"):
                 continue
-            patterns = {lang: tuple(_compile(lang, p, path) for p in spec.get(lang, ())) for lang in locales.languages()}
+            patterns = {
+                lang: tuple(_compile(lang, p, path) for p in spec.get(lang, ())) for lang in locales.languages()
+            }
             categories.append(CueCategory(name, float(spec["weight"]), bool(spec["raises_anger"]), patterns))
         return cls(categories)
 

@@ -32,7 +32,24 @@ HOTELS = "chinese-sentiment/ChnSentiCorp_htl_all.csv"
 
 # CLINC150 chit-chat intents whose utterances are not neutral support requests.
 _CLINC_NOT_NEUTRAL = frozenset(
-    ["thank_you", "greeting", "goodbye", "tell_joke", "fun_fact", "meaning_of_life", "are_you_a_bot", "who_made_you", "what_are_your_hobbies", "do_you_have_pets", "how_old_are_you", "what_is_your_name", "user_name", "yes", "no", "maybe"]
+    [
+        "thank_you",
+        "greeting",
+        "goodbye",
+        "tell_joke",
+        "fun_fact",
+        "meaning_of_life",
+        "are_you_a_bot",
+        "who_made_you",
+        "what_are_your_hobbies",
+        "do_you_have_pets",
+        "how_old_are_you",
+        "what_is_your_name",
+        "user_name",
+        "yes",
+        "no",
+        "maybe",
+    ]
 )
 # Bitext marks offensive wording with the flag W; these phrases mark a stated grievance.
 _BITEXT_DISSATISFIED = re.compile(r"not happy|discontent|don'?t like|unhappy|dissatisf|not satisfied", re.IGNORECASE)
@@ -61,7 +78,9 @@ def default_data_root() -> pathlib.Path:
 def _open(root: pathlib.Path, relative: str):
     path = root / relative
     if not path.exists():
-        raise FileNotFoundError(f"data file {path} is missing; point CS_SHARED_DATA (or data_root) at the shared data folder")
+        raise FileNotFoundError(
+            f"data file {path} is missing; point CS_SHARED_DATA (or data_root) at the shared data folder"
+        )
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8-sig")
     return path.open(encoding="utf-8-sig")
@@ -147,7 +166,9 @@ def support_requests(root: pathlib.Path) -> dict[str, TextSet]:
         "clinc-neutral": TextSet("clinc-neutral", neutral, ["neutral"] * len(neutral)),
         "bitext-neutral": TextSet("bitext-neutral", [r["utterance"] for r in plain], ["neutral"] * len(plain)),
         "cais-neutral": TextSet("cais-neutral", cais, ["neutral"] * len(cais)),
-        "bitext-negative": TextSet("bitext-negative", [r["utterance"] for r in grievance], ["negative"] * len(grievance)),
+        "bitext-negative": TextSet(
+            "bitext-negative", [r["utterance"] for r in grievance], ["negative"] * len(grievance)
+        ),
         "clinc-thanks": TextSet("clinc-thanks", thanks, ["positive"] * len(thanks)),
     }
 
@@ -167,16 +188,25 @@ def _cais(root: pathlib.Path, split: str) -> list[tuple[str, str]]:
     with _open(root, CAIS_INTENT.format(split=split)) as fh:
         intents = [line.strip() for line in fh if line.strip()]
     if len(intents) != len(utterances):
-        raise ValueError(f"CAIS {split}: {len(utterances)} utterances but {len(intents)} intents; the files do not match")
+        raise ValueError(
+            f"CAIS {split}: {len(utterances)} utterances but {len(intents)} intents; the files do not match"
+        )
     return list(zip(utterances, intents))
 
 
 def input_files(root: pathlib.Path) -> list[pathlib.Path]:
     """Every file the training reads, for the model fingerprint."""
     relative = [
-        SST2_TRAIN, SST2_DEV, WAIMAI, CLINC150, BITEXT,
-        CHNSENTICORP.format(split="train"), CHNSENTICORP.format(split="test"),
-        CLUE_EMOTION.format(split="valid"), CLUE_EMOTION.format(split="test"),
-        CAIS_TEXT.format(split="train"), CAIS_INTENT.format(split="train"),
+        SST2_TRAIN,
+        SST2_DEV,
+        WAIMAI,
+        CLINC150,
+        BITEXT,
+        CHNSENTICORP.format(split="train"),
+        CHNSENTICORP.format(split="test"),
+        CLUE_EMOTION.format(split="valid"),
+        CLUE_EMOTION.format(split="test"),
+        CAIS_TEXT.format(split="train"),
+        CAIS_INTENT.format(split="train"),
     ]
     return [root / r for r in relative]

@@ -164,7 +164,9 @@ class SentimentEngine:
         if isinstance(languages, str):
             languages = [languages] * len(texts)
         if len(languages) != len(texts):
-            raise ValueError(f"got {len(texts)} texts but {len(languages)} languages; pass one language or one per text")
+            raise ValueError(
+                f"got {len(texts)} texts but {len(languages)} languages; pass one language or one per text"
+            )
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
@@ -175,8 +177,7 @@ class SentimentEngine:
         polarity = self._polarity.predict_proba(embeddings, list(texts))
         emotion = self._emotion.predict_proba(embeddings)
         parts = [
-            self._combine(polarity[i], emotion[i], self._cues.match(text, languages[i]))
-            for i, text in enumerate(texts)
+            self._combine(polarity[i], emotion[i], self._cues.match(text, languages[i])) for i, text in enumerate(texts)
         ]
         latency = (time.perf_counter() - started) / len(texts)
         return [dataclasses.replace(part, latency_seconds=latency) for part in parts]

@@ -24,7 +24,11 @@ class LinearHead:
     intercept: np.ndarray
 
     def __post_init__(self) -> None:
-        if self.coef.ndim != 2 or self.coef.shape[0] != len(self.classes) or self.intercept.shape != (len(self.classes),):
+        if (
+            self.coef.ndim != 2
+            or self.coef.shape[0] != len(self.classes)
+            or self.intercept.shape != (len(self.classes),)
+        ):
             raise ValueError(f"head has {len(self.classes)} classes but weights of shape {self.coef.shape}")
 
     @classmethod
@@ -74,8 +78,10 @@ class StackedHead:
         if self.coef.ndim != 2 or self.coef.shape[0] != k or self.intercept.shape != (k,):
             raise ValueError(f"head has {k} classes but embedding weights of shape {self.coef.shape}")
         if self.ngram_coef.shape != (k, len(self.vocabulary)):
-            raise ValueError(f"head has {k} classes and {len(self.vocabulary)} n-grams "
-                             f"but n-gram weights of shape {self.ngram_coef.shape}")
+            raise ValueError(
+                f"head has {k} classes and {len(self.vocabulary)} n-grams "
+                f"but n-gram weights of shape {self.ngram_coef.shape}"
+            )
         # Row-per-term copy: a text's few terms are gathered as rows.
         object.__setattr__(self, "_term_weights", np.ascontiguousarray(self.ngram_coef.T))
 
@@ -87,8 +93,13 @@ class StackedHead:
         coef = np.asarray(model.coef_, dtype=np.float32)
         if coef.shape[1] != embedding_dim + len(vocabulary):
             raise ValueError(f"model has {coef.shape[1]} features, expected {embedding_dim} + {len(vocabulary)}")
-        return cls(tuple(str(c) for c in model.classes_), coef[:, :embedding_dim], coef[:, embedding_dim:],
-                   np.asarray(model.intercept_, dtype=np.float32), vocabulary)
+        return cls(
+            tuple(str(c) for c in model.classes_),
+            coef[:, :embedding_dim],
+            coef[:, embedding_dim:],
+            np.asarray(model.intercept_, dtype=np.float32),
+            vocabulary,
+        )
 
     @classmethod
     def from_linear(cls, head: LinearHead) -> StackedHead:
@@ -104,16 +115,23 @@ class StackedHead:
         return exp / exp.sum(axis=1, keepdims=True)
 
     def save(self, path: pathlib.Path) -> None:
-        np.savez_compressed(path, classes=np.asarray(self.classes), coef=self.coef, ngram_coef=self.ngram_coef,
-                            intercept=self.intercept, **self.vocabulary.to_arrays())
+        np.savez_compressed(
+            path,
+            classes=np.asarray(self.classes),
+            coef=self.coef,
+            ngram_coef=self.ngram_coef,
+            intercept=self.intercept,
+            **self.vocabulary.to_arrays(),
+        )
 
     @classmethod
     def load(cls, path: pathlib.Path) -> StackedHead:
         _require_weights(path)
         with np.load(path, allow_pickle=False) as data:
             vocabulary = NgramVocabulary.from_arrays(data["ngram_scheme"], data["ngram_terms"], data["ngram_idf"])
-            return cls(tuple(str(c) for c in data["classes"]), data["coef"], data["ngram_coef"],
-                       data["intercept"], vocabulary)
+            return cls(
+                tuple(str(c) for c in data["classes"]), data["coef"], data["ngram_coef"], data["intercept"], vocabulary
+            )
 
 
 def _require_weights(path: pathlib.Path) -> None:

@@ -27,7 +27,9 @@ def main() -> None:
         await ctx.db["sentiment_scores"].create_index([("tenant_id", 1), ("conversation_id", 1), ("at", -1)])
         _, path = await asyncio.to_thread(ensure_model, store)
         engine = await asyncio.to_thread(SentimentEngine.load, path)
-        slot = await announced_slot(ctx.db, store, MODEL_KIND, "sentiment", engine, SentimentEngine.load, lambda _: POLARITY)
+        slot = await announced_slot(
+            ctx.db, store, MODEL_KIND, "sentiment", engine, SentimentEngine.load, lambda _: POLARITY
+        )
         if settings.reload_s:
             ctx.spawn(slot.follow(settings.reload_s))
         return make_handler(ctx, slot)

@@ -108,15 +108,20 @@ class _MemoEncoder:
         self._memo.clear()
 
 
-def model_fingerprint(data_root: pathlib.Path, config: TrainingConfig, cues_path: pathlib.Path = DEFAULT_CUES_PATH,
-                      corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
+def model_fingerprint(
+    data_root: pathlib.Path,
+    config: TrainingConfig,
+    cues_path: pathlib.Path = DEFAULT_CUES_PATH,
+    corrections: FoldedCorrections = NO_CORRECTIONS,
+) -> str:
     """Hash of every input; corrections add their examples and weight (none: the plain build's version)."""
     inputs = [cues_path, *datasets.input_files(data_root)]
     return training_cli.version_fingerprint([ARTIFACT_FORMAT, ngrams.SCHEME], config, inputs, corrections)
 
 
-def prepare_corrections(data_root: pathlib.Path, corrected: Sequence[CorrectedMessage],
-                        weight: float = CORRECTION_WEIGHT) -> FoldedCorrections:
+def prepare_corrections(
+    data_root: pathlib.Path, corrected: Sequence[CorrectedMessage], weight: float = CORRECTION_WEIGHT
+) -> FoldedCorrections:
     """Agents' polarity corrections as examples, never on a text the report measures polarity on."""
     reported = datasets.sst2(data_root, "dev").texts + datasets.chnsenticorp(data_root, "test").texts
     return fold_corrections(corrected, "polarity", POLARITIES, {text_key(t) for t in reported}, weight)
@@ -169,8 +174,13 @@ def _fit(embeddings: np.ndarray, labels: Sequence[str], c: float) -> LinearHead:
     return LinearHead.from_sklearn(_logistic_regression(embeddings, labels, c))
 
 
-def fit_polarity(embeddings: np.ndarray, texts: Sequence[str], labels: Sequence[str], config: TrainingConfig,
-                 weights: np.ndarray | None = None) -> StackedHead:
+def fit_polarity(
+    embeddings: np.ndarray,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    config: TrainingConfig,
+    weights: np.ndarray | None = None,
+) -> StackedHead:
     """One logistic regression over [embedding | n-gram TF-IDF] of the training texts."""
     vocabulary = NgramVocabulary.fit(texts, config.ngram_min_df)
     features = stack_features(embeddings, list(texts), vocabulary)
@@ -178,8 +188,13 @@ def fit_polarity(embeddings: np.ndarray, texts: Sequence[str], labels: Sequence[
     return StackedHead.from_sklearn(model, vocabulary, embeddings.shape[1])
 
 
-def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: TrainingConfig, encoder: Encoder,
-                corrections: FoldedCorrections = NO_CORRECTIONS) -> dict:
+def write_model(
+    out_dir: pathlib.Path,
+    data_root: pathlib.Path,
+    config: TrainingConfig,
+    encoder: Encoder,
+    corrections: FoldedCorrections = NO_CORRECTIONS,
+) -> dict:
     """Train both heads into out_dir, measure the engine they make, and return the figures."""
     started = time.perf_counter()
     polarity_sets = polarity_training_sets(data_root, config)
@@ -190,7 +205,7 @@ def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: Training
     weights = None
     if corrections.used:  # the corrections are the last set
         weights = np.ones(len(texts))
-        weights[len(texts) - corrections.used:] = corrections.weight
+        weights[len(texts) - corrections.used :] = corrections.weight
     embeddings = encoder.encode(_embedding_texts(polarity_sets, config))
     fit_polarity(embeddings, texts, labels, config, weights).save(out_dir / POLARITY_FILE)
 
@@ -208,8 +223,12 @@ def write_model(out_dir: pathlib.Path, data_root: pathlib.Path, config: Training
         "train_seconds": round(trained_s, 1),
         "build_seconds": round(time.perf_counter() - started, 1),
         "figures": figures,
-        "corrections": {"read": corrections.read, "used": corrections.used, "weight": corrections.weight,
-                        "skipped": corrections.skipped},
+        "corrections": {
+            "read": corrections.read,
+            "used": corrections.used,
+            "weight": corrections.weight,
+            "skipped": corrections.skipped,
+        },
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta
@@ -328,29 +347,40 @@ def corrections_report(built: Built) -> str:
 
     def figures_line(name: str, model: StoredVersion) -> str:
         figures = read_meta(model[1])["figures"]
-        return (f"{name}: {model[0]}: SST-2 dev {figures['sst2_dev']['accuracy']:.4f}, "
-                f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.4f}")
+        return (
+            f"{name}: {model[0]}: SST-2 dev {figures['sst2_dev']['accuracy']:.4f}, "
+            f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.4f}"
+        )
 
-    return "\n".join([
-        f"corrections: {folded.read} stored ({training_cli.corrections_scope(built.signals)}): {folded.used} polarity "
-        f"corrections used (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
-        *training_cli.before_and_after(built, figures_line, lambda name: f"{name}: no CURRENT model"),
-    ])
+    return "\n".join(
+        [
+            f"corrections: {folded.read} stored ({training_cli.corrections_scope(built.signals)}): {folded.used} polarity "
+            f"corrections used (weight {folded.weight:g}){training_cli.skipped_note(folded)}",
+            *training_cli.before_and_after(built, figures_line, lambda name: f"{name}: no CURRENT model"),
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = training_cli.argument_parser(
-        "python -m services.sentiment.training", __doc__,
-        promote_help="make the built version CURRENT", force_help="rebuild even if this version exists",
-        data_option="--data-root", data_help="shared data folder (default: CS_SHARED_DATA or <repo>/../shared/data)",
-        corrections_help="agents' polarity corrections", correction_weight=CORRECTION_WEIGHT, weighs_one="a review",
+        "python -m services.sentiment.training",
+        __doc__,
+        promote_help="make the built version CURRENT",
+        force_help="rebuild even if this version exists",
+        data_option="--data-root",
+        data_help="shared data folder (default: CS_SHARED_DATA or <repo>/../shared/data)",
+        corrections_help="agents' polarity corrections",
+        correction_weight=CORRECTION_WEIGHT,
+        weighs_one="a review",
     )
     parser.add_argument("--no-baselines", action="store_true", help="skip VADER and snownlp (snownlp takes ~35 s)")
     args = training_cli.parse_arguments(parser, argv)
     data_root = args.data_root or pathlib.Path(os.environ.get("CS_SHARED_DATA") or datasets.default_data_root())
     store = ModelStore()
     built = training_cli.build_version(
-        args, store, MODEL_KIND,
+        args,
+        store,
+        MODEL_KIND,
         prepare=lambda corrected, weight: prepare_corrections(data_root, corrected, weight),
         build=lambda folded: build(store, data_root, force=args.force, corrections=folded),
     )

@@ -26,7 +26,9 @@ def slope(scores: Sequence[float]) -> float:
     return num / den
 
 
-def conversation_trend(scores: Sequence[float], window: int = 5, threshold: float = DEFAULT_THRESHOLD) -> tuple[str, float]:
+def conversation_trend(
+    scores: Sequence[float], window: int = 5, threshold: float = DEFAULT_THRESHOLD
+) -> tuple[str, float]:
     """(trend, slope) for the scores of a conversation's turns, oldest first."""
     if window < 2:
         raise ValueError(f"trend window must be at least 2 turns, got {window}")

@@ -1,7 +1,7 @@
 """What `cs models` asks about a stored sentiment model version (services/cli/models.py runs this).
 
-    python -m services.sentiment.versions describe PATH...   headline figures of the version's report
-    python -m services.sentiment.versions check PATH         load it as the worker does and score samples
+python -m services.sentiment.versions describe PATH...   headline figures of the version's report
+python -m services.sentiment.versions check PATH         load it as the worker does and score samples
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ def describe(path: pathlib.Path) -> dict:
     meta = read_meta(path)
     figures = meta["figures"]
     used = meta.get("corrections", {}).get("used", 0)
-    return {"headline": f"SST-2 dev {figures['sst2_dev']['accuracy']:.3f}, "
-                        f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.3f}, "
-                        f"CLUE anger F1 {figures['clue_emotion_test']['anger_f1_engine']:.3f}, "
-                        + (f"{used} agent corrections" if used else "no corrections")}
+    return {
+        "headline": f"SST-2 dev {figures['sst2_dev']['accuracy']:.3f}, "
+        f"ChnSentiCorp test {figures['chnsenticorp_test']['accuracy']:.3f}, "
+        f"CLUE anger F1 {figures['clue_emotion_test']['anger_f1_engine']:.3f}, "
+        + (f"{used} agent corrections" if used else "no corrections")
+    }
 
 
 def check(path: pathlib.Path) -> str:

@@ -25,7 +25,11 @@ TREND = {"improving": und.TREND_IMPROVING, "stable": und.TREND_STABLE, "worsenin
 
 
 def emotion_value(name: str) -> int:
-    return und.Emotion.Value(f"EMOTION_{name.upper()}") if f"EMOTION_{name.upper()}" in und.Emotion else und.EMOTION_NEUTRAL
+    return (
+        und.Emotion.Value(f"EMOTION_{name.upper()}")
+        if f"EMOTION_{name.upper()}" in und.Emotion
+        else und.EMOTION_NEUTRAL
+    )
 
 
 class ScoreHistory:
@@ -36,8 +40,14 @@ class ScoreHistory:
         received = message.received_at.ToDatetime() if message.HasField("received_at") else utcnow()
         await self._c.update_one(
             {"_id": message.message_id},
-            {"$setOnInsert": {"tenant_id": message.tenant_id, "conversation_id": message.conversation_id,
-                              "score": score, "at": received}},
+            {
+                "$setOnInsert": {
+                    "tenant_id": message.tenant_id,
+                    "conversation_id": message.conversation_id,
+                    "score": score,
+                    "at": received,
+                }
+            },
             upsert=True,
         )
         cursor = self._c.find({"tenant_id": message.tenant_id, "conversation_id": message.conversation_id})
@@ -57,9 +67,15 @@ def make_handler(ctx: WorkerContext, slot: ModelSlot):
         scores = await history.add_and_recent(message, float(result.score), TREND_WINDOW)
         trend, slope = conversation_trend(scores, window=TREND_WINDOW)
         sentiment = und.Sentiment(
-            polarity=POLARITY[result.polarity], score=float(result.score), emotion=emotion_value(result.emotion),
-            intensity=float(result.intensity), anger=float(result.anger), trend=TREND[trend], trend_slope=float(slope),
-            model_version=engine.version, latency_seconds=float(result.latency_seconds),
+            polarity=POLARITY[result.polarity],
+            score=float(result.score),
+            emotion=emotion_value(result.emotion),
+            intensity=float(result.intensity),
+            anger=float(result.anger),
+            trend=TREND[trend],
+            trend_slope=float(slope),
+            model_version=engine.version,
+            latency_seconds=float(result.latency_seconds),
         )
         enriched = ev.MessageEnriched(message=message, understanding=event.understanding, sentiment=sentiment)
         await ctx.publisher.publish(ENRICHED, enriched, message.conversation_id)

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.deploy
 def test_deployment_files_validate():
     result = subprocess.run(
         ["bash", str(ROOT / "deploy" / "validate.sh")],
-        cwd=ROOT, env={**os.environ, "CS_PYTHON": sys.executable},
-        capture_output=True, text=True, timeout=1800,
+        cwd=ROOT,
+        env={**os.environ, "CS_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -30,9 +30,21 @@ def stack(stack: Stack) -> Stack:
 def shop_knowledge(stack: Stack) -> None:
     """The ABCD guidelines as the e2e tenant's knowledge base, loaded the way an operator does."""
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "kb", "ingest", "--tenant", E2E_TENANT,
-         str(SHARED_DATA / "abcd" / "guidelines.json")],
-        env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "kb",
+            "ingest",
+            "--tenant",
+            E2E_TENANT,
+            str(SHARED_DATA / "abcd" / "guidelines.json"),
+        ],
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     if result.returncode != 0:
         pytest.fail(f"cs kb ingest failed:\n{result.stdout}\n{result.stderr}")
@@ -66,7 +78,9 @@ def system(stack: Stack, shop_knowledge, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 def e2e_keys(stack: Stack) -> dict[str, str]:
-    adapter, agent, other = create_keys(stack, [(E2E_TENANT, "adapter", ""), (E2E_TENANT, "agent", "ava"), ("rival", "adapter", "")])
+    adapter, agent, other = create_keys(
+        stack, [(E2E_TENANT, "adapter", ""), (E2E_TENANT, "agent", "ava"), ("rival", "adapter", "")]
+    )
     return {"adapter": adapter, "agent": agent, "rival": other}
 
 

@@ -60,8 +60,9 @@ async def assert_exactly_once(stack, delivery: Delivery) -> None:
     """Each message: one final reply to it on the stream, one stored customer record with its enrichment, one bot reply."""
     assert not delivery.lost, f"acknowledged messages without a reply: {delivery.lost}"
     for conversation_id, message_id in delivery.acked.items():
-        assert [r.in_reply_to for r in delivery.finals[conversation_id]] == [message_id], \
+        assert [r.in_reply_to for r in delivery.finals[conversation_id]] == [message_id], (
             "one final reply per message, to that message"
+        )
         docs = await stored(stack, conversation_id)
         customer = [d for d in docs if d["author"] == "customer"]
         bot = [d for d in docs if d["author"] == "bot"]

@@ -73,11 +73,14 @@ async def next_reply(stream, timeout: float = REPLY_TIMEOUT_S) -> tuple[list[str
 async def converse(channel, key: str, text: str, conversation_id: str | None = None, customer_id: str = "cust"):
     customers = cgrpc.CustomerServiceStub(channel)
     conversation_id = conversation_id or f"e2e-{uuid.uuid4().hex[:12]}"
-    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(key)))
+    stream = Replies(
+        customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(key))
+    )
     await asyncio.sleep(0.5)
     ack = await customers.SendMessage(
         cpb.SendMessageRequest(conversation_id=conversation_id, customer_id=customer_id, channel="web", text=text),
-        metadata=auth(key))
+        metadata=auth(key),
+    )
     return ack, stream
 
 
@@ -90,7 +93,9 @@ async def stored(stack, conversation_id: str) -> list[dict]:
 
 
 async def test_english_question_gets_a_streamed_english_answer(stack, channel, e2e_keys):
-    ack, stream = await converse(channel, e2e_keys["adapter"], "My promo code stopped working. How long do promotions usually last?")
+    ack, stream = await converse(
+        channel, e2e_keys["adapter"], "My promo code stopped working. How long do promotions usually last?"
+    )
     tokens, reply = await next_reply(stream)
     stream.cancel()
     assert reply.in_reply_to == ack.message_id and reply.author == conv.AUTHOR_BOT
@@ -115,20 +120,26 @@ async def test_chinese_question_gets_a_streamed_chinese_answer(stack, channel, e
     assert [d["understanding"]["language"] for d in docs if d["author"] == "customer"] == ["zh"]
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("I want to talk to a real person", conv.REASON_CODE_HUMAN_REQUESTED),
-    ("我要转人工客服", conv.REASON_CODE_HUMAN_REQUESTED),
-    ("This is ridiculous!!! I've complained three times and NOBODY fixes it. Worst service ever, I'm furious!",
-     conv.REASON_CODE_ANGER),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("I want to talk to a real person", conv.REASON_CODE_HUMAN_REQUESTED),
+        ("我要转人工客服", conv.REASON_CODE_HUMAN_REQUESTED),
+        (
+            "This is ridiculous!!! I've complained three times and NOBODY fixes it. Worst service ever, I'm furious!",
+            conv.REASON_CODE_ANGER,
+        ),
+    ],
+)
 async def test_escalates_to_a_human_queue_with_reasons(stack, channel, e2e_keys, text, reason):
     ack, stream = await converse(channel, e2e_keys["adapter"], text)
     _, notice = await next_reply(stream)
     stream.cancel()
     assert notice.kind == conv.REPLY_KIND_HANDOVER
     customers = cgrpc.CustomerServiceStub(channel)
-    state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=ack.conversation_id),
-                                            metadata=auth(e2e_keys["adapter"]))
+    state = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=auth(e2e_keys["adapter"])
+    )
     assert state.conversation.state == conv.CONVERSATION_STATE_QUEUED and state.conversation.queue
     agents = agrpc.AgentServiceStub(channel)
     watch = agents.WatchQueue(apb.WatchQueueRequest(queue=state.conversation.queue), metadata=auth(e2e_keys["agent"]))
@@ -145,18 +156,26 @@ async def test_escalates_to_a_human_queue_with_reasons(stack, channel, e2e_keys,
 
 
 async def test_agent_takes_over_and_the_bot_stays_silent(stack, channel, e2e_keys):
-    ack, stream = await converse(channel, e2e_keys["adapter"], "Please connect me with a human agent", customer_id="cust-h")
+    ack, stream = await converse(
+        channel, e2e_keys["adapter"], "Please connect me with a human agent", customer_id="cust-h"
+    )
     cid = ack.conversation_id
     _, notice = await next_reply(stream)
     assert notice.kind == conv.REPLY_KIND_HANDOVER
     agents = agrpc.AgentServiceStub(channel)
     customers = cgrpc.CustomerServiceStub(channel)
     await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["agent"]))
-    watch = agents.WatchConversation(apb.WatchConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["agent"]))
+    watch = agents.WatchConversation(
+        apb.WatchConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["agent"])
+    )
     await asyncio.sleep(0.5)
 
-    follow_up = await customers.SendMessage(cpb.SendMessageRequest(
-        conversation_id=cid, customer_id="cust-h", text="Are you there? My order number is 55123."), metadata=auth(e2e_keys["adapter"]))
+    follow_up = await customers.SendMessage(
+        cpb.SendMessageRequest(
+            conversation_id=cid, customer_id="cust-h", text="Are you there? My order number is 55123."
+        ),
+        metadata=auth(e2e_keys["adapter"]),
+    )
     while True:  # the agent sees the customer's message with its enrichment
         item = await asyncio.wait_for(watch.read(), 60)
         if item.HasField("customer_message") and item.customer_message.message.message_id == follow_up.message_id:
@@ -165,11 +184,15 @@ async def test_agent_takes_over_and_the_bot_stays_silent(stack, channel, e2e_key
     with pytest.raises(asyncio.TimeoutError):  # and the bot says nothing
         await next_reply(stream, timeout=5)
 
-    sent = await agents.SendAgentReply(apb.SendAgentReplyRequest(conversation_id=cid, text="Yes, Ava here. Checking 55123 now."),
-                                       metadata=auth(e2e_keys["agent"]))
+    sent = await agents.SendAgentReply(
+        apb.SendAgentReplyRequest(conversation_id=cid, text="Yes, Ava here. Checking 55123 now."),
+        metadata=auth(e2e_keys["agent"]),
+    )
     _, reply = await next_reply(stream)
     assert reply.reply_id == sent.reply_id and reply.author == conv.AUTHOR_AGENT and reply.agent_id == "ava"
-    resolved = await agents.ResolveConversation(apb.ResolveConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["agent"]))
+    resolved = await agents.ResolveConversation(
+        apb.ResolveConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["agent"])
+    )
     assert resolved.conversation.state == conv.CONVERSATION_STATE_RESOLVED
     stream.cancel()
     watch.cancel()
@@ -184,10 +207,18 @@ async def test_agent_takes_over_and_the_bot_stays_silent(stack, channel, e2e_key
 async def test_adapter_publishing_to_kafka_directly_gets_the_same_treatment(stack, channel, e2e_keys):
     cid = f"kafka-{uuid.uuid4().hex[:10]}"
     customers = cgrpc.CustomerServiceStub(channel)
-    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])))
+    stream = Replies(
+        customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    )
     await asyncio.sleep(0.5)
-    message = ev.MessageReceived(tenant_id="shop", conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}",
-                                 customer_id="cust-k", channel="email", text="How do I reset my password?")
+    message = ev.MessageReceived(
+        tenant_id="shop",
+        conversation_id=cid,
+        message_id=f"m-{uuid.uuid4().hex}",
+        customer_id="cust-k",
+        channel="email",
+        text="How do I reset my password?",
+    )
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     await producer.start()
     try:
@@ -200,7 +231,9 @@ async def test_adapter_publishing_to_kafka_directly_gets_the_same_treatment(stac
     with pytest.raises(asyncio.TimeoutError):
         await next_reply(stream, timeout=15)
     stream.cancel()
-    history = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    history = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])
+    )
     assert [m.author for m in history.messages] == [conv.AUTHOR_CUSTOMER, conv.AUTHOR_BOT]
     assert history.messages[0].understanding.intent.label
     rival = cgrpc.CustomerServiceStub(channel)

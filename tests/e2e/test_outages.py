@@ -35,12 +35,19 @@ QUESTIONS = ["How do I reset my password?", "怎么修改收货地址？", "Do y
 
 
 def stack_env(folder: pathlib.Path, ports: dict[str, int]) -> dict[str, str]:
-    return dict(os.environ, CS_STACK_DIR=str(folder), CS_KAFKA_PORT=str(ports["kafka"]),
-                CS_KAFKA_CONTROLLER_PORT=str(ports["controller"]), CS_FERRETDB_PORT=str(ports["mongo"]))
+    return dict(
+        os.environ,
+        CS_STACK_DIR=str(folder),
+        CS_KAFKA_PORT=str(ports["kafka"]),
+        CS_KAFKA_CONTROLLER_PORT=str(ports["controller"]),
+        CS_FERRETDB_PORT=str(ports["mongo"]),
+    )
 
 
 def stack_command(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), *args], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/local/stack.sh"), *args], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, f"stack.sh {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
 
 
@@ -53,8 +60,12 @@ def own_stack(tmp_path_factory):
     from services.common.platform.kafka import ensure_topics
     from services.common.platform.topics import all_topic_names
 
-    s = Stack(kafka=f"127.0.0.1:{ports['kafka']}", mongo_uri=f"mongodb://127.0.0.1:{ports['mongo']}/",
-              database="broker_restart", prefix="br.")
+    s = Stack(
+        kafka=f"127.0.0.1:{ports['kafka']}",
+        mongo_uri=f"mongodb://127.0.0.1:{ports['mongo']}/",
+        database="broker_restart",
+        prefix="br.",
+    )
     ensure_topics(s.kafka, all_topic_names(s.prefix, s.queues.split(",")), partitions=3)
     try:
         yield s, folder, env
@@ -70,9 +81,17 @@ def own_system(own_stack, tmp_path_factory):
     processes = {}
     try:
         for name, extra in [
-            ("gateway", {"CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "CS_GATEWAY_RATE_PER_MINUTE": "6000",
-                         "CS_GATEWAY_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)}),
-            ("intent", {}), ("sentiment", {}), ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "32"}),
+            (
+                "gateway",
+                {
+                    "CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
+                    "CS_GATEWAY_RATE_PER_MINUTE": "6000",
+                    "CS_GATEWAY_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S),
+                },
+            ),
+            ("intent", {}),
+            ("sentiment", {}),
+            ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "32"}),
         ]:
             health = gateway_port if name == "gateway" else free_port()
             env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
@@ -106,12 +125,17 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
 
         async def open_conversation() -> tuple[str, Replies]:
             cid = f"br-{uuid.uuid4().hex[:10]}"
-            stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(adapter)))
+            stream = Replies(
+                customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(adapter))
+            )
             return cid, stream
 
         async def send(cid: str, text: str, timeout: float = 30):
-            return await customers.SendMessage(cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web",
-                                                                      text=text), metadata=auth(adapter), timeout=timeout)
+            return await customers.SendMessage(
+                cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web", text=text),
+                metadata=auth(adapter),
+                timeout=timeout,
+            )
 
         before = [await open_conversation() for _ in QUESTIONS]
         await asyncio.sleep(0.5)
@@ -149,12 +173,15 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
         waiting_since = time.monotonic()
         delivery = await await_replies(dict(before + after), acked, 300)
 
-    print(f"\nbroker down {OUTAGE_S} s: {refused} sends refused with UNAVAILABLE (slowest {max(waits):.1f} s); "
-          f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(delivery.lost)}, "
-          f"duplicated {delivery.duplicated}; all replied {waiting_since - back_at + delivery.seconds:.1f} s after restart")
+    print(
+        f"\nbroker down {OUTAGE_S} s: {refused} sends refused with UNAVAILABLE (slowest {max(waits):.1f} s); "
+        f"sends accepted {sends_back_s:.1f} s after restart; {len(acked)} acknowledged, lost {len(delivery.lost)}, "
+        f"duplicated {delivery.duplicated}; all replied {waiting_since - back_at + delivery.seconds:.1f} s after restart"
+    )
     await assert_exactly_once(stack, delivery)
     for proc in processes.values():
         assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"
+
 
 DB_OUTAGE_S = 30
 
@@ -166,13 +193,18 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
     async with grpc.aio.insecure_channel(target) as channel:
         customers = cgrpc.CustomerServiceStub(channel)
         conversations = [f"db-{uuid.uuid4().hex[:10]}" for _ in range(len(QUESTIONS) * 2)]
-        streams = {c: Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=c), metadata=auth(adapter)))
-                   for c in conversations}
+        streams = {
+            c: Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=c), metadata=auth(adapter)))
+            for c in conversations
+        }
         await asyncio.sleep(0.5)
 
         async def send(cid: str, text: str):
-            return await customers.SendMessage(cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web",
-                                                                      text=text), metadata=auth(adapter), timeout=30)
+            return await customers.SendMessage(
+                cpb.SendMessageRequest(conversation_id=cid, customer_id="c", channel="web", text=text),
+                metadata=auth(adapter),
+                timeout=30,
+            )
 
         acked = {}
         for cid, q in zip(conversations[: len(QUESTIONS)], QUESTIONS):  # in flight when the database dies
@@ -180,7 +212,7 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
         await asyncio.to_thread(kill_component, folder, "ferretdb/ferretdb.pid")
         stopped_at = time.monotonic()
         refused, waits = 0, []
-        for cid, q in zip(conversations[len(QUESTIONS):], QUESTIONS):  # sent while it is down
+        for cid, q in zip(conversations[len(QUESTIONS) :], QUESTIONS):  # sent while it is down
             started = time.monotonic()
             try:
                 acked[cid] = (await send(cid, q)).message_id
@@ -195,10 +227,14 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
         waiting_since = time.monotonic()
         delivery = await await_replies(streams, acked, 300)
 
-    print(f"\ndatabase down {DB_OUTAGE_S} s: {len(acked)} acknowledged ({refused} sends refused with UNAVAILABLE, "
-          f"slowest answer {max(waits):.1f} s), lost {len(delivery.lost)}, duplicated {delivery.duplicated}; "
-          f"all replied {waiting_since - back_at + delivery.seconds:.1f} s after the database came back")
-    assert max(waits) < SEND_TIMEOUT_S + 10, f"SendMessage took {max(waits):.1f} s to answer while the database was down"
+    print(
+        f"\ndatabase down {DB_OUTAGE_S} s: {len(acked)} acknowledged ({refused} sends refused with UNAVAILABLE, "
+        f"slowest answer {max(waits):.1f} s), lost {len(delivery.lost)}, duplicated {delivery.duplicated}; "
+        f"all replied {waiting_since - back_at + delivery.seconds:.1f} s after the database came back"
+    )
+    assert max(waits) < SEND_TIMEOUT_S + 10, (
+        f"SendMessage took {max(waits):.1f} s to answer while the database was down"
+    )
     await assert_exactly_once(stack, delivery)
     for proc in processes.values():
         assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"

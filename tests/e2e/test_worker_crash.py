@@ -42,14 +42,20 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(worker, system, stac
     customers = cgrpc.CustomerServiceStub(channel)
     key = e2e_keys["adapter"]
     conversations = [f"crash-{worker}-{uuid.uuid4().hex[:8]}" for _ in QUESTIONS]
-    streams = [Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=c), metadata=auth(key)))
-               for c in conversations]
+    streams = [
+        Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=c), metadata=auth(key)))
+        for c in conversations
+    ]
     await asyncio.sleep(0.5)
 
     async def send(i: int) -> str:
-        ack = await customers.SendMessage(cpb.SendMessageRequest(
-            conversation_id=conversations[i], customer_id=f"cust-{i}", channel="web", text=QUESTIONS[i]),
-            metadata=auth(key), timeout=30)
+        ack = await customers.SendMessage(
+            cpb.SendMessageRequest(
+                conversation_id=conversations[i], customer_id=f"cust-{i}", channel="web", text=QUESTIONS[i]
+            ),
+            metadata=auth(key),
+            timeout=30,
+        )
         return ack.message_id
 
     process = system[worker]
@@ -62,9 +68,13 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(worker, system, stac
     await asyncio.to_thread(wait_serving, f"127.0.0.1:{process.ports['health']}", process, 300)
 
     waiting_since = time.monotonic()
-    delivery = await await_replies(dict(zip(conversations, streams)), dict(zip(conversations, sent)), RECOVERY_TIMEOUT_S)
-    print(f"\nkill -9 {worker}: sent {len(sent)}, lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
-          f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill")
+    delivery = await await_replies(
+        dict(zip(conversations, streams)), dict(zip(conversations, sent)), RECOVERY_TIMEOUT_S
+    )
+    print(
+        f"\nkill -9 {worker}: sent {len(sent)}, lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
+        f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill"
+    )
     await assert_exactly_once(stack, delivery)
 
 
@@ -84,22 +94,43 @@ async def test_an_escalation_half_made_before_the_database_died_is_finished(stac
     message_id = derived_id(tenant, "msg", client_id)  # the id the gateway gives this client message id
     client = AsyncMongoClient(stack.mongo_uri)
     try:
-        await client[stack.database]["conversation_transitions"].insert_one({
-            "_id": f"{tenant}/{cid}/1", "tenant_id": tenant, "conversation_id": cid, "from_state": "bot",
-            "set": {"state": "queued", "queue": "general", "agent_id": "", "queued_by": message_id,
-                    "last_op": f"escalate/{message_id}"},
-        })
+        await client[stack.database]["conversation_transitions"].insert_one(
+            {
+                "_id": f"{tenant}/{cid}/1",
+                "tenant_id": tenant,
+                "conversation_id": cid,
+                "from_state": "bot",
+                "set": {
+                    "state": "queued",
+                    "queue": "general",
+                    "agent_id": "",
+                    "queued_by": message_id,
+                    "last_op": f"escalate/{message_id}",
+                },
+            }
+        )
     finally:
         await client.close()
     customers = cgrpc.CustomerServiceStub(channel)
-    stream = Replies(customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])))
+    stream = Replies(
+        customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    )
     await asyncio.sleep(0.5)
-    ack = await customers.SendMessage(cpb.SendMessageRequest(
-        conversation_id=cid, customer_id="cust", channel="web", text="I want to talk to a real person",
-        client_message_id=client_id), metadata=auth(e2e_keys["adapter"]))
+    ack = await customers.SendMessage(
+        cpb.SendMessageRequest(
+            conversation_id=cid,
+            customer_id="cust",
+            channel="web",
+            text="I want to talk to a real person",
+            client_message_id=client_id,
+        ),
+        metadata=auth(e2e_keys["adapter"]),
+    )
     assert ack.message_id == message_id
     delivery = await await_replies({cid: stream}, {cid: message_id}, 120)
     assert not delivery.lost, "the half-made escalation was dropped: no handover notice"
     assert [r.kind for r in delivery.finals[cid]] == [conv.REPLY_KIND_HANDOVER]
-    state = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"]))
+    state = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=cid), metadata=auth(e2e_keys["adapter"])
+    )
     assert state.conversation.state == conv.CONVERSATION_STATE_QUEUED

@@ -29,17 +29,27 @@ def create_keys(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
 @pytest.fixture(scope="session")
 def keys(stack: Stack) -> dict[str, str]:
     names = ["acme_adapter", "acme_agent", "globex_adapter", "globex_agent", "acme_agent2"]
-    values = create_keys(stack, [
-        ("acme", "adapter", ""), ("acme", "agent", "alice"), ("globex", "adapter", ""),
-        ("globex", "agent", "gary"), ("acme", "agent", "bob"),
-    ])
+    values = create_keys(
+        stack,
+        [
+            ("acme", "adapter", ""),
+            ("acme", "agent", "alice"),
+            ("globex", "adapter", ""),
+            ("globex", "agent", "gary"),
+            ("acme", "agent", "bob"),
+        ],
+    )
     return dict(zip(names, values))
 
 
 def start_gateway(stack: Stack, log_dir: pathlib.Path, ca: bytes | None = None, **env: str) -> ServiceProcess:
     """A gateway process on free ports, SERVING (checked over TLS when `ca` is given); env overrides settings."""
     port, metrics_port = free_port(), free_port()
-    settings = {"CS_GATEWAY_LISTEN": f"127.0.0.1:{port}", "CS_METRICS_PORT": str(metrics_port), "CS_GATEWAY_RATE_PER_MINUTE": "600"}
+    settings = {
+        "CS_GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "CS_METRICS_PORT": str(metrics_port),
+        "CS_GATEWAY_RATE_PER_MINUTE": "600",
+    }
     proc = start_service("services.gateway.main", stack.env(**{**settings, **env}), log_dir, "gateway")
     proc.ports = {"grpc": port, "metrics": metrics_port}
     try:
@@ -74,7 +84,9 @@ async def wait_stream_route(stack: Stack, tenant: str, conversation_id: str, tim
         routes = StreamRouteRepo(db)
         deadline = asyncio.get_running_loop().time() + timeout
         while (address := await routes.get(tenant, conversation_id)) is None:
-            assert asyncio.get_running_loop().time() < deadline, f"no stream route for {tenant}/{conversation_id} within {timeout} s"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"no stream route for {tenant}/{conversation_id} within {timeout} s"
+            )
             await asyncio.sleep(0.1)
         return address
     finally:

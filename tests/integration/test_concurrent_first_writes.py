@@ -37,8 +37,13 @@ async def two_writers(stack):
 async def test_gateway_and_generator_store_one_message_at_once(two_writers):
     (gateway, generator), db = two_writers
     for _ in range(ROUNDS):
-        msg = ev.MessageReceived(tenant_id="acme", conversation_id=f"c-{uuid.uuid4().hex}",
-                                 message_id=f"m-{uuid.uuid4().hex}", customer_id="cust", text="hello")
+        msg = ev.MessageReceived(
+            tenant_id="acme",
+            conversation_id=f"c-{uuid.uuid4().hex}",
+            message_id=f"m-{uuid.uuid4().hex}",
+            customer_id="cust",
+            text="hello",
+        )
         _created, _ = await asyncio.gather(
             gateway.messages.record_customer(msg),
             generator.messages.attach_enrichment(msg, und.Understanding(language="en"), und.Sentiment(score=0.1)),
@@ -51,8 +56,14 @@ async def test_concurrent_first_writes_of_replies_escalations_feedback_and_profi
     (one, other), db = two_writers
     for _ in range(ROUNDS):
         cid = f"c-{uuid.uuid4().hex}"
-        reply = ev.ReplyPublished(tenant_id="acme", conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
-                                  author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="hi")
+        reply = ev.ReplyPublished(
+            tenant_id="acme",
+            conversation_id=cid,
+            reply_id=f"r-{uuid.uuid4().hex}",
+            author=conv.AUTHOR_BOT,
+            kind=conv.REPLY_KIND_ANSWER,
+            text="hi",
+        )
         esc = ev.EscalationRaised(escalation_id=f"e-{uuid.uuid4().hex}", tenant_id="acme", conversation_id=cid)
         esc.created_at.GetCurrentTime()
         fb = ev.FeedbackSubmitted(feedback_id=f"f-{uuid.uuid4().hex}", tenant_id="acme", conversation_id=cid, csat=4)

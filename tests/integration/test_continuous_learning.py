@@ -42,8 +42,14 @@ CORRECTIONS = [
 ]
 # Paraphrases no agent corrected: the new version must generalise to them.
 PARAPHRASES = [("the parcel locker code is not working", "track_order"), ("快递柜打不开", "track_order")]
-TRAFFIC = ["where is my order", "I want a refund", "cancel my order please", "how do I reset my password",
-           "我的快递到哪了", "这个怎么退货"]
+TRAFFIC = [
+    "where is my order",
+    "I want a refund",
+    "cancel my order please",
+    "how do I reset my password",
+    "我的快递到哪了",
+    "这个怎么退货",
+]
 
 
 @dataclass
@@ -68,8 +74,12 @@ def learning(stack, tmp_path_factory) -> Learning:
     logs = tmp_path_factory.mktemp("learning")
     gateway = start_gateway(own, logs)
     health = free_port()
-    worker_env = own.env(CS_MODEL_DIR=str(store.root), CS_MODEL_RELOAD_S="1", CS_HEALTH_PORT=str(health),
-                         CS_METRICS_PORT=str(free_port()))
+    worker_env = own.env(
+        CS_MODEL_DIR=str(store.root),
+        CS_MODEL_RELOAD_S="1",
+        CS_HEALTH_PORT=str(health),
+        CS_METRICS_PORT=str(free_port()),
+    )
     worker = start_service("services.intent.main", worker_env, logs, "intent")
     worker.ports = {"health": health, "metrics": int(worker_env["CS_METRICS_PORT"])}
     try:
@@ -89,8 +99,12 @@ class Understood:
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> Understood:
-        self._consumer = AIOKafkaConsumer(UNDERSTOOD.name(self.learning.stack.prefix), bootstrap_servers=self.learning.stack.kafka,
-                                          group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+        self._consumer = AIOKafkaConsumer(
+            UNDERSTOOD.name(self.learning.stack.prefix),
+            bootstrap_servers=self.learning.stack.kafka,
+            group_id=f"it-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+        )
         await self._consumer.start()
         self._task = asyncio.create_task(self._read())
         return self
@@ -129,19 +143,28 @@ class Understood:
 async def send(channel, learning: Learning, text: str, conversation_id: str = "") -> cpb.SendMessageResponse:
     return await cgrpc.CustomerServiceStub(channel).SendMessage(
         cpb.SendMessageRequest(conversation_id=conversation_id, customer_id="cust-learn", text=text),
-        metadata=auth(learning.adapter), timeout=15)
+        metadata=auth(learning.adapter),
+        timeout=15,
+    )
 
 
 def retrain(learning: Learning, *extra: str) -> subprocess.CompletedProcess:
     env = learning.stack.env(CS_MODEL_DIR=str(learning.store.root))
     return subprocess.run(
         [sys.executable, "-m", "services.intent.training", "--with-corrections", "--tenant", learning.tenant, *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 async def test_corrections_retrain_and_the_running_worker_switches_without_losing_a_message(learning):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{learning.gateway.ports['grpc']}") as channel, Understood(learning) as seen:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{learning.gateway.ports['grpc']}") as channel,
+        Understood(learning) as seen,
+    ):
         before = [await send(channel, learning, text) for text, _ in CORRECTIONS + PARAPHRASES]
         first = await seen.wait_for([a.message_id for a in before])
         for ack, (text, label) in zip(before, CORRECTIONS + PARAPHRASES):
@@ -151,8 +174,12 @@ async def test_corrections_retrain_and_the_running_worker_switches_without_losin
 
         agents = agrpc.AgentServiceStub(channel)
         for ack, (_, label) in zip(before, CORRECTIONS):
-            await agents.CorrectUnderstanding(apb.CorrectUnderstandingRequest(
-                conversation_id=ack.conversation_id, message_id=ack.message_id, intent=label), metadata=auth(learning.agent))
+            await agents.CorrectUnderstanding(
+                apb.CorrectUnderstandingRequest(
+                    conversation_id=ack.conversation_id, message_id=ack.message_id, intent=label
+                ),
+                metadata=auth(learning.agent),
+            )
 
         # Customers keep writing while the model is retrained and swapped: every message must come out once.
         conversations = [f"learn-{uuid.uuid4().hex[:8]}" for _ in range(4)]
@@ -160,7 +187,9 @@ async def test_corrections_retrain_and_the_running_worker_switches_without_losin
 
         async def traffic() -> None:
             for i in range(10_000):
-                sent.append(await send(channel, learning, TRAFFIC[i % len(TRAFFIC)], conversations[i % len(conversations)]))
+                sent.append(
+                    await send(channel, learning, TRAFFIC[i % len(TRAFFIC)], conversations[i % len(conversations)])
+                )
                 await asyncio.sleep(0.25)
 
         background = asyncio.create_task(traffic())
@@ -171,7 +200,10 @@ async def test_corrections_retrain_and_the_running_worker_switches_without_losin
             assert second != learning.first and learning.store.current(KIND)[0] == second
             assert f"3 stored (tenant {learning.tenant}): 3 used as training texts" in done.stdout
             assert f"before        {learning.first}:" in done.stdout and "labelled as the agents did 0/3" in done.stdout
-            assert f"after         {second}:" in done.stdout and "labelled as the agents did 3/3 (trained on them)" in done.stdout
+            assert (
+                f"after         {second}:" in done.stdout
+                and "labelled as the agents did 3/3 (trained on them)" in done.stdout
+            )
             await seen.wait_version(second)
             await asyncio.sleep(1.0)  # a few more messages after the switch
         finally:
@@ -198,15 +230,21 @@ async def test_corrections_retrain_and_the_running_worker_switches_without_losin
             assert mine == sorted(mine, key=lambda v: v == second), mine
 
     log = learning.worker.log()
-    assert re.search(rf'"msg": "model switched".*"from_version": "{learning.first}", "to_version": "{second}"', log), log[-3000:]
+    assert re.search(rf'"msg": "model switched".*"from_version": "{learning.first}", "to_version": "{second}"', log), (
+        log[-3000:]
+    )
 
     again = await asyncio.to_thread(retrain, learning)
-    assert again.returncode == 0 and f"intent model {second}\n" in again.stdout, "the same corrections must reuse the version"
+    assert again.returncode == 0 and f"intent model {second}\n" in again.stdout, (
+        "the same corrections must reuse the version"
+    )
 
 
 async def test_a_version_that_fails_to_load_leaves_the_old_one_serving(learning):
     serving = learning.store.current(KIND)[0]
-    broken, _ = learning.store.build(KIND, uuid.uuid4().hex[:10], lambda folder: (folder / "model.json").write_text("{}"))
+    broken, _ = learning.store.build(
+        KIND, uuid.uuid4().hex[:10], lambda folder: (folder / "model.json").write_text("{}")
+    )
     learning.store.promote(KIND, broken)
     metrics_url = f"http://127.0.0.1:{learning.worker.ports['metrics']}/metrics"
     failed = re.compile(r'cs_model_reloads_total\{kind="intent",outcome="failed",service="intent"\} ([0-9.]+)')
@@ -219,7 +257,10 @@ async def test_a_version_that_fails_to_load_leaves_the_old_one_serving(learning)
         assert failed.search(body), learning.worker.log()[-2000:]
         assert float(failed.search(body)[1]) == 1
         assert f'cs_model_version_info{{kind="intent",service="intent",version="{serving}"}} 1.0' in body
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{learning.gateway.ports['grpc']}") as channel, Understood(learning) as seen:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{learning.gateway.ports['grpc']}") as channel,
+            Understood(learning) as seen,
+        ):
             acks = [await send(channel, learning, text) for text in TRAFFIC]
             out = await seen.wait_for([a.message_id for a in acks])
         assert {events[0].understanding.model_version for events in out.values()} == {serving}

@@ -40,23 +40,47 @@ async def seed_customer(db, tenant: str, customer: str, marker: str, conversatio
         cid = f"conv-{uuid.uuid4().hex[:12]}"
         ids.append(cid)
         await repos.conversations.ensure(tenant, cid, customer, "web")
-        msg = ev.MessageReceived(tenant_id=tenant, conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}",
-                                 customer_id=customer, channel="web", text=f"my e-mail is ann@example.com {marker}")
+        msg = ev.MessageReceived(
+            tenant_id=tenant,
+            conversation_id=cid,
+            message_id=f"m-{uuid.uuid4().hex}",
+            customer_id=customer,
+            channel="web",
+            text=f"my e-mail is ann@example.com {marker}",
+        )
         msg.received_at.GetCurrentTime()
         await repos.messages.record_customer(msg)
         await repos.messages.attach_enrichment(msg, und.Understanding(language="en"), und.Sentiment(score=-0.4))
         await ScoreHistory(db).add_and_recent(msg, -0.4, 5)
-        reply = ev.ReplyPublished(tenant_id=tenant, conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
-                                  in_reply_to=msg.message_id, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER,
-                                  text=f"Hello Ann {marker}")
+        reply = ev.ReplyPublished(
+            tenant_id=tenant,
+            conversation_id=cid,
+            reply_id=f"r-{uuid.uuid4().hex}",
+            in_reply_to=msg.message_id,
+            author=conv.AUTHOR_BOT,
+            kind=conv.REPLY_KIND_ANSWER,
+            text=f"Hello Ann {marker}",
+        )
         await repos.messages.record_reply(reply)
         await repos.conversations.transition(tenant, cid, (STATE_BOT,), STATE_QUEUED, queue="billing")
-        escalation = ev.EscalationRaised(escalation_id=f"e-{uuid.uuid4().hex}", tenant_id=tenant, conversation_id=cid,
-                                         customer_id=customer, queue="billing", summary=f"Ann is upset {marker}")
+        escalation = ev.EscalationRaised(
+            escalation_id=f"e-{uuid.uuid4().hex}",
+            tenant_id=tenant,
+            conversation_id=cid,
+            customer_id=customer,
+            queue="billing",
+            summary=f"Ann is upset {marker}",
+        )
         escalation.created_at.GetCurrentTime()
         await repos.escalations.record(escalation, escalation.SerializeToString())
-        feedback = ev.FeedbackSubmitted(feedback_id=f"f-{uuid.uuid4().hex}", tenant_id=tenant, conversation_id=cid,
-                                        reply_id=reply.reply_id, csat=2, comment=f"slow {marker}")
+        feedback = ev.FeedbackSubmitted(
+            feedback_id=f"f-{uuid.uuid4().hex}",
+            tenant_id=tenant,
+            conversation_id=cid,
+            reply_id=reply.reply_id,
+            csat=2,
+            comment=f"slow {marker}",
+        )
         feedback.created_at.GetCurrentTime()
         await repos.feedback.record(feedback)
         await repos.stream_routes.set(tenant, cid, f"10.0.0.{n}:50051")
@@ -87,7 +111,11 @@ def differences(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
 def erase(stack, tenant: str, customer: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "customers", "erase", "--tenant", tenant, "--customer", customer],
-        env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stderr
     return ast.literal_eval(result.stdout.strip().splitlines()[-1])

@@ -24,8 +24,12 @@ pytestmark = pytest.mark.stack
 
 
 async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list[ev.MessageReceived]:
-    consumer = AIOKafkaConsumer(INBOUND.name(stack.prefix), bootstrap_servers=stack.kafka,
-                                group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        INBOUND.name(stack.prefix),
+        bootstrap_servers=stack.kafka,
+        group_id=f"it-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     found = []
     try:
@@ -49,7 +53,9 @@ async def publish(stack, spec, event, conversation_id: str, topic: str | None = 
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(topic or spec.name(stack.prefix), spec.encode(event), key=conversation_key(conversation_id))
+        await producer.send_and_wait(
+            topic or spec.name(stack.prefix), spec.encode(event), key=conversation_key(conversation_id)
+        )
     finally:
         await producer.stop()
 
@@ -64,9 +70,13 @@ async def test_health_answers_serving(channel):
 async def test_metrics_endpoint_answers(gateway, channel, keys):
     stub = cgrpc.CustomerServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError):
-        await stub.GetConversation(cpb.GetConversationRequest(conversation_id="nope"), metadata=auth(keys["acme_adapter"]))
+        await stub.GetConversation(
+            cpb.GetConversationRequest(conversation_id="nope"), metadata=auth(keys["acme_adapter"])
+        )
     body = await asyncio.to_thread(
-        lambda: urllib.request.urlopen(f"http://127.0.0.1:{gateway.ports['metrics']}/metrics", timeout=5).read().decode()
+        lambda: (
+            urllib.request.urlopen(f"http://127.0.0.1:{gateway.ports['metrics']}/metrics", timeout=5).read().decode()
+        )
     )
     assert "cs_grpc_requests_total" in body
     assert 'method="GetConversation"' in body and 'code="NOT_FOUND"' in body
@@ -75,9 +85,14 @@ async def test_metrics_endpoint_answers(gateway, channel, keys):
 async def test_send_message_is_in_kafka_when_acknowledged(stack, channel, keys):
     stub = cgrpc.CustomerServiceStub(channel)
     ack = await stub.SendMessage(
-        cpb.SendMessageRequest(customer_id="cust-1", channel="web", text="Where is my order 12345?",
-                               customer=conv.CustomerProfile(display_name="Ann", tier="vip")),
-        metadata=auth(keys["acme_adapter"]), timeout=10,
+        cpb.SendMessageRequest(
+            customer_id="cust-1",
+            channel="web",
+            text="Where is my order 12345?",
+            customer=conv.CustomerProfile(display_name="Ann", tier="vip"),
+        ),
+        metadata=auth(keys["acme_adapter"]),
+        timeout=10,
     )
     assert ack.conversation_id and ack.message_id
     events = await read_inbound(stack, ack.conversation_id)
@@ -85,8 +100,9 @@ async def test_send_message_is_in_kafka_when_acknowledged(stack, channel, keys):
     assert events[0].tenant_id == "acme" and events[0].text == "Where is my order 12345?"
     assert events[0].customer.tier == "vip"
 
-    history = await stub.GetConversation(cpb.GetConversationRequest(conversation_id=ack.conversation_id),
-                                         metadata=auth(keys["acme_adapter"]))
+    history = await stub.GetConversation(
+        cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["acme_adapter"])
+    )
     assert history.conversation.state == conv.CONVERSATION_STATE_BOT
     assert [m.message_id for m in history.messages] == [ack.message_id]
 
@@ -98,8 +114,9 @@ async def test_retried_send_with_same_client_id_keeps_one_message(channel, keys)
     request.conversation_id = first.conversation_id
     second = await stub.SendMessage(request, metadata=auth(keys["acme_adapter"]))
     assert second.message_id == first.message_id
-    history = await stub.GetConversation(cpb.GetConversationRequest(conversation_id=first.conversation_id),
-                                         metadata=auth(keys["acme_adapter"]))
+    history = await stub.GetConversation(
+        cpb.GetConversationRequest(conversation_id=first.conversation_id), metadata=auth(keys["acme_adapter"])
+    )
     assert len(history.messages) == 1
 
 
@@ -136,18 +153,27 @@ async def test_missing_invalid_and_wrong_role_keys_are_refused(channel, keys):
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     agents = agrpc.AgentServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id="x"), metadata=auth(keys["acme_adapter"]))
+        await agents.ClaimConversation(
+            apb.ClaimConversationRequest(conversation_id="x"), metadata=auth(keys["acme_adapter"])
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_other_tenant_cannot_read_or_write_a_conversation(channel, keys):
     stub = cgrpc.CustomerServiceStub(channel)
-    ack = await stub.SendMessage(cpb.SendMessageRequest(customer_id="cust-3", text="private"), metadata=auth(keys["acme_adapter"]))
+    ack = await stub.SendMessage(
+        cpb.SendMessageRequest(customer_id="cust-3", text="private"), metadata=auth(keys["acme_adapter"])
+    )
     foreign = auth(keys["globex_adapter"])
     calls = [
         stub.GetConversation(cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=foreign),
-        stub.SendMessage(cpb.SendMessageRequest(conversation_id=ack.conversation_id, customer_id="cust-3", text="hi"), metadata=foreign),
-        stub.SubmitFeedback(cpb.SubmitFeedbackRequest(conversation_id=ack.conversation_id, reply_id="r", csat=5), metadata=foreign),
+        stub.SendMessage(
+            cpb.SendMessageRequest(conversation_id=ack.conversation_id, customer_id="cust-3", text="hi"),
+            metadata=foreign,
+        ),
+        stub.SubmitFeedback(
+            cpb.SubmitFeedbackRequest(conversation_id=ack.conversation_id, reply_id="r", csat=5), metadata=foreign
+        ),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -159,19 +185,35 @@ async def test_other_tenant_cannot_read_or_write_a_conversation(channel, keys):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     agents = agrpc.AgentServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents.ReadConversation(apb.ReadConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["globex_agent"]))
+        await agents.ReadConversation(
+            apb.ReadConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["globex_agent"])
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_reply_published_to_kafka_reaches_the_stream_once(stack, channel, keys):
     stub = cgrpc.CustomerServiceStub(channel)
     conversation_id = f"conv-{uuid.uuid4().hex}"
-    stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(keys["acme_adapter"]))
+    stream = stub.StreamReplies(
+        cpb.StreamRepliesRequest(conversation_id=conversation_id), metadata=auth(keys["acme_adapter"])
+    )
     await asyncio.sleep(1.0)  # the stream registers before the reply is published
-    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=conversation_id, reply_id="r-1", text="Hello!",
-                              author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
-    foreign = ev.ReplyPublished(tenant_id="globex", conversation_id=conversation_id, reply_id="r-x", text="leak",
-                                author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
+    reply = ev.ReplyPublished(
+        tenant_id="acme",
+        conversation_id=conversation_id,
+        reply_id="r-1",
+        text="Hello!",
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+    )
+    foreign = ev.ReplyPublished(
+        tenant_id="globex",
+        conversation_id=conversation_id,
+        reply_id="r-x",
+        text="leak",
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+    )
     for event in (foreign, reply, reply):
         await publish(stack, REPLIES, event, conversation_id)
     first = await asyncio.wait_for(stream.read(), 15)
@@ -184,8 +226,9 @@ async def test_reply_published_to_kafka_reaches_the_stream_once(stack, channel, 
 async def test_agent_claims_replies_and_resolves(stack, channel, keys):
     customers = cgrpc.CustomerServiceStub(channel)
     agents = agrpc.AgentServiceStub(channel)
-    ack = await customers.SendMessage(cpb.SendMessageRequest(customer_id="cust-4", text="I need a human"),
-                                      metadata=auth(keys["acme_adapter"]))
+    ack = await customers.SendMessage(
+        cpb.SendMessageRequest(customer_id="cust-4", text="I need a human"), metadata=auth(keys["acme_adapter"])
+    )
     cid = ack.conversation_id
     # The generator's part, done by hand here: escalate to the billing queue.
     from services.common.storage.mongo import connect
@@ -196,30 +239,47 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
     await mongo.close()
     watch = agents.WatchQueue(apb.WatchQueueRequest(queue="billing"), metadata=auth(keys["acme_agent"]))
     await asyncio.sleep(1.0)
-    escalation = ev.EscalationRaised(escalation_id=f"e-{uuid.uuid4().hex}", tenant_id="acme", conversation_id=cid,
-                                     queue="billing", summary="wants a human")
+    escalation = ev.EscalationRaised(
+        escalation_id=f"e-{uuid.uuid4().hex}",
+        tenant_id="acme",
+        conversation_id=cid,
+        queue="billing",
+        summary="wants a human",
+    )
     escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)
     await publish(stack, ESCALATIONS, escalation, cid, escalation_topic(stack.prefix, "billing"))
     seen = await asyncio.wait_for(watch.read(), 15)
     assert seen.escalation.conversation_id == cid
     watch.cancel()
 
-    replies = customers.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"]))
+    replies = customers.StreamReplies(
+        cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"])
+    )
     await asyncio.sleep(1.0)
-    claimed = await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"]))
+    claimed = await agents.ClaimConversation(
+        apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"])
+    )
     assert claimed.conversation.state == conv.CONVERSATION_STATE_AGENT and claimed.conversation.agent_id == "alice"
     # Alice's client retries the claim (say its first answer was lost): still hers, not an error.
-    again = await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"]))
+    again = await agents.ClaimConversation(
+        apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"])
+    )
     assert again.conversation.agent_id == "alice" and again.conversation.state == conv.CONVERSATION_STATE_AGENT
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent2"]))
+        await agents.ClaimConversation(
+            apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent2"])
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents.SendAgentReply(apb.SendAgentReplyRequest(conversation_id=cid, text="hi"), metadata=auth(keys["acme_agent2"]))
+        await agents.SendAgentReply(
+            apb.SendAgentReplyRequest(conversation_id=cid, text="hi"), metadata=auth(keys["acme_agent2"])
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
-    sent = await agents.SendAgentReply(apb.SendAgentReplyRequest(conversation_id=cid, text="Hi, I'm Alice, how can I help?"),
-                                       metadata=auth(keys["acme_agent"]))
+    sent = await agents.SendAgentReply(
+        apb.SendAgentReplyRequest(conversation_id=cid, text="Hi, I'm Alice, how can I help?"),
+        metadata=auth(keys["acme_agent"]),
+    )
     texts = []
     while len(texts) < 1:
         item = await asyncio.wait_for(replies.read(), 15)
@@ -227,9 +287,13 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
             assert item.reply.reply_id == sent.reply_id and item.reply.author == conv.AUTHOR_AGENT
             texts.append(item.reply.text)
     assert texts == ["Hi, I'm Alice, how can I help?"]
-    resolved = await agents.ResolveConversation(apb.ResolveConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"]))
+    resolved = await agents.ResolveConversation(
+        apb.ResolveConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"])
+    )
     assert resolved.conversation.state == conv.CONVERSATION_STATE_RESOLVED
     replies.cancel()
 
-    history = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"]))
+    history = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"])
+    )
     assert [m.author for m in history.messages] == [conv.AUTHOR_CUSTOMER, conv.AUTHOR_AGENT]

@@ -41,8 +41,9 @@ async def db(stack):
         await mongo.close()
 
 
-async def customer_message(channel, keys, db, text: str, model_label: str = "recover_password",
-                           model_version: str = "intent-20260101-aaaa") -> cpb.SendMessageResponse:
+async def customer_message(
+    channel, keys, db, text: str, model_label: str = "recover_password", model_version: str = "intent-20260101-aaaa"
+) -> cpb.SendMessageResponse:
     """A stored customer message that intent model `model_version` labelled `model_label`.
 
     Written with the repositories the gateway and the workers use, not sent through the gateway: in a
@@ -51,10 +52,12 @@ async def customer_message(channel, keys, db, text: str, model_label: str = "rec
     """
     conversation_id, message_id = f"corr-{uuid.uuid4().hex[:12]}", f"m-{uuid.uuid4().hex}"
     await ConversationRepo(db).ensure("acme", conversation_id, "cust-corr", "web")
-    msg = ev.MessageReceived(tenant_id="acme", conversation_id=conversation_id, message_id=message_id,
-                             customer_id="cust-corr", text=text)
-    understanding = und.Understanding(language="en", intent=und.Intent(label=model_label, confidence=0.7),
-                                      model_version=model_version)
+    msg = ev.MessageReceived(
+        tenant_id="acme", conversation_id=conversation_id, message_id=message_id, customer_id="cust-corr", text=text
+    )
+    understanding = und.Understanding(
+        language="en", intent=und.Intent(label=model_label, confidence=0.7), model_version=model_version
+    )
     await MessageRepo(db).attach_enrichment(msg, understanding, und.Sentiment(polarity=und.POLARITY_NEUTRAL))
     return cpb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
 
@@ -74,7 +77,8 @@ async def test_an_agent_relabels_a_message_and_reads_it_beside_the_models_label(
     assert reply.correction.model_version == "intent-20260101-aaaa"
 
     read = await agrpc.AgentServiceStub(channel).ReadConversation(
-        apb.ReadConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["acme_agent"]))
+        apb.ReadConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["acme_agent"])
+    )
     [message] = read.messages
     assert message.understanding.intent.label == "recover_password"
     assert message.correction.intent == "track_order" and message.correction.polarity == und.POLARITY_NEGATIVE
@@ -102,7 +106,9 @@ async def test_out_of_scope_is_accepted_and_unknown_labels_are_refused_with_the_
     assert "unknown intent 'weather_forecast'" in err.value.details() and "track_order" in err.value.details()
 
 
-async def test_a_relabel_is_checked_against_the_labels_of_the_model_version_that_labelled_the_message(channel, keys, db):
+async def test_a_relabel_is_checked_against_the_labels_of_the_model_version_that_labelled_the_message(
+    channel, keys, db
+):
     """A retrain dropped `parcel_locker` and added `report_fraud`: each label is a correction of what the
     version that has it said, and an unknown label for the other version's messages."""
     tag = uuid.uuid4().hex[:6]
@@ -117,47 +123,71 @@ async def test_a_relabel_is_checked_against_the_labels_of_the_model_version_that
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await correct(channel, keys["acme_agent"], by_newer, intent="parcel_locker")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert f"unknown intent 'parcel_locker'; intent model {newer}, which labelled message {by_newer.message_id}, knows" \
+    assert (
+        f"unknown intent 'parcel_locker'; intent model {newer}, which labelled message {by_newer.message_id}, knows"
         in err.value.details()
+    )
     assert await db["corrections"].count_documents({"message_id": by_newer.message_id}) == 0
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await correct(channel, keys["acme_agent"], by_older, intent="report_fraud")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and f"intent model {older}, which labelled" in err.value.details()
-    assert (await correct(channel, keys["acme_agent"], by_newer, intent="report_fraud")).correction.intent == "report_fraud"
+    assert (
+        err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and f"intent model {older}, which labelled" in err.value.details()
+    )
+    assert (
+        await correct(channel, keys["acme_agent"], by_newer, intent="report_fraud")
+    ).correction.intent == "report_fraud"
     [stored] = await db["corrections"].find({"message_id": by_older.message_id}).to_list()
     assert stored["intent"] == "parcel_locker", "the refused relabel must leave the earlier correction as it was"
 
 
-async def test_a_message_of_a_version_never_announced_is_checked_against_the_newest_and_the_refusal_says_so(channel, keys, db):
+async def test_a_message_of_a_version_never_announced_is_checked_against_the_newest_and_the_refusal_says_so(
+    channel, keys, db
+):
     never = f"intent-20251231-gone{uuid.uuid4().hex[:6]}"
     ack = await customer_message(channel, keys, db, "where's my parcel", model_version=never)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await correct(channel, keys["acme_agent"], ack, intent="weather_forecast")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert (f"message {ack.message_id} was labelled by intent model {never}, which no intent worker has announced, "
-            "so it was checked against the newest announced intent model, ") in err.value.details()
+    assert (
+        f"message {ack.message_id} was labelled by intent model {never}, which no intent worker has announced, "
+        "so it was checked against the newest announced intent model, "
+    ) in err.value.details()
     newest = re.search(r"the newest announced intent model, (\S+), which knows", err.value.details())[1]
     assert await ModelVersionRepo(db).get("intent", newest) is not None
     assert (await correct(channel, keys["acme_agent"], ack, intent="track_order")).correction.model_version == never
 
-    unlabelled = ev.MessageReceived(tenant_id="acme", conversation_id=ack.conversation_id, message_id=f"m-{uuid.uuid4().hex}",
-                                    customer_id="cust-corr", text="hello?")
+    unlabelled = ev.MessageReceived(
+        tenant_id="acme",
+        conversation_id=ack.conversation_id,
+        message_id=f"m-{uuid.uuid4().hex}",
+        customer_id="cust-corr",
+        text="hello?",
+    )
     await MessageRepo(db).record_customer(unlabelled)  # stored by the gateway, not enriched yet
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await correct(channel, keys["acme_agent"], unlabelled, intent="weather_forecast")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert (f"message {unlabelled.message_id} has no intent label yet, so it was checked against the newest "
-            "announced intent model") in err.value.details()
+    assert (
+        f"message {unlabelled.message_id} has no intent label yet, so it was checked against the newest "
+        "announced intent model"
+    ) in err.value.details()
 
 
-@pytest.mark.parametrize("fields, phrase", [
-    ({"message_id": "bad id!"}, "message_id must be"),
-    ({"conversation_id": "bad id!"}, "conversation_id must be"),
-    ({"message_id": ""}, "message_id is required"),
-    ({"intent": "", "polarity": und.POLARITY_UNSPECIFIED}, "give the corrected intent, the corrected polarity, or both"),
-    ({"polarity": 42}, "polarity 42 is not a Polarity value"),
-])
+@pytest.mark.parametrize(
+    "fields, phrase",
+    [
+        ({"message_id": "bad id!"}, "message_id must be"),
+        ({"conversation_id": "bad id!"}, "conversation_id must be"),
+        ({"message_id": ""}, "message_id is required"),
+        (
+            {"intent": "", "polarity": und.POLARITY_UNSPECIFIED},
+            "give the corrected intent, the corrected polarity, or both",
+        ),
+        ({"polarity": 42}, "polarity 42 is not a Polarity value"),
+    ],
+)
 async def test_malformed_corrections_are_invalid_argument(channel, keys, db, fields, phrase):
     ack = await customer_message(channel, keys, db, "where is my refund")
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -183,8 +213,12 @@ async def test_a_message_of_another_conversation_or_a_reply_is_not_found(channel
     assert err.value.code() == grpc.StatusCode.NOT_FOUND and "not found in conversation" in err.value.details()
     reply = await bot_reply(db, ack)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await correct(channel, keys["acme_agent"], dataclasses.replace(mixed, conversation_id=ack.conversation_id,
-                                                                        message_id=reply), intent="complaint")
+        await correct(
+            channel,
+            keys["acme_agent"],
+            dataclasses.replace(mixed, conversation_id=ack.conversation_id, message_id=reply),
+            intent="complaint",
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -197,24 +231,40 @@ async def test_adapter_keys_cannot_correct(channel, keys, db):
 
 async def bot_reply(db, ack) -> str:
     """The generator's part: a stored bot reply to the message."""
-    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=ack.conversation_id, reply_id=f"r-{uuid.uuid4().hex}",
-                              in_reply_to=ack.message_id, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="Sorry!")
+    reply = ev.ReplyPublished(
+        tenant_id="acme",
+        conversation_id=ack.conversation_id,
+        reply_id=f"r-{uuid.uuid4().hex}",
+        in_reply_to=ack.message_id,
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+        text="Sorry!",
+    )
     await MessageRepo(db).record_reply(reply)
     return reply.reply_id
 
 
-async def test_the_retrain_reader_gets_corrections_with_their_text_and_thumbs_down_with_their_question(channel, keys, db):
+async def test_the_retrain_reader_gets_corrections_with_their_text_and_thumbs_down_with_their_question(
+    channel, keys, db
+):
     corrected = await customer_message(channel, keys, db, "the courier left it at the wrong door")
     await correct(channel, keys["acme_agent"], corrected, intent="track_order")
     disliked = await customer_message(channel, keys, db, "how long does a refund take", model_label="get_refund")
     reply_id = await bot_reply(db, disliked)
     await cgrpc.CustomerServiceStub(channel).SubmitFeedback(
-        cpb.SubmitFeedbackRequest(conversation_id=disliked.conversation_id, reply_id=reply_id, rating=ev.RATING_THUMBS_DOWN),
-        metadata=auth(keys["acme_adapter"]))
+        cpb.SubmitFeedbackRequest(
+            conversation_id=disliked.conversation_id, reply_id=reply_id, rating=ev.RATING_THUMBS_DOWN
+        ),
+        metadata=auth(keys["acme_adapter"]),
+    )
 
     signals = await read_signals(db, "acme")
     [mine] = [c for c in signals.corrections if c.message_id == corrected.message_id]
-    assert (mine.text, mine.intent, mine.model_intent) == ("the courier left it at the wrong door", "track_order", "recover_password")
+    assert (mine.text, mine.intent, mine.model_intent) == (
+        "the courier left it at the wrong door",
+        "track_order",
+        "recover_password",
+    )
     [down] = [d for d in signals.thumbs_down if d.reply_id == reply_id]
     assert (down.message_id, down.intent, down.corrected) == (disliked.message_id, "get_refund", False)
     assert all(c.tenant_id == "acme" for c in signals.corrections)
@@ -230,7 +280,8 @@ async def test_without_an_intent_model_in_service_a_label_cannot_be_checked(stac
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as channel:
             ack = await cgrpc.CustomerServiceStub(channel).SendMessage(
-                cpb.SendMessageRequest(customer_id="c", text="where is my order"), metadata=auth(adapter))
+                cpb.SendMessageRequest(customer_id="c", text="where is my order"), metadata=auth(adapter)
+            )
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await correct(channel, agent, ack, intent="track_order")
             assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "start cs-intent" in err.value.details()

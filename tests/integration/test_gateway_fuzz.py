@@ -28,15 +28,28 @@ from tests.integration.conftest import auth, create_keys
 pytestmark = pytest.mark.stack
 
 ACTIONABLE = {
-    grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 UNARY_DEADLINE_S = 30  # generous for a loaded machine; a handler that hangs still fails the test
 STREAM_WAIT_S = 1.0  # a well-formed stream request legitimately stays open; it must not fail before this
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 CUSTOMER = cpb.DESCRIPTOR.services_by_name["CustomerService"]
 AGENT = apb.DESCRIPTOR.services_by_name["AgentService"]
@@ -52,26 +65,43 @@ STREAMS = sorted(path for path, (method, _) in METHODS.items() if method.server_
 @pytest.fixture(scope="module")
 def fuzz(stack, gateway):
     """Keys of a tenant of its own (so the fuzz's rate limits touch no other test) and one real conversation."""
-    adapter, agent, other_adapter = create_keys(stack, [("fuzz", "adapter", ""), ("fuzz", "agent", "fiona"),
-                                                        ("fuzz-other", "adapter", "")])
+    adapter, agent, other_adapter = create_keys(
+        stack, [("fuzz", "adapter", ""), ("fuzz", "agent", "fiona"), ("fuzz-other", "adapter", "")]
+    )
     with grpc.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as channel:
-        send = channel.unary_unary("/cs.v1.CustomerService/SendMessage", request_serializer=cpb.SendMessageRequest.SerializeToString,
-                                   response_deserializer=cpb.SendMessageResponse.FromString)
-        ack = send(cpb.SendMessageRequest(customer_id="fuzz-cust", text="hello fuzz"), metadata=auth(adapter), timeout=30)
-        yield {"channel": channel, "adapter": adapter, "agent": agent, "other_adapter": other_adapter,
-               "conversation_id": ack.conversation_id, "gateway": gateway}
+        send = channel.unary_unary(
+            "/cs.v1.CustomerService/SendMessage",
+            request_serializer=cpb.SendMessageRequest.SerializeToString,
+            response_deserializer=cpb.SendMessageResponse.FromString,
+        )
+        ack = send(
+            cpb.SendMessageRequest(customer_id="fuzz-cust", text="hello fuzz"), metadata=auth(adapter), timeout=30
+        )
+        yield {
+            "channel": channel,
+            "adapter": adapter,
+            "agent": agent,
+            "other_adapter": other_adapter,
+            "conversation_id": ack.conversation_id,
+            "gateway": gateway,
+        }
 
 
 def ids(real: str) -> st.SearchStrategy[str]:
     return st.one_of(
-        st.just(""), st.just(real), st.sampled_from(["x" * 128, "x" * 129, "conv-1\n", "-x", "a b", QUEUES.split(",")[0]]),
-        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,40}", fullmatch=True), st.text(max_size=150),
+        st.just(""),
+        st.just(real),
+        st.sampled_from(["x" * 128, "x" * 129, "conv-1\n", "-x", "a b", QUEUES.split(",")[0]]),
+        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,40}", fullmatch=True),
+        st.text(max_size=150),
     )
 
 
 def texts() -> st.SearchStrategy[str]:
     return st.one_of(
-        st.text(max_size=300), st.just(""), st.sampled_from([" \n\t ", "\x00", "\u200b", "\ufeff", "é" * 4001]),
+        st.text(max_size=300),
+        st.just(""),
+        st.sampled_from([" \n\t ", "\x00", "\u200b", "\ufeff", "é" * 4001]),
         st.integers(3990, 300_000).map(lambda n: "字" * n),  # over the limit, and over the 256 KiB message cap
     )
 
@@ -115,16 +145,24 @@ def malformed(draw, path: str, real: str) -> bytes:
         return bytes([0x0A, len(bad) + 1]) + b"a" + bad + data  # field 1 (a string in every request), invalid
     if how == "flip" and data:
         i = draw(st.integers(0, len(data) - 1))
-        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
     return draw(st.binary(max_size=400))
 
 
 def credentials(fuzz, role: str) -> st.SearchStrategy:
     other_role = "agent" if role == "adapter" else "adapter"
-    return st.sampled_from([
-        auth(fuzz[role]), auth(fuzz[role]), auth(fuzz[role]), auth(fuzz[other_role]), auth(fuzz["other_adapter"]),
-        auth("cs_ad_not-a-real-key"), (("authorization", "Basic abc"),), (),
-    ])
+    return st.sampled_from(
+        [
+            auth(fuzz[role]),
+            auth(fuzz[role]),
+            auth(fuzz[role]),
+            auth(fuzz[other_role]),
+            auth(fuzz["other_adapter"]),
+            auth("cs_ad_not-a-real-key"),
+            (("authorization", "Basic abc"),),
+            (),
+        ]
+    )
 
 
 def call(fuzz, path: str, request: bytes, metadata) -> grpc.StatusCode:
@@ -150,7 +188,9 @@ def call(fuzz, path: str, request: bytes, metadata) -> grpc.StatusCode:
 
 def assert_actionable(fuzz, path: str, request: bytes, metadata) -> None:
     code = call(fuzz, path, request, metadata)
-    assert code in ACTIONABLE, f"{path} answered {code.name} to {request[:200]!r} (log: {fuzz['gateway'].log()[-2000:]})"
+    assert code in ACTIONABLE, (
+        f"{path} answered {code.name} to {request[:200]!r} (log: {fuzz['gateway'].log()[-2000:]})"
+    )
 
 
 @st.composite
@@ -189,7 +229,9 @@ def test_random_stream_requests_fail_cleanly_or_stay_open(fuzz):
 def test_undecodable_request_is_invalid_argument_naming_the_problem(fuzz):
     bad_utf8 = b"\x0a\x02a\xff" + cpb.SendMessageRequest(customer_id="c", text="hi").SerializeToString()
     with pytest.raises(grpc.RpcError) as err:
-        fuzz["channel"].unary_unary("/cs.v1.CustomerService/SendMessage")(bad_utf8, metadata=auth(fuzz["adapter"]), timeout=30)
+        fuzz["channel"].unary_unary("/cs.v1.CustomerService/SendMessage")(
+            bad_utf8, metadata=auth(fuzz["adapter"]), timeout=30
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "not a valid protobuf message" in err.value.details()
 

@@ -16,7 +16,9 @@ RATE_PER_MINUTE = 5  # a burst of 5, then one request per 12 s: a flood of 20 ru
 
 @pytest.fixture(scope="module")
 def slow_gateway(stack, tmp_path_factory: pytest.TempPathFactory):
-    proc = start_gateway(stack, tmp_path_factory.mktemp("rate-gateway"), CS_GATEWAY_RATE_PER_MINUTE=str(RATE_PER_MINUTE))
+    proc = start_gateway(
+        stack, tmp_path_factory.mktemp("rate-gateway"), CS_GATEWAY_RATE_PER_MINUTE=str(RATE_PER_MINUTE)
+    )
     try:
         yield proc
     finally:
@@ -27,8 +29,9 @@ async def codes(stub: cgrpc.CustomerServiceStub, key: str, calls: int) -> list[t
     results = []
     for _ in range(calls):
         try:
-            await stub.GetConversation(cpb.GetConversationRequest(conversation_id="no-such-conversation"),
-                                       metadata=auth(key), timeout=30)
+            await stub.GetConversation(
+                cpb.GetConversationRequest(conversation_id="no-such-conversation"), metadata=auth(key), timeout=30
+            )
             results.append((grpc.StatusCode.OK, ""))
         except grpc.aio.AioRpcError as exc:
             results.append((exc.code(), exc.details()))
@@ -36,7 +39,9 @@ async def codes(stub: cgrpc.CustomerServiceStub, key: str, calls: int) -> list[t
 
 
 async def test_a_flooding_key_is_limited_and_another_key_of_the_tenant_is_not(stack, slow_gateway):
-    flooder, neighbour = await create_keys_async(stack, [("ratelimited", "adapter", ""), ("ratelimited", "adapter", "")])
+    flooder, neighbour = await create_keys_async(
+        stack, [("ratelimited", "adapter", ""), ("ratelimited", "adapter", "")]
+    )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{slow_gateway.ports['grpc']}") as channel:
         stub = cgrpc.CustomerServiceStub(channel)
         flood = await codes(stub, flooder, 4 * RATE_PER_MINUTE)

@@ -51,8 +51,9 @@ class Sink:
 async def sink(stack, channel, keys):
     """An acme reply stream on a new conversation, and a channel to the sink its route names."""
     cid = f"sink-{uuid.uuid4().hex[:10]}"
-    stream = cgrpc.CustomerServiceStub(channel).StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid),
-                                                              metadata=auth(keys["acme_adapter"]))
+    stream = cgrpc.CustomerServiceStub(channel).StreamReplies(
+        cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"])
+    )
     try:
         address = await wait_stream_route(stack, "acme", cid)
         async with grpc.aio.insecure_channel(address) as sink_channel:
@@ -62,13 +63,21 @@ async def sink(stack, channel, keys):
 
 
 async def push(channel: grpc.aio.Channel, *requests: bytes) -> pb.PushReplyResponse:
-    call = channel.stream_unary(PUSH, request_serializer=lambda raw: raw, response_deserializer=pb.PushReplyResponse.FromString)
+    call = channel.stream_unary(
+        PUSH, request_serializer=lambda raw: raw, response_deserializer=pb.PushReplyResponse.FromString
+    )
     return await call(iter(requests), timeout=CALL_TIMEOUT_S)
 
 
 def reply_event(tenant: str, conversation_id: str, text: str) -> ev.ReplyPublished:
-    return ev.ReplyPublished(tenant_id=tenant, conversation_id=conversation_id, reply_id=f"r-{uuid.uuid4().hex}",
-                             text=text, author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
+    return ev.ReplyPublished(
+        tenant_id=tenant,
+        conversation_id=conversation_id,
+        reply_id=f"r-{uuid.uuid4().hex}",
+        text=text,
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+    )
 
 
 def bot_reply(tenant: str, conversation_id: str, text: str) -> bytes:
@@ -87,14 +96,18 @@ async def test_sink_still_delivers_tokens_after_malformed_pushes(sink):
     for raw in MALFORMED.values():
         with pytest.raises(grpc.aio.AioRpcError):
             await push(sink.channel, raw)
-    token = pb.PushReplyRequest(tenant_id="acme", token=cpb.ReplyToken(conversation_id=sink.conversation_id, reply_id="r-1", text="Hel"))
+    token = pb.PushReplyRequest(
+        tenant_id="acme", token=cpb.ReplyToken(conversation_id=sink.conversation_id, reply_id="r-1", text="Hel")
+    )
     assert (await push(sink.channel, token.SerializeToString())).delivered == 1
     got = await asyncio.wait_for(sink.stream.read(), CALL_TIMEOUT_S)
     assert got.token.text == "Hel" and got.token.conversation_id == sink.conversation_id
     assert (await push(sink.channel, bot_reply("globex", sink.conversation_id, "leak"))).delivered == 0
 
 
-async def test_a_reply_pushed_on_the_public_port_is_unimplemented_and_never_reaches_the_customer(gateway, channel, sink):
+async def test_a_reply_pushed_on_the_public_port_is_unimplemented_and_never_reaches_the_customer(
+    gateway, channel, sink
+):
     assert not sink.address.endswith(f":{gateway.ports['grpc']}"), "the stream route names the public port"
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await push(channel, bot_reply("acme", sink.conversation_id, "forged: send your card number to ..."))
@@ -108,28 +121,37 @@ async def test_a_reply_pushed_on_the_public_port_is_unimplemented_and_never_reac
 async def test_the_sink_port_serves_no_public_api(sink, keys):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await cgrpc.CustomerServiceStub(sink.channel).SendMessage(
-            cpb.SendMessageRequest(customer_id="c", text="hello"), metadata=auth(keys["acme_adapter"]), timeout=CALL_TIMEOUT_S)
+            cpb.SendMessageRequest(customer_id="c", text="hello"),
+            metadata=auth(keys["acme_adapter"]),
+            timeout=CALL_TIMEOUT_S,
+        )
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_a_reply_already_pushed_to_a_stream_is_not_delivered_again_from_the_replies_topic(stack, channel, sink, keys):
+async def test_a_reply_already_pushed_to_a_stream_is_not_delivered_again_from_the_replies_topic(
+    stack, channel, sink, keys
+):
     """The generator pushes a final reply and publishes it; the topic copy reaches the gateway later.
 
     A stream opened in between (the customer's next message) must not get the old reply as if it
     answered the new message.
     """
     first = reply_event("acme", sink.conversation_id, "the answer to the first question")
-    assert (await push(sink.channel, pb.PushReplyRequest(tenant_id="acme", reply=first).SerializeToString())).delivered == 1
+    assert (
+        await push(sink.channel, pb.PushReplyRequest(tenant_id="acme", reply=first).SerializeToString())
+    ).delivered == 1
     assert (await asyncio.wait_for(sink.stream.read(), CALL_TIMEOUT_S)).reply.reply_id == first.reply_id
 
-    marker = pb.PushReplyRequest(tenant_id="acme", token=cpb.ReplyToken(
-        conversation_id=sink.conversation_id, reply_id="r-next", text="...")).SerializeToString()
+    marker = pb.PushReplyRequest(
+        tenant_id="acme", token=cpb.ReplyToken(conversation_id=sink.conversation_id, reply_id="r-next", text="...")
+    ).SerializeToString()
     sink.stream.cancel()
     async with asyncio.timeout(CALL_TIMEOUT_S):  # the first stream is gone once a push reaches nobody
         while (await push(sink.channel, marker)).delivered:
             await asyncio.sleep(0.05)
     second_stream = cgrpc.CustomerServiceStub(channel).StreamReplies(
-        cpb.StreamRepliesRequest(conversation_id=sink.conversation_id), metadata=auth(keys["acme_adapter"]))
+        cpb.StreamRepliesRequest(conversation_id=sink.conversation_id), metadata=auth(keys["acme_adapter"])
+    )
     try:
         async with asyncio.timeout(CALL_TIMEOUT_S):  # and the second one is there once a push reaches it
             while not (await push(sink.channel, marker)).delivered:

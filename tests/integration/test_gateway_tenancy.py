@@ -43,8 +43,17 @@ SERVICES = {
     "agent": (apb.DESCRIPTOR.services_by_name["AgentService"], AgentApi),
 }
 NAMED_PATHS = {  # the issue's list; the descriptor walk below must include at least these
-    "SendMessage", "GetConversation", "StreamReplies", "SubmitFeedback", "WatchConversation", "ReadConversation",
-    "ClaimConversation", "SendAgentReply", "TransferConversation", "ResolveConversation", "WatchQueue",
+    "SendMessage",
+    "GetConversation",
+    "StreamReplies",
+    "SubmitFeedback",
+    "WatchConversation",
+    "ReadConversation",
+    "ClaimConversation",
+    "SendAgentReply",
+    "TransferConversation",
+    "ResolveConversation",
+    "WatchQueue",
 }
 
 
@@ -59,7 +68,9 @@ def build_request(method, ids: dict[str, str]) -> bytes:
     message = GetMessageClass(method.input_type)()
     for field in method.input_type.fields:
         if field.type == FieldDescriptor.TYPE_STRING:
-            fresh = f"x-{uuid.uuid4().hex[:8]}" if field.name.endswith("_id") or field.name == "channel" else "hello there"
+            fresh = (
+                f"x-{uuid.uuid4().hex[:8]}" if field.name.endswith("_id") or field.name == "channel" else "hello there"
+            )
             setattr(message, field.name, ids.get(field.name, fresh))
         elif field.type == FieldDescriptor.TYPE_ENUM:
             setattr(message, field.name, field.enum_type.values[-1].number)
@@ -99,8 +110,13 @@ def tenants(stack) -> dict[str, str]:
 async def escalate(stack, repos: Repositories, tenant: str, conversation_id: str, live: bool) -> str:
     """The generator's part, by hand: queue the conversation and raise an escalation (stored, or published)."""
     await repos.conversations.transition(tenant, conversation_id, (STATE_BOT,), STATE_QUEUED, queue=QUEUE)
-    escalation = ev.EscalationRaised(escalation_id=f"esc-{uuid.uuid4().hex}", tenant_id=tenant,
-                                     conversation_id=conversation_id, queue=QUEUE, summary="private summary")
+    escalation = ev.EscalationRaised(
+        escalation_id=f"esc-{uuid.uuid4().hex}",
+        tenant_id=tenant,
+        conversation_id=conversation_id,
+        queue=QUEUE,
+        summary="private summary",
+    )
     escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)
     escalation.created_at.GetCurrentTime()
     if live:
@@ -139,21 +155,36 @@ async def test_another_tenant_is_refused_on_every_path_to_a_conversation(stack, 
         ack = await send(channel, tenants["a_adapter"], "cust-a", "my private question")
         cid = ack.conversation_id
         await escalate(stack, repos, tenants["a"], cid, live=False)
-        ids = {"conversation_id": cid, "message_id": ack.message_id, "customer_id": "cust-a", "queue": QUEUE,
-               "reply_id": ack.message_id, "intent": "track_order"}
+        ids = {
+            "conversation_id": cid,
+            "message_id": ack.message_id,
+            "customer_id": "cust-a",
+            "queue": QUEUE,
+            "reply_id": ack.message_id,
+            "intent": "track_order",
+        }
         before = await snapshot(repos, tenants["a"], cid)
         queued = await foreign_statuses(channel, tenants, ids)
         assert await snapshot(repos, tenants["a"], cid) == before
 
-        agents = channel.unary_unary("/cs.v1.AgentService/ClaimConversation",
-                                     request_serializer=apb.ClaimConversationRequest.SerializeToString,
-                                     response_deserializer=apb.ClaimConversationResponse.FromString)
-        await agents(apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(tenants["a_agent"]), timeout=CALL_TIMEOUT_S)
-        reply = channel.unary_unary("/cs.v1.AgentService/SendAgentReply",
-                                    request_serializer=apb.SendAgentReplyRequest.SerializeToString,
-                                    response_deserializer=apb.SendAgentReplyResponse.FromString)
-        sent = await reply(apb.SendAgentReplyRequest(conversation_id=cid, text="Anna here"),
-                           metadata=auth(tenants["a_agent"]), timeout=CALL_TIMEOUT_S)
+        agents = channel.unary_unary(
+            "/cs.v1.AgentService/ClaimConversation",
+            request_serializer=apb.ClaimConversationRequest.SerializeToString,
+            response_deserializer=apb.ClaimConversationResponse.FromString,
+        )
+        await agents(
+            apb.ClaimConversationRequest(conversation_id=cid), metadata=auth(tenants["a_agent"]), timeout=CALL_TIMEOUT_S
+        )
+        reply = channel.unary_unary(
+            "/cs.v1.AgentService/SendAgentReply",
+            request_serializer=apb.SendAgentReplyRequest.SerializeToString,
+            response_deserializer=apb.SendAgentReplyResponse.FromString,
+        )
+        sent = await reply(
+            apb.SendAgentReplyRequest(conversation_id=cid, text="Anna here"),
+            metadata=auth(tenants["a_agent"]),
+            timeout=CALL_TIMEOUT_S,
+        )
         ids["reply_id"] = sent.reply_id
         before = await snapshot(repos, tenants["a"], cid)
         claimed = await foreign_statuses(channel, tenants, ids)
@@ -164,8 +195,12 @@ async def test_another_tenant_is_refused_on_every_path_to_a_conversation(stack, 
         await mongo.close()
 
     assert NAMED_PATHS - {"WatchQueue"} <= set(queued), "a listed method is not implemented by the gateway"
-    leaks = {f"{name} ({state})": code.name for state, found in (("queued", queued), ("claimed", claimed))
-             for name, code in found.items() if code not in REFUSED}
+    leaks = {
+        f"{name} ({state})": code.name
+        for state, found in (("queued", queued), ("claimed", claimed))
+        for name, code in found.items()
+        if code not in REFUSED
+    }
     assert not leaks, f"tenant B was not refused on tenant A's conversation: {leaks}"
 
 
@@ -177,8 +212,11 @@ async def test_another_tenants_queue_watch_never_sees_its_escalations(stack, cha
         b_cid = (await send(channel, tenants["b_adapter"], "cust-b", "refund please")).conversation_id
         a_stored = await escalate(stack, repos, tenants["a"], a_cid, live=False)
         b_stored = await escalate(stack, repos, tenants["b"], b_cid, live=False)
-        watch = channel.unary_stream("/cs.v1.AgentService/WatchQueue", request_serializer=apb.WatchQueueRequest.SerializeToString,
-                                     response_deserializer=apb.WatchQueueResponse.FromString)
+        watch = channel.unary_stream(
+            "/cs.v1.AgentService/WatchQueue",
+            request_serializer=apb.WatchQueueRequest.SerializeToString,
+            response_deserializer=apb.WatchQueueResponse.FromString,
+        )
         a_watch = watch(apb.WatchQueueRequest(queue=QUEUE), metadata=auth(tenants["a_agent"]))
         b_watch = watch(apb.WatchQueueRequest(queue=QUEUE), metadata=auth(tenants["b_agent"]))
         seen = {"a": [], "b": []}
@@ -221,12 +259,22 @@ async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_r
     repos = Repositories.of(db)
     try:
         address = await wait_stream_route(stack, tenants["a"], cid)  # this gateway's reply sink
-        b_stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(tenants["b_adapter"]))
+        b_stream = stub.StreamReplies(
+            cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(tenants["b_adapter"])
+        )
         assert await wait_stream_route(stack, tenants["b"], cid) == address
-        assert await repos.stream_routes.get(tenants["a"], cid) == address, "tenant B's stream took tenant A's token route"
+        assert await repos.stream_routes.get(tenants["a"], cid) == address, (
+            "tenant B's stream took tenant A's token route"
+        )
         await send(channel, tenants["a_adapter"], "cust-a", "hello", conversation_id=cid)
-        reply = ev.ReplyPublished(tenant_id=tenants["a"], conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
-                                  text="for A only", author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER)
+        reply = ev.ReplyPublished(
+            tenant_id=tenants["a"],
+            conversation_id=cid,
+            reply_id=f"r-{uuid.uuid4().hex}",
+            text="for A only",
+            author=conv.AUTHOR_BOT,
+            kind=conv.REPLY_KIND_ANSWER,
+        )
         await publish(stack, REPLIES, reply, cid)
         got = await asyncio.wait_for(a_stream.read(), CALL_TIMEOUT_S)
         assert got.reply.reply_id == reply.reply_id
@@ -242,8 +290,16 @@ async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_r
 @pytest.mark.parametrize("role", list(SERVICES))
 async def test_a_key_of_the_wrong_role_is_refused_on_every_method(channel, tenants, role):
     ack = await send(channel, tenants["a_adapter"], "cust-a", "who may read this?")
-    ids = {"conversation_id": ack.conversation_id, "message_id": ack.message_id, "customer_id": "cust-a", "queue": QUEUE}
+    ids = {
+        "conversation_id": ack.conversation_id,
+        "message_id": ack.message_id,
+        "customer_id": "cust-a",
+        "queue": QUEUE,
+    }
     other_role = "agent" if role == "adapter" else "adapter"
-    found = {m.name: await status_of(channel, m, build_request(m, ids), tenants[f"a_{other_role}"])
-             for m, implemented in methods(role) if implemented}
+    found = {
+        m.name: await status_of(channel, m, build_request(m, ids), tenants[f"a_{other_role}"])
+        for m, implemented in methods(role)
+        if implemented
+    }
     assert {name: code.name for name, code in found.items() if code != grpc.StatusCode.PERMISSION_DENIED} == {}

@@ -32,10 +32,28 @@ def openssl(*args: str, cwd: pathlib.Path) -> None:
 
 
 def make_ca(folder: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.Path]:
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            cwd=folder)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.pem",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=folder,
+    )
     return folder / f"{name}.pem", folder / f"{name}.key"
 
 
@@ -43,10 +61,39 @@ def make_server_cert(folder: pathlib.Path, ca: tuple[pathlib.Path, pathlib.Path]
     (folder / "server.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
     )
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost", cwd=folder)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "server.ext", cwd=folder)
+    openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=folder,
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        cwd=folder,
+    )
     return folder / "server.pem", folder / "server.key"
 
 
@@ -61,8 +108,13 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
 
 @pytest.fixture(scope="module")
 def tls_gateway(stack, certs, tmp_path_factory: pytest.TempPathFactory):
-    proc = start_gateway(stack, tmp_path_factory.mktemp("tls-gateway"), ca=certs["ca"].read_bytes(),
-                         CS_GATEWAY_TLS_CERT=str(certs["cert"]), CS_GATEWAY_TLS_KEY=str(certs["key"]))
+    proc = start_gateway(
+        stack,
+        tmp_path_factory.mktemp("tls-gateway"),
+        ca=certs["ca"].read_bytes(),
+        CS_GATEWAY_TLS_CERT=str(certs["cert"]),
+        CS_GATEWAY_TLS_KEY=str(certs["key"]),
+    )
     try:
         yield proc
     finally:
@@ -103,7 +155,9 @@ async def test_a_client_trusting_another_ca_is_refused(tls_gateway, certs, keys)
 
 async def open_reply_stream(channel: grpc.aio.Channel, key: str) -> tuple[str, grpc.aio.UnaryStreamCall]:
     cid = f"tls-{uuid.uuid4().hex[:10]}"
-    stream = cgrpc.CustomerServiceStub(channel).StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(key))
+    stream = cgrpc.CustomerServiceStub(channel).StreamReplies(
+        cpb.StreamRepliesRequest(conversation_id=cid), metadata=auth(key)
+    )
     return cid, stream
 
 
@@ -156,13 +210,17 @@ def test_cs_health_checks_a_tls_gateway_with_its_ca(tls_gateway, certs):
     assert plaintext.returncode == 1
 
 
-@pytest.mark.parametrize("given, missing", [("CS_GATEWAY_TLS_CERT", "CS_GATEWAY_TLS_KEY"),
-                                            ("CS_GATEWAY_TLS_KEY", "CS_GATEWAY_TLS_CERT")])
+@pytest.mark.parametrize(
+    "given, missing", [("CS_GATEWAY_TLS_CERT", "CS_GATEWAY_TLS_KEY"), ("CS_GATEWAY_TLS_KEY", "CS_GATEWAY_TLS_CERT")]
+)
 def test_a_certificate_without_its_key_fails_at_start_naming_both(stack, certs, given, missing):
     path = certs["cert"] if given == "CS_GATEWAY_TLS_CERT" else certs["key"]
-    env = stack.env(**{given: str(path)}, CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port()))
-    result = subprocess.run([sys.executable, "-m", "services.gateway.main"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    env = stack.env(
+        **{given: str(path)}, CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port())
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "services.gateway.main"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"cs-gateway: cannot start: {given} is set but {missing} is not: set both for TLS, or neither for plaintext"

@@ -28,8 +28,9 @@ def intent_worker(stack, tmp_path_factory):
 
 
 async def collect(stack, topics: list[str], until, timeout: float = 30) -> list:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=stack.kafka, group_id=f"it-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=stack.kafka, group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest"
+    )
     await consumer.start()
     seen = []
     try:
@@ -46,7 +47,9 @@ async def collect(stack, topics: list[str], until, timeout: float = 30) -> list:
 async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack, intent_worker):
     cid = f"iw-{uuid.uuid4().hex}"
     good = [
-        ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"{cid}-1", text="Where is my order #A12345?"),
+        ev.MessageReceived(
+            tenant_id="acme", conversation_id=cid, message_id=f"{cid}-1", text="Where is my order #A12345?"
+        ),
         ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"{cid}-3", text="我要转人工客服"),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
@@ -54,7 +57,9 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
     topic = INBOUND.name(stack.prefix)
     await producer.send_and_wait(topic, INBOUND.encode(good[0]), key=conversation_key(cid))
     await producer.send_and_wait(topic, b"\x08\x96\x01 not protobuf \xff", key=conversation_key(cid))
-    future = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"{cid}-f", text="hi", schema_version=99)
+    future = ev.MessageReceived(
+        tenant_id="acme", conversation_id=cid, message_id=f"{cid}-f", text="hi", schema_version=99
+    )
     await producer.send_and_wait(topic, future.SerializeToString(), key=conversation_key(cid))
     no_tenant = ev.MessageReceived(conversation_id=cid, message_id=f"{cid}-t", text="hi", schema_version=1)
     await producer.send_and_wait(topic, no_tenant.SerializeToString(), key=conversation_key(cid))
@@ -65,8 +70,16 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
         return sum(1 for r in records if r.key == conversation_key(cid)) >= 5
 
     records = await collect(stack, [UNDERSTOOD.name(stack.prefix), DEAD_LETTER.name(stack.prefix)], done)
-    understood = [UNDERSTOOD.decode(r.value) for r in records if r.topic == UNDERSTOOD.name(stack.prefix) and r.key == conversation_key(cid)]
-    letters = [DEAD_LETTER.decode(r.value) for r in records if r.topic == DEAD_LETTER.name(stack.prefix) and r.key == conversation_key(cid)]
+    understood = [
+        UNDERSTOOD.decode(r.value)
+        for r in records
+        if r.topic == UNDERSTOOD.name(stack.prefix) and r.key == conversation_key(cid)
+    ]
+    letters = [
+        DEAD_LETTER.decode(r.value)
+        for r in records
+        if r.topic == DEAD_LETTER.name(stack.prefix) and r.key == conversation_key(cid)
+    ]
     assert [u.message.message_id for u in understood] == [f"{cid}-1", f"{cid}-3"]
     first, second = understood
     assert first.understanding.language == "en" and first.understanding.model_version.startswith("intent-")

@@ -18,8 +18,15 @@ def test_event_round_trips_through_a_consumer_group_and_offsets_are_committed(st
     topic = INBOUND.name(stack.prefix)
     conversation_id = f"codec-{uuid.uuid4().hex}"
     sent = [
-        ev.MessageReceived(tenant_id="acme", conversation_id=conversation_id, message_id=f"m{i}", customer_id="c",
-                           channel="wechat", text=f"第{i}条消息 ✓", customer=conv.CustomerProfile(tier="vip"))
+        ev.MessageReceived(
+            tenant_id="acme",
+            conversation_id=conversation_id,
+            message_id=f"m{i}",
+            customer_id="c",
+            channel="wechat",
+            text=f"第{i}条消息 ✓",
+            customer=conv.CustomerProfile(tier="vip"),
+        )
         for i in range(5)
     ]
     producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
@@ -28,14 +35,26 @@ def test_event_round_trips_through_a_consumer_group_and_offsets_are_committed(st
     producer.close()
 
     group = f"codec-{uuid.uuid4().hex[:6]}"
-    consumer = KafkaConsumer(topic, bootstrap_servers=stack.kafka, group_id=group, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
     received = [INBOUND.decode(r.value) for r in consumer if r.key == conversation_key(conversation_id)]
     consumer.commit()
     consumer.close()
     assert received == sent  # same partition, so in order, and intact
 
-    again = KafkaConsumer(topic, bootstrap_servers=stack.kafka, group_id=group, auto_offset_reset="earliest",
-                          enable_auto_commit=False, consumer_timeout_ms=3000)
+    again = KafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     assert [r for r in again if r.key == conversation_key(conversation_id)] == []
     again.close()

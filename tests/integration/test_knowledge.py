@@ -21,8 +21,14 @@ ABCD = SHARED_DATA / "abcd" / "guidelines.json"
 
 
 def kb(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.cli", "kb", *args], env=stack.env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "kb", *args],
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -39,12 +45,16 @@ def test_ingesting_the_abcd_guidelines_twice_stores_them_once(stack):
     again = kb(stack, "ingest", "--tenant", "kb-abcd", str(ABCD))
     assert "0 added, 0 updated, 55 unchanged, 0 removed; 0 passages embedded" in again.stdout
     listed = kb(stack, "list", "--tenant", "kb-abcd").stdout.splitlines()
-    assert len(listed) == 55 and any(line.startswith("guidelines/product-defect/return-due-to-size\t") for line in listed)
+    assert len(listed) == 55 and any(
+        line.startswith("guidelines/product-defect/return-due-to-size\t") for line in listed
+    )
     found = kb(stack, "search", "--tenant", "kb-abcd", "标准运费是多少钱？")
     assert found.returncode == 0 and "guidelines/shipping-issue/shipping-cost#" in found.stdout
 
 
-async def test_a_changed_file_updates_its_documents_and_drops_the_ones_it_no_longer_has(stack, repo, tmp_path: pathlib.Path):
+async def test_a_changed_file_updates_its_documents_and_drops_the_ones_it_no_longer_has(
+    stack, repo, tmp_path: pathlib.Path
+):
     faq = tmp_path / "faq.md"
     faq.write_text("# Returns\nWithin 30 days.\n\n# Gift cards\nThey never expire.\n")
     assert kb(stack, "ingest", "--tenant", "kb-edit", str(faq)).returncode == 0
@@ -58,7 +68,7 @@ async def test_a_changed_file_updates_its_documents_and_drops_the_ones_it_no_lon
 
 def test_bad_sources_and_tenants_fail_with_one_clear_line(stack, tmp_path: pathlib.Path):
     broken = tmp_path / "broken.json"
-    broken.write_text("[{\"title\": \"no text\"}]")
+    broken.write_text('[{"title": "no text"}]')
     result = kb(stack, "ingest", "--tenant", "kb-bad", str(broken))
     assert result.returncode == 2 and "article 0 has no text" in result.stderr
     result = kb(stack, "ingest", "--tenant", "bad tenant!", str(broken))
@@ -66,7 +76,9 @@ def test_bad_sources_and_tenants_fail_with_one_clear_line(stack, tmp_path: pathl
     assert kb(stack, "search", "--tenant", "kb-nothing", "hello").returncode == 1
 
 
-async def test_retrieval_sees_new_knowledge_without_a_restart_and_only_the_tenants_own(stack, repo, tmp_path: pathlib.Path):
+async def test_retrieval_sees_new_knowledge_without_a_restart_and_only_the_tenants_own(
+    stack, repo, tmp_path: pathlib.Path
+):
     retriever = Retriever(repo, shared_encoder(), RetrievalSettings(refresh_s=0))
     assert await retriever.search("kb-live", "Can I bring my dog into the store?") == []
     policy = tmp_path / "pets.md"

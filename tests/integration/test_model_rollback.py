@@ -35,21 +35,29 @@ def serving_second(stack, tmp_path_factory):
 
 
 def cs(stack, store, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.cli", *argv], env=stack.env(CS_MODEL_DIR=str(store.root)),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *argv],
+        env=stack.env(CS_MODEL_DIR=str(store.root)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 async def test_rollback_puts_the_previous_version_back_into_service_without_a_restart(serving_second):
     own, store, first, second, worker = serving_second
     cid = f"rb-{uuid.uuid4().hex[:8]}"
-    async with VersionProbe(own, INBOUND, UNDERSTOOD,
-                            lambda e: (e.message.message_id, e.understanding.model_version)) as probe:
+    async with VersionProbe(
+        own, INBOUND, UNDERSTOOD, lambda e: (e.message.message_id, e.understanding.model_version)
+    ) as probe:
         versions, sent = probe.versions, probe.sent
 
         async def send() -> None:
             message_id = f"{cid}-{len(sent)}"
-            message = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=message_id,
-                                         text="where is my order #A12345?")
+            message = ev.MessageReceived(
+                tenant_id="acme", conversation_id=cid, message_id=message_id, text="where is my order #A12345?"
+            )
             await probe.send(message, message_id, cid)
 
         await send()
@@ -72,4 +80,6 @@ async def test_rollback_puts_the_previous_version_back_into_service_without_a_re
     assert worker.proc.poll() is None, "the worker must switch in place, not restart"
     assert f'"from_version": "{second}", "to_version": "{first}"' in worker.log()
     listed = await asyncio.to_thread(cs, own, store, "models", "list", "--kind", KIND)
-    assert listed.returncode == 0 and f"`cs models rollback --kind intent` makes {second} CURRENT again" in listed.stdout
+    assert (
+        listed.returncode == 0 and f"`cs models rollback --kind intent` makes {second} CURRENT again" in listed.stdout
+    )

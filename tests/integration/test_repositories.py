@@ -30,10 +30,19 @@ async def test_conversation_and_messages_read_back(repos):
     msg = ev.MessageReceived(tenant_id="acme", conversation_id=cid, message_id=f"m-{uuid.uuid4().hex}", text="hello")
     assert await repos.messages.record_customer(msg) is True
     assert await repos.messages.record_customer(msg) is False  # redelivery: no second record
-    understanding = und.Understanding(language="en", intent=und.Intent(label="track_order", confidence=0.9), model_version="intent-x")
+    understanding = und.Understanding(
+        language="en", intent=und.Intent(label="track_order", confidence=0.9), model_version="intent-x"
+    )
     await repos.messages.attach_enrichment(msg, understanding, und.Sentiment(score=-0.2, model_version="sent-y"))
-    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}", in_reply_to=msg.message_id,
-                              author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="hi!")
+    reply = ev.ReplyPublished(
+        tenant_id="acme",
+        conversation_id=cid,
+        reply_id=f"r-{uuid.uuid4().hex}",
+        in_reply_to=msg.message_id,
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+        text="hi!",
+    )
     assert await repos.messages.record_reply(reply) is True
     assert await repos.messages.record_reply(reply) is False
     history = await repos.messages.history("acme", cid)
@@ -46,8 +55,14 @@ async def test_conversation_and_messages_read_back(repos):
 
 async def test_a_reply_stored_before_publishing_can_be_published_after_a_crash(repos):
     cid = f"c-{uuid.uuid4().hex}"
-    reply = ev.ReplyPublished(tenant_id="acme", conversation_id=cid, reply_id=f"r-{uuid.uuid4().hex}",
-                              author=conv.AUTHOR_BOT, kind=conv.REPLY_KIND_ANSWER, text="Your parcel left on Monday.")
+    reply = ev.ReplyPublished(
+        tenant_id="acme",
+        conversation_id=cid,
+        reply_id=f"r-{uuid.uuid4().hex}",
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+        text="Your parcel left on Monday.",
+    )
     assert await repos.messages.record_reply(reply, published=False) is True
     doc = await repos.messages.get_reply("acme", reply.reply_id)
     assert repos.messages.unpublished_event(doc) == reply  # what a redelivered event would publish
@@ -64,9 +79,12 @@ async def test_only_one_of_concurrent_claims_wins(repos):
         await repos.conversations.ensure("acme", cid, "cust", "web")
         assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing")
         agents = ("alice", "bob", "carol", "dave", "erin")
-        results = await asyncio.gather(*[
-            repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id=agent) for agent in agents
-        ])
+        results = await asyncio.gather(
+            *[
+                repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id=agent)
+                for agent in agents
+            ]
+        )
         winners = [r["agent_id"] for r in results if r is not None]
         assert len(winners) == 1, winners
         after = await repos.conversations.get("acme", cid)
@@ -77,10 +95,15 @@ async def test_a_transition_whose_writer_died_is_rolled_forward(repos):
     cid = f"c-{uuid.uuid4().hex}"
     await repos.conversations.ensure("acme", cid, "cust", "web")
     # A writer claimed version 1 and died before updating the conversation.
-    await repos.conversations._log.insert_one({
-        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": STATE_BOT,
-        "set": {"state": STATE_QUEUED, "queue": "billing"},
-    })
+    await repos.conversations._log.insert_one(
+        {
+            "_id": f"acme/{cid}/1",
+            "tenant_id": "acme",
+            "conversation_id": cid,
+            "from_state": STATE_BOT,
+            "set": {"state": STATE_QUEUED, "queue": "billing"},
+        }
+    )
     assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="orders") is None
     after = await repos.conversations.get("acme", cid)
     assert (after["state"], after["queue"], after["version"]) == (STATE_QUEUED, "billing", 1)
@@ -92,15 +115,29 @@ async def test_a_retried_transition_finds_its_own_change(repos):
     # The database took the write and died before answering: the caller retries with the same op_id.
     cid = f"c-{uuid.uuid4().hex}"
     await repos.conversations.ensure("acme", cid, "cust", "web")
-    await repos.conversations._log.insert_one({  # only the log entry made it (the first try's insert)
-        "_id": f"acme/{cid}/1", "tenant_id": "acme", "conversation_id": cid, "from_state": STATE_BOT,
-        "set": {"state": STATE_QUEUED, "queue": "billing", "last_op": "escalate/m1"},
-    })
-    retried = await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1")
+    await repos.conversations._log.insert_one(
+        {  # only the log entry made it (the first try's insert)
+            "_id": f"acme/{cid}/1",
+            "tenant_id": "acme",
+            "conversation_id": cid,
+            "from_state": STATE_BOT,
+            "set": {"state": STATE_QUEUED, "queue": "billing", "last_op": "escalate/m1"},
+        }
+    )
+    retried = await repos.conversations.transition(
+        "acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1"
+    )
     assert (retried["state"], retried["queue"], retried["version"]) == (STATE_QUEUED, "billing", 1)
-    again = await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1")
+    again = await repos.conversations.transition(
+        "acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m1"
+    )
     assert again["version"] == 1, "a repeat changes nothing"
-    assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m2") is None
+    assert (
+        await repos.conversations.transition(
+            "acme", cid, (STATE_BOT,), STATE_QUEUED, queue="billing", op_id="escalate/m2"
+        )
+        is None
+    )
     # A later change without an op_id clears the marker, so an old op_id can't match it.
     await repos.conversations.transition("acme", cid, (STATE_QUEUED,), STATE_AGENT, agent_id="alice")
     assert await repos.conversations.transition("acme", cid, (STATE_BOT,), STATE_QUEUED, op_id="escalate/m1") is None

@@ -34,15 +34,20 @@ def sentiment(stack, tmp_path_factory):
 
 
 def understood(conversation_id: str, n: int, text: str) -> ev.MessageUnderstood:
-    message = ev.MessageReceived(tenant_id="acme", conversation_id=conversation_id, message_id=f"{conversation_id}-{n}", text=text)
-    return ev.MessageUnderstood(message=message, understanding=und.Understanding(language="en", model_version="intent-x"))
+    message = ev.MessageReceived(
+        tenant_id="acme", conversation_id=conversation_id, message_id=f"{conversation_id}-{n}", text=text
+    )
+    return ev.MessageUnderstood(
+        message=message, understanding=und.Understanding(language="en", model_version="intent-x")
+    )
 
 
 async def test_a_promoted_sentiment_version_serves_the_next_events_and_none_is_lost(sentiment):
     own, store, (first, first_path), worker = sentiment
     cid = f"sr-{uuid.uuid4().hex[:8]}"
-    async with VersionProbe(own, UNDERSTOOD, ENRICHED,
-                            lambda e: (e.message.message_id, e.sentiment.model_version)) as probe:
+    async with VersionProbe(
+        own, UNDERSTOOD, ENRICHED, lambda e: (e.message.message_id, e.sentiment.model_version)
+    ) as probe:
         versions, sent = probe.versions, probe.sent
 
         async def send(text: str) -> None:

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.stack
 
 def run_gateway(env: dict[str, str], timeout: float = 60) -> tuple[int, str, float]:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "services.gateway.main"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.gateway.main"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return result.returncode, result.stderr.strip(), time.monotonic() - started
 
 
@@ -26,8 +32,12 @@ def last_line(stderr: str) -> str:
 
 
 def test_unreachable_broker_fails_fast_naming_it(stack):
-    env = stack.env(CS_KAFKA_BOOTSTRAP="127.0.0.1:1", CS_STARTUP_TIMEOUT_S="3",
-                    CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port()))
+    env = stack.env(
+        CS_KAFKA_BOOTSTRAP="127.0.0.1:1",
+        CS_STARTUP_TIMEOUT_S="3",
+        CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
+        CS_METRICS_PORT=str(free_port()),
+    )
     code, stderr, took = run_gateway(env)
     assert code == 2, stderr
     assert "Kafka at 127.0.0.1:1 did not answer" in last_line(stderr)
@@ -35,8 +45,12 @@ def test_unreachable_broker_fails_fast_naming_it(stack):
 
 
 def test_wrong_database_uri_fails_fast_naming_it(stack):
-    env = stack.env(CS_MONGO_URI="mongodb://127.0.0.1:1/", CS_STARTUP_TIMEOUT_S="2",
-                    CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port()))
+    env = stack.env(
+        CS_MONGO_URI="mongodb://127.0.0.1:1/",
+        CS_STARTUP_TIMEOUT_S="2",
+        CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
+        CS_METRICS_PORT=str(free_port()),
+    )
     code, stderr, took = run_gateway(env)
     assert code == 2, stderr
     assert "database at mongodb://127.0.0.1:1/ did not answer" in last_line(stderr)
@@ -59,8 +73,11 @@ def test_reply_sink_port_in_use_fails_naming_its_variable(stack):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = stack.env(CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}", CS_METRICS_PORT=str(free_port()),
-                        CS_GATEWAY_SINK_LISTEN=f"127.0.0.1:{port}")
+        env = stack.env(
+            CS_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
+            CS_METRICS_PORT=str(free_port()),
+            CS_GATEWAY_SINK_LISTEN=f"127.0.0.1:{port}",
+        )
         code, stderr, _ = run_gateway(env)
     assert code == 2, stderr
     assert f"127.0.0.1:{port}" in last_line(stderr) and "CS_GATEWAY_SINK_LISTEN" in last_line(stderr)

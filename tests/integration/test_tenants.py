@@ -16,12 +16,20 @@ pytestmark = pytest.mark.stack
 
 
 def persona_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.cli", "tenants", "persona", *args], env=stack.env(),
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "tenants", "persona", *args],
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_persona_fields_are_merged_removed_and_validated(stack):
-    set_ = persona_cli(stack, "--tenant", "p-acme", "--brand", "AcmeBrands", "--business", "an online clothing retailer")
+    set_ = persona_cli(
+        stack, "--tenant", "p-acme", "--brand", "AcmeBrands", "--business", "an online clothing retailer"
+    )
     assert set_.returncode == 0, set_.stderr
     assert json.loads(set_.stdout)["persona"] == {"brand": "AcmeBrands", "business": "an online clothing retailer"}
     persona_cli(stack, "--tenant", "p-acme", "--voice-zh", "亲切", "--business", "")

@@ -41,8 +41,16 @@ def toy_version(store: ModelStore, write=lambda folder: (folder / "weights.txt")
 def real_versions(store: ModelStore, n: int) -> list[str]:
     """The real CURRENT version of `store`, then n-1 copies of it under other version names."""
     first, path = store.current(KIND)
-    copies = [store.build(KIND, uuid.uuid4().hex[:10], lambda folder: shutil.copytree(
-        path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")))[0] for _ in range(n - 1)]
+    copies = [
+        store.build(
+            KIND,
+            uuid.uuid4().hex[:10],
+            lambda folder: shutil.copytree(
+                path, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")
+            ),
+        )[0]
+        for _ in range(n - 1)
+    ]
     return [first, *copies]
 
 

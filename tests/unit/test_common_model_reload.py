@@ -37,7 +37,10 @@ def build(store: ModelStore, fp: str, weights: str | None = "w") -> str:
 
 
 def reloads(outcome: str, service: str) -> float:
-    return REGISTRY.get_sample_value("cs_model_reloads_total", {"service": service, "kind": KIND, "outcome": outcome}) or 0.0
+    return (
+        REGISTRY.get_sample_value("cs_model_reloads_total", {"service": service, "kind": KIND, "outcome": outcome})
+        or 0.0
+    )
 
 
 @pytest.fixture
@@ -66,8 +69,14 @@ async def test_a_promoted_version_goes_into_service_at_the_next_check(store):
     assert await slot.check() is True
     assert slot.version == second and slot.engine.weights == "w2"
     assert reloads("switched", "svc-switch") == 1
-    assert REGISTRY.get_sample_value("cs_model_version_info", {"service": "svc-switch", "kind": KIND, "version": second}) == 1
-    assert REGISTRY.get_sample_value("cs_model_version_info", {"service": "svc-switch", "kind": KIND, "version": first}) is None
+    assert (
+        REGISTRY.get_sample_value("cs_model_version_info", {"service": "svc-switch", "kind": KIND, "version": second})
+        == 1
+    )
+    assert (
+        REGISTRY.get_sample_value("cs_model_version_info", {"service": "svc-switch", "kind": KIND, "version": first})
+        is None
+    )
 
 
 async def test_an_event_that_took_the_old_engine_finishes_with_it(store):
@@ -95,8 +104,10 @@ async def test_a_version_that_fails_to_load_keeps_the_old_one_and_is_counted(sto
     assert await slot.check() is False
     assert slot.version == old
     assert reloads("failed", "svc-broken") == 1
-    assert any(r.getMessage().startswith("model reload failed") and r.failed_version == broken and r.serving == old
-               for r in caplog.records)
+    assert any(
+        r.getMessage().startswith("model reload failed") and r.failed_version == broken and r.serving == old
+        for r in caplog.records
+    )
     # A version folder never changes: the same CURRENT is not loaded again at every poll...
     await slot.check()
     assert loads == [broken]

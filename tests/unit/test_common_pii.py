@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from services.common.platform.pii import PiiMaskingFilter, cn_id_valid, find_pii, luhn_valid, mask_pii
 
-SHARED_DATA = pathlib.Path(os.environ.get("CS_SHARED_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
+SHARED_DATA = pathlib.Path(
+    os.environ.get("CS_SHARED_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
+)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,9 @@ def test_masking_twice_changes_nothing_more(text: str) -> None:
     assert mask_pii(once) == once
 
 
-@given(st.lists(st.integers(0, 9), min_size=14, max_size=14), st.sampled_from(["4", "5"]), st.sampled_from(["", " ", "-"]))
+@given(
+    st.lists(st.integers(0, 9), min_size=14, max_size=14), st.sampled_from(["4", "5"]), st.sampled_from(["", " ", "-"])
+)
 def test_any_luhn_valid_16_digit_card_is_masked(body: list[int], first: str, sep: str) -> None:
     partial = first + "".join(map(str, body))
     check = next(str(d) for d in range(10) if luhn_valid(partial + str(d)))

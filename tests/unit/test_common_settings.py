@@ -14,12 +14,15 @@ def test_defaults_give_a_working_local_configuration():
     assert "billing" in settings.escalation_queues
 
 
-@pytest.mark.parametrize("env, phrase", [
-    ({"CS_METRICS_PORT": "ninety"}, "CS_METRICS_PORT='ninety' is not an integer"),
-    ({"CS_LOG_LEVEL": "LOUD"}, "CS_LOG_LEVEL"),
-    ({"CS_ESCALATION_QUEUES": "billing,bad queue!"}, "not a valid queue name"),
-    ({"CS_STARTUP_TIMEOUT_S": "soon"}, "CS_STARTUP_TIMEOUT_S"),
-])
+@pytest.mark.parametrize(
+    "env, phrase",
+    [
+        ({"CS_METRICS_PORT": "ninety"}, "CS_METRICS_PORT='ninety' is not an integer"),
+        ({"CS_LOG_LEVEL": "LOUD"}, "CS_LOG_LEVEL"),
+        ({"CS_ESCALATION_QUEUES": "billing,bad queue!"}, "not a valid queue name"),
+        ({"CS_STARTUP_TIMEOUT_S": "soon"}, "CS_STARTUP_TIMEOUT_S"),
+    ],
+)
 def test_bad_values_fail_with_the_variable_named(env, phrase):
     with pytest.raises(ConfigError) as err:
         CommonSettings.from_env("gateway", 9101, Env(env))

@@ -28,11 +28,14 @@ def test_event_round_trips_with_schema_version_stamped():
     assert decoded.schema_version == SCHEMA_VERSION
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"", "undecodable"),
-    (None, "undecodable"),
-    (b"\xff\xff\xff\xff garbage", "undecodable"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"", "undecodable"),
+        (None, "undecodable"),
+        (b"\xff\xff\xff\xff garbage", "undecodable"),
+    ],
+)
 def test_garbage_is_poison_with_reason(payload, reason):
     with pytest.raises(PoisonEvent) as err:
         INBOUND.decode(payload)
@@ -67,7 +70,10 @@ def test_topic_names_carry_prefix_and_one_topic_per_queue():
 
 def test_the_default_prefix_keeps_the_consumer_group_names_deployments_have_offsets_under():
     assert [consumer_group("cs.", s) for s in ("intent", "sentiment", "generator")] == [
-        "cs-intent", "cs-sentiment", "cs-generator"]
+        "cs-intent",
+        "cs-sentiment",
+        "cs-generator",
+    ]
     assert WorkerSpec("intent", INBOUND).group_id("cs.") == "cs-intent"
 
 

@@ -108,9 +108,22 @@ def test_a_worker_is_ready_after_setup_and_closes_its_own_resources_last(steps):
 
     asyncio.run(scenario())
     assert steps.steps == [
-        "logging", "metrics on 9102", "health server on 50999", "producer started", "database connected",
-        "setup", "consumer started", "SERVING", "SIGTERM", "NOT_SERVING", "consumer stopped", "producer stopped", "database closed",
-        "health server stopped", "setup's first resource closed", "setup's second resource closed",
+        "logging",
+        "metrics on 9102",
+        "health server on 50999",
+        "producer started",
+        "database connected",
+        "setup",
+        "consumer started",
+        "SERVING",
+        "SIGTERM",
+        "NOT_SERVING",
+        "consumer stopped",
+        "producer stopped",
+        "database closed",
+        "health server stopped",
+        "setup's first resource closed",
+        "setup's second resource closed",
     ]
 
 
@@ -121,5 +134,10 @@ def test_what_setup_opened_is_closed_when_setup_fails(steps):
 
     with pytest.raises(OSError):
         asyncio.run(runtime.run_worker(asyncio.Event(), SPEC, worker_settings(), setup))
-    assert steps.steps[-4:] == ["producer stopped", "database closed", "health server stopped", "setup's resource closed"]
+    assert steps.steps[-4:] == [
+        "producer stopped",
+        "database closed",
+        "health server stopped",
+        "setup's resource closed",
+    ]
     assert "consumer started" not in steps.steps and "SERVING" not in steps.steps

@@ -16,8 +16,9 @@ BUF = pathlib.Path(os.environ.get("CS_TOOLS_DIR", "~/.cache/cs-platform/tools"))
 def test_committed_stubs_match_the_protos(tmp_path):
     # protoc runs in its own process: grpc_tools' native protoc and onnxruntime-extensions (loaded
     # later by the encoder tests) abort when both are loaded in one process (a pthread mutex assertion).
-    result = subprocess.run([sys.executable, str(ROOT / "protos/gen_python.py"), "--out", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "protos/gen_python.py"), "--out", str(tmp_path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     committed = ROOT / "services/common/proto"
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.py*"))
@@ -36,5 +37,7 @@ def test_buf_lint_passes():
 
 def test_import_contracts_hold():
     lint = pathlib.Path(sys.executable).parent / "lint-imports"
-    result = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -55,7 +55,8 @@ def reads(service: str) -> set[str]:
 
 def needed_in_containers(service: str) -> set[str]:
     return {
-        name for name in reads(service)
+        name
+        for name in reads(service)
         if name not in DEFAULT_RIGHT_IN_CONTAINERS
         and (VARIABLES[name].default is None or UNSAFE_DEFAULT.search(VARIABLES[name].default))
     }
@@ -72,6 +73,7 @@ def env_file(path: pathlib.Path) -> dict[str, str]:
 
 # --- docker compose ------------------------------------------------------------------------------
 
+
 def compose_services(*names: str) -> dict[str, dict]:
     services: dict[str, dict] = {}
     for name in names or ("docker-compose.yml",):
@@ -87,6 +89,7 @@ def compose_env(service: str) -> dict[str, str]:
 
 
 # --- Kubernetes base -----------------------------------------------------------------------------
+
 
 def kustomization(folder: pathlib.Path) -> dict:
     return load_yaml(folder / "kustomization.yaml")[0]
@@ -155,13 +158,11 @@ def k8s_set_names() -> set[str]:
 
 def dockerfile_env_names() -> set[str]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    return {
-        match for line in text.splitlines() if line.startswith("ENV ")
-        for match in re.findall(r"(\w+)=", line)
-    }
+    return {match for line in text.splitlines() if line.startswith("ENV ") for match in re.findall(r"(\w+)=", line)}
 
 
 # --- 1 and 2: what each service gets ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_sets_every_variable_whose_default_is_wrong_in_a_container(service):
@@ -176,7 +177,9 @@ def test_kubernetes_sets_every_variable_whose_default_is_wrong_in_a_container(se
 
 
 def test_the_rule_covers_the_settings_that_break_containers():
-    assert {"CS_KAFKA_BOOTSTRAP", "CS_MONGO_URI", "CS_METRICS_HOST", "CS_METRICS_PORT"} <= needed_in_containers("intent")
+    assert {"CS_KAFKA_BOOTSTRAP", "CS_MONGO_URI", "CS_METRICS_HOST", "CS_METRICS_PORT"} <= needed_in_containers(
+        "intent"
+    )
     assert {"CS_MODEL_DIR", "CS_HEALTH_PORT"} <= needed_in_containers("generator")
     assert {"CS_GATEWAY_LISTEN", "CS_GATEWAY_ADVERTISED_ADDR"} <= needed_in_containers("gateway")
 
@@ -194,7 +197,9 @@ def test_each_gateway_pod_advertises_its_own_sink_address():
     env = {item["name"]: item for item in main_container(base_deployment("gateway"))["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     assert env["CS_GATEWAY_ADVERTISED_ADDR"]["value"] == f"$(POD_IP):{SINK_PORT}"
-    assert list(env).index("POD_IP") < list(env).index("CS_GATEWAY_ADVERTISED_ADDR"), "$(POD_IP) expands only if defined before"
+    assert list(env).index("POD_IP") < list(env).index("CS_GATEWAY_ADVERTISED_ADDR"), (
+        "$(POD_IP) expands only if defined before"
+    )
 
 
 def test_the_mongo_uri_comes_from_a_secret_in_kubernetes():
@@ -215,12 +220,18 @@ def test_the_models_step_writes_where_the_workers_read():
 
 # --- 3: no unknown names, no variable a service does not read ---------------------------------------
 
+
 def test_every_cs_variable_set_in_the_deployment_files_is_declared():
-    compose_names = {name for svc in compose_services("docker-compose.yml", "docker-compose.gpu.yml").values()
-                     for name in svc["environment"]}
+    compose_names = {
+        name
+        for svc in compose_services("docker-compose.yml", "docker-compose.gpu.yml").values()
+        for name in svc["environment"]
+    }
     names = {n for n in compose_names | k8s_set_names() | dockerfile_env_names() if n.startswith("CS_")}
     unknown = sorted(names - set(VARIABLES))
-    assert not unknown, f"not declared in services/common/platform/settings.py or any services/*/settings.py (typo?): {unknown}"
+    assert not unknown, (
+        f"not declared in services/common/platform/settings.py or any services/*/settings.py (typo?): {unknown}"
+    )
     assert len(names) > 20, "the scan found too few names: is it still reading the files?"
 
 
@@ -233,6 +244,7 @@ def test_services_get_only_variables_they_or_the_cli_read(service):
 
 
 # --- 4: ports ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_kubernetes_ports_probes_and_scrape_annotations_agree(service):
@@ -266,6 +278,7 @@ def test_compose_health_checks_and_prometheus_targets_agree(service):
 
 # --- 4b: the reply sink stays internal -----------------------------------------------------------
 
+
 def pod_labels(service: str) -> dict[str, str]:
     labels = dict(base_deployment(service)["spec"]["template"]["metadata"]["labels"])
     for entry in kustomization(K8S / "base").get("labels", []):
@@ -282,9 +295,14 @@ def selects(selector: dict, labels: dict[str, str]) -> bool:
 def admits_port(rule: dict, port: int, named: str) -> bool:
     if not rule.get("ports"):
         return True  # a rule without ports opens every port
-    return any(p.get("protocol", "TCP") == "TCP" and (
-        p.get("port") in (None, port, named) or (isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"]))
-    ) for p in rule["ports"])
+    return any(
+        p.get("protocol", "TCP") == "TCP"
+        and (
+            p.get("port") in (None, port, named)
+            or (isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"]))
+        )
+        for p in rule["ports"]
+    )
 
 
 def network_policies() -> list[dict]:
@@ -295,36 +313,55 @@ def test_kubernetes_admits_only_generator_pods_to_the_reply_sink():
     """Policies add up: every rule of every policy selecting a gateway pod that opens the sink port must
     come from generator pods of the namespace only (no namespaceSelector, no ipBlock, not "from anywhere")."""
     gateway = pod_labels("gateway")
-    rules = [(policy["metadata"]["name"], rule) for policy in network_policies()
-             if selects(policy["spec"]["podSelector"], gateway) and "Ingress" in policy["spec"]["policyTypes"]
-             for rule in policy["spec"].get("ingress", [])]
+    rules = [
+        (policy["metadata"]["name"], rule)
+        for policy in network_policies()
+        if selects(policy["spec"]["podSelector"], gateway) and "Ingress" in policy["spec"]["policyTypes"]
+        for rule in policy["spec"].get("ingress", [])
+    ]
     sink_rules = {name: rule.get("from") for name, rule in rules if admits_port(rule, SINK_PORT, "sink")}
     generator_only = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "cs-generator"}}}]
     assert sink_rules and all(sources == generator_only for sources in sink_rules.values()), sink_rules
     public = [rule for _, rule in rules if admits_port(rule, HEALTH_PORT["gateway"], "grpc")]
-    assert any({"namespaceSelector": {"matchLabels": {"cs-platform/gateway-clients": "true"}}} in r["from"] for r in public)
-    assert any(p["spec"]["podSelector"] == {} and "Ingress" in p["spec"]["policyTypes"] and not p["spec"].get("ingress")
-               for p in network_policies()), "without a default-deny policy every port is open"
+    assert any(
+        {"namespaceSelector": {"matchLabels": {"cs-platform/gateway-clients": "true"}}} in r["from"] for r in public
+    )
+    assert any(
+        p["spec"]["podSelector"] == {} and "Ingress" in p["spec"]["policyTypes"] and not p["spec"].get("ingress")
+        for p in network_policies()
+    ), "without a default-deny policy every port is open"
 
 
 def test_the_generator_may_leave_for_the_reply_sink():
     generator, gateway = pod_labels("generator"), pod_labels("gateway")
-    rules = [rule for policy in network_policies()
-             if selects(policy["spec"]["podSelector"], generator) and "Egress" in policy["spec"]["policyTypes"]
-             for rule in policy["spec"]["egress"]]
-    assert any(admits_port(rule, SINK_PORT, "sink") and any(selects(to["podSelector"], gateway) for to in rule.get("to", []) if "podSelector" in to)
-               for rule in rules)
+    rules = [
+        rule
+        for policy in network_policies()
+        if selects(policy["spec"]["podSelector"], generator) and "Egress" in policy["spec"]["policyTypes"]
+        for rule in policy["spec"]["egress"]
+    ]
+    assert any(
+        admits_port(rule, SINK_PORT, "sink")
+        and any(selects(to["podSelector"], gateway) for to in rule.get("to", []) if "podSelector" in to)
+        for rule in rules
+    )
 
 
 def test_the_gateway_pod_has_a_sink_port_no_service_carries():
     container = main_container(base_deployment("gateway"))
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["sink"] == SINK_PORT and ports["grpc"] == HEALTH_PORT["gateway"]
-    services = [o for o in base_objects() if o["kind"] == "Service" and o["spec"].get("selector", {}).get("app.kubernetes.io/name") == "cs-gateway"]
+    services = [
+        o
+        for o in base_objects()
+        if o["kind"] == "Service" and o["spec"].get("selector", {}).get("app.kubernetes.io/name") == "cs-gateway"
+    ]
     assert services
     for service in services:
         carried = {(p["port"], p.get("targetPort")) for p in service["spec"]["ports"]}
-        assert not {SINK_PORT, "sink"} & {x for pair in carried for x in pair}, f"Service {service['metadata']['name']} carries the sink"
+        assert not {SINK_PORT, "sink"} & {x for pair in carried for x in pair}, (
+            f"Service {service['metadata']['name']} carries the sink"
+        )
 
 
 def test_compose_keeps_the_reply_sink_on_its_own_network():
@@ -333,8 +370,10 @@ def test_compose_keeps_the_reply_sink_on_its_own_network():
         env = gateway["environment"]
         assert env["CS_GATEWAY_SINK_LISTEN"] == f"0.0.0.0:{SINK_PORT}"
         assert env["CS_GATEWAY_ADVERTISED_ADDR"] == f"gateway:{SINK_PORT}"
-        published = [p["target"] if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1].split("/")[0])
-                     for p in gateway.get("ports", [])]
+        published = [
+            p["target"] if isinstance(p, dict) else int(str(p).rsplit(":", 1)[-1].split("/")[0])
+            for p in gateway.get("ports", [])
+        ]
         assert HEALTH_PORT["gateway"] in published and SINK_PORT not in published, published
         assert gateway.get("network_mode") != "host", "on the host network the sink would be reachable from outside"
 
@@ -347,6 +386,7 @@ def test_the_generator_gets_a_minute_to_drain():
 
 # --- 5: alert rules ------------------------------------------------------------------------------
 
+
 def test_compose_and_kubernetes_ship_the_same_alert_rules():
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
     [rule] = load_yaml(K8S / "components" / "prometheus-operator" / "prometheusrule.yaml")
@@ -357,10 +397,20 @@ def test_the_lag_alerts_watch_the_consumer_groups_the_deployed_workers_join():
     from services.common.platform.topics import consumer_group
 
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
-    exprs = [rule["expr"] for group in plain["groups"] for rule in group["rules"] if "kafka_consumergroup_lag" in rule["expr"]]
+    exprs = [
+        rule["expr"]
+        for group in plain["groups"]
+        for rule in group["rules"]
+        if "kafka_consumergroup_lag" in rule["expr"]
+    ]
     patterns = {re.search(r'consumergroup=~"([^"]+)"', expr)[1] for expr in exprs}
-    prefixes = {compose_env("intent")["CS_TOPIC_PREFIX"], generated_config_maps(K8S / "base")["cs-config"]["CS_TOPIC_PREFIX"]}
-    groups = {consumer_group(prefix, service) for prefix in prefixes for service in ("intent", "sentiment", "generator")}
+    prefixes = {
+        compose_env("intent")["CS_TOPIC_PREFIX"],
+        generated_config_maps(K8S / "base")["cs-config"]["CS_TOPIC_PREFIX"],
+    }
+    groups = {
+        consumer_group(prefix, service) for prefix in prefixes for service in ("intent", "sentiment", "generator")
+    }
     assert exprs and all(re.fullmatch(pattern, group) for pattern in patterns for group in groups), (patterns, groups)
 
 
@@ -369,10 +419,16 @@ def test_alert_rules_use_only_metrics_that_exist():
     plain = load_yaml(ROOT / "deploy" / "prometheus" / "alerts.yml")[0]
     used = {
         re.sub(r"_(bucket|sum|count)$", "", name)
-        for group in plain["groups"] for rule in group["rules"]
+        for group in plain["groups"]
+        for rule in group["rules"]
         for name in re.findall(r"\b(cs_[a-z_]+)\b", rule["expr"])
     }
     assert used and not used - defined, f"not in services/common/platform/metrics.py: {sorted(used - defined)}"
     names = {rule["alert"] for group in plain["groups"] for rule in group["rules"]}
-    assert {"CsConsumerLagHigh", "CsEscalationRateHigh", "CsGrpcErrorRate", "CsEventFailureRate",
-            "CsGrpcLatencyP99High"} <= names
+    assert {
+        "CsConsumerLagHigh",
+        "CsEscalationRateHigh",
+        "CsGrpcErrorRate",
+        "CsEventFailureRate",
+        "CsGrpcLatencyP99High",
+    } <= names

@@ -23,18 +23,24 @@ def test_plaintext_by_default():
 def test_certificate_and_key_are_read_and_the_key_is_kept_out_of_repr(tmp_path):
     (tmp_path / "c.pem").write_bytes(PEM)
     (tmp_path / "k.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n")
-    settings = GatewaySettings.from_env(gateway_env({"CS_GATEWAY_TLS_CERT": str(tmp_path / "c.pem"),
-                                             "CS_GATEWAY_TLS_KEY": str(tmp_path / "k.pem")}))
+    settings = GatewaySettings.from_env(
+        gateway_env({"CS_GATEWAY_TLS_CERT": str(tmp_path / "c.pem"), "CS_GATEWAY_TLS_KEY": str(tmp_path / "k.pem")})
+    )
     assert settings.tls_cert == PEM and b"secret" in settings.tls_key
     assert "secret" not in repr(settings)
 
 
-@pytest.mark.parametrize("env, phrase", [
-    ({"CS_GATEWAY_TLS_CERT": "c.pem"}, "CS_GATEWAY_TLS_CERT is set but CS_GATEWAY_TLS_KEY is not"),
-    ({"CS_GATEWAY_TLS_KEY": "k.pem"}, "CS_GATEWAY_TLS_KEY is set but CS_GATEWAY_TLS_CERT is not"),
-    ({"CS_GATEWAY_TLS_CERT": "/nonexistent/c.pem", "CS_GATEWAY_TLS_KEY": "/nonexistent/k.pem"},
-     "CS_GATEWAY_TLS_CERT='/nonexistent/c.pem' cannot be read"),
-])
+@pytest.mark.parametrize(
+    "env, phrase",
+    [
+        ({"CS_GATEWAY_TLS_CERT": "c.pem"}, "CS_GATEWAY_TLS_CERT is set but CS_GATEWAY_TLS_KEY is not"),
+        ({"CS_GATEWAY_TLS_KEY": "k.pem"}, "CS_GATEWAY_TLS_KEY is set but CS_GATEWAY_TLS_CERT is not"),
+        (
+            {"CS_GATEWAY_TLS_CERT": "/nonexistent/c.pem", "CS_GATEWAY_TLS_KEY": "/nonexistent/k.pem"},
+            "CS_GATEWAY_TLS_CERT='/nonexistent/c.pem' cannot be read",
+        ),
+    ],
+)
 def test_half_or_unreadable_tls_settings_fail_naming_the_variable(env, phrase):
     with pytest.raises(ConfigError) as err:
         GatewaySettings.from_env(gateway_env(env))
@@ -44,7 +50,9 @@ def test_half_or_unreadable_tls_settings_fail_naming_the_variable(env, phrase):
 def test_a_file_that_is_not_pem_is_refused(tmp_path):
     (tmp_path / "c.pem").write_text("not a certificate")
     with pytest.raises(ConfigError, match="is not a PEM file"):
-        GatewaySettings.from_env(gateway_env({"CS_GATEWAY_TLS_CERT": str(tmp_path / "c.pem"), "CS_GATEWAY_TLS_KEY": str(tmp_path / "c.pem")}))
+        GatewaySettings.from_env(
+            gateway_env({"CS_GATEWAY_TLS_CERT": str(tmp_path / "c.pem"), "CS_GATEWAY_TLS_KEY": str(tmp_path / "c.pem")})
+        )
 
 
 def test_the_sink_listens_apart_from_the_public_api_on_a_free_loopback_port_by_default():
@@ -54,15 +62,18 @@ def test_the_sink_listens_apart_from_the_public_api_on_a_free_loopback_port_by_d
     assert settings.sink_advertised is None
 
 
-@pytest.mark.parametrize("configured, sink_listen, bound, expected", [
-    (None, "127.0.0.1:0", 41234, "127.0.0.1:41234"),  # unset: the listen host with the port it got
-    (None, "127.0.0.1:50052", 50052, "127.0.0.1:50052"),
-    ("gateway", "0.0.0.0:0", 41234, "gateway:41234"),  # a host alone gets the bound port
-    ("gateway:0", "0.0.0.0:0", 41234, "gateway:41234"),
-    ("[fd00::7]", "[::]:0", 41234, "[fd00::7]:41234"),
-    ("10.1.2.3:50052", "0.0.0.0:50052", 50052, "10.1.2.3:50052"),  # Kubernetes: $(POD_IP):50052, as given
-    ("sink.example:6000", "0.0.0.0:0", 41234, "sink.example:6000"),  # set fully: as is, even behind a port map
-])
+@pytest.mark.parametrize(
+    "configured, sink_listen, bound, expected",
+    [
+        (None, "127.0.0.1:0", 41234, "127.0.0.1:41234"),  # unset: the listen host with the port it got
+        (None, "127.0.0.1:50052", 50052, "127.0.0.1:50052"),
+        ("gateway", "0.0.0.0:0", 41234, "gateway:41234"),  # a host alone gets the bound port
+        ("gateway:0", "0.0.0.0:0", 41234, "gateway:41234"),
+        ("[fd00::7]", "[::]:0", 41234, "[fd00::7]:41234"),
+        ("10.1.2.3:50052", "0.0.0.0:50052", 50052, "10.1.2.3:50052"),  # Kubernetes: $(POD_IP):50052, as given
+        ("sink.example:6000", "0.0.0.0:0", 41234, "sink.example:6000"),  # set fully: as is, even behind a port map
+    ],
+)
 def test_the_advertised_sink_address_gets_the_bound_port_unless_given(configured, sink_listen, bound, expected):
     assert advertised_sink_addr(configured, sink_listen, bound) == expected
 

@@ -13,7 +13,9 @@ from services.generator.policy import Action, PolicyInput, ReasonCode, RoutingPo
 
 
 def test_accepts_a_plain_answer_in_the_customers_language() -> None:
-    en = check_answer("Your order ORD-5512 left our warehouse today and should arrive within 3 days.", "en", "where is my order")
+    en = check_answer(
+        "Your order ORD-5512 left our warehouse today and should arrive within 3 days.", "en", "where is my order"
+    )
     zh = check_answer("您的订单 ORD-5512 已于今天发货，预计 3 天内送达。", "zh", "我的订单到哪了")
     assert en.ok and en.problems == ()
     assert zh.ok and zh.cleaned_text == "您的订单 ORD-5512 已于今天发货，预计 3 天内送达。"
@@ -60,7 +62,10 @@ def test_strips_role_tags_template_tokens_and_markdown() -> None:
         "en",
     )
     assert result.ok
-    assert result.cleaned_text == "Good news! Your order has shipped.\nTracking\n- Use the tracking page (https://shop.example/track)."
+    assert (
+        result.cleaned_text
+        == "Good news! Your order has shipped.\nTracking\n- Use the tracking page (https://shop.example/track)."
+    )
 
 
 def test_cuts_the_customer_turn_the_model_started_to_invent() -> None:
@@ -79,15 +84,22 @@ def test_trims_an_overlong_answer_at_a_sentence_end() -> None:
 
 def test_drops_the_unfinished_sentence_when_generation_was_cut_off() -> None:
     answer = "Your refund was approved. You should see it within 5 business days. If you have any"
-    assert check_answer(answer, "en", cut_off=True).cleaned_text == "Your refund was approved. You should see it within 5 business days."
+    assert (
+        check_answer(answer, "en", cut_off=True).cleaned_text
+        == "Your refund was approved. You should see it within 5 business days."
+    )
     assert check_answer(answer, "en").cleaned_text == answer
 
 
 def test_a_cut_off_numbered_list_does_not_end_on_a_bare_item_number() -> None:
-    answer = ("Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n"
-              "3. Pick the address for your order.\n4. Select the")
+    answer = (
+        "Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n"
+        "3. Pick the address for your order.\n4. Select the"
+    )
     cleaned = check_answer(answer, "en", cut_off=True).cleaned_text
-    assert cleaned == "Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n3. Pick the address for your order."
+    assert (
+        cleaned == "Here's how:\n1. Log in to your account.\n2. Open 'Shipping'.\n3. Pick the address for your order."
+    )
 
 
 def test_masks_and_flags_pii_but_allows_the_companys_own_contacts() -> None:
@@ -147,13 +159,26 @@ def test_rejects_legal_advice(answer: str, language: str) -> None:
 def test_rejects_an_answer_that_only_repeats_the_question() -> None:
     assert "echo" in check_answer("Where is my order?", "en", "where is my order").problems
     # Seen in the answer evaluation: the question handed back with its person words swapped.
-    assert "echo" in check_answer("您，我们网站今天特别慢，页面半天打不开。", "zh", "你们的网站今天特别慢，页面半天打不开。").problems
+    assert (
+        "echo"
+        in check_answer(
+            "您，我们网站今天特别慢，页面半天打不开。", "zh", "你们的网站今天特别慢，页面半天打不开。"
+        ).problems
+    )
     assert "echo" in check_answer("You can't log in to your account.", "en", "I can't log in to my account").problems
-    assert "echo" not in check_answer("网站变慢时，请先清除浏览器缓存并重新登录。", "zh", "你们的网站今天特别慢，页面半天打不开。").problems
+    assert (
+        "echo"
+        not in check_answer(
+            "网站变慢时，请先清除浏览器缓存并重新登录。", "zh", "你们的网站今天特别慢，页面半天打不开。"
+        ).problems
+    )
 
 
 def test_rejects_unfilled_template_slots() -> None:
-    assert "template_placeholder" in check_answer("Dear [Customer Name], your {{Order Number}} has shipped.", "en").problems
+    assert (
+        "template_placeholder"
+        in check_answer("Dear [Customer Name], your {{Order Number}} has shipped.", "en").problems
+    )
 
 
 def test_rejects_program_code() -> None:

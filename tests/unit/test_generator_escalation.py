@@ -19,7 +19,13 @@ from services.generator.policy import (
 )
 
 TURNS = [
-    TurnView("customer", "Hi, my refund for order ORD-5512 never arrived. Email me at anna.lee@example.com", "track_refund", False, 0.9),
+    TurnView(
+        "customer",
+        "Hi, my refund for order ORD-5512 never arrived. Email me at anna.lee@example.com",
+        "track_refund",
+        False,
+        0.9,
+    ),
     TurnView("bot", "Refunds take 5 to 7 business days after we receive the item."),
     TurnView("customer", "It has been a month!!! Call me on 13812345678, this is a joke", "complaint", False, 0.8),
 ]
@@ -84,7 +90,9 @@ def test_enrichment_reads_the_worker_protobufs() -> None:
         intent=pb.Intent(label="get_refund", confidence=0.75),
         entities=[pb.Entity(type="order_number", text="订单123456", value="123456")],
     )
-    sentiment = pb.Sentiment(polarity=pb.POLARITY_NEGATIVE, score=-0.6, emotion=pb.EMOTION_FRUSTRATION, anger=0.4, trend=pb.TREND_WORSENING)
+    sentiment = pb.Sentiment(
+        polarity=pb.POLARITY_NEGATIVE, score=-0.6, emotion=pb.EMOTION_FRUSTRATION, anger=0.4, trend=pb.TREND_WORSENING
+    )
     enrichment = Enrichment.from_proto(understanding, sentiment)
     assert enrichment.intent_label == "get_refund" and enrichment.language == "zh"
     assert (enrichment.polarity, enrichment.emotion, enrichment.trend) == ("negative", "frustration", "worsening")
@@ -130,7 +138,9 @@ def test_handover_notice_names_the_team_and_apologises_when_the_customer_is_upse
     assert "抱歉" in zh and "账务" in zh and zh.startswith("张女士")
 
 
-@pytest.mark.parametrize("codes", [[], [ReasonCode.BOT_LOOP], [ReasonCode.LEGAL], [ReasonCode.OUT_OF_SCOPE], [ReasonCode.HUMAN_REQUESTED]])
+@pytest.mark.parametrize(
+    "codes", [[], [ReasonCode.BOT_LOOP], [ReasonCode.LEGAL], [ReasonCode.OUT_OF_SCOPE], [ReasonCode.HUMAN_REQUESTED]]
+)
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_every_handover_variant_passes_the_answer_checks(codes: list[ReasonCode], language: str) -> None:
     for queue in ("general", "billing", "orders", "accounts", "complaints", "vip", "technical"):

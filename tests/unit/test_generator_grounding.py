@@ -15,13 +15,21 @@ from services.generator.grounding import (
     strip_markers,
 )
 
-RETURNS = Passage("kb/returns#0", "kb/returns", "Product Defect: Return Due to Size",
-                  "Confirm their order can be returned, by checking their membership level. Gold members: Gold members "
-                  "get unlimited returns; Bronze members: return possible within the last 90 days; Guest members: "
-                  "return possible within the last 30 days")
-SHIPPING = Passage("kb/shipping#1", "kb/shipping", "Shipping Issue: Shipping Cost",
-                   "If the status is 'Out for Delivery' or 'Delivered', then the best you can do is to give them part "
-                   "of the shipping fee back. Standard shipping is $8.00")
+RETURNS = Passage(
+    "kb/returns#0",
+    "kb/returns",
+    "Product Defect: Return Due to Size",
+    "Confirm their order can be returned, by checking their membership level. Gold members: Gold members "
+    "get unlimited returns; Bronze members: return possible within the last 90 days; Guest members: "
+    "return possible within the last 30 days",
+)
+SHIPPING = Passage(
+    "kb/shipping#1",
+    "kb/shipping",
+    "Shipping Issue: Shipping Cost",
+    "If the status is 'Out for Delivery' or 'Delivered', then the best you can do is to give them part "
+    "of the shipping fee back. Standard shipping is $8.00",
+)
 LABELS = {"1": RETURNS.chunk_id, "2": SHIPPING.chunk_id}
 
 
@@ -32,7 +40,9 @@ def checker() -> GroundingChecker:
 
 @pytest.mark.models
 def test_a_supported_answer_is_grounded_and_cites_its_passage(checker):
-    result = checker.check("Hi Ann! As a bronze member you can return items within 90 days [kb:1].", [RETURNS, SHIPPING], LABELS)
+    result = checker.check(
+        "Hi Ann! As a bronze member you can return items within 90 days [kb:1].", [RETURNS, SHIPPING], LABELS
+    )
     assert result.grounded, result
     assert result.citations == (RETURNS.chunk_id,)
     assert result.text == "Hi Ann! As a bronze member you can return items within 90 days."
@@ -58,14 +68,20 @@ def test_an_invented_number_is_not_grounded(checker):
 
 @pytest.mark.models
 def test_a_number_from_the_customers_own_message_may_be_repeated(checker):
-    result = checker.check("Bronze members can return within 90 days, so order 55123 qualifies.", [RETURNS], LABELS,
-                           question="Can I return order 55123?")
+    result = checker.check(
+        "Bronze members can return within 90 days, so order 55123 qualifies.",
+        [RETURNS],
+        LABELS,
+        question="Can I return order 55123?",
+    )
     assert UNSUPPORTED_NUMBER not in result.problems
 
 
 @pytest.mark.models
 def test_an_answer_about_something_else_is_not_grounded(checker):
-    result = checker.check("Our stores open at 9am on Sundays and we sell gift cards in every branch.", [RETURNS], LABELS)
+    result = checker.check(
+        "Our stores open at 9am on Sundays and we sell gift cards in every branch.", [RETURNS], LABELS
+    )
     assert not result.grounded and UNSUPPORTED_CLAIMS in result.problems
 
 

@@ -22,13 +22,19 @@ from services.generator.policy import (
     TurnView,
 )
 
-SHARED_DATA = pathlib.Path(os.environ.get("CS_SHARED_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
+SHARED_DATA = pathlib.Path(
+    os.environ.get("CS_SHARED_DATA", pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
+)
 POLICY = RoutingPolicy()
 RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
 def customer(
-    text: str, intent: str = "track_order", confidence: float = 0.9, oos: bool = False, sent_at: dt.datetime | None = None
+    text: str,
+    intent: str = "track_order",
+    confidence: float = 0.9,
+    oos: bool = False,
+    sent_at: dt.datetime | None = None,
 ) -> TurnView:
     return TurnView("customer", text, intent, oos, confidence, sent_at)
 
@@ -96,7 +102,13 @@ def test_human_request_after_a_refund_question_goes_to_the_billing_queue() -> No
 
 def test_angry_complaint_goes_to_the_complaints_queue_with_high_priority() -> None:
     decision = POLICY.decide(
-        ask("This is the third time your courier lost my parcel. Unacceptable!", "complaint", 0.85, anger=0.9, sentiment_score=-0.9)
+        ask(
+            "This is the third time your courier lost my parcel. Unacceptable!",
+            "complaint",
+            0.85,
+            anger=0.9,
+            sentiment_score=-0.9,
+        )
     )
     assert decision.action == Action.ESCALATE
     assert decision.queue == "complaints"
@@ -116,7 +128,14 @@ def test_chinese_complaint_cue_escalates_to_complaints() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["I'll see you in court", "My lawyer will contact you", "我要起诉你们", "我已经向消费者协会反映了", "再不处理我就打12315"]
+    "text",
+    [
+        "I'll see you in court",
+        "My lawyer will contact you",
+        "我要起诉你们",
+        "我已经向消费者协会反映了",
+        "再不处理我就打12315",
+    ],
 )
 def test_legal_cues_escalate_urgently_to_complaints(text: str) -> None:
     decision = POLICY.decide(ask(text, "get_refund", 0.8))
@@ -125,7 +144,9 @@ def test_legal_cues_escalate_urgently_to_complaints(text: str) -> None:
     assert decision.priority == Priority.URGENT
 
 
-@pytest.mark.parametrize("text", ["I have an issue with my invoice", "Of course, please pursue it", "Thanks for the courtesy call"])
+@pytest.mark.parametrize(
+    "text", ["I have an issue with my invoice", "Of course, please pursue it", "Thanks for the courtesy call"]
+)
 def test_words_that_merely_contain_a_legal_cue_do_not_count(text: str) -> None:
     assert ReasonCode.LEGAL not in POLICY.decide(ask(text, "check_invoice")).codes
 
@@ -168,8 +189,13 @@ def test_vip_complaint_stays_with_complaints_and_is_urgent_when_angry() -> None:
 
 
 def test_two_out_of_scope_messages_in_a_row_escalate_with_low_priority() -> None:
-    history = [customer("can you book me a flight to Paris", "out_of_scope", 0.1, oos=True), bot("Sorry, I can help with orders.")]
-    decision = POLICY.decide(ask("what about a hotel then", "out_of_scope", 0.15, out_of_scope=True, recent_turns=history))
+    history = [
+        customer("can you book me a flight to Paris", "out_of_scope", 0.1, oos=True),
+        bot("Sorry, I can help with orders."),
+    ]
+    decision = POLICY.decide(
+        ask("what about a hotel then", "out_of_scope", 0.15, out_of_scope=True, recent_turns=history)
+    )
     assert decision.action == Action.ESCALATE
     assert decision.codes == {ReasonCode.OUT_OF_SCOPE}
     assert decision.priority == Priority.LOW
@@ -184,7 +210,9 @@ def test_two_chinese_low_confidence_messages_escalate_as_low_confidence() -> Non
 
 def test_a_single_out_of_scope_message_lets_the_bot_ask_back() -> None:
     history = [customer("where is my order", "track_order", 0.95), bot()]
-    decision = POLICY.decide(ask("what's the weather tomorrow", "out_of_scope", 0.1, out_of_scope=True, recent_turns=history))
+    decision = POLICY.decide(
+        ask("what's the weather tomorrow", "out_of_scope", 0.1, out_of_scope=True, recent_turns=history)
+    )
     assert decision.action == Action.ANSWER
 
 
@@ -203,20 +231,34 @@ def test_turns_before_an_agent_took_part_are_not_counted() -> None:
 
 
 def test_customer_asking_the_same_question_a_third_time_is_a_bot_loop() -> None:
-    history = [customer("Where is my refund?", "track_refund"), bot(), customer("where is my refund??", "track_refund", 0.4), bot()]
+    history = [
+        customer("Where is my refund?", "track_refund"),
+        bot(),
+        customer("where is my refund??", "track_refund", 0.4),
+        bot(),
+    ]
     decision = POLICY.decide(ask("WHERE IS MY REFUND", "payment_issue", 0.6, recent_turns=history))
     assert ReasonCode.BOT_LOOP in decision.codes
     assert decision.queue == "billing"
 
 
 def test_chinese_repeated_question_is_a_bot_loop() -> None:
-    history = [customer("我的退款到哪了？", "track_refund"), bot(), customer("我的退款到底到哪了", "track_refund"), bot()]
+    history = [
+        customer("我的退款到哪了？", "track_refund"),
+        bot(),
+        customer("我的退款到底到哪了", "track_refund"),
+        bot(),
+    ]
     assert ReasonCode.BOT_LOOP in POLICY.decide(ask("我的退款到哪了！！", "get_refund", recent_turns=history)).codes
 
 
 def test_asking_twice_or_double_sending_is_not_yet_a_loop() -> None:
     twice = [customer("Where is my refund?", "track_refund"), bot()]
-    double_sent = [customer("Where is my refund?", "track_refund"), customer("Where is my refund?", "track_refund"), bot()]
+    double_sent = [
+        customer("Where is my refund?", "track_refund"),
+        customer("Where is my refund?", "track_refund"),
+        bot(),
+    ]
     for history in (twice, double_sent):
         assert POLICY.decide(ask("Where is my refund?", "get_refund", recent_turns=history)).action == Action.ANSWER
 
@@ -236,7 +278,9 @@ def test_same_intent_answers_spread_over_days_are_not_a_loop() -> None:
     for day, text in enumerate(("track my order", "it says in transit, where exactly", "that link doesn't work")):
         at = start + dt.timedelta(days=day)
         history += [customer(text, "track_order", sent_at=at), bot(sent_at=at + dt.timedelta(seconds=5))]
-    assert POLICY.decide(ask("the parcel is still not here", "track_order", recent_turns=history)).action == Action.ANSWER
+    assert (
+        POLICY.decide(ask("the parcel is still not here", "track_order", recent_turns=history)).action == Action.ANSWER
+    )
 
 
 # -- silence and state ----------------------------------------------------------------------------------
@@ -244,13 +288,18 @@ def test_same_intent_answers_spread_over_days_are_not_a_loop() -> None:
 
 @pytest.mark.parametrize("state", ["queued", "agent", "CONVERSATION_STATE_QUEUED", "AGENT"])
 def test_bot_stays_silent_while_the_conversation_is_queued_or_with_an_agent(state: str) -> None:
-    decision = POLICY.decide(ask("I want a human NOW, I'll sue you", "contact_human_agent", anger=0.95, conversation_state=state))
+    decision = POLICY.decide(
+        ask("I want a human NOW, I'll sue you", "contact_human_agent", anger=0.95, conversation_state=state)
+    )
     assert decision.action == Action.SILENT
     assert decision.queue is None and decision.reasons == ()
 
 
 def test_a_new_message_in_a_resolved_conversation_is_handled_by_the_bot_again() -> None:
-    assert POLICY.decide(ask("one more question about delivery", "delivery_options", conversation_state="resolved")).action == Action.ANSWER
+    assert (
+        POLICY.decide(ask("one more question about delivery", "delivery_options", conversation_state="resolved")).action
+        == Action.ANSWER
+    )
 
 
 # -- everything listed, queues, configuration ------------------------------------------------------------
@@ -350,10 +399,14 @@ def test_bad_policy_settings_fail_naming_the_variable(env: dict[str, str], named
 
 def test_a_question_the_bot_answered_from_the_knowledge_base_counts_as_understood():
     policy = RoutingPolicy()
-    answered = [TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
-                TurnView("bot", "Standard shipping is $8.00.", reply_kind="REPLY_KIND_ANSWER")]
-    handed_back = [TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
-                   TurnView("bot", "Sorry, I couldn't find a reliable answer.", reply_kind="REPLY_KIND_FALLBACK")]
+    answered = [
+        TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
+        TurnView("bot", "Standard shipping is $8.00.", reply_kind="REPLY_KIND_ANSWER"),
+    ]
+    handed_back = [
+        TurnView("customer", "How much is shipping?", "out_of_scope", True, 0.2),
+        TurnView("bot", "Sorry, I couldn't find a reliable answer.", reply_kind="REPLY_KIND_FALLBACK"),
+    ]
     follow_up = dict(text="and how long do promo codes last?", intent_label="track_order", intent_confidence=0.27)
     assert policy.decide(PolicyInput(**follow_up, recent_turns=answered)).action == Action.ANSWER
     assert policy.decide(PolicyInput(**follow_up, recent_turns=handed_back)).action == Action.ESCALATE

@@ -93,7 +93,9 @@ def test_passages_are_listed_with_ids_the_reply_can_cite():
 
 
 def test_chinese_prompt_with_passages_asks_for_a_grounded_chinese_answer():
-    system = system_of(build_messages(ACME, "zh", None, [], "可以退货吗？", [PromptPassage("1", "Returns within 30 days.")]))
+    system = system_of(
+        build_messages(ACME, "zh", None, [], "可以退货吗？", [PromptPassage("1", "Returns within 30 days.")])
+    )
     assert "只根据下面的知识库" in system and "[kb:1] Returns within 30 days." in system
 
 
@@ -110,12 +112,16 @@ def test_persona_brand_and_voice_shape_the_prompt():
 
 def test_order_numbers_the_customer_gave_are_in_the_prompt():
     profile = CustomerProfileView("Ann", "standard", orders=("88231", "55123"))
-    assert "Orders they mentioned in this conversation: 88231, 55123" in system_of(build_messages(ACME, "en", profile, [], "Hi"))
+    assert "Orders they mentioned in this conversation: 88231, 55123" in system_of(
+        build_messages(ACME, "en", profile, [], "Hi")
+    )
     assert "订单号：88231, 55123" in system_of(build_messages(ACME, "zh", profile, [], "你好"))
     assert "Orders they mentioned" not in system_of(build_messages(ACME, "en", CustomerProfileView("Ann"), [], "Hi"))
 
 
 def test_a_tenants_stored_persona_fills_the_defaults():
-    persona = Persona.of("acme", {"business": "an online clothing retailer", "language": "zh", "unknown": "x", "voice": ""})
+    persona = Persona.of(
+        "acme", {"business": "an online clothing retailer", "language": "zh", "unknown": "x", "voice": ""}
+    )
     assert persona == Persona("acme", business="an online clothing retailer", language="zh")
     assert Persona.of("acme", None) == Persona("acme")

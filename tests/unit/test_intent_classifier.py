@@ -131,7 +131,9 @@ def test_understanding_reports_language_entities_and_latency(engine):
     assert result.language == "zh"
     assert result.intent.label in ORDER_STATUS_FAMILY
     assert [(e.type, e.value) for e in result.entities] == [
-        ("date", "2024-05-14"), ("product", "guess-jeans"), ("order_number", "88776655"),
+        ("date", "2024-05-14"),
+        ("product", "guess-jeans"),
+        ("order_number", "88776655"),
     ]
     assert 0 < result.latency_seconds < 1
 
@@ -168,8 +170,10 @@ def test_saved_and_loaded_head_gives_identical_predictions(engine, tmp_path):
     texts = [t for t, _ in EXPECTED] + OFF_TOPIC
     embeddings = engine.encoder.encode(texts)
     assert copy.predict_texts(embeddings, texts) == engine.classifier.predict_texts(embeddings, texts)
-    np.testing.assert_array_equal(copy.probabilities(copy.features(embeddings, texts)),
-                                  engine.classifier.probabilities(engine.classifier.features(embeddings, texts)))
+    np.testing.assert_array_equal(
+        copy.probabilities(copy.features(embeddings, texts)),
+        engine.classifier.probabilities(engine.classifier.features(embeddings, texts)),
+    )
 
 
 def test_the_head_reads_ngrams_and_refuses_rows_built_without_them(engine):
@@ -190,7 +194,9 @@ def test_the_head_reads_ngrams_and_refuses_rows_built_without_them(engine):
 def test_a_version_built_before_the_ngrams_still_loads_so_rolling_back_works(engine, tmp_path):
     head = engine.classifier
     dim = head.weights.shape[1] - len(head.vocabulary)
-    old = IntentClassifier(head.labels, head.weights[:, :dim], head.bias, head.temperature, head.threshold, head.encoder)
+    old = IntentClassifier(
+        head.labels, head.weights[:, :dim], head.bias, head.temperature, head.threshold, head.encoder
+    )
     old.save(tmp_path, {"version": "intent-old"})
     assert read_metadata(tmp_path)["features"] == "embedding"
     loaded = IntentClassifier.load(tmp_path)

@@ -147,7 +147,9 @@ def test_a_day_without_a_year_is_the_nearest_one_so_december_said_in_january_is_
 
 def test_an_amounts_digits_are_not_also_a_date_or_an_order():
     assert pairs("I paid $12.50 on 5/1/2024 for order 99881") == [
-        ("amount", "12.50 USD"), ("date", "2024-05-01"), ("order_number", "99881"),
+        ("amount", "12.50 USD"),
+        ("date", "2024-05-01"),
+        ("order_number", "99881"),
     ]
 
 

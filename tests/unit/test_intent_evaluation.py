@@ -53,8 +53,7 @@ def test_worst_labels_come_first_with_what_they_were_mistaken_for():
 
 
 def test_an_out_of_scope_answer_to_an_in_scope_message_is_wrong_but_its_best_intent_still_counts_closed_set():
-    p = predictions(gold=["a", "a", "b", OOS, OOS], decided=["a", OOS, "b", OOS, "b"],
-                    best=["a", "a", "b", "a", "b"])
+    p = predictions(gold=["a", "a", "b", OOS, OOS], decided=["a", OOS, "b", OOS, "b"], best=["a", "a", "b", "a", "b"])
     f = figures(p)
     assert f["in_scope_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
     assert f["closed_set_accuracy"] == 1.0
@@ -102,8 +101,13 @@ def test_the_recipe_retrained_on_another_label_set_learns_it_and_keeps_out_of_sc
     (x, y), (dev_x, dev_y), (test_x, test_y) = clusters
     dev_in = [i for i, label in enumerate(dev_y) if label != OOS]
     dev_out = [i for i, label in enumerate(dev_y) if label == OOS]
-    head = retrain_head(x, y, [(dev_x[dev_in], [dev_y[i] for i in dev_in]), (dev_x[dev_out], [OOS] * len(dev_out))],
-                        C=1.0, encoder="toy")
+    head = retrain_head(
+        x,
+        y,
+        [(dev_x[dev_in], [dev_y[i] for i in dev_in]), (dev_x[dev_out], [OOS] * len(dev_out))],
+        C=1.0,
+        encoder="toy",
+    )
     assert set(head.intents) == {"a", "b", "c"}
     assert head.temperature > 0 and 0.0 <= head.threshold < 1.0
     f = figures(predict_with(head, test_x, test_y))
@@ -132,13 +136,21 @@ def write_cases(tmp_path, cases: list[dict]):
 
 
 def test_entity_scores_count_repeats_and_separate_value_from_span(tmp_path):
-    cases = write_cases(tmp_path, [
-        {"id": "1", "text": "order 111 and order 222", "entities": [
-            {"type": "order_number", "text": "111", "value": "111"},
-            {"type": "order_number", "text": "222", "value": "222"}]},
-        {"id": "2", "text": "paid $5", "entities": [{"type": "amount", "text": "$5", "value": "5.00 USD"}]},
-        {"id": "3", "lang": "zh", "text": "你好", "entities": []},
-    ])
+    cases = write_cases(
+        tmp_path,
+        [
+            {
+                "id": "1",
+                "text": "order 111 and order 222",
+                "entities": [
+                    {"type": "order_number", "text": "111", "value": "111"},
+                    {"type": "order_number", "text": "222", "value": "222"},
+                ],
+            },
+            {"id": "2", "text": "paid $5", "entities": [{"type": "amount", "text": "$5", "value": "5.00 USD"}]},
+            {"id": "3", "lang": "zh", "text": "你好", "entities": []},
+        ],
+    )
     answers = {
         "order 111 and order 222": [Entity("order_number", "111", "111", 6, 9)],  # one of two found
         "paid $5": [Entity("amount", "paid $5", "5.00 USD", 0, 7)],  # right value, wrong span
@@ -155,8 +167,17 @@ def test_entity_scores_count_repeats_and_separate_value_from_span(tmp_path):
 
 
 def test_entity_cases_resolve_relative_dates_against_their_own_time(tmp_path):
-    cases = write_cases(tmp_path, [{"id": "1", "text": "it came yesterday", "now": "2025-01-01T09:00:00+08:00",
-                                    "entities": [{"type": "date", "text": "yesterday", "value": "2024-12-31"}]}])
+    cases = write_cases(
+        tmp_path,
+        [
+            {
+                "id": "1",
+                "text": "it came yesterday",
+                "now": "2025-01-01T09:00:00+08:00",
+                "entities": [{"type": "date", "text": "yesterday", "value": "2024-12-31"}],
+            }
+        ],
+    )
     scores = score_entities(cases, lambda text, now: extract_entities(text, now))
     assert scores["value"]["overall"]["recall"] == 1.0
 
@@ -164,8 +185,12 @@ def test_entity_cases_resolve_relative_dates_against_their_own_time(tmp_path):
 def test_a_malformed_case_names_its_line(tmp_path):
     path = tmp_path / "cases.jsonl"
     good = {"id": "1", "lang": "en", "text": "hi", "now": NOW.isoformat(), "entities": []}
-    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "2", "entities": [
-        {"type": "colour", "text": "hi", "value": "x"}]}) + "\n")
+    path.write_text(
+        json.dumps(good)
+        + "\n"
+        + json.dumps({**good, "id": "2", "entities": [{"type": "colour", "text": "hi", "value": "x"}]})
+        + "\n"
+    )
     with pytest.raises(ValueError, match=":2"):
         load_entity_cases(path)
 

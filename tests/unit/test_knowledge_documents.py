@@ -28,7 +28,11 @@ def write(tmp_path: pathlib.Path, name: str, text: str) -> pathlib.Path:
 
 
 def test_markdown_becomes_one_document_per_heading_with_stable_ids(tmp_path):
-    path = write(tmp_path, "faq.md", "# Returns\nItems can be returned within **30 days**.\n\n## Gift cards\nGift cards never expire.\n")
+    path = write(
+        tmp_path,
+        "faq.md",
+        "# Returns\nItems can be returned within **30 days**.\n\n## Gift cards\nGift cards never expire.\n",
+    )
     docs = load_source(path)
     assert [(d.doc_id, d.title) for d in docs] == [("faq/returns", "Returns"), ("faq/gift-cards", "Gift cards")]
     assert docs[0].text == "Items can be returned within 30 days." and docs[0].source == "faq.md"
@@ -46,18 +50,23 @@ def test_chinese_markdown_keeps_its_title_and_language(tmp_path):
 
 
 def test_json_articles_with_ids_titles_and_languages(tmp_path):
-    articles = [{"id": "ship-1", "title": "Shipping", "text": "We ship to Canada."},
-                {"id": 7, "title": "退款", "body": "退款会在五个工作日内到账。"}]
+    articles = [
+        {"id": "ship-1", "title": "Shipping", "text": "We ship to Canada."},
+        {"id": 7, "title": "退款", "body": "退款会在五个工作日内到账。"},
+    ]
     docs = load_source(write(tmp_path, "kb.json", json.dumps({"articles": articles}, ensure_ascii=False)))
     assert [(d.doc_id, d.language) for d in docs] == [("kb/ship-1", "en"), ("kb/7", "zh")]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "invalid JSON at line 1"),
-    ('[{"id": "a", "title": "A"}]', "article 0 has no text"),
-    ('{"x": 1}', "expected a list of articles"),
-    ('[{"text": "hello", "metadata": 3, "id": "a"}]', "\"metadata\" must be an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ('[{"id": "a", "title": "A"}]', "article 0 has no text"),
+        ('{"x": 1}', "expected a list of articles"),
+        ('[{"text": "hello", "metadata": 3, "id": "a"}]', '"metadata" must be an object'),
+    ],
+)
 def test_bad_json_sources_say_what_is_wrong(tmp_path, content, message):
     with pytest.raises(KnowledgeSourceError, match=message):
         load_source(write(tmp_path, "kb.json", content))
@@ -115,7 +124,11 @@ def test_content_hash_changes_only_when_the_document_does():
 
 def test_clauses_split_sentences_and_list_items():
     assert clauses("Returns", "Gold: unlimited; Silver: 6 months. Bronze: 90 days.") == [
-        "Returns", "Gold: unlimited;", "Silver: 6 months.", "Bronze: 90 days."]
+        "Returns",
+        "Gold: unlimited;",
+        "Silver: 6 months.",
+        "Bronze: 90 days.",
+    ]
 
 
 def test_language_detection_counts_han_against_latin_words():

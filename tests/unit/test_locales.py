@@ -90,7 +90,9 @@ def test_a_language_that_is_not_served_gets_english(tag: str) -> None:
     assert locales.text(tag, "checks.fallback") == locales.text("en", "checks.fallback")
 
 
-@pytest.mark.parametrize(("tag", "language"), [("zh-CN", "zh"), ("zh_TW", "zh"), (" ZH ", "zh"), ("en-GB", "en"), ("EN", "en")])
+@pytest.mark.parametrize(
+    ("tag", "language"), [("zh-CN", "zh"), ("zh_TW", "zh"), (" ZH ", "zh"), ("en-GB", "en"), ("EN", "en")]
+)
 def test_a_tag_with_a_region_names_its_language(tag: str, language: str) -> None:
     assert locales.language_of(tag) == language
     assert locales.text(tag, "guardrails.refusal") == locales.text(language, "guardrails.refusal")
@@ -129,8 +131,15 @@ def test_the_built_in_policy_cues_are_every_languages_and_a_set_variable_replace
 
 def test_the_loader_needs_only_the_standard_library_so_the_gateway_can_import_it() -> None:
     source = pathlib.Path(locales.__file__).read_text(encoding="utf-8")
-    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -42,8 +42,11 @@ def _write_folder(folder, polarity_file: str, head) -> None:
     head.save(folder / polarity_file)
     rng = np.random.default_rng(0)
     emotion_classes = (*tuple(EMOTIONS), "disgust", "fear")
-    LinearHead(emotion_classes, rng.normal(size=(len(emotion_classes), DIM)).astype(np.float32),
-               np.zeros(len(emotion_classes), dtype=np.float32)).save(folder / EMOTION_FILE)
+    LinearHead(
+        emotion_classes,
+        rng.normal(size=(len(emotion_classes), DIM)).astype(np.float32),
+        np.zeros(len(emotion_classes), dtype=np.float32),
+    ).save(folder / EMOTION_FILE)
     shutil.copyfile(DEFAULT_CUES_PATH, folder / CUES_FILE)
 
 
@@ -81,8 +84,9 @@ def test_stacked_head_survives_its_file_and_scores_by_the_words(tmp_path):
     ngram_coef = np.zeros((3, len(vocabulary)), dtype=np.float32)
     ngram_coef[2, vocabulary.terms.index("好")] = 5.0
     ngram_coef[0, vocabulary.terms.index("不好")] = 10.0
-    head = StackedHead(CLASSES, np.zeros((3, DIM), dtype=np.float32), ngram_coef, np.zeros(3, dtype=np.float32),
-                       vocabulary)
+    head = StackedHead(
+        CLASSES, np.zeros((3, DIM), dtype=np.float32), ngram_coef, np.zeros(3, dtype=np.float32), vocabulary
+    )
     head.save(tmp_path / POLARITY_FILE)
     loaded = StackedHead.load(tmp_path / POLARITY_FILE)
     assert loaded.vocabulary.terms == vocabulary.terms
@@ -101,8 +105,11 @@ def test_a_version_built_before_the_ngrams_still_loads_so_rolling_back_works(tmp
 
 
 def test_a_folder_without_polarity_weights_is_refused_with_the_rebuild_command(tmp_path):
-    _write_folder(tmp_path / "broken", "unrelated.npz", LinearHead(CLASSES, np.zeros((3, DIM), dtype=np.float32),
-                                                                   np.zeros(3, dtype=np.float32)))
+    _write_folder(
+        tmp_path / "broken",
+        "unrelated.npz",
+        LinearHead(CLASSES, np.zeros((3, DIM), dtype=np.float32), np.zeros(3, dtype=np.float32)),
+    )
     with pytest.raises(FileNotFoundError, match="--force"):
         SentimentEngine.load(tmp_path / "broken", encoder=FixedEncoder())
 

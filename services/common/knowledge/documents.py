@@ -47,7 +47,9 @@ class Document:
     @property
     def content_hash(self) -> str:
         """Changes when anything stored from this document would change."""
-        payload = json.dumps([self.title, self.text, self.language, dict(self.metadata)], sort_keys=True, ensure_ascii=False)
+        payload = json.dumps(
+            [self.title, self.text, self.language, dict(self.metadata)], sort_keys=True, ensure_ascii=False
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -85,7 +87,7 @@ _LATIN_RE = re.compile(r"[A-Za-z]+")
 
 
 def detect_language(text: str) -> str:
-    """"zh" when Han characters outnumber Latin words, else "en" (only the two languages we answer in)."""
+    """ "zh" when Han characters outnumber Latin words, else "en" (only the two languages we answer in)."""
     return "zh" if len(_HAN_RE.findall(text)) > len(_LATIN_RE.findall(text)) else "en"
 
 
@@ -115,7 +117,9 @@ def load_source(path: pathlib.Path) -> list[Document]:
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise KnowledgeSourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            raise KnowledgeSourceError(
+                f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
         return unique_ids(json_documents(data, path.stem, path.name))
     raise KnowledgeSourceError(f"{path}: unsupported file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
 
@@ -169,8 +173,8 @@ def json_documents(data: object, stem: str, source: str) -> list[Document]:
     articles = data.get("articles") if isinstance(data, Mapping) else data
     if not isinstance(articles, list):
         raise KnowledgeSourceError(
-            f"{source}: expected a list of articles ({{\"id\", \"title\", \"text\"}}), an object with \"articles\", "
-            "or ABCD guidelines ({flow: {\"subflows\": ...}})"
+            f'{source}: expected a list of articles ({{"id", "title", "text"}}), an object with "articles", '
+            'or ABCD guidelines ({flow: {"subflows": ...}})'
         )
     return [_article(item, i, stem, source) for i, item in enumerate(articles)]
 
@@ -182,24 +186,36 @@ def _article(item: object, index: int, stem: str, source: str) -> Document:
     text = item.get("text") or item.get("body") or item.get("content")
     title = item.get("title") or ""
     if not isinstance(text, str) or not text.strip():
-        raise KnowledgeSourceError(f"{where} has no text (\"text\", \"body\" or \"content\")")
+        raise KnowledgeSourceError(f'{where} has no text ("text", "body" or "content")')
     if not isinstance(title, str):
-        raise KnowledgeSourceError(f"{where}: \"title\" must be a string")
+        raise KnowledgeSourceError(f'{where}: "title" must be a string')
     raw_id = item.get("id") or title
     if not isinstance(raw_id, (str, int)) or not str(raw_id).strip():
-        raise KnowledgeSourceError(f"{where} has neither an \"id\" nor a \"title\"")
+        raise KnowledgeSourceError(f'{where} has neither an "id" nor a "title"')
     metadata = item.get("metadata") or {}
     if not isinstance(metadata, Mapping):
-        raise KnowledgeSourceError(f"{where}: \"metadata\" must be an object")
+        raise KnowledgeSourceError(f'{where}: "metadata" must be an object')
     language = item.get("language") or detect_language(f"{title} {text}")
-    return _document(f"{slug(stem)}/{slug(str(raw_id))}", title or str(raw_id), text.strip(), source, str(language), metadata)
+    return _document(
+        f"{slug(stem)}/{slug(str(raw_id))}", title or str(raw_id), text.strip(), source, str(language), metadata
+    )
 
 
-def _document(doc_id: str, title: str, text: str, source: str, language: str | None = None,
-              metadata: Mapping[str, object] | None = None) -> Document:
+def _document(
+    doc_id: str,
+    title: str,
+    text: str,
+    source: str,
+    language: str | None = None,
+    metadata: Mapping[str, object] | None = None,
+) -> Document:
     if len(text) > MAX_DOCUMENT_CHARS:
-        raise KnowledgeSourceError(f"{source}: document {doc_id!r} has {len(text)} characters (limit {MAX_DOCUMENT_CHARS}); split it")
-    return Document(doc_id, title.strip(), text, source, language or detect_language(f"{title} {text}"), dict(metadata or {}))
+        raise KnowledgeSourceError(
+            f"{source}: document {doc_id!r} has {len(text)} characters (limit {MAX_DOCUMENT_CHARS}); split it"
+        )
+    return Document(
+        doc_id, title.strip(), text, source, language or detect_language(f"{title} {text}"), dict(metadata or {})
+    )
 
 
 # ABCD guidelines -------------------------------------------------------------------------------
@@ -227,8 +243,12 @@ _BUTTON_RE = re.compile(
 def _policy_text(text: str) -> str:
     """One guideline line without console mechanics; "" when nothing else is left."""
     text = text.replace("<or>", " or ")
-    kept = [clause for segment in text.split(">") for clause in _CLAUSE_RE.split(segment.strip())
-            if clause.strip() and not _CONSOLE_RE.search(clause.strip())]
+    kept = [
+        clause
+        for segment in text.split(">")
+        for clause in _CLAUSE_RE.split(segment.strip())
+        if clause.strip() and not _CONSOLE_RE.search(clause.strip())
+    ]
     out = _BUTTON_RE.sub("", " ".join(kept))
     out = re.sub(r"\s+([.,:;])", r"\1", re.sub(r"\s+", " ", out)).strip(" :")
     out = re.sub(r"(?:\s+(?:then|and))+\.?$", "", out, flags=re.I)
@@ -247,8 +267,16 @@ def abcd_documents(data: Mapping[str, object], stem: str, source: str) -> list[D
             paragraphs += [t for t in (_policy_text(str(i)) for i in sub.get("instructions", [])) if t]
             for action in sub.get("actions", []):
                 paragraphs.extend(_action_paragraph(action))
-            docs.append(_document(f"{slug(stem)}/{slug(flow)}/{slug(name)}", f"{flow}: {name}", "\n\n".join(paragraphs),
-                                  source, "en", {"flow": flow, "subflow": name}))
+            docs.append(
+                _document(
+                    f"{slug(stem)}/{slug(flow)}/{slug(name)}",
+                    f"{flow}: {name}",
+                    "\n\n".join(paragraphs),
+                    source,
+                    "en",
+                    {"flow": flow, "subflow": name},
+                )
+            )
     return docs
 
 

@@ -40,8 +40,14 @@ class KnowledgeIndex:
     recall@1 from 0.67 (whole passage alone) to 0.77 at the same recall@3 (0.92), and separated
     answerable from unanswerable questions better than either cosine alone."""
 
-    def __init__(self, passages: Sequence[Passage], vectors: np.ndarray, clause_vectors: np.ndarray | None = None,
-                 clause_owner: np.ndarray | None = None, revision: int = 0) -> None:
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        clause_vectors: np.ndarray | None = None,
+        clause_owner: np.ndarray | None = None,
+        revision: int = 0,
+    ) -> None:
         if len(passages) != len(vectors):
             raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
         self.passages = list(passages)
@@ -71,8 +77,10 @@ class KnowledgeIndex:
             passages.append(Passage(r["chunk_id"], r["doc_id"], r.get("title", ""), r["text"], r.get("language", "en")))
             vectors.append(vector)
         if foreign:
-            log.warning("knowledge passages embedded by another encoder were skipped; re-ingest the knowledge base",
-                        extra={"skipped": foreign, "encoder": MODEL_NAME})
+            log.warning(
+                "knowledge passages embedded by another encoder were skipped; re-ingest the knowledge base",
+                extra={"skipped": foreign, "encoder": MODEL_NAME},
+            )
         if not passages:
             return cls([], np.zeros((0, DIM), np.float32), revision=revision)
         return cls(passages, np.vstack(vectors), np.vstack(clause_rows), np.concatenate(owners), revision)

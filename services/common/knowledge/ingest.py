@@ -30,12 +30,15 @@ class IngestReport:
     seconds: float
 
     def __str__(self) -> str:
-        return (f"tenant {self.tenant_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.removed} removed; {self.passages} passages embedded; revision {self.revision}; {self.seconds:.1f} s")
+        return (
+            f"tenant {self.tenant_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed; {self.passages} passages embedded; revision {self.revision}; {self.seconds:.1f} s"
+        )
 
 
-async def ingest_documents(db: AsyncDatabase, encoder: SentenceEncoder, tenant_id: str,
-                           documents: Sequence[Document]) -> IngestReport:
+async def ingest_documents(
+    db: AsyncDatabase, encoder: SentenceEncoder, tenant_id: str, documents: Sequence[Document]
+) -> IngestReport:
     started = time.perf_counter()
     repo = KnowledgeRepo(db)
     stored = await repo.document_hashes(tenant_id)
@@ -55,5 +58,13 @@ async def ingest_documents(db: AsyncDatabase, encoder: SentenceEncoder, tenant_i
         await repo.delete_document(tenant_id, doc_id)
     added = sum(1 for d in changed if d.doc_id not in stored)
     revision = await repo.bump_revision(tenant_id) if changed or gone else await repo.revision(tenant_id)
-    return IngestReport(tenant_id, added, len(changed) - added, len(documents) - len(changed), len(gone), passages,
-                        revision, time.perf_counter() - started)
+    return IngestReport(
+        tenant_id,
+        added,
+        len(changed) - added,
+        len(documents) - len(changed),
+        len(gone),
+        passages,
+        revision,
+        time.perf_counter() - started,
+    )

@@ -41,29 +41,57 @@ class KnowledgeRepo:
         cursor = self._docs.find({"tenant_id": tenant_id}, {"chunk_ids": 0}).sort("doc_id", ASCENDING)
         return await cursor.to_list()
 
-    async def replace_document(self, tenant_id: str, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[bytes],
-                               clause_vectors: Sequence[bytes], encoder: str) -> None:
+    async def replace_document(
+        self,
+        tenant_id: str,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[bytes],
+        clause_vectors: Sequence[bytes],
+        encoder: str,
+    ) -> None:
         """Store a new or changed document with its passages, their embeddings and their clauses' embeddings."""
         if not len(chunks) == len(vectors) == len(clause_vectors):
-            raise ValueError(f"{len(chunks)} passages but {len(vectors)}/{len(clause_vectors)} embeddings for {doc.doc_id}")
+            raise ValueError(
+                f"{len(chunks)} passages but {len(vectors)}/{len(clause_vectors)} embeddings for {doc.doc_id}"
+            )
         await self._chunks.delete_many({"tenant_id": tenant_id, "doc_id": doc.doc_id})
         if chunks:
-            await self._chunks.insert_many([
-                {
-                    "_id": f"{tenant_id}:{c.chunk_id}", "tenant_id": tenant_id, "doc_id": doc.doc_id, "chunk_id": c.chunk_id,
-                    "title": c.title, "text": c.text, "language": c.language, "position": c.position,
-                    "embedding": vector, "clause_embeddings": clause_vector, "encoder": encoder,
-                }
-                for c, vector, clause_vector in zip(chunks, vectors, clause_vectors)
-            ])
+            await self._chunks.insert_many(
+                [
+                    {
+                        "_id": f"{tenant_id}:{c.chunk_id}",
+                        "tenant_id": tenant_id,
+                        "doc_id": doc.doc_id,
+                        "chunk_id": c.chunk_id,
+                        "title": c.title,
+                        "text": c.text,
+                        "language": c.language,
+                        "position": c.position,
+                        "embedding": vector,
+                        "clause_embeddings": clause_vector,
+                        "encoder": encoder,
+                    }
+                    for c, vector, clause_vector in zip(chunks, vectors, clause_vectors)
+                ]
+            )
         now = utcnow()
         await self._docs.update_one(
             {"_id": f"{tenant_id}:{doc.doc_id}"},
-            {"$set": {
-                "tenant_id": tenant_id, "doc_id": doc.doc_id, "title": doc.title, "source": doc.source,
-                "language": doc.language, "metadata": dict(doc.metadata), "content_hash": doc.content_hash,
-                "chunk_ids": [c.chunk_id for c in chunks], "updated_at": now,
-            }, "$setOnInsert": {"created_at": now}},
+            {
+                "$set": {
+                    "tenant_id": tenant_id,
+                    "doc_id": doc.doc_id,
+                    "title": doc.title,
+                    "source": doc.source,
+                    "language": doc.language,
+                    "metadata": dict(doc.metadata),
+                    "content_hash": doc.content_hash,
+                    "chunk_ids": [c.chunk_id for c in chunks],
+                    "updated_at": now,
+                },
+                "$setOnInsert": {"created_at": now},
+            },
             upsert=True,
         )
 
@@ -78,8 +106,10 @@ class KnowledgeRepo:
 
     async def bump_revision(self, tenant_id: str) -> int:
         doc = await self._revisions.find_one_and_update(
-            {"_id": tenant_id}, {"$inc": {"revision": 1}, "$set": {"updated_at": utcnow()}},
-            upsert=True, return_document=ReturnDocument.AFTER,
+            {"_id": tenant_id},
+            {"$inc": {"revision": 1}, "$set": {"updated_at": utcnow()}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
         return int(upserted(doc, f"the knowledge revision of tenant {tenant_id}")["revision"])
 

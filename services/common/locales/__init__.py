@@ -153,5 +153,7 @@ def _format(language: str, key: str, template: str, fields: Mapping[str, object]
     try:
         return template.format_map(fields)
     except (KeyError, IndexError, ValueError) as exc:
-        raise LocaleError(f"{path_of(language)}: the text {key} needs {sorted(placeholders(template))}, "
-                          f"was given {sorted(fields)} ({exc!r})") from None
+        raise LocaleError(
+            f"{path_of(language)}: the text {key} needs {sorted(placeholders(template))}, "
+            f"was given {sorted(fields)} ({exc!r})"
+        ) from None

@@ -55,7 +55,12 @@ class ModelSlot(Generic[E]):
     """
 
     def __init__(
-        self, store: ModelStore, kind: str, service: str, engine: E, load: Callable[[pathlib.Path], E],
+        self,
+        store: ModelStore,
+        kind: str,
+        service: str,
+        engine: E,
+        load: Callable[[pathlib.Path], E],
         announce: Announce | None = None,
     ) -> None:
         self.store = store
@@ -79,8 +84,10 @@ class ModelSlot(Generic[E]):
             await self._announce(self.engine)
             self._announced = True
         except Exception as exc:
-            log.warning("could not announce the model version; retrying at the next poll",
-                        extra={"kind": self.kind, "version": self.version, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            log.warning(
+                "could not announce the model version; retrying at the next poll",
+                extra={"kind": self.kind, "version": self.version, "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
 
     async def check(self) -> bool:
         """One look at CURRENT; True when a new version went into service."""
@@ -108,8 +115,12 @@ class ModelSlot(Generic[E]):
             metrics.MODEL_RELOADS.labels(service=self.service, kind=self.kind, outcome="failed").inc()
             log.error(
                 "model reload failed; still serving the old version",
-                extra={"kind": self.kind, "serving": old, "failed_version": version,
-                       "error": f"{type(exc).__name__}: {exc}"[:500]},
+                extra={
+                    "kind": self.kind,
+                    "serving": old,
+                    "failed_version": version,
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                },
             )
             return False
         self.engine = engine  # the switch: events that already took the old engine finish with it
@@ -118,8 +129,15 @@ class ModelSlot(Generic[E]):
         metrics.MODEL_RELOADS.labels(service=self.service, kind=self.kind, outcome="switched").inc()
         metrics.MODEL_VERSION.labels(service=self.service, kind=self.kind, version=version).set(1)
         metrics.MODEL_VERSION.remove(self.service, self.kind, old)
-        log.info("model switched", extra={"kind": self.kind, "from_version": old, "to_version": version,
-                                          "load_seconds": round(time.perf_counter() - started, 3)})
+        log.info(
+            "model switched",
+            extra={
+                "kind": self.kind,
+                "from_version": old,
+                "to_version": version,
+                "load_seconds": round(time.perf_counter() - started, 3),
+            },
+        )
         await self.announce()
         return True
 
@@ -130,14 +148,24 @@ class ModelSlot(Generic[E]):
             try:
                 await self.check()
             except Exception as exc:
-                log.warning("could not read the model store's CURRENT pointer",
-                            extra={"kind": self.kind, "root": str(self.store.root),
-                                   "error": f"{type(exc).__name__}: {exc}"[:300]})
+                log.warning(
+                    "could not read the model store's CURRENT pointer",
+                    extra={
+                        "kind": self.kind,
+                        "root": str(self.store.root),
+                        "error": f"{type(exc).__name__}: {exc}"[:300],
+                    },
+                )
 
 
 async def announced_slot(
-    db: AsyncDatabase, store: ModelStore, kind: str, service: str, engine: E,
-    load: Callable[[pathlib.Path], E], labels: Callable[[E], Iterable[str]],
+    db: AsyncDatabase,
+    store: ModelStore,
+    kind: str,
+    service: str,
+    engine: E,
+    load: Callable[[pathlib.Path], E],
+    labels: Callable[[E], Iterable[str]],
 ) -> ModelSlot[E]:
     """The slot serving `engine`, announced (ModelVersionRepo: its version and `labels(engine)`) now
     and whenever another version goes into service, so the gateway knows which labels it can produce."""

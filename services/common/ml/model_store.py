@@ -116,8 +116,11 @@ class ModelStore:
         folder = self.root / kind
         if not folder.is_dir():
             return []
-        complete = [path for path in folder.iterdir()
-                    if path.is_dir() and not path.name.startswith(".") and (path / ".complete").exists()]
+        complete = [
+            path
+            for path in folder.iterdir()
+            if path.is_dir() and not path.name.startswith(".") and (path / ".complete").exists()
+        ]
         complete.sort(key=lambda path: ((path / ".complete").stat().st_mtime, path.name), reverse=True)
         return [(path.name, path) for path in complete]
 

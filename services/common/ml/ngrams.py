@@ -122,19 +122,27 @@ class NgramVocabulary:
             indices.extend(row)
             weights.extend(v / norm for v in values)
             indptr.append(len(indices))
-        return SparseRows(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
-                          np.asarray(weights, dtype=np.float32))
+        return SparseRows(
+            np.asarray(indptr, dtype=np.int64),
+            np.asarray(indices, dtype=np.int64),
+            np.asarray(weights, dtype=np.float32),
+        )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         encoded = _SEPARATOR.join(self.terms).encode("utf-8")
-        return {"ngram_scheme": np.asarray(SCHEME), "ngram_terms": np.frombuffer(encoded, dtype=np.uint8),
-                "ngram_idf": self.idf}
+        return {
+            "ngram_scheme": np.asarray(SCHEME),
+            "ngram_terms": np.frombuffer(encoded, dtype=np.uint8),
+            "ngram_idf": self.idf,
+        }
 
     @classmethod
     def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> NgramVocabulary:
         if str(scheme) != SCHEME:
-            raise ValueError(f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
-                             f"{SCHEME!r}; rebuild the model (its service's training command with --promote)")
+            raise ValueError(
+                f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
+                f"{SCHEME!r}; rebuild the model (its service's training command with --promote)"
+            )
         text = terms.tobytes().decode("utf-8")
         return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32))
 

@@ -80,7 +80,9 @@ async def read_signals(db: AsyncDatabase, tenant_id: str | None = None) -> Learn
     for fb in feedback:
         by_tenant.setdefault(fb["tenant_id"], []).append(fb["reply_id"])
     found = {tenant: await repos.messages.get_many(tenant, ids) for tenant, ids in by_tenant.items()}
-    answered = {tenant: [d["in_reply_to"] for d in docs.values() if d.get("in_reply_to")] for tenant, docs in found.items()}
+    answered = {
+        tenant: [d["in_reply_to"] for d in docs.values() if d.get("in_reply_to")] for tenant, docs in found.items()
+    }
     for tenant, ids in answered.items():
         found[tenant].update(await repos.messages.get_many(tenant, ids))
 
@@ -88,21 +90,33 @@ async def read_signals(db: AsyncDatabase, tenant_id: str | None = None) -> Learn
     for doc in stored:
         message = found[doc["tenant_id"]].get(doc["message_id"])
         if message is not None:
-            corrections.append(CorrectedMessage(
-                doc["tenant_id"], doc["message_id"], message.get("text", ""), doc.get("intent", ""),
-                _polarity_name(doc.get("polarity", "")), doc.get("model_intent", ""), doc.get("model_version", ""),
-            ))
+            corrections.append(
+                CorrectedMessage(
+                    doc["tenant_id"],
+                    doc["message_id"],
+                    message.get("text", ""),
+                    doc.get("intent", ""),
+                    _polarity_name(doc.get("polarity", "")),
+                    doc.get("model_intent", ""),
+                    doc.get("model_version", ""),
+                )
+            )
     corrected = {(c.tenant_id, c.message_id) for c in corrections}
     disliked = []
     for fb in feedback:
         reply = found[fb["tenant_id"]].get(fb["reply_id"], {})
         question = found[fb["tenant_id"]].get(reply.get("in_reply_to", ""), {})
         message_id = reply.get("in_reply_to", "")
-        disliked.append(DislikedReply(
-            fb["tenant_id"], fb.get("conversation_id", ""), fb["reply_id"], message_id,
-            question.get("understanding", {}).get("intent", {}).get("label", ""),
-            (fb["tenant_id"], message_id) in corrected,
-        ))
+        disliked.append(
+            DislikedReply(
+                fb["tenant_id"],
+                fb.get("conversation_id", ""),
+                fb["reply_id"],
+                message_id,
+                question.get("understanding", {}).get("intent", {}).get("label", ""),
+                (fb["tenant_id"], message_id) in corrected,
+            )
+        )
     return LearningSignals(corrections, len(stored) - len(corrections), disliked, tenant_id)
 
 
@@ -110,7 +124,9 @@ def load_signals(env: Env, tenant_id: str | None = None) -> LearningSignals:
     """read_signals against CS_MONGO_URI / CS_MONGO_DATABASE, for a command line."""
 
     async def read() -> LearningSignals:
-        mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), env.float("CS_STARTUP_TIMEOUT_S"))
+        mongo, db = await connect(
+            env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), env.float("CS_STARTUP_TIMEOUT_S")
+        )
         try:
             return await read_signals(db, tenant_id)
         finally:
@@ -183,7 +199,10 @@ NO_CORRECTIONS = FoldedCorrections([], [], 1.0, 0)
 
 
 def fold_corrections(
-    corrections: Sequence[CorrectedMessage], field_name: str, labels: Collection[str], held_out: Collection[str],
+    corrections: Sequence[CorrectedMessage],
+    field_name: str,
+    labels: Collection[str],
+    held_out: Collection[str],
     weight: float,
 ) -> FoldedCorrections:
     """Corrections (oldest first) of `field_name` ("intent" or "polarity") as weighted examples.
@@ -209,4 +228,6 @@ def fold_corrections(
     kept, superseded = one_label_per_text(candidates)
     if superseded:
         skipped[SUPERSEDED] = superseded
-    return FoldedCorrections([t for t, _ in kept], [label for _, label in kept], weight, len(corrections), dict(skipped))
+    return FoldedCorrections(
+        [t for t, _ in kept], [label for _, label in kept], weight, len(corrections), dict(skipped)
+    )

@@ -35,8 +35,12 @@ from services.common.platform.settings import ConfigError, Env
 StoredVersion = tuple[str, pathlib.Path]  # (version name, folder), as ModelStore gives them
 
 
-def version_fingerprint(head: Sequence[str], config: Any, inputs: Sequence[str | pathlib.Path],
-                        corrections: FoldedCorrections = NO_CORRECTIONS) -> str:
+def version_fingerprint(
+    head: Sequence[str],
+    config: Any,
+    inputs: Sequence[str | pathlib.Path],
+    corrections: FoldedCorrections = NO_CORRECTIONS,
+) -> str:
     """Hash of a build's procedure (`head`), its settings dataclass, its input files and its corrections.
 
     Without corrections nothing is added for them, so a plain build keeps the version it always had.
@@ -46,8 +50,18 @@ def version_fingerprint(head: Sequence[str], config: Any, inputs: Sequence[str |
     return fingerprint(*head, settings, *inputs, *extra)
 
 
-def argument_parser(prog: str, doc: str, *, promote_help: str, force_help: str, data_option: str, data_help: str,
-                    corrections_help: str, correction_weight: float, weighs_one: str) -> argparse.ArgumentParser:
+def argument_parser(
+    prog: str,
+    doc: str,
+    *,
+    promote_help: str,
+    force_help: str,
+    data_option: str,
+    data_help: str,
+    corrections_help: str,
+    correction_weight: float,
+    weighs_one: str,
+) -> argparse.ArgumentParser:
     """The options every training command takes; a kind adds its own to the parser returned.
 
     `doc` is the command's module docstring (its first paragraph is the description); `data_option`
@@ -57,11 +71,20 @@ def argument_parser(prog: str, doc: str, *, promote_help: str, force_help: str, 
     parser.add_argument("--promote", action="store_true", help=promote_help)
     parser.add_argument("--force", action="store_true", help=force_help)
     parser.add_argument(data_option, type=pathlib.Path, default=None, help=data_help)
-    parser.add_argument("--with-corrections", action="store_true",
-                        help=f"fold {corrections_help} from the database (CS_MONGO_URI, CS_MONGO_DATABASE) into training")
-    parser.add_argument("--tenant", help="with --with-corrections: only this tenant's corrections (default: all tenants)")
-    parser.add_argument("--correction-weight", type=float, default=correction_weight,
-                        help=f"sample weight of a corrected text (default {correction_weight:g}; {weighs_one} weighs 1)")
+    parser.add_argument(
+        "--with-corrections",
+        action="store_true",
+        help=f"fold {corrections_help} from the database (CS_MONGO_URI, CS_MONGO_DATABASE) into training",
+    )
+    parser.add_argument(
+        "--tenant", help="with --with-corrections: only this tenant's corrections (default: all tenants)"
+    )
+    parser.add_argument(
+        "--correction-weight",
+        type=float,
+        default=correction_weight,
+        help=f"sample weight of a corrected text (default {correction_weight:g}; {weighs_one} weighs 1)",
+    )
     return parser
 
 
@@ -87,10 +110,14 @@ class Built:
         return self.version, self.path
 
 
-def build_version(args: argparse.Namespace, store: ModelStore, kind: str,
-                  prepare: Callable[[Sequence[CorrectedMessage], float], FoldedCorrections],
-                  build: Callable[[FoldedCorrections], StoredVersion],
-                  errors: tuple[type[Exception], ...] = ()) -> Built | None:
+def build_version(
+    args: argparse.Namespace,
+    store: ModelStore,
+    kind: str,
+    prepare: Callable[[Sequence[CorrectedMessage], float], FoldedCorrections],
+    build: Callable[[FoldedCorrections], StoredVersion],
+    errors: tuple[type[Exception], ...] = (),
+) -> Built | None:
     """Read and fold the corrections when asked, then build (or reuse) the version.
 
     `prepare(corrections, weight)` folds the corrections read; `build(folded)` returns the stored
@@ -116,13 +143,16 @@ def corrections_scope(signals: LearningSignals) -> str:
 
 
 def skipped_note(folded: FoldedCorrections) -> str:
-    """"; skipped: <reason> <n>, ..." for the corrections not used, "" when all were."""
+    """ "; skipped: <reason> <n>, ..." for the corrections not used, "" when all were."""
     skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(folded.skipped.items()))
     return f"; skipped: {skipped}" if skipped else ""
 
 
-def before_and_after(built: Built, describe: Callable[[str, StoredVersion], str],
-                     missing: Callable[[str], str]) -> list[str]:
+def before_and_after(
+    built: Built, describe: Callable[[str, StoredVersion], str], missing: Callable[[str], str]
+) -> list[str]:
     """One report line for CURRENT before the run and one for the version built ("before", "after")."""
-    return [missing(name) if model is None else describe(name, model)
-            for name, model in (("before", built.before), ("after", built.after))]
+    return [
+        missing(name) if model is None else describe(name, model)
+        for name, model in (("before", built.before), ("after", built.after))
+    ]

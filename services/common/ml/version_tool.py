@@ -15,10 +15,16 @@ import pathlib
 from collections.abc import Callable
 
 
-def tool_main(argv: list[str] | None, describe_one: Callable[[pathlib.Path], dict],
-              check_one: Callable[[pathlib.Path], str], prog: str) -> int:
+def tool_main(
+    argv: list[str] | None,
+    describe_one: Callable[[pathlib.Path], dict],
+    check_one: Callable[[pathlib.Path], str],
+    prog: str,
+) -> int:
     """The `describe` / `check` command line of a kind's tool (`python -m services.<kind>.versions`)."""
-    parser = argparse.ArgumentParser(prog=prog, description="describe or check stored model versions (used by `cs models`)")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="describe or check stored model versions (used by `cs models`)"
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("describe").add_argument("paths", nargs="+", type=pathlib.Path)
     sub.add_parser("check").add_argument("path", type=pathlib.Path)

@@ -58,11 +58,15 @@ class Health:
 SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
 
 
-def bind(server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None) -> int:
+def bind(
+    server: grpc.aio.Server, address: str, variable: str, credentials: grpc.ServerCredentials | None = None
+) -> int:
     """Bind a port (TLS when credentials are given) and return it (port 0 binds a free one), or fail
     with one line naming the address and variable."""
     try:
-        bound = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
+        bound = (
+            server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
+        )
     except RuntimeError:
         bound = 0
     if bound == 0:

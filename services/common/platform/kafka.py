@@ -74,7 +74,9 @@ async def start_producer(bootstrap: str, client_id: str, timeout_s: float):
         await asyncio.wait_for(producer.start(), timeout_s)
     except (TimeoutError, KafkaError, OSError) as exc:
         await producer.stop()
-        raise StartupError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s ({exc or 'timeout'})") from None
+        raise StartupError(
+            f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s ({exc or 'timeout'})"
+        ) from None
     return producer
 
 

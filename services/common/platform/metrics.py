@@ -13,7 +13,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 EVENTS_CONSUMED = Counter("cs_events_consumed_total", "Events taken from a topic", ["service", "topic"])
 EVENTS_PRODUCED = Counter("cs_events_produced_total", "Events published to a topic", ["service", "topic"])
 EVENTS_FAILED = Counter(
-    "cs_events_failed_total", "Events that failed, by reason (each went to the dead-letter topic)",
+    "cs_events_failed_total",
+    "Events that failed, by reason (each went to the dead-letter topic)",
     ["service", "topic", "reason"],
 )
 EVENTS_DUPLICATE = Counter(
@@ -29,7 +30,9 @@ GRPC_REQUESTS = Counter("cs_grpc_requests_total", "gRPC calls by method and stat
 GRPC_SECONDS = Histogram(
     "cs_grpc_request_seconds", "gRPC unary call latency", ["service", "method"], buckets=LATENCY_BUCKETS
 )
-ESCALATIONS = Counter("cs_escalations_total", "Conversations escalated, by queue and reason", ["service", "queue", "reason"])
+ESCALATIONS = Counter(
+    "cs_escalations_total", "Conversations escalated, by queue and reason", ["service", "queue", "reason"]
+)
 REPLIES = Counter("cs_replies_total", "Replies sent, by kind", ["service", "kind"])
 ANSWER_OUTCOMES = Counter(
     "cs_answer_outcomes_total",
@@ -46,10 +49,13 @@ GENERATION_SECONDS = Histogram(
 ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
 READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
 MODEL_RELOADS = Counter(
-    "cs_model_reloads_total", "Hot reloads of a worker's model: switched to a new version, or failed (old one kept)",
+    "cs_model_reloads_total",
+    "Hot reloads of a worker's model: switched to a new version, or failed (old one kept)",
     ["service", "kind", "outcome"],
 )
-MODEL_VERSION = Gauge("cs_model_version_info", "1 for the model version a worker serves", ["service", "kind", "version"])
+MODEL_VERSION = Gauge(
+    "cs_model_version_info", "1 for the model version a worker serves", ["service", "kind", "version"]
+)
 
 
 def start_metrics_server(host: str, port: int) -> None:

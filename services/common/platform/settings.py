@@ -44,17 +44,59 @@ COMMON: dict[str, Variable] = {
         Variable("CS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated host:port", _ALL),
         Variable("CS_MONGO_URI", "mongodb://127.0.0.1:27017/", "MongoDB (or FerretDB) connection URI", _ALL),
         Variable("CS_MONGO_DATABASE", "cs", "Database name", _ALL),
-        Variable("CS_TOPIC_PREFIX", "cs.", "Prefix of every topic name (one prefix per environment); the workers' consumer groups are cs-<service> with the default prefix, <prefix>cs-<service> with any other", _ALL),
+        Variable(
+            "CS_TOPIC_PREFIX",
+            "cs.",
+            "Prefix of every topic name (one prefix per environment); the workers' consumer groups are cs-<service> with the default prefix, <prefix>cs-<service> with any other",
+            _ALL,
+        ),
         Variable("CS_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR", _ALL),
-        Variable("CS_METRICS_PORT", None, "Port of the Prometheus /metrics endpoint (defaults per service: gateway 9101, intent 9102, sentiment 9103, generator 9104)", _ALL),
-        Variable("CS_METRICS_HOST", "127.0.0.1", "Address /metrics and the workers' health server bind to (0.0.0.0 in containers)", _ALL),
+        Variable(
+            "CS_METRICS_PORT",
+            None,
+            "Port of the Prometheus /metrics endpoint (defaults per service: gateway 9101, intent 9102, sentiment 9103, generator 9104)",
+            _ALL,
+        ),
+        Variable(
+            "CS_METRICS_HOST",
+            "127.0.0.1",
+            "Address /metrics and the workers' health server bind to (0.0.0.0 in containers)",
+            _ALL,
+        ),
         Variable("CS_INSTANCE_ID", None, "Name of this replica in logs and metrics (default: hostname-pid)", _ALL),
-        Variable("CS_STARTUP_TIMEOUT_S", "30", "Seconds to wait for Kafka and the database at start before failing", _ALL),
-        Variable("CS_ESCALATION_QUEUES", "general,billing,orders,accounts,complaints,technical,vip", "Human queues; one topic <prefix>escalations.<queue> each", _ALL),
-        Variable("CS_MODEL_DIR", "~/.cache/cs-platform/models", "Folder of trained/converted model versions", (*_WORKERS, "cli")),
-        Variable("CS_MODEL_RELOAD_S", "30", "Seconds between the intent/sentiment workers' looks at their model's CURRENT version (hot reload); 0 turns it off", ("intent", "sentiment")),
-        Variable("CS_SHARED_DATA", "<repo>/../shared/data", "Folder of the public data sets the training commands read", _WORKERS),
-        Variable("CS_HEALTH_PORT", None, "gRPC health port of a worker (defaults: intent 50061, sentiment 50062, generator 50063)", _WORKERS),
+        Variable(
+            "CS_STARTUP_TIMEOUT_S", "30", "Seconds to wait for Kafka and the database at start before failing", _ALL
+        ),
+        Variable(
+            "CS_ESCALATION_QUEUES",
+            "general,billing,orders,accounts,complaints,technical,vip",
+            "Human queues; one topic <prefix>escalations.<queue> each",
+            _ALL,
+        ),
+        Variable(
+            "CS_MODEL_DIR",
+            "~/.cache/cs-platform/models",
+            "Folder of trained/converted model versions",
+            (*_WORKERS, "cli"),
+        ),
+        Variable(
+            "CS_MODEL_RELOAD_S",
+            "30",
+            "Seconds between the intent/sentiment workers' looks at their model's CURRENT version (hot reload); 0 turns it off",
+            ("intent", "sentiment"),
+        ),
+        Variable(
+            "CS_SHARED_DATA",
+            "<repo>/../shared/data",
+            "Folder of the public data sets the training commands read",
+            _WORKERS,
+        ),
+        Variable(
+            "CS_HEALTH_PORT",
+            None,
+            "gRPC health port of a worker (defaults: intent 50061, sentiment 50062, generator 50063)",
+            _WORKERS,
+        ),
         Variable("CS_TORCH_THREADS", "2", "CPU threads for model inference", _WORKERS),
     ]
 }
@@ -78,9 +120,11 @@ class Env:
 
     def _raw(self, name: str, default: str | None = None) -> str | None:
         if name not in self._variables:
-            raise KeyError(f"{name} is not declared: add it to the OWN variables of the settings module of the "
-                           "service that reads it (COMMON in services/common/platform/settings.py when several do), "
-                           "and to the README's configuration table")
+            raise KeyError(
+                f"{name} is not declared: add it to the OWN variables of the settings module of the "
+                "service that reads it (COMMON in services/common/platform/settings.py when several do), "
+                "and to the README's configuration table"
+            )
         value = self._environ.get(name)
         if value is None or value == "":
             value = default if default is not None else self._variables[name].default
@@ -156,7 +200,9 @@ class CommonSettings:
             raise ConfigError("CS_ESCALATION_QUEUES must name at least one queue")
         for queue in queues:
             if not queue.replace("_", "").replace("-", "").isalnum():
-                raise ConfigError(f"CS_ESCALATION_QUEUES: {queue!r} is not a valid queue name (letters, digits, - and _)")
+                raise ConfigError(
+                    f"CS_ESCALATION_QUEUES: {queue!r} is not a valid queue name (letters, digits, - and _)"
+                )
         return cls(
             service=service,
             instance_id=env.optional("CS_INSTANCE_ID") or f"{socket.gethostname()}-{os.getpid()}",

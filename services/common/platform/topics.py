@@ -78,20 +78,23 @@ def _field(event: Message, path: str) -> object:
 _MSG = ("message.tenant_id", "message.conversation_id", "message.message_id")
 
 INBOUND = TopicSpec(
-    "messages.inbound", ev.MessageReceived,
+    "messages.inbound",
+    ev.MessageReceived,
     "Customer messages as received (gateway or adapters publishing directly)",
     ("tenant_id", "conversation_id", "message_id"),
 )
-UNDERSTOOD = TopicSpec(
-    "messages.understood", ev.MessageUnderstood, "Messages with language, intent and entities", _MSG
-)
+UNDERSTOOD = TopicSpec("messages.understood", ev.MessageUnderstood, "Messages with language, intent and entities", _MSG)
 ENRICHED = TopicSpec("messages.enriched", ev.MessageEnriched, "Messages with understanding and sentiment", _MSG)
 REPLIES = TopicSpec(
-    "replies", ev.ReplyPublished, "Final replies to customers: bot answers, handover notices, agent replies",
+    "replies",
+    ev.ReplyPublished,
+    "Final replies to customers: bot answers, handover notices, agent replies",
     ("tenant_id", "conversation_id", "reply_id"),
 )
 STATE = TopicSpec(
-    "conversations.state", ev.ConversationStateChanged, "Conversation state transitions",
+    "conversations.state",
+    ev.ConversationStateChanged,
+    "Conversation state transitions",
     ("tenant_id", "conversation_id"),
 )
 FEEDBACK = TopicSpec(
@@ -102,7 +105,8 @@ DEAD_LETTER = TopicSpec(
 )
 ESCALATION_PREFIX = "escalations."
 ESCALATIONS = TopicSpec(
-    ESCALATION_PREFIX + "<queue>", ev.EscalationRaised,
+    ESCALATION_PREFIX + "<queue>",
+    ev.EscalationRaised,
     "Conversations handed to humans, one topic per queue",
     ("tenant_id", "conversation_id", "escalation_id", "queue"),
 )

@@ -33,15 +33,22 @@ async def erase_customer(env: Env, tenant_id: str, customer_id: str) -> dict:
 
 
 async def erase(db: AsyncDatabase, tenant_id: str, customer_id: str) -> dict:
-    conversation_ids = [doc["_id"] async for doc in db[CONVERSATIONS].find(
-        {"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})]
+    conversation_ids = [
+        doc["_id"]
+        async for doc in db[CONVERSATIONS].find({"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})
+    ]
     names = sorted(name for name in await db.list_collection_names() if name != CONVERSATIONS)
     deleted = {}
     for name in [*names, CONVERSATIONS]:
         result = await db[name].delete_many(_about(tenant_id, customer_id, conversation_ids, name == CONVERSATIONS))
         if result.deleted_count:
             deleted[name] = result.deleted_count
-    return {"tenant_id": tenant_id, "customer_id": customer_id, "conversations": len(conversation_ids), "deleted": deleted}
+    return {
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "conversations": len(conversation_ids),
+        "deleted": deleted,
+    }
 
 
 def _about(tenant_id: str, customer_id: str, conversation_ids: list[str], conversations: bool) -> dict:

@@ -129,18 +129,28 @@ class ConversationRepo:
         for attempt in range(2):
             now = utcnow()
             try:
-                return upserted(await self._c.find_one_and_update(
-                    {"_id": conversation_id, "tenant_id": tenant_id},
-                    {
-                        "$setOnInsert": {
-                            "tenant_id": tenant_id, "customer_id": customer_id, "channel": channel,
-                            "state": STATE_BOT, "created_at": now, "queue": "", "agent_id": "", "bot_turns": 0, "version": 0,
+                return upserted(
+                    await self._c.find_one_and_update(
+                        {"_id": conversation_id, "tenant_id": tenant_id},
+                        {
+                            "$setOnInsert": {
+                                "tenant_id": tenant_id,
+                                "customer_id": customer_id,
+                                "channel": channel,
+                                "state": STATE_BOT,
+                                "created_at": now,
+                                "queue": "",
+                                "agent_id": "",
+                                "bot_turns": 0,
+                                "version": 0,
+                            },
+                            "$set": {"updated_at": now},
                         },
-                        "$set": {"updated_at": now},
-                    },
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                ), f"conversation {conversation_id}")
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    ),
+                    f"conversation {conversation_id}",
+                )
             except DuplicateKeyError:  # a concurrent first sight inserted it: now it exists
                 if attempt:
                     raise
@@ -154,8 +164,14 @@ class ConversationRepo:
         return doc["tenant_id"] if doc else None
 
     async def transition(
-        self, tenant_id: str, conversation_id: str, from_states: tuple[str, ...], to_state: str,
-        extra_filter: dict | None = None, op_id: str = "", **fields,
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        from_states: tuple[str, ...],
+        to_state: str,
+        extra_filter: dict | None = None,
+        op_id: str = "",
+        **fields,
     ) -> dict | None:
         """Move to `to_state` if the conversation is in one of `from_states` (and matches extra_filter).
 
@@ -179,10 +195,15 @@ class ConversationRepo:
             # Every change overwrites last_op, so only the latest change can ever match a retry.
             change = {"state": to_state, "updated_at": utcnow(), **fields, "last_op": op_id}
             try:
-                await self._log.insert_one({
-                    "_id": self._entry_id(tenant_id, conversation_id, version + 1), "tenant_id": tenant_id,
-                    "conversation_id": conversation_id, "from_state": doc["state"], "set": change,
-                })
+                await self._log.insert_one(
+                    {
+                        "_id": self._entry_id(tenant_id, conversation_id, version + 1),
+                        "tenant_id": tenant_id,
+                        "conversation_id": conversation_id,
+                        "from_state": doc["state"],
+                        "set": change,
+                    }
+                )
             except DuplicateKeyError:  # another caller took this version: apply theirs, look again
                 await self._roll_forward(tenant_id, conversation_id, version + 1)
                 continue
@@ -210,7 +231,9 @@ class ConversationRepo:
         await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
 
     async def queued(self, tenant_id: str, queue: str, limit: int = 100) -> list[dict]:
-        cursor = self._c.find({"tenant_id": tenant_id, "state": STATE_QUEUED, "queue": queue}).sort("updated_at", ASCENDING)
+        cursor = self._c.find({"tenant_id": tenant_id, "state": STATE_QUEUED, "queue": queue}).sort(
+            "updated_at", ASCENDING
+        )
         return await cursor.limit(limit).to_list()
 
 
@@ -223,11 +246,20 @@ class MessageRepo:
     async def record_customer(self, msg: ev.MessageReceived, client_message_id: str = "") -> bool:
         """Store a customer message once; True when this call created it."""
         received = msg.received_at.ToDatetime(dt.UTC) if msg.HasField("received_at") else utcnow()
-        return await insert_once(self._c, {"_id": msg.message_id, "tenant_id": msg.tenant_id}, {
-            "tenant_id": msg.tenant_id, "conversation_id": msg.conversation_id, "author": "customer",
-            "customer_id": msg.customer_id, "channel": msg.channel, "text": msg.text,
-            "created_at": received, "client_message_id": client_message_id or msg.message_id,
-        })
+        return await insert_once(
+            self._c,
+            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
+            {
+                "tenant_id": msg.tenant_id,
+                "conversation_id": msg.conversation_id,
+                "author": "customer",
+                "customer_id": msg.customer_id,
+                "channel": msg.channel,
+                "text": msg.text,
+                "created_at": received,
+                "client_message_id": client_message_id or msg.message_id,
+            },
+        )
 
     async def find_by_client_id(self, tenant_id: str, client_message_id: str) -> dict | None:
         return await self._c.find_one({"tenant_id": tenant_id, "client_message_id": client_message_id})
@@ -238,13 +270,15 @@ class MessageRepo:
         await self.record_customer(msg)
         await self._c.update_one(
             {"_id": msg.message_id, "tenant_id": msg.tenant_id},
-            {"$set": {
-                "understanding": to_doc(understanding),
-                "sentiment": to_doc(sentiment),
-                "model_versions": {"intent": understanding.model_version, "sentiment": sentiment.model_version},
-                "latencies": {"intent_s": understanding.latency_seconds, "sentiment_s": sentiment.latency_seconds},
-                "enriched_at": utcnow(),
-            }},
+            {
+                "$set": {
+                    "understanding": to_doc(understanding),
+                    "sentiment": to_doc(sentiment),
+                    "model_versions": {"intent": understanding.model_version, "sentiment": sentiment.model_version},
+                    "latencies": {"intent_s": understanding.latency_seconds, "sentiment_s": sentiment.latency_seconds},
+                    "enriched_at": utcnow(),
+                }
+            },
         )
 
     async def record_reply(self, reply: ev.ReplyPublished, published: bool = True) -> bool:
@@ -257,19 +291,31 @@ class MessageRepo:
         """
         created = reply.created_at.ToDatetime(dt.UTC) if reply.HasField("created_at") else utcnow()
         author = conv.Author.Name(reply.author).removeprefix("AUTHOR_").lower()
-        return await insert_once(self._c, {"_id": reply.reply_id, "tenant_id": reply.tenant_id}, {
-            "tenant_id": reply.tenant_id, "conversation_id": reply.conversation_id, "author": author,
-            "text": reply.text, "created_at": created, "in_reply_to": reply.in_reply_to,
-            "agent_id": reply.agent_id, "reply_kind": conv.ReplyKind.Name(reply.kind),
-            "language": reply.language, "citations": list(reply.citations), "model_version": reply.model_version,
-            "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
-            "published": published,
-            **({} if published else {"event": reply.SerializeToString()}),
-        })
+        return await insert_once(
+            self._c,
+            {"_id": reply.reply_id, "tenant_id": reply.tenant_id},
+            {
+                "tenant_id": reply.tenant_id,
+                "conversation_id": reply.conversation_id,
+                "author": author,
+                "text": reply.text,
+                "created_at": created,
+                "in_reply_to": reply.in_reply_to,
+                "agent_id": reply.agent_id,
+                "reply_kind": conv.ReplyKind.Name(reply.kind),
+                "language": reply.language,
+                "citations": list(reply.citations),
+                "model_version": reply.model_version,
+                "latencies": {"first_token_s": reply.first_token_seconds, "generation_s": reply.generation_seconds},
+                "published": published,
+                **({} if published else {"event": reply.SerializeToString()}),
+            },
+        )
 
     async def mark_published(self, tenant_id: str, reply_id: str) -> None:
-        await self._c.update_one({"_id": reply_id, "tenant_id": tenant_id},
-                                 {"$set": {"published": True}, "$unset": {"event": ""}})
+        await self._c.update_one(
+            {"_id": reply_id, "tenant_id": tenant_id}, {"$set": {"published": True}, "$unset": {"event": ""}}
+        )
 
     @staticmethod
     def unpublished_event(doc: dict) -> ev.ReplyPublished | None:
@@ -303,13 +349,22 @@ class CustomerRepo:
         fields = {k: v for k, v in (to_doc(profile) if profile else {}).items() if v}
         for attempt in range(2):
             try:
-                return upserted(await self._c.find_one_and_update(
-                    {"_id": f"{tenant_id}:{customer_id}"},
-                    {"$setOnInsert": {"tenant_id": tenant_id, "customer_id": customer_id, "created_at": utcnow()},
-                     "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                ), f"customer {customer_id}")
+                return upserted(
+                    await self._c.find_one_and_update(
+                        {"_id": f"{tenant_id}:{customer_id}"},
+                        {
+                            "$setOnInsert": {
+                                "tenant_id": tenant_id,
+                                "customer_id": customer_id,
+                                "created_at": utcnow(),
+                            },
+                            "$set": {"updated_at": utcnow(), **{f"profile.{k}": v for k, v in fields.items()}},
+                        },
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    ),
+                    f"customer {customer_id}",
+                )
             except DuplicateKeyError:  # the gateway and the generator both saw the customer first: now it exists
                 if attempt:
                     raise
@@ -324,13 +379,22 @@ class EscalationRepo:
         self._c = db["escalations"]
 
     async def record(self, esc: ev.EscalationRaised, payload: bytes) -> bool:
-        return await insert_once(self._c, {"_id": esc.escalation_id, "tenant_id": esc.tenant_id}, {
-            "tenant_id": esc.tenant_id, "conversation_id": esc.conversation_id, "queue": esc.queue,
-            "created_at": esc.created_at.ToDatetime(dt.UTC), "event": payload,
-        })
+        return await insert_once(
+            self._c,
+            {"_id": esc.escalation_id, "tenant_id": esc.tenant_id},
+            {
+                "tenant_id": esc.tenant_id,
+                "conversation_id": esc.conversation_id,
+                "queue": esc.queue,
+                "created_at": esc.created_at.ToDatetime(dt.UTC),
+                "event": payload,
+            },
+        )
 
     async def latest_for(self, tenant_id: str, conversation_id: str) -> ev.EscalationRaised | None:
-        cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id}).sort("created_at", DESCENDING)
+        cursor = self._c.find({"tenant_id": tenant_id, "conversation_id": conversation_id}).sort(
+            "created_at", DESCENDING
+        )
         docs = await cursor.limit(1).to_list()
         if not docs:
             return None
@@ -344,8 +408,11 @@ class FeedbackRepo:
         self._c = db["feedback"]
 
     async def record(self, fb: ev.FeedbackSubmitted) -> None:
-        await insert_once(self._c, {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
-                          {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.UTC)})
+        await insert_once(
+            self._c,
+            {"_id": fb.feedback_id, "tenant_id": fb.tenant_id},
+            {**to_doc(fb), "created_at": fb.created_at.ToDatetime(dt.UTC)},
+        )
 
     async def thumbs_down(self, tenant_id: str | None = None) -> list[dict]:
         """Thumbs-down feedback (of one tenant, or all), oldest first: what retraining should look at."""
@@ -377,8 +444,15 @@ class CorrectionRepo:
         self._c = db["corrections"]
 
     async def record(
-        self, tenant_id: str, conversation_id: str, message_id: str, agent_id: str, intent: str, polarity: str,
-        model_intent: str, model_version: str,
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        message_id: str,
+        agent_id: str,
+        intent: str,
+        polarity: str,
+        model_intent: str,
+        model_version: str,
     ) -> dict:
         """Store the correction (intent and/or polarity name; empty: leave as is); the record after it."""
         key = {"_id": f"{tenant_id}/{message_id}", "tenant_id": tenant_id}
@@ -386,15 +460,27 @@ class CorrectionRepo:
         existing = await self._c.find_one(key)
         if existing is not None and all(existing.get(k) == v for k, v in wanted.items()):
             return existing
-        change = {**wanted, "agent_id": agent_id, "corrected_at": utcnow(), "model_intent": model_intent,
-                  "model_version": model_version}
+        change = {
+            **wanted,
+            "agent_id": agent_id,
+            "corrected_at": utcnow(),
+            "model_intent": model_intent,
+            "model_version": model_version,
+        }
         for attempt in range(2):
             try:
-                return upserted(await self._c.find_one_and_update(
-                    key,
-                    {"$set": change, "$setOnInsert": {"conversation_id": conversation_id, "message_id": message_id}},
-                    upsert=True, return_document=ReturnDocument.AFTER,
-                ), f"the correction of message {message_id}")
+                return upserted(
+                    await self._c.find_one_and_update(
+                        key,
+                        {
+                            "$set": change,
+                            "$setOnInsert": {"conversation_id": conversation_id, "message_id": message_id},
+                        },
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    ),
+                    f"the correction of message {message_id}",
+                )
             except DuplicateKeyError:  # a concurrent first correction inserted it: update that one
                 if attempt:
                     raise
@@ -467,10 +553,16 @@ class ApiKeyRepo:
         if role == ROLE_AGENT and not agent_id:
             raise ValueError("an agent key needs an agent id")
         key = f"cs_{role[:2]}_{secrets.token_urlsafe(32)}"
-        await self._c.insert_one({
-            "_id": hash_key(key), "tenant_id": tenant_id, "role": role, "agent_id": agent_id,
-            "created_at": utcnow(), "revoked": False,
-        })
+        await self._c.insert_one(
+            {
+                "_id": hash_key(key),
+                "tenant_id": tenant_id,
+                "role": role,
+                "agent_id": agent_id,
+                "created_at": utcnow(),
+                "revoked": False,
+            }
+        )
         return key
 
     async def lookup(self, key: str) -> Principal | None:
@@ -502,8 +594,14 @@ class StreamRouteRepo:
     async def set(self, tenant_id: str, conversation_id: str, address: str) -> None:
         await self._c.update_one(
             {"_id": self._id(tenant_id, conversation_id)},
-            {"$set": {"tenant_id": tenant_id, "conversation_id": conversation_id, "address": address,
-                      "updated_at": utcnow()}},
+            {
+                "$set": {
+                    "tenant_id": tenant_id,
+                    "conversation_id": conversation_id,
+                    "address": address,
+                    "updated_at": utcnow(),
+                }
+            },
             upsert=True,
         )
 
@@ -530,6 +628,13 @@ class Repositories:
     @classmethod
     def of(cls, db: AsyncDatabase) -> Repositories:
         return cls(
-            ConversationRepo(db), MessageRepo(db), CustomerRepo(db), EscalationRepo(db),
-            FeedbackRepo(db), ApiKeyRepo(db), StreamRouteRepo(db), CorrectionRepo(db), ModelVersionRepo(db),
+            ConversationRepo(db),
+            MessageRepo(db),
+            CustomerRepo(db),
+            EscalationRepo(db),
+            FeedbackRepo(db),
+            ApiKeyRepo(db),
+            StreamRouteRepo(db),
+            CorrectionRepo(db),
+            ModelVersionRepo(db),
         )

@@ -46,5 +46,7 @@ class TenantSettingsRepo:
         removed = {f"persona.{k}": "" for k, v in fields.items() if not v}
         if removed:
             update["$unset"] = removed
-        doc = await self._c.find_one_and_update({"_id": tenant_id}, update, upsert=True, return_document=ReturnDocument.AFTER)
+        doc = await self._c.find_one_and_update(
+            {"_id": tenant_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+        )
         return dict(upserted(doc, f"the persona of tenant {tenant_id}").get("persona") or {})

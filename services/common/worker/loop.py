@@ -49,9 +49,16 @@ def is_transient(exc: BaseException) -> bool:
     from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
     transient = (
-        TransientError, ConnectionFailure, AutoReconnect, ServerSelectionTimeoutError,
-        KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError,
-        asyncio.TimeoutError, ConnectionError,
+        TransientError,
+        ConnectionFailure,
+        AutoReconnect,
+        ServerSelectionTimeoutError,
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        NodeNotReadyError,
+        RequestTimedOutError,
+        asyncio.TimeoutError,
+        ConnectionError,
     )
     return isinstance(exc, transient) or (isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False)))
 
@@ -71,7 +78,9 @@ class WorkerSpec:
 
 def event_ids(event) -> dict:
     """conversation_id / message_id of an event, for log lines."""
-    inner = getattr(event, "message", None) if hasattr(event, "message") and not isinstance(event.message, str) else event
+    inner = (
+        getattr(event, "message", None) if hasattr(event, "message") and not isinstance(event.message, str) else event
+    )
     return {
         "conversation_id": getattr(inner, "conversation_id", ""),
         "message_id": getattr(inner, "message_id", ""),
@@ -82,8 +91,12 @@ class EventLoop:
     """Processes one raw Kafka record at a time: decode, handle, dead-letter or retry."""
 
     def __init__(
-        self, spec: WorkerSpec, topic_name: str, publisher: EventPublisher,
-        handle: Callable[[object], Awaitable[None]], max_backoff_s: float = 10.0,
+        self,
+        spec: WorkerSpec,
+        topic_name: str,
+        publisher: EventPublisher,
+        handle: Callable[[object], Awaitable[None]],
+        max_backoff_s: float = 10.0,
     ) -> None:
         self.spec = spec
         self.topic_name = topic_name
@@ -113,7 +126,9 @@ class EventLoop:
                 return "dead_letter"
             except Exception as exc:
                 if not is_transient(exc):
-                    log.exception("event failed", extra={**event_ids(event), "topic": self.topic_name, "offset": offset})
+                    log.exception(
+                        "event failed", extra={**event_ids(event), "topic": self.topic_name, "offset": offset}
+                    )
                     await self.dead_letter(
                         value, key, partition, offset, "processing_error", f"{type(exc).__name__}: {exc}", event
                     )
@@ -130,18 +145,36 @@ class EventLoop:
                     backoff = min(backoff * 2, self.max_backoff_s)
 
     async def dead_letter(
-        self, value: bytes | None, key: bytes | None, partition: int, offset: int,
-        reason: str, detail: str, event=None,
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int,
+        offset: int,
+        reason: str,
+        detail: str,
+        event=None,
     ) -> None:
         metrics.EVENTS_FAILED.labels(service=self.spec.service, topic=self.topic_name, reason=reason).inc()
         log.error(
             "event sent to dead-letter topic",
-            extra={"topic": self.topic_name, "partition": partition, "offset": offset, "reason": reason,
-                   "detail": detail[:500], **(event_ids(event) if event is not None else {})},
+            extra={
+                "topic": self.topic_name,
+                "partition": partition,
+                "offset": offset,
+                "reason": reason,
+                "detail": detail[:500],
+                **(event_ids(event) if event is not None else {}),
+            },
         )
         letter = ev.DeadLetter(
-            source_topic=self.topic_name, partition=partition, offset=offset, key=key or b"",
-            payload=value or b"", reason=reason, error=detail[:2000], service=self.spec.service,
+            source_topic=self.topic_name,
+            partition=partition,
+            offset=offset,
+            key=key or b"",
+            payload=value or b"",
+            reason=reason,
+            error=detail[:2000],
+            service=self.spec.service,
         )
         letter.failed_at.FromDatetime(utcnow())
         conversation = (key or b"").decode("utf-8", "replace") or "unknown"

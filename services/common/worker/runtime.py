@@ -76,7 +76,9 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
     start_metrics_server(settings.metrics_host, settings.metrics_port)
     health = Health(settings.service)
     health_server = await start_health_server(health, settings.metrics_host, health_port)
-    producer = await start_producer(settings.kafka_bootstrap, f"{settings.service}-{settings.instance_id}", settings.startup_timeout_s)
+    producer = await start_producer(
+        settings.kafka_bootstrap, f"{settings.service}-{settings.instance_id}", settings.startup_timeout_s
+    )
     mongo = None
     app = None
     ctx = None

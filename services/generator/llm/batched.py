@@ -75,8 +75,9 @@ class BatchedEngine(ChatFront):
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    async def stream(self, messages: Sequence[Message], max_new_tokens: int,
-                     stop: Sequence[str] | None = None) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[Message], max_new_tokens: int, stop: Sequence[str] | None = None
+    ) -> AsyncIterator[str]:
         """Text deltas for asyncio callers; leaving the loop early cancels the request."""
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[object] = asyncio.Queue()
@@ -179,4 +180,3 @@ def prompt_record(messages: Sequence[Message]) -> dict[str, object]:
         "prompt": json.dumps(list(messages), ensure_ascii=False),
         "pii_spans": sum(len(find_pii(m.get("content", ""))) for m in messages),
     }
-

@@ -65,11 +65,24 @@ class ChatFront:
         """The whole reply, waiting for it; stop strings are cut off the text."""
         return self.submit(messages, max_new_tokens, stop, ignore_eos=ignore_eos).result()
 
-    def _new_request(self, messages: Sequence[Message], max_new_tokens: int, stop: Sequence[str] | None,
-                     on_delta: Callable[[str], None] | None, ignore_eos: bool) -> Request:
+    def _new_request(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int,
+        stop: Sequence[str] | None,
+        on_delta: Callable[[str], None] | None,
+        ignore_eos: bool,
+    ) -> Request:
         engine = self.engine
-        return Request(engine.encode_chat(messages), max_new_tokens, IncrementalDetokenizer(engine.tokenizer),
-                       engine.stop_token_ids, stop=stop, on_delta=on_delta, ignore_eos=ignore_eos)
+        return Request(
+            engine.encode_chat(messages),
+            max_new_tokens,
+            IncrementalDetokenizer(engine.tokenizer),
+            engine.stop_token_ids,
+            stop=stop,
+            on_delta=on_delta,
+            ignore_eos=ignore_eos,
+        )
 
     def _received(self, messages: Sequence[Message]) -> None:
         """Called with every chat submitted, before its request is built (BatchedEngine logs the prompt)."""
@@ -194,8 +207,9 @@ class LLMEngine(ChatFront):
         """Choose the next token of every row in `batch`; rows that end leave it."""
         batch.advance(batch.forward(self.model), self.repetition_penalty)
 
-    def stream(self, messages: Sequence[Message], max_new_tokens: int,
-               stop: Sequence[str] | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], max_new_tokens: int, stop: Sequence[str] | None = None
+    ) -> Iterator[str]:
         """Text deltas of the reply as tokens are produced, in the caller's thread; whole characters only."""
         deltas: list[str] = []
         request = self._new_request(messages, max_new_tokens, stop, deltas.append, ignore_eos=False)
