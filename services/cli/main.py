@@ -105,7 +105,7 @@ def cmd_erase(args: argparse.Namespace, env: Env) -> int:
 
 
 def cmd_kb(args: argparse.Namespace, env: Env) -> int:
-    """Knowledge base commands; the encoder loads only for ingest and search (about 1 s)."""
+    """Knowledge base commands; only ingest and search need the encoder, so only they load it."""
     from services.common.knowledge import documents
     from services.common.knowledge.repo import KnowledgeRepo
     from services.common.storage.mongo import connect

@@ -4,8 +4,8 @@ Each case is a question with its kind: ``answerable`` (with the knowledge-base d
 it and, optionally, words one of which a correct answer contains), ``unanswerable`` (the knowledge
 base does not say) or ``adversarial`` (prompt injection). The case file, services/generator/data/
 answer_eval.jsonl, was written by hand from the ABCD guidelines (asappresearch/abcd, MIT) that the
-demo tenant's knowledge base is built from: 48 answerable (26 English, 22 Chinese), 13 unanswerable
-and 11 adversarial questions.
+demo tenant's knowledge base is built from: answerable questions in English and Chinese, and
+unanswerable and adversarial ones.
 
 What is reported, and why:
 - recall@1 / recall@3: an answerable question whose answering document is among the first 1 / 3

@@ -2,15 +2,15 @@
 
 Written for a 0.5B instruction model (Qwen2.5-Coder-0.5B-Instruct), which needs tight
 instructions: with a bare system prompt it refuses ordinary requests ("Sorry, but I can't
-assist with that."), with a long one it answers at length and drifts into English. What
-worked, tried on en/zh password, address, return and order-status questions:
+assist with that."), with a long one it answers at length and drifts into English. So the
+prompt has:
 
 - a short system prompt that states the reply length, says to tell the customer what to do
   and where ("website or app, e.g. My Orders"), which turns "Yes, you can." into an answer;
-- instructions written in the reply's language: with English instructions the model often
-  echoed a Chinese question back instead of answering it, with Chinese ones it answered;
+- instructions written in the reply's language: under English instructions the model tends to
+  echo a Chinese question back instead of answering it, under Chinese ones it answers;
 - the language pinned again as the last line ("Answer in Chinese (简体中文).");
-- no one-shot example: replies copied the example's menu path into unrelated answers.
+- no one-shot example: the model copies the example's menu path into unrelated answers.
 
 The wording is each language's `prompt.*` texts (services/common/locales); a language the platform
 does not serve gets the English instructions and is asked to answer in the customer's language.

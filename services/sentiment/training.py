@@ -3,18 +3,17 @@
     python -m services.sentiment.training [--promote] [--force] [--no-baselines]
                                           [--with-corrections [--tenant T] [--correction-weight W]]
 
-Trains two linear heads over the shared multilingual encoder (two to three minutes on two CPU
-cores, most of it encoding text), stores them as a new version in the ModelStore (kind
-"sentiment") with the escalation-cue lexicon and the measured figures, and prints those figures
-beside the VADER and snownlp baselines on the same sets. The version is a fingerprint of the data
-files, the lexicon and the settings below, so running it again without --force reuses the
-existing build.
+Trains two linear heads over the shared multilingual encoder (most of the time goes to encoding
+text), stores them as a new version in the ModelStore (kind "sentiment") with the escalation-cue
+lexicon and the measured figures, and prints those figures beside the VADER and snownlp baselines
+on the same sets. The version is a fingerprint of the data files, the lexicon and the settings
+below, so running it again without --force reuses the existing build.
 
 Polarity head (negative / neutral / positive), one logistic regression over the sentence
-embedding and n-gram TF-IDF features (`services/common/ml/ngrams.py`): all 67k SST-2 train phrases (with the
-n-grams they lift SST-2 dev from 0.81 to 0.83; the embedding alone gained nothing from more than
-15k), ChnSentiCorp train (the n-grams read whole reviews, the encoder only the first 64
-characters: whole reviews encode four times slower for the same accuracy), waimai delivery
+embedding and n-gram TF-IDF features (`services/common/ml/ngrams.py`): all 67k SST-2 train phrases (the
+n-grams keep gaining from all of them; the embedding alone stops gaining after a fraction),
+ChnSentiCorp train (the n-grams read whole reviews, the encoder only the first 64 characters:
+encoding whole reviews costs several times the time for no accuracy), waimai delivery
 reviews, and support-style requests for the neutral class. The regularisation (C) was chosen on
 ChnSentiCorp dev. Emotion head (7 CLUE emotions, embedding only): CLUE-emotion valid, the only
 labelled split available here; measured on CLUE-emotion test.
@@ -158,8 +157,8 @@ def _embedding_texts(polarity_sets: Sequence[datasets.TextSet], config: Training
 def _logistic_regression(features, labels: Sequence[str], c: float, weights: np.ndarray | None = None):
     """Multinomial logistic regression, single-threaded BLAS.
 
-    The matrices are small, so BLAS threads only contend for the two cores: one thread fitted
-    5x faster than two on the shared build machine.
+    The matrices are small, so more BLAS threads only contend for the cores and make a fit slower,
+    not faster.
     """
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits

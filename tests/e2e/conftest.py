@@ -21,7 +21,7 @@ def stack(stack: Stack) -> Stack:
 
     The four services run for the whole session; on the session's topics they would also consume
     the events integration tests publish by hand and answer or escalate them, racing the states
-    those tests set (seen: a test's hand-made escalation undone by the real generator).
+    those tests set (the real generator would undo a test's hand-made escalation).
     """
     return stack.with_own_topics("e2e.")
 

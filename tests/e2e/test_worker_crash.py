@@ -82,8 +82,8 @@ async def test_an_escalation_half_made_before_the_database_died_is_finished(stac
     """The generator's first try logged the move to `queued`, then FerretDB died before answering.
 
     The retry must recognise that change as its own and finish the escalation (handover notice,
-    escalation event). It used to read it as "someone else moved it first" and drop the message:
-    a CI run of the database-outage test lost a customer's reply this way.
+    escalation event). Read as "someone else moved it first", the message would be dropped and its
+    customer would never get a reply.
     """
     from pymongo import AsyncMongoClient
 

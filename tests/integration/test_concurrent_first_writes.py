@@ -2,8 +2,8 @@
 
 The gateway stores a customer message right after publishing it, and the generator stores the same
 message with its enrichment as soon as the pipeline has it; under load the two writes meet. FerretDB
-fails one of two concurrent upserts of a new _id with a duplicate key, which made the generator
-dead-letter the message (the customer got no reply; found by bench/load_test.py). Both writers must
+fails one of two concurrent upserts of a new _id with a duplicate key; taken as an error, it would
+make the generator dead-letter the message, and the customer would get no reply. Both writers must
 succeed, and exactly one record must exist.
 """
 

@@ -42,7 +42,7 @@ SERVICES = {
     "adapter": (cpb.DESCRIPTOR.services_by_name["CustomerService"], CustomerApi),
     "agent": (apb.DESCRIPTOR.services_by_name["AgentService"], AgentApi),
 }
-NAMED_PATHS = {  # the list; the descriptor walk below must include at least these
+NAMED_PATHS = {  # the methods required by name; the descriptor walk below must include at least these
     "SendMessage",
     "GetConversation",
     "StreamReplies",

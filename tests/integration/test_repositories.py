@@ -72,8 +72,8 @@ async def test_a_reply_stored_before_publishing_can_be_published_after_a_crash(r
 
 
 async def test_only_one_of_concurrent_claims_wins(repos):
-    # FerretDB's findAndModify alone let three of three concurrent claims win in a CI run; many
-    # rounds make that race show up reliably if it ever comes back.
+    # FerretDB's findAndModify alone lets several concurrent claims win; many rounds make that race
+    # show up reliably should the guard against it break.
     for _ in range(15):
         cid = f"c-{uuid.uuid4().hex}"
         await repos.conversations.ensure("acme", cid, "cust", "web")

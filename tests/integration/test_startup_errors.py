@@ -92,7 +92,7 @@ def test_malformed_setting_fails_naming_the_variable(stack):
 
 async def test_a_port_another_grpc_server_holds_fails_instead_of_sharing_it(stack):
     # grpc's default SO_REUSEPORT would let a second gateway start on the same port and split the
-    # calls between the two; a holder with SO_REUSEPORT on is the case that used to start silently.
+    # calls between the two; a holder with SO_REUSEPORT on is the case that would start silently.
     import asyncio
 
     import grpc

@@ -13,7 +13,7 @@ from services.common.worker.loop import is_transient
 @pytest.mark.parametrize(
     "exc",
     [
-        kafka_errors.UnknownTopicOrPartitionError(),  # seen right after a broker restart
+        kafka_errors.UnknownTopicOrPartitionError(),  # what a produce raises right after a broker restart
         kafka_errors.NotLeaderForPartitionError(),
         kafka_errors.KafkaConnectionError(),
         kafka_errors.KafkaTimeoutError(),

@@ -158,7 +158,7 @@ def test_rejects_legal_advice(answer: str, language: str) -> None:
 
 def test_rejects_an_answer_that_only_repeats_the_question() -> None:
     assert "echo" in check_answer("Where is my order?", "en", "where is my order").problems
-    # Seen in the answer evaluation: the question handed back with its person words swapped.
+    # An echo can also hand the question back with its person words swapped.
     assert (
         "echo"
         in check_answer(

@@ -1,6 +1,6 @@
 """The generator's LLM engine on the real converted Qwen model (CPU, int8).
 
-The model loads once per session (ensure_converted builds it on first use, about 70 s).
+The model loads once per session (ensure_converted builds it on first use, which is slow).
 Replies are greedy, and on CPU each row is computed exactly as it would be alone (int8
 with per-token scales, attention over the row's own tokens), so batched replies must
 equal sequential ones token for token.

@@ -1,7 +1,7 @@
 """The intent model on messages customers actually send, in Chinese and English.
 
 The session fixture takes the stored model built from the current inputs (ModelStore, CS_MODEL_DIR
-or the default store), training it first when none exists (about 20 s here).
+or the default store), training it first when none exists.
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def test_relative_dates_follow_the_customers_time_zone(built_model):
 
 
 def test_batched_and_single_understanding_agree(engine):
-    # The quantized encoder pads a batch, which moves embeddings slightly (cosine ~0.999 to the
-    # single-text ones), so confidences may differ by a few hundredths; decisions must not.
+    # The quantized encoder pads a batch, which moves embeddings slightly, so confidences may differ
+    # within the tolerance below; decisions must not.
     texts = [t for t, _ in EXPECTED[:8]] + OFF_TOPIC[:3]
     batched = engine.understand_many(texts)
     for text, result in zip(texts, batched):

@@ -3,7 +3,7 @@
 Pinned: which messages are angry enough to escalate (anger >= the policy's 0.75 default), which
 are calm (anger well below it), and the polarity sign. Not pinned: exact scores, which move with
 every retrain. The engine comes from the stored model built from the current inputs (trained first
-when missing, about a minute here).
+when missing).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_encoder() -> SentenceEncoder:
-    """The process-wide encoder, loaded on first use (about 1 s)."""
+    """The process-wide encoder, loaded on first use: one load per process, whoever asks first."""
     global _shared
     with _shared_lock:
         if _shared is None:

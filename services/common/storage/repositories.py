@@ -96,8 +96,8 @@ async def insert_once(collection, key: dict, fields: dict) -> bool:
     An upsert with only $setOnInsert, so a redelivered event changes nothing. Two concurrent first
     writes of one id (the gateway storing a message it just published while the generator stores
     it with its enrichment) can both try the insert: FerretDB then fails the slower one with a
-    duplicate key (MongoDB can too), which means the document exists, all this call wanted. Found
-    by the load test: the generator dead-lettered those messages and their customers got no reply.
+    duplicate key (MongoDB can too), which means the document exists, all this call wanted. Raised
+    as an error, it would make the generator dead-letter the message, and its customer get no reply.
     """
     try:
         result = await collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
@@ -111,8 +111,8 @@ class ConversationRepo:
 
     Every state change is one entry in `conversation_transitions`, keyed
     "<tenant>/<conversation>/<version>". FerretDB (SQLite) runs findAndModify as a read and then a
-    write, so two concurrent conditional updates can both match: a CI run had three agents claim
-    the same conversation. An insert with a taken _id fails on any backend, so the caller that
+    write, so two concurrent conditional updates can both match, and several agents could claim the
+    same conversation. An insert with a taken _id fails on any backend, so the caller that
     inserts entry n+1 is the one that moves the conversation from version n; the others re-read
     and see the new state. A winner that dies between its insert and its update leaves an entry
     the next caller rolls forward, so a conversation never gets stuck.
@@ -181,8 +181,8 @@ class ConversationRepo:
         op_id makes a retried call idempotent: a caller that repeats the call with the same op_id
         after an error (the database died after taking its write but before answering) gets the
         conversation its first call produced, not None. Without it the retry finds its own change,
-        rolled forward, and reads it as someone else's: the generator then dropped the escalation
-        of a message in flight when FerretDB was killed, and its customer never got a reply.
+        rolled forward, and reads it as someone else's: the generator would then drop the escalation
+        of a message in flight when the database dies, and its customer would never get a reply.
         """
         query = {"_id": conversation_id, "tenant_id": tenant_id, **(extra_filter or {})}
         for _ in range(self.ATTEMPTS):

@@ -1,9 +1,9 @@
 """Attention computed row by row on each row's own tokens, so batching never changes a reply.
 
 With left padding, the stock kernels attend over the padded width and pick different code
-paths for a padded batch than for a row alone. In fp32 that moves logits by ~1e-5; with the
-int8 Linear layers a one-ulp change can flip one activation's rounding, and the reply of a
-conversation changed with whoever shared its batch. Here each row attends only over its
+paths for a padded batch than for a row alone. In fp32 that moves logits only by rounding noise;
+with the int8 Linear layers a one-ulp change can flip one activation's rounding, and the reply of a
+conversation would change with whoever shared its batch. Here each row attends only over its
 own cache columns with exactly the call it would make alone. On CPU the loop over rows costs
 little next to the matrix products; on GPU it would cost one kernel launch per row and layer,
 so the engine uses it on CPU only.

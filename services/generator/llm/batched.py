@@ -1,7 +1,7 @@
 """Many conversations on one model: continuous batching in one background thread.
 
 Requests that arrive within a short window (10 ms by default) are prefilled together; after
-that every decode step advances all running rows at once, so sixteen conversations cost
+that every decode step advances all running rows at once, so many conversations cost
 little more per step than one on a GPU, where a step is bound by reading the weights. New
 requests join the running batch between steps (their caches are left-padded to line up),
 finished or cancelled ones leave at once, and each row's text goes to its own consumer as

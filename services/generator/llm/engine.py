@@ -1,9 +1,8 @@
 """The generator's language model: load the converted Qwen folder and generate replies.
 
 CUDA with bf16 when a GPU is present; otherwise CPU, where int8 Linear layers (see int8.py)
-roughly triple decode speed over fp32 for this model on two cores. Replies are
-greedy with a mild repetition penalty: customer service wants the same answer to the same
-question, and a 0.5B model that samples wanders.
+decode much faster than fp32. Replies are greedy with a mild repetition penalty: customer
+service wants the same answer to the same question, and a 0.5B model that samples wanders.
 
 `LLMEngine` decodes one request at a time in the caller's thread (tests, CLIs, a worker with
 no concurrency). Concurrent conversations go through `BatchedEngine`, which drives the same

@@ -1,9 +1,9 @@
 """Int8 Linear layers for CPU decoding whose output for a row never depends on other rows.
 
 torch's `quantize_dynamic` scales activations per tensor: in a batch the row with the largest
-activation sets the scale for all, so a conversation's reply changed with whoever else was in
-the batch (seen here: a Chinese question answered in English only when batched), and a
-prompt's first token, whose activations are huge in Qwen, coarsened every other position.
+activation sets the scale for all, so a conversation's reply would change with whoever else is in
+the batch (down to the language it answers in), and a prompt's first token, whose activations
+are huge in Qwen, would coarsen every other position.
 
 We keep torch's fast fbgemm kernel (`quantized::linear_dynamic`, int8 with VNNI) but feed it
 rows divided by their own absolute maximum, plus one constant row [1, -1, 0, ...]: the tensor

