@@ -25,11 +25,11 @@ TREND = {"improving": und.TREND_IMPROVING, "stable": und.TREND_STABLE, "worsenin
 
 
 def emotion_value(name: str) -> int:
-    return (
-        und.Emotion.Value(f"EMOTION_{name.upper()}")
-        if f"EMOTION_{name.upper()}" in und.Emotion
-        else und.EMOTION_NEUTRAL
-    )
+    """The contract's value of an emotion name; neutral for a name the contract does not know."""
+    try:
+        return und.Emotion.Value(f"EMOTION_{name.upper()}")
+    except ValueError:
+        return und.EMOTION_NEUTRAL
 
 
 class ScoreHistory:
