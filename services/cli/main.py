@@ -3,7 +3,7 @@
 cs topics create | list          create the project's topics (idempotent) / list them
 cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
 cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
-cs keys create --tenant T --role adapter|agent [--agent-id A]
+cs keys create --tenant T --role adapter|agent|supervisor [--agent-id A]
 cs escalations watch [--queue Q | --all] [--from-beginning]
 cs customers erase --tenant T --customer C     right to erasure
 cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
@@ -14,6 +14,10 @@ cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... -
 cs models list [--kind K]        stored model versions (CS_MODEL_DIR): CURRENT, build time, headline figures
 cs models rollback --kind K [--to VERSION]
                                  make the previous (or the given) version CURRENT once it loads; workers hot-reload it
+cs deadletters list [--reason R] [--service S]   the events the workers gave up on, and why
+cs deadletters show ID [--unmasked]              one of them, with the event it carries (PII masked)
+cs deadletters replay ID... | --all [--reason R] [--service S] [--dry-run]
+                                 put them back on their source topic once the cause is fixed (idempotent)
 """
 
 from __future__ import annotations
@@ -253,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="action", required=True)
     kc = ksub.add_parser("create")
     kc.add_argument("--tenant", required=True)
-    kc.add_argument("--role", required=True, choices=["adapter", "agent"])
+    kc.add_argument("--role", required=True, choices=["adapter", "agent", "supervisor"])
     kc.add_argument("--agent-id")
     kc.set_defaults(func=cmd_keys)
 
@@ -313,7 +317,51 @@ def parser() -> argparse.ArgumentParser:
     mr.add_argument("--to", metavar="VERSION", help="this version instead of the previous one (see `cs models list`)")
     for command in (ml, mr):
         command.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("deadletters", help="events the workers gave up on: list, show, replay after a fix")
+    dsub = d.add_subparsers(dest="action", required=True)
+    dlist = dsub.add_parser("list", help="every dead letter: id, when, service, reason, origin, conversation, error")
+    dshow = dsub.add_parser("show", help="one dead letter with the event it carries")
+    dshow.add_argument("id", metavar="ID", help="PARTITION:OFFSET on the dead-letter topic (see list)")
+    dshow.add_argument("--unmasked", action="store_true", help="show customer text and PII as sent")
+    dreplay = dsub.add_parser("replay", help="re-publish to the source topic (the pipeline is idempotent)")
+    which = dreplay.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", metavar="ID", nargs="*", default=[])
+    which.add_argument("--all", action="store_true", help="every dead letter (narrow with --reason, --service)")
+    dreplay.add_argument("--dry-run", action="store_true", help="list what would be replayed, publish nothing")
+    for command in (dlist, dreplay):
+        command.add_argument(
+            "--reason", help="only this reason (processing_error, retries_exhausted, undecodable, ...)"
+        )
+        command.add_argument("--service", help="only letters from this service (intent, sentiment, generator)")
+    for command in (dlist, dshow, dreplay):
+        command.set_defaults(func=cmd_deadletters, all=False, ids=[], reason=None, service=None)
     return p
+
+
+def cmd_deadletters(args: argparse.Namespace, env: Env) -> int:
+    from services.cli import deadletters as dl
+
+    bootstrap, prefix, _ = _common(env)
+    try:
+        letters = dl.read_letters(bootstrap, prefix)
+        if args.action == "list":
+            print(dl.table(dl.select(letters, args.reason, args.service)))
+            return 0
+        if args.action == "show":
+            print(dl.describe(dl.find(letters, [args.id])[0], prefix, args.unmasked))
+            return 0
+        chosen = dl.select(letters, args.reason, args.service) if args.all else dl.find(letters, args.ids)
+        if args.dry_run:
+            print(dl.table(chosen))
+            print(f"{len(chosen)} would be replayed (--dry-run: nothing was published)")
+            return 0
+        sent = dl.replay(bootstrap, prefix, chosen)
+        print(f"replayed {sent} dead letter{'' if sent == 1 else 's'} to their source topics")
+        return 0
+    except dl.DeadLetterError as exc:
+        print(f"cs deadletters {args.action}: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:

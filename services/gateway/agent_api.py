@@ -21,11 +21,13 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.repositories import (
-    ROLE_AGENT,
+    PEOPLE,
+    ROLE_SUPERVISOR,
     STATE_AGENT,
     STATE_BOT,
     STATE_QUEUED,
     STATE_RESOLVED,
+    Principal,
     conversation_proto,
     correction_proto,
     message_proto,
@@ -49,6 +51,28 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         if doc is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"conversation {conversation_id} not found")
         return doc
+
+    @staticmethod
+    def _may_move(
+        principal: Principal, before: dict, from_states: tuple[str, ...], action: str
+    ) -> tuple[tuple[str, ...], dict | None]:
+        """The states (and owner filter) `principal` may move the conversation from.
+
+        A claimed conversation is its agent's: only they or a supervisor may transfer or resolve it.
+        An agent acting on one that is not claimed must find it still unclaimed when the change is
+        made, so a colleague's claim in between wins.
+        """
+        if principal.role == ROLE_SUPERVISOR:
+            return from_states, None
+        if before["state"] == STATE_AGENT:
+            if before.get("agent_id") != principal.agent_id:
+                raise RequestError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"conversation {before['_id']} is claimed by agent {before.get('agent_id')}; only they or a "
+                    f"supervisor may {action} it",
+                )
+            return (STATE_AGENT,), {"agent_id": principal.agent_id}
+        return tuple(s for s in from_states if s != STATE_AGENT), None
 
     async def _transition(
         self,
@@ -76,11 +100,11 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @streaming("queue")
     async def WatchQueue(self, request: pb.WatchQueueRequest, context):
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         seen: set[str] = set()
         with self.gw.hub.queue(principal.tenant_id, queue) as sub:
-            for doc in await self.gw.repos.conversations.queued(principal.tenant_id, queue):
+            async for doc in self.gw.repos.conversations.queued(principal.tenant_id, queue):
                 latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
                 if latest is not None:
                     seen.add(latest.escalation_id)
@@ -94,7 +118,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         try:
             doc = await self._transition(
                 principal.tenant_id, request.conversation_id, (STATE_QUEUED,), STATE_AGENT, agent_id=principal.agent_id
@@ -114,7 +138,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def SendAgentReply(self, request: pb.SendAgentReplyRequest, context) -> pb.SendAgentReplyResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         text = check_text(request.text, "text", self.gw.settings.max_message_chars)
         client_id = check_id(request.client_reply_id, "client_reply_id", required=False)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
@@ -145,11 +169,19 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def TransferConversation(
         self, request: pb.TransferConversationRequest, context
     ) -> pb.TransferConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         before = await self._conversation(principal.tenant_id, request.conversation_id)
+        from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT), "transfer")
         doc = await self._transition(
-            principal.tenant_id, before["_id"], (STATE_QUEUED, STATE_AGENT), STATE_QUEUED, queue=queue, agent_id=""
+            principal.tenant_id,
+            before["_id"],
+            from_states,
+            STATE_QUEUED,
+            owned,
+            queue=queue,
+            agent_id="",
+            queued_at=utcnow(),
         )
         previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
         escalation = ev.EscalationRaised()
@@ -176,15 +208,15 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def ResolveConversation(
         self, request: pb.ResolveConversationRequest, context
     ) -> pb.ResolveConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
-        doc = await self._transition(
-            principal.tenant_id, request.conversation_id, (STATE_QUEUED, STATE_AGENT, STATE_BOT), STATE_RESOLVED
-        )
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
+        before = await self._conversation(principal.tenant_id, request.conversation_id)
+        from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT, STATE_BOT), "resolve")
+        doc = await self._transition(principal.tenant_id, before["_id"], from_states, STATE_RESOLVED, owned)
         return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
 
     @streaming("conversation")
     async def WatchConversation(self, request: pb.WatchConversationRequest, context):
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         with self.gw.hub.conversation(principal.tenant_id, doc["_id"]) as sub:
             async for kind, item in events(sub):
@@ -199,7 +231,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
 
     @unary
     async def ReadConversation(self, request: pb.ReadConversationRequest, context) -> pb.ReadConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         history = await self.gw.repos.messages.history(principal.tenant_id, doc["_id"])
         corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["_id"])
@@ -213,7 +245,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def CorrectUnderstanding(
         self, request: pb.CorrectUnderstandingRequest, context
     ) -> pb.CorrectUnderstandingResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_AGENT)
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
         message_id = check_id(request.message_id, "message_id")
         if not request.intent and request.polarity == und.POLARITY_UNSPECIFIED:
             raise invalid("give the corrected intent, the corrected polarity, or both")

@@ -1,13 +1,21 @@
-"""Caller authentication and per-key rate limiting.
+"""Caller authentication and rate limiting.
 
 Callers send "authorization: Bearer <key>". Keys are looked up by their SHA-256 hash (only hashes
 are stored) and cached briefly, so a revoked key stops working within `cache_ttl_s`. Adapter keys
 and agent keys are distinct roles: an adapter can't act as an agent or the reverse.
+
+Known keys are rate-limited per key. Unknown keys cost a database read each, so failed
+authentications are limited per client address: once an address has used its failures for the
+minute, its unknown keys are refused (RESOURCE_EXHAUSTED) without a lookup, while known keys from the
+same address (customers behind one proxy) keep working. Every table here is bounded (LRU), and
+unknown keys are cached apart from known ones, so a flood of random keys evicts no real key.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from typing import Generic, TypeVar
 
 import grpc
 
@@ -30,40 +38,84 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = time.monotonic()
 
-    def take(self) -> float:
-        """0 when allowed; otherwise seconds until a request would be allowed."""
+    def wait(self) -> float:
+        """0 when a request would be allowed now; otherwise seconds until one would be."""
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1:
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> float:
+        """0 when allowed (and counted); otherwise seconds until a request would be allowed."""
+        wait = self.wait()
+        if not wait:
             self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+        return wait
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """A dict that forgets its least recently used entry beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+KNOWN_KEYS = 10_000
+UNKNOWN_KEYS = 2_000
+PEERS = 10_000
 
 
 class Authenticator:
-    def __init__(self, keys: ApiKeyRepo, rate_per_minute: int, cache_ttl_s: float = 30.0) -> None:
+    def __init__(
+        self, keys: ApiKeyRepo, rate_per_minute: int, failures_per_minute: int = 30, cache_ttl_s: float = 30.0
+    ) -> None:
         self._keys = keys
         self._rate = rate_per_minute
+        self._failures_per_minute = failures_per_minute
         self._ttl = cache_ttl_s
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._known: Lru[str, tuple[float, Principal]] = Lru(KNOWN_KEYS)
+        self._unknown: Lru[str, float] = Lru(UNKNOWN_KEYS)
+        self._buckets: Lru[str, TokenBucket] = Lru(KNOWN_KEYS)
+        self._failures: Lru[str, TokenBucket] = Lru(PEERS)
 
-    async def authenticate(self, context: grpc.aio.ServicerContext, role: str) -> Principal:
+    async def authenticate(self, context: grpc.aio.ServicerContext, role: str | tuple[str, ...]) -> Principal:
+        """The caller, when its key is valid, has one of the roles `role` names, and is within its rate."""
+        roles = (role,) if isinstance(role, str) else role
         key = _bearer(context.invocation_metadata() or ())
         if not key:
             raise RequestError(
                 grpc.StatusCode.UNAUTHENTICATED, "missing API key: send metadata 'authorization: Bearer <key>'"
             )
-        principal = await self._lookup(key)
+        principal = await self._lookup(key, _peer_address(context))
         if principal is None:
             raise RequestError(grpc.StatusCode.UNAUTHENTICATED, "invalid or revoked API key")
-        if principal.role != role:
+        if principal.role not in roles:
             raise RequestError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"this call needs an {role} key; the key given is an {principal.role} key",
+                f"this call needs {_a(roles[0])} key; the key given is {_a(principal.role)} key",
             )
-        bucket = self._buckets.setdefault(principal.key_id, TokenBucket(self._rate))
+        bucket = self._buckets.get(principal.key_id) or self._buckets.put(principal.key_id, TokenBucket(self._rate))
         wait = bucket.take()
         if wait:
             raise RequestError(
@@ -72,16 +124,39 @@ class Authenticator:
             )
         return principal
 
-    async def _lookup(self, key: str) -> Principal | None:
+    async def _lookup(self, key: str, peer: str) -> Principal | None:
         now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]
+        known = self._known.get(key)
+        if known and now - known[0] < self._ttl:
+            return known[1]
+        unknown = self._unknown.get(key)
+        if unknown is not None and now - unknown < self._ttl:
+            return None
+        failures = self._failures.get(peer) or self._failures.put(peer, TokenBucket(self._failures_per_minute))
+        if wait := failures.wait():
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many failed authentications from this address ({self._failures_per_minute}/minute); "
+                f"check the API key and retry in {wait:.0f} s",
+            )
         principal = await self._keys.lookup(key)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now, principal)
+        if principal is None:
+            self._unknown.put(key, now)
+            failures.take()
+        else:
+            self._known.put(key, (now, principal))
         return principal
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _peer_address(context: grpc.aio.ServicerContext) -> str:
+    """The client's address without its port ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7")."""
+    peer = context.peer() or ""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
 
 
 def _bearer(metadata) -> str:

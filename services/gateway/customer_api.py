@@ -118,9 +118,9 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         await self._own_conversation(tenant, conversation_id, must_exist=False)
         address = self.gw.sink_addr
         sent: set[str] = set()
-        with self.gw.hub.conversation(tenant, conversation_id) as sub:
-            await self.gw.repos.stream_routes.set(tenant, conversation_id, address)
-            try:
+        try:
+            with self.gw.hub.conversation(tenant, conversation_id) as sub:
+                await self.gw.repos.stream_routes.set(tenant, conversation_id, address)
                 if request.replay:
                     for doc in await self.gw.repos.messages.history(tenant, conversation_id):
                         if doc["author"] != "customer":
@@ -138,9 +138,10 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                         yield pb.StreamRepliesResponse(reply=item)
                     elif kind == "state":
                         yield pb.StreamRepliesResponse(state=item)
-            finally:
-                if not self.gw.hub.has_conversation(tenant, conversation_id):
-                    await self.gw.repos.stream_routes.clear(tenant, conversation_id, address)
+        finally:
+            # Outside the subscription: while it is held, this very stream still counts as one.
+            if not self.gw.hub.has_conversation(tenant, conversation_id):
+                await self.gw.repos.stream_routes.clear(tenant, conversation_id, address)
 
     @unary
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:

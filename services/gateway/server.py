@@ -9,16 +9,17 @@ customer's stream. A port of its own lets the NetworkPolicy admit only the gener
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import grpc
 
 from services.common.platform import logs, tls
-from services.common.platform.health import SERVER_OPTIONS, Health, bind
-from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.health import SERVER_OPTIONS, DependencyWatch, Health, bind
+from services.common.platform.kafka import EventPublisher, kafka_probe, start_producer
 from services.common.platform.metrics import start_metrics_server
 from services.common.proto.cs.v1 import agent_service_pb2_grpc, customer_service_pb2_grpc, reply_sink_service_pb2_grpc
-from services.common.storage.mongo import connect
+from services.common.storage.mongo import connect, migrate, ping
 from services.common.storage.repositories import Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
@@ -56,8 +57,12 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     feed = None
     server = None
     sink_server = None
+    watching: asyncio.Task | None = None
     try:
-        mongo, db = await connect(common.mongo_uri, common.mongo_database, common.startup_timeout_s)
+        mongo, db = await connect(
+            common.mongo_uri, common.mongo_database, common.startup_timeout_s, common.mongo_operation_timeout_s
+        )
+        await migrate(db)
         repos = Repositories.of(db)
         hub = Hub()
         credentials = (
@@ -72,11 +77,14 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         reply_sink_service_pb2_grpc.add_ReplySinkServiceServicer_to_server(ReplySink(hub), sink_server)
         sink_port = bind(sink_server, settings.sink_listen, "CS_GATEWAY_SINK_LISTEN", credentials)
         sink_addr = advertised_sink_addr(settings.sink_advertised, settings.sink_listen, sink_port)
+        # Routes left by an earlier process at this address (killed before its streams closed) name
+        # streams that no longer exist.
+        await repos.stream_routes.clear_address(sink_addr)
         gw = Gateway(
             settings=settings,
             repos=repos,
             publisher=EventPublisher(producer, common.topic_prefix, "gateway"),
-            auth=Authenticator(repos.api_keys, settings.rate_per_minute),
+            auth=Authenticator(repos.api_keys, settings.rate_per_minute, settings.auth_failures_per_minute),
             hub=hub,
             sink_addr=sink_addr,
         )
@@ -97,6 +105,8 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         await server.start()
         await health.start()
         await health.set_ready()
+        watch = DependencyWatch(health, {"kafka": lambda: kafka_probe(producer), "database": lambda: ping(db)})
+        watching = asyncio.create_task(watch.run(), name="dependency-watch")
         # The log filter masks IP addresses, so the bound port goes in a field of its own too.
         log.info(
             "gateway ready",
@@ -114,6 +124,10 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         await server.stop(GRACE_S)
         await sink_server.stop(SINK_GRACE_S)
     finally:
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         if feed is not None:
             await feed.stop()
         await producer.stop()

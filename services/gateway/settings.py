@@ -29,6 +29,12 @@ OWN = declare(
     Variable("CS_GATEWAY_MAX_MESSAGE_CHARS", "4000", "Longest accepted customer or agent message, in characters"),
     Variable("CS_GATEWAY_RATE_PER_MINUTE", "120", "Requests per minute allowed per API key (token bucket)"),
     Variable(
+        "CS_GATEWAY_AUTH_FAILURES_PER_MINUTE",
+        "30",
+        "Failed authentications (unknown or revoked keys) allowed per client address per minute; beyond it the "
+        "address gets RESOURCE_EXHAUSTED without a database lookup (known keys from it still work)",
+    ),
+    Variable(
         "CS_GATEWAY_SEND_TIMEOUT_S", "5", "Seconds SendMessage waits for Kafka acks=all before answering UNAVAILABLE"
     ),
     Variable(
@@ -50,6 +56,7 @@ class GatewaySettings:
     max_message_chars: int
     rate_per_minute: int
     send_timeout_s: float
+    auth_failures_per_minute: int = 30
     tls_cert: bytes | None = None  # None: plaintext
     tls_key: bytes | None = field(default=None, repr=False)
 
@@ -68,6 +75,9 @@ class GatewaySettings:
         rate = env.int("CS_GATEWAY_RATE_PER_MINUTE")
         if max_chars < 1 or rate < 1:
             raise ConfigError("CS_GATEWAY_MAX_MESSAGE_CHARS and CS_GATEWAY_RATE_PER_MINUTE must be positive")
+        auth_failures = env.int("CS_GATEWAY_AUTH_FAILURES_PER_MINUTE")
+        if auth_failures < 1:
+            raise ConfigError("CS_GATEWAY_AUTH_FAILURES_PER_MINUTE must be positive")
         cert_path, key_path = env.optional("CS_GATEWAY_TLS_CERT"), env.optional("CS_GATEWAY_TLS_KEY")
         if bool(cert_path) != bool(key_path):
             given, missing = (
@@ -84,6 +94,7 @@ class GatewaySettings:
             max_message_chars=max_chars,
             rate_per_minute=rate,
             send_timeout_s=env.float("CS_GATEWAY_SEND_TIMEOUT_S"),
+            auth_failures_per_minute=auth_failures,
             tls_cert=read_pem(cert_path, "CS_GATEWAY_TLS_CERT") if cert_path else None,
             tls_key=read_pem(key_path, "CS_GATEWAY_TLS_KEY") if key_path else None,
         )

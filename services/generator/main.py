@@ -55,7 +55,9 @@ def main() -> None:
         deps = GeneratorDeps(
             ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db)
         )
-        return Generator(deps).handle
+        generator = Generator(deps)
+        ctx.on_give_up(generator.fail_safe)
+        return generator.handle
 
     serve(SPEC, settings.worker, setup)
 

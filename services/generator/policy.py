@@ -118,6 +118,8 @@ class ReasonCode(enum.StrEnum):
     # generated answer was not supported by it (services/generator/answering.py).
     ANSWER_CHECK_FAILED = "ANSWER_CHECK_FAILED"
     NO_KNOWLEDGE = "NO_KNOWLEDGE"
+    # Set by the worker when processing the message failed for good (services/generator/worker.py fail_safe).
+    PROCESSING_ERROR = "PROCESSING_ERROR"
 
 
 _PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)

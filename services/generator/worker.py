@@ -22,6 +22,7 @@ from services.common import locales
 from services.common.platform import metrics
 from services.common.platform.clock import utcnow
 from services.common.platform.ids import derived_id
+from services.common.platform.pii import mask_pii
 from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
@@ -30,7 +31,16 @@ from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.runtime import WorkerContext
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question
 from services.generator.escalation import handover_notice, suggested_reply, summarize
-from services.generator.policy import Action, Decision, PolicyInput, Reason, ReasonCode, RoutingPolicy, TurnView
+from services.generator.policy import (
+    Action,
+    Decision,
+    PolicyInput,
+    Priority,
+    Reason,
+    ReasonCode,
+    RoutingPolicy,
+    TurnView,
+)
 from services.generator.prompt import CustomerProfileView, Persona, Turn
 from services.generator.pusher import ReplyPusher, TokenStream
 
@@ -158,6 +168,36 @@ class Generator:
         else:
             await self.answer(event, reply_id, history, profile, policy_input, resuming)
 
+    async def fail_safe(self, event: ev.MessageEnriched, reason: str, detail: str) -> None:
+        """A message that cannot be answered (the answer path failed on it for good) goes to a person:
+        the escalation and the handover notice any escalation gets, in the default queue at HIGH
+        priority, unless it already has its reply or a person already owns the conversation."""
+        m = event.message
+        repos = self.d.repos
+        reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
+        if await repos.messages.get_reply(m.tenant_id, reply_id) is not None:
+            return
+        conversation = await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
+        try:  # the agent should see the message, but storing it may be what failed
+            await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
+        except Exception:
+            log.exception("storing a message that failed processing failed too", extra={"message_id": m.message_id})
+        resuming = conversation["state"] == STATE_QUEUED and conversation.get("queued_by") == m.message_id
+        if conversation["state"] != STATE_BOT and not resuming:
+            return  # a person owns the conversation and gets the message
+        decision = Decision(
+            Action.ESCALATE,
+            self.d.policy.config.default_queue,
+            Priority.HIGH,
+            (Reason(ReasonCode.PROCESSING_ERROR, mask_pii(f"{reason}: {detail}")[:300]),),
+        )
+        log.warning(
+            "handing a message that could not be processed to a person",
+            extra={"conversation_id": m.conversation_id, "message_id": m.message_id, "reason": reason},
+        )
+        profile = CustomerProfileView(display_name=m.customer.display_name, tier=m.customer.tier)
+        await self.escalate(event, decision, reply_id, [], profile, resuming)
+
     async def escalate(
         self,
         event: ev.MessageEnriched,
@@ -180,6 +220,7 @@ class Generator:
                 queue=queue,
                 agent_id="",
                 queued_by=m.message_id,
+                queued_at=utcnow(),
                 op_id=f"escalate/{m.message_id}",  # a retry after the database died mid-write finds its own change
             )
             if doc is None:
@@ -257,6 +298,9 @@ class Generator:
             await self.deliver(reply, stream)
         finally:
             await stream.close()
+            if stream.unreachable and route:  # the replica is gone: drop its route and channel
+                await self.d.repos.stream_routes.clear(m.tenant_id, m.conversation_id, route)
+                self.d.pusher.forget(route)
         await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
 
     @staticmethod

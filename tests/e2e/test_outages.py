@@ -4,12 +4,14 @@ Runs on a stack of its own (its own ports and data folder), so the outages do no
 other tests. While a dependency is down, SendMessage must fail fast with UNAVAILABLE (within
 CS_GATEWAY_SEND_TIMEOUT_S plus slack) or be accepted; once it is back, the workers must resume by
 themselves (no restart) and every acknowledged message must get exactly one reply and one stored
-record. Figures print with -s.
+record. While the database is down every service reports NOT_SERVING (readiness) and stays live
+(liveness SERVING), and reports SERVING again once it is back. Figures print with -s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 import signal
@@ -20,6 +22,7 @@ import uuid
 import grpc
 import pytest
 
+from services.common.platform.health import LIVENESS, check
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from tests.conftest import ROOT, Stack, free_port, start_service, wait_serving
@@ -184,6 +187,47 @@ async def test_broker_restart_loses_and_duplicates_nothing(own_stack, own_system
 
 
 DB_OUTAGE_S = 30
+READY_AGAIN_S = 60
+
+
+class Readiness:
+    """Polls every service's health once a second: the readiness statuses each reported, and whether
+    liveness ever failed."""
+
+    def __init__(self, processes: dict) -> None:
+        self.targets = {name: f"127.0.0.1:{proc.ports['health']}" for name, proc in processes.items()}
+        self.seen: dict[str, set[str]] = {name: set() for name in self.targets}
+        self.not_live: list[str] = []
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _status(self, target: str, service: str) -> str:
+        try:
+            return await check(target, service, timeout=2)
+        except grpc.aio.AioRpcError as err:
+            return f"unreachable ({err.code().name})"
+
+    async def _run(self) -> None:
+        while True:
+            for name, target in self.targets.items():
+                self.seen[name].add(await self._status(target, ""))
+                if (live := await self._status(target, LIVENESS)) != "SERVING":
+                    self.not_live.append(f"{name}: {live}")
+            await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def all_serving(self, timeout: float) -> dict[str, str]:
+        """Each service's readiness once all are SERVING, or as it was when the time ran out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            now = {name: await self._status(target, "") for name, target in self.targets.items()}
+            if all(s == "SERVING" for s in now.values()) or loop.time() > deadline:
+                return now
+            await asyncio.sleep(1)
 
 
 async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_system):
@@ -211,6 +255,7 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
             acked[cid] = (await send(cid, q)).message_id
         await asyncio.to_thread(kill_component, folder, "ferretdb/ferretdb.pid")
         stopped_at = time.monotonic()
+        readiness = Readiness(processes)
         refused, waits = 0, []
         for cid, q in zip(conversations[len(QUESTIONS) :], QUESTIONS):  # sent while it is down
             started = time.monotonic()
@@ -226,6 +271,8 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
 
         waiting_since = time.monotonic()
         delivery = await await_replies(streams, acked, 300)
+        await readiness.stop()
+        ready_again = await readiness.all_serving(READY_AGAIN_S)
 
     print(
         f"\ndatabase down {DB_OUTAGE_S} s: {len(acked)} acknowledged ({refused} sends refused with UNAVAILABLE, "
@@ -238,3 +285,7 @@ async def test_database_outage_loses_and_duplicates_nothing(own_stack, own_syste
     await assert_exactly_once(stack, delivery)
     for proc in processes.values():
         assert proc.proc.poll() is None, f"{proc.name} died:\n{proc.log()[-3000:]}"
+    not_ready = [name for name, statuses in readiness.seen.items() if "NOT_SERVING" not in statuses]
+    assert not not_ready, f"these stayed ready while the database was down: {not_ready} ({readiness.seen})"
+    assert not readiness.not_live, f"liveness failed during the outage: {readiness.not_live}"
+    assert set(ready_again.values()) == {"SERVING"}, f"not ready again after the database came back: {ready_again}"

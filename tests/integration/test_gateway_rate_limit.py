@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 
@@ -52,3 +54,33 @@ async def test_a_flooding_key_is_limited_and_another_key_of_the_tenant_is_not(st
     assert refusals, flood
     assert refusals[0].startswith(f"rate limit of {RATE_PER_MINUTE} requests/minute for this key exceeded; retry in ")
     assert [code for code, _ in neighbour_codes] == [grpc.StatusCode.NOT_FOUND] * RATE_PER_MINUTE
+
+
+FAILURES_PER_MINUTE = 5
+
+
+@pytest.fixture(scope="module")
+def wary_gateway(stack, tmp_path_factory: pytest.TempPathFactory):
+    proc = start_gateway(
+        stack,
+        tmp_path_factory.mktemp("auth-failures-gateway"),
+        CS_GATEWAY_AUTH_FAILURES_PER_MINUTE=str(FAILURES_PER_MINUTE),
+    )
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def test_made_up_keys_from_one_address_are_cut_off_while_its_known_key_still_works(stack, wary_gateway):
+    [key] = await create_keys_async(stack, [("acme", "adapter", "")])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{wary_gateway.ports['grpc']}") as channel:
+        stub = cgrpc.CustomerServiceStub(channel)
+        assert [code for code, _ in await codes(stub, key, 1)] == [grpc.StatusCode.NOT_FOUND]
+        flood = [(await codes(stub, f"made-up-{uuid.uuid4().hex}", 1))[0] for _ in range(20)]
+        assert [code for code, _ in flood[:FAILURES_PER_MINUTE]] == [grpc.StatusCode.UNAUTHENTICATED] * 5
+        assert {code for code, _ in flood[FAILURES_PER_MINUTE:]} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert "failed authentications from this address" in flood[-1][1]
+        assert [code for code, _ in await codes(stub, key, 1)] == [grpc.StatusCode.NOT_FOUND], (
+            "the address's known key was throttled for the made-up ones"
+        )

@@ -9,11 +9,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.common.platform import tls
-from services.common.platform.metrics import READY
+from services.common.platform.metrics import DEPENDENCY_UP, READY
+
+log = logging.getLogger(__name__)
 
 LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -25,6 +31,7 @@ class Health:
         self.service = service
         self.servicer = health.aio.HealthServicer()
         self.ready = False
+        self.shutting_down = False
 
     async def start(self) -> None:
         await self.servicer.set(LIVENESS, SERVING)
@@ -44,12 +51,85 @@ class Health:
         await self._set_ready(False)
 
     async def shutdown(self) -> None:
+        self.shutting_down = True
         self.ready = False
         READY.labels(service=self.service).set(0)
         await self.servicer.enter_graceful_shutdown()
 
     def add_to(self, server: grpc.aio.Server) -> None:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, server)
+
+
+Probe = Callable[[], Awaitable[object]]
+
+
+class DependencyWatch:
+    """Readiness that follows Kafka and the database: probed every `interval_s`.
+
+    A dependency that fails `failures_to_down` probes in a row makes the service NOT_SERVING (so a
+    load balancer sends callers elsewhere); once every dependency answers again it is SERVING.
+    Liveness never changes here: an outage must not make Kubernetes restart every pod. `healthy()`
+    probes at once, for a worker deciding whether an event keeps failing because of itself or
+    because a dependency is down.
+    """
+
+    def __init__(
+        self,
+        health: Health,
+        probes: Mapping[str, Probe],
+        interval_s: float = 5.0,
+        timeout_s: float = 3.0,
+        failures_to_down: int = 2,
+    ) -> None:
+        self.health = health
+        self.probes = dict(probes)
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.failures_to_down = failures_to_down
+        self.failures = dict.fromkeys(self.probes, 0)
+        self.started = False  # readiness is only taken over once start-up has set it
+
+    async def _probe(self, name: str) -> bool:
+        try:
+            await asyncio.wait_for(self.probes[name](), self.timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.failures[name] == 0:
+                log.warning("dependency not answering", extra={"dependency": name, "error": f"{exc!r}"[:300]})
+            self.failures[name] += 1
+            DEPENDENCY_UP.labels(service=self.health.service, dependency=name).set(0)
+            return False
+        if self.failures[name]:
+            log.info("dependency answers again", extra={"dependency": name, "failed_probes": self.failures[name]})
+        self.failures[name] = 0
+        DEPENDENCY_UP.labels(service=self.health.service, dependency=name).set(1)
+        return True
+
+    async def healthy(self) -> bool:
+        """Probe every dependency now; True when all answered."""
+        results = await asyncio.gather(*(self._probe(name) for name in self.probes))
+        return all(results)
+
+    async def check(self) -> None:
+        """One round: probe, then set readiness from the consecutive failures."""
+        await self.healthy()
+        if not self.started or self.health.shutting_down:
+            return
+        down = [name for name, count in self.failures.items() if count >= self.failures_to_down]
+        if down and self.health.ready:
+            log.error("not ready: a dependency keeps failing", extra={"dependencies": ",".join(down)})
+            await self.health.set_not_ready()
+        elif not down and not self.health.ready and not any(self.failures.values()):
+            log.info("ready again: every dependency answers")
+            await self.health.set_ready()
+
+    async def run(self) -> None:
+        """Probe until cancelled; start-up has made the service ready by the time this runs."""
+        self.started = True
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.check()
 
 
 # grpc turns SO_REUSEPORT on by default: a second process binding a taken port then starts

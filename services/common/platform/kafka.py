@@ -80,6 +80,11 @@ async def start_producer(bootstrap: str, client_id: str, timeout_s: float):
     return producer
 
 
+async def kafka_probe(producer) -> None:
+    """Raises when no broker answers a metadata request (the readiness probe)."""
+    await producer.client.fetch_all_metadata()
+
+
 class EventPublisher:
     """Publishes protobuf events keyed by conversation id and counts them."""
 

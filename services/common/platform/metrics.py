@@ -48,6 +48,9 @@ GENERATION_SECONDS = Histogram(
 )
 ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
 READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
+DEPENDENCY_UP = Gauge(
+    "cs_dependency_up", "1 while the dependency answered its last probe (kafka, database)", ["service", "dependency"]
+)
 MODEL_RELOADS = Counter(
     "cs_model_reloads_total",
     "Hot reloads of a worker's model: switched to a new version, or failed (old one kept)",

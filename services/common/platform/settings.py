@@ -45,6 +45,12 @@ COMMON: dict[str, Variable] = {
         Variable("CS_MONGO_URI", "mongodb://127.0.0.1:27017/", "MongoDB (or FerretDB) connection URI", _ALL),
         Variable("CS_MONGO_DATABASE", "cs", "Database name", _ALL),
         Variable(
+            "CS_MONGO_OPERATION_TIMEOUT_S",
+            "15",
+            "Seconds one database reply may take before the call fails and is retried (a database that hangs)",
+            _ALL,
+        ),
+        Variable(
             "CS_TOPIC_PREFIX",
             "cs.",
             "Prefix of every topic name (one prefix per environment); the workers' consumer groups are cs-<service> with the default prefix, <prefix>cs-<service> with any other",
@@ -98,6 +104,13 @@ COMMON: dict[str, Variable] = {
             _WORKERS,
         ),
         Variable("CS_TORCH_THREADS", "2", "CPU threads for model inference", _WORKERS),
+        Variable(
+            "CS_WORKER_MAX_ATTEMPTS",
+            "6",
+            "Tries of one event that fails transiently while Kafka and the database answer, before the worker "
+            "gives up on it (handover, dead letter); while a dependency is down it retries without limit",
+            _WORKERS,
+        ),
     ]
 }
 
@@ -188,6 +201,7 @@ class CommonSettings:
     metrics_port: int
     startup_timeout_s: float
     escalation_queues: tuple[str, ...]
+    mongo_operation_timeout_s: float = 15.0
 
     @classmethod
     def from_env(cls, service: str, default_metrics_port: int, env: Env | None = None) -> CommonSettings:
@@ -203,6 +217,8 @@ class CommonSettings:
                 raise ConfigError(
                     f"CS_ESCALATION_QUEUES: {queue!r} is not a valid queue name (letters, digits, - and _)"
                 )
+        if env.float("CS_MONGO_OPERATION_TIMEOUT_S") <= 0:
+            raise ConfigError("CS_MONGO_OPERATION_TIMEOUT_S must be a positive number of seconds")
         return cls(
             service=service,
             instance_id=env.optional("CS_INSTANCE_ID") or f"{socket.gethostname()}-{os.getpid()}",
@@ -214,5 +230,6 @@ class CommonSettings:
             metrics_host=env.str("CS_METRICS_HOST"),
             metrics_port=env.int("CS_METRICS_PORT", default_metrics_port),
             startup_timeout_s=env.float("CS_STARTUP_TIMEOUT_S"),
+            mongo_operation_timeout_s=env.float("CS_MONGO_OPERATION_TIMEOUT_S"),
             escalation_queues=queues,
         )

@@ -13,10 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from services.common.platform.lifecycle import StartupError
+from services.common.storage.repositories import STATE_QUEUED
 
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "conversations": [
         ([("tenant_id", ASCENDING), ("state", ASCENDING), ("queue", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("state", ASCENDING), ("queue", ASCENDING), ("queued_at", ASCENDING)], {}),
         ([("tenant_id", ASCENDING), ("customer_id", ASCENDING), ("updated_at", DESCENDING)], {}),
     ],
     "messages": [
@@ -42,14 +44,28 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
 # then answers UNAVAILABLE and a worker retries the event, instead of holding a request for the
 # whole start-up grace period.
 OPERATION_TIMEOUT_S = 5.0
+# How long one reply from the server may take (CS_MONGO_OPERATION_TIMEOUT_S): a database that
+# accepts the connection and then hangs fails the call with a NetworkTimeout (transient: retried)
+# instead of blocking it forever.
+REPLY_TIMEOUT_S = 15.0
 
 
-def client(uri: str, timeout_s: float = OPERATION_TIMEOUT_S) -> AsyncMongoClient:
+def client(
+    uri: str, timeout_s: float = OPERATION_TIMEOUT_S, reply_timeout_s: float = REPLY_TIMEOUT_S
+) -> AsyncMongoClient:
     ms = int(timeout_s * 1000)
-    return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)
+    return AsyncMongoClient(
+        uri,
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        socketTimeoutMS=int(reply_timeout_s * 1000),
+        tz_aware=True,
+    )
 
 
-async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongoClient, AsyncDatabase]:
+async def connect(
+    uri: str, database: str, timeout_s: float, reply_timeout_s: float = REPLY_TIMEOUT_S
+) -> tuple[AsyncMongoClient, AsyncDatabase]:
     """Connect (waiting up to timeout_s for the database to answer) and create the indexes.
 
     StartupError with the (redacted) URI when it does not answer in time.
@@ -57,7 +73,7 @@ async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongo
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     operation_s = min(timeout_s, OPERATION_TIMEOUT_S)
-    mongo = client(uri, operation_s)
+    mongo = client(uri, operation_s, reply_timeout_s)
     while True:
         try:
             await asyncio.wait_for(mongo.admin.command("ping"), operation_s + 1)
@@ -73,10 +89,28 @@ async def connect(uri: str, database: str, timeout_s: float) -> tuple[AsyncMongo
             await asyncio.sleep(0.5)
 
 
+async def ping(db: AsyncDatabase) -> None:
+    """Raises when the database does not answer (the readiness probe)."""
+    await db.command("ping")
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
     for collection, indexes in INDEXES.items():
         for keys, options in indexes:
             await db[collection].create_index(keys, **options)
+
+
+async def migrate(db: AsyncDatabase) -> None:
+    """Bring documents stored by earlier versions up to what the code reads; a no-op once done.
+    The gateway runs it at start (it reads what is migrated); tools that connect do not.
+
+    - Queued conversations get `queued_at` (the queue's order) from their `updated_at`.
+    """
+    conversations = db["conversations"]
+    async for doc in conversations.find({"state": STATE_QUEUED, "queued_at": {"$exists": False}}, {"updated_at": 1}):
+        await conversations.update_one(
+            {"_id": doc["_id"], "queued_at": {"$exists": False}}, {"$set": {"queued_at": doc.get("updated_at")}}
+        )
 
 
 def _redact(uri: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -104,6 +105,9 @@ async def insert_once(collection, key: dict, fields: dict) -> bool:
     except DuplicateKeyError:
         return False
     return result.upserted_id is not None
+
+
+QUEUE_PAGE = 100
 
 
 class ConversationRepo:
@@ -230,11 +234,22 @@ class ConversationRepo:
     async def count_bot_turn(self, tenant_id: str, conversation_id: str) -> None:
         await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
 
-    async def queued(self, tenant_id: str, queue: str, limit: int = 100) -> list[dict]:
-        cursor = self._c.find({"tenant_id": tenant_id, "state": STATE_QUEUED, "queue": queue}).sort(
-            "updated_at", ASCENDING
-        )
-        return await cursor.limit(limit).to_list()
+    async def queued(self, tenant_id: str, queue: str, page: int = QUEUE_PAGE) -> AsyncIterator[dict]:
+        """Every conversation waiting in the queue, longest waiting first, read `page` at a time.
+
+        Ordered by `queued_at`, when it entered the queue (escalation or transfer), which a customer's
+        new messages do not move; none is left out however long the queue is.
+        """
+        query = {"tenant_id": tenant_id, "state": STATE_QUEUED, "queue": queue}
+        done = 0
+        while True:
+            cursor = self._c.find(query).sort([("queued_at", ASCENDING), ("_id", ASCENDING)])
+            docs = await cursor.skip(done).limit(page).to_list()
+            for doc in docs:
+                yield doc
+            if len(docs) < page:
+                return
+            done += len(docs)
 
 
 class MessageRepo:
@@ -527,7 +542,10 @@ class ModelVersionRepo:
 
 
 # An API key's "role" as stored (who is calling); ROLE_AGENT is a person, STATE_AGENT a conversation state.
-ROLE_ADAPTER, ROLE_AGENT = "adapter", "agent"
+# A supervisor is an agent who may also transfer or resolve conversations other agents have claimed.
+ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR = "adapter", "agent", "supervisor"
+ROLES = (ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR)
+PEOPLE = (ROLE_AGENT, ROLE_SUPERVISOR)  # roles that work conversations in the agent API
 
 
 @dataclass(frozen=True)
@@ -548,10 +566,10 @@ class ApiKeyRepo:
         self._c = db["api_keys"]
 
     async def create(self, tenant_id: str, role: str, agent_id: str = "") -> str:
-        if role not in (ROLE_ADAPTER, ROLE_AGENT):
-            raise ValueError(f"role must be {ROLE_ADAPTER!r} or {ROLE_AGENT!r}, not {role!r}")
-        if role == ROLE_AGENT and not agent_id:
-            raise ValueError("an agent key needs an agent id")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if role in PEOPLE and not agent_id:
+            raise ValueError(f"a {role} key needs an agent id")
         key = f"cs_{role[:2]}_{secrets.token_urlsafe(32)}"
         await self._c.insert_one(
             {
@@ -611,6 +629,14 @@ class StreamRouteRepo:
 
     async def clear(self, tenant_id: str, conversation_id: str, address: str) -> None:
         await self._c.delete_one({"_id": self._id(tenant_id, conversation_id), "address": address})
+
+    async def clear_address(self, address: str) -> int:
+        """Drop every route naming `address` (a replica starting there holds no stream yet); how many."""
+        result = await self._c.delete_many({"address": address})
+        return result.deleted_count
+
+    async def count(self, tenant_id: str) -> int:
+        return await self._c.count_documents({"tenant_id": tenant_id})
 
 
 @dataclass

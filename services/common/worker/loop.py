@@ -1,13 +1,19 @@
 """The thin Kafka loop every worker shares (faust-streaming), and its per-event error handling.
 
 A worker is: one source topic, one async `handle(event)` that does the work and publishes its
-results, and this loop around it. The loop
+results, an optional `fallback(event, reason, detail)` that makes sure the customer still hears
+back when the work cannot be done, and this loop around them. The loop
 - decodes with the project's protobuf codec (raw bytes in Faust, never its pickle codec);
-- sends undecodable, wrong-version and invalid events, and events whose processing raised a
-  non-transient error (a model that raised, bad content), to the dead-letter topic with the reason,
-  then moves on: one bad event never stops a partition;
-- retries transient failures (database or broker unreachable) with backoff instead, without
-  acknowledging the event, so nothing is lost during an outage;
+- sends undecodable, wrong-version and invalid events to the dead-letter topic with the reason;
+- for a decoded event whose processing raised a non-transient error (a model that raised, bad
+  content), runs the fallback (the generator hands the conversation to a person; intent and
+  sentiment pass the message on unenriched), then dead-letters it: one bad event never stops a
+  partition and never leaves a customer in silence;
+- retries transient failures (database or broker unreachable, timeouts) with backoff, without
+  acknowledging the event. After `max_attempts` failed tries it asks whether the dependencies
+  answer: when one is down, every event would fail, so it keeps retrying without limit and loses
+  nothing (readiness reports NOT_SERVING meanwhile, see platform/health.py DependencyWatch); when
+  they all answer, the event itself is the problem, and it takes the fallback path above;
 - acknowledges (and so commits) an event only after `handle` returned, i.e. after its effects.
 
 Agents run with concurrency=1 per partition (DESIGN.md: faust-streaming #606 can commit past an
@@ -87,8 +93,17 @@ def event_ids(event) -> dict:
     }
 
 
+Fallback = Callable[[object, str, str], Awaitable[None]]
+DEFAULT_MAX_ATTEMPTS = 6
+FALLBACK_ATTEMPTS = 3
+
+
+async def _always_healthy() -> bool:
+    return True
+
+
 class EventLoop:
-    """Processes one raw Kafka record at a time: decode, handle, dead-letter or retry."""
+    """Processes one raw Kafka record at a time: decode, handle, retry, or fall back and dead-letter."""
 
     def __init__(
         self,
@@ -97,12 +112,20 @@ class EventLoop:
         publisher: EventPublisher,
         handle: Callable[[object], Awaitable[None]],
         max_backoff_s: float = 10.0,
+        fallback: Fallback | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        dependencies_healthy: Callable[[], Awaitable[bool]] = _always_healthy,
+        initial_backoff_s: float = 0.5,
     ) -> None:
         self.spec = spec
         self.topic_name = topic_name
         self.publisher = publisher
         self.handle = handle
         self.max_backoff_s = max_backoff_s
+        self.initial_backoff_s = initial_backoff_s
+        self.fallback = fallback
+        self.max_attempts = max_attempts
+        self.dependencies_healthy = dependencies_healthy
         self.stopping = asyncio.Event()
 
     async def process(self, value: bytes | None, key: bytes | None, partition: int, offset: int) -> str:
@@ -115,8 +138,10 @@ class EventLoop:
         except PoisonEvent as poison:
             await self.dead_letter(value, key, partition, offset, poison.reason, poison.detail)
             return "dead_letter"
-        backoff = 0.5
+        backoff = self.initial_backoff_s
+        attempts = 0
         while True:
+            attempts += 1
             try:
                 await self.handle(event)
                 metrics.PROCESSING_SECONDS.labels(**labels).observe(time.perf_counter() - started)
@@ -125,24 +150,62 @@ class EventLoop:
                 await self.dead_letter(value, key, partition, offset, poison.reason, poison.detail, event)
                 return "dead_letter"
             except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}"
+                ids = {**event_ids(event), "topic": self.topic_name, "offset": offset}
                 if not is_transient(exc):
-                    log.exception(
-                        "event failed", extra={**event_ids(event), "topic": self.topic_name, "offset": offset}
-                    )
-                    await self.dead_letter(
-                        value, key, partition, offset, "processing_error", f"{type(exc).__name__}: {exc}", event
-                    )
+                    log.exception("event failed", extra=ids)
+                    await self.give_up(value, key, partition, offset, event, "processing_error", detail)
                     return "dead_letter"
+                if attempts >= self.max_attempts:
+                    if await self.dependencies_healthy():
+                        log.error(
+                            "event keeps failing while its dependencies answer; giving up on it",
+                            extra={**ids, "attempts": attempts, "error": detail[:300]},
+                        )
+                        await self.give_up(value, key, partition, offset, event, "retries_exhausted", detail)
+                        return "dead_letter"
+                    attempts = 0  # a dependency is down: the event gets its tries again once it is back
                 metrics.EVENTS_FAILED.labels(**labels, reason="transient_retry").inc()
                 log.warning(
                     "dependency unavailable, retrying",
-                    extra={**event_ids(event), "error": f"{type(exc).__name__}: {exc}"[:300], "retry_in_s": backoff},
+                    extra={**event_ids(event), "error": detail[:300], "retry_in_s": backoff, "attempt": attempts},
                 )
                 try:
                     await asyncio.wait_for(self.stopping.wait(), backoff)
                     return "stopped"
                 except TimeoutError:
                     backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def give_up(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int,
+        offset: int,
+        event,
+        reason: str,
+        detail: str,
+    ) -> None:
+        """The fallback (the customer still hears back), then the dead-letter topic with the reason."""
+        if self.fallback is not None:
+            await self._run_fallback(self.fallback, event, reason, detail)
+        await self.dead_letter(value, key, partition, offset, reason, detail, event)
+
+    async def _run_fallback(self, fallback: Fallback, event, reason: str, detail: str) -> None:
+        backoff = self.initial_backoff_s
+        for attempt in range(1, FALLBACK_ATTEMPTS + 1):
+            try:
+                await fallback(event, reason, detail)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or attempt == FALLBACK_ATTEMPTS or self.stopping.is_set():
+                    metrics.EVENTS_FAILED.labels(
+                        service=self.spec.service, topic=self.topic_name, reason="fallback_failed"
+                    ).inc()
+                    log.exception("the fallback for a failed event failed too", extra=event_ids(event))
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
 
     async def dead_letter(
         self,

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.platform import lifecycle, logs
-from services.common.platform.health import Health, start_health_server
-from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.health import DependencyWatch, Health, start_health_server
+from services.common.platform.kafka import EventPublisher, kafka_probe, start_producer
 from services.common.platform.metrics import start_metrics_server
-from services.common.platform.settings import CommonSettings, Env
-from services.common.storage.mongo import connect
-from services.common.worker.loop import EventLoop, WorkerSpec, make_faust_app
+from services.common.platform.settings import CommonSettings, ConfigError, Env
+from services.common.storage.mongo import connect, ping
+from services.common.worker.loop import EventLoop, Fallback, WorkerSpec, make_faust_app
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,15 @@ class WorkerSettings:
 
     common: CommonSettings
     health_port: int
+    max_attempts: int = 6
 
     @classmethod
     def from_env(cls, service: str, env: Env, default_metrics_port: int, default_health_port: int) -> WorkerSettings:
         common = CommonSettings.from_env(service, default_metrics_port, env)
-        return cls(common, env.int("CS_HEALTH_PORT", default_health_port))
+        attempts = env.int("CS_WORKER_MAX_ATTEMPTS")
+        if attempts < 1:
+            raise ConfigError(f"CS_WORKER_MAX_ATTEMPTS={attempts} must be at least 1")
+        return cls(common, env.int("CS_HEALTH_PORT", default_health_port), attempts)
 
 
 @dataclass
@@ -48,6 +52,12 @@ class WorkerContext:
     db: AsyncDatabase
     tasks: list[asyncio.Task] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    fallback: Fallback | None = None
+
+    def on_give_up(self, fallback: Fallback) -> None:
+        """What to do for an event that cannot be processed (before it is dead-lettered): the worker's way
+        of making sure the customer still gets a reply or a handover (see services/common/worker/loop.py)."""
+        self.fallback = fallback
 
     def spawn(self, work: Coroutine) -> None:
         """Run `work` beside the consumer (e.g. following the model's CURRENT version); cancelled at shutdown."""
@@ -83,16 +93,28 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
     app = None
     ctx = None
     try:
-        mongo, db = await connect(settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s)
+        mongo, db = await connect(
+            settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s, settings.mongo_operation_timeout_s
+        )
         publisher = EventPublisher(producer, settings.topic_prefix, settings.service)
         ctx = WorkerContext(settings, publisher, db)
         handle = await setup(ctx)
         source = spec.source.name(settings.topic_prefix)
         group = spec.group_id(settings.topic_prefix)
-        loop_ = EventLoop(spec, source, publisher, handle)
+        watch = DependencyWatch(health, {"kafka": lambda: kafka_probe(producer), "database": lambda: ping(db)})
+        loop_ = EventLoop(
+            spec,
+            source,
+            publisher,
+            handle,
+            fallback=ctx.fallback,
+            max_attempts=worker.max_attempts,
+            dependencies_healthy=watch.healthy,
+        )
         app = make_faust_app(spec, group, settings.kafka_bootstrap, loop_, source)
         await app.start()
         await health.set_ready()
+        ctx.spawn(watch.run())
         log.info("worker ready", extra={"topic": source, "group": group, "health_port": health_port})
         await stop.wait()
         log.info("shutting down: finishing the event in hand and committing offsets")

@@ -1,0 +1,145 @@
+"""A message the answer path fails on ends in a handover, never in silence, and the rest are still served.
+
+The generator's own code (Generator, its fallback, the worker's EventLoop) runs against the real broker
+and database. Only the LLM side is replaced: the answerer raises the RuntimeError the batched engine
+raises when its decode loop breaks, for messages that say "crash", and answers the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.common.platform.ids import derived_id
+from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.settings import CommonSettings, Env
+from services.common.platform.topics import DEAD_LETTER, ENRICHED, ESCALATIONS, escalation_topic
+from services.common.proto.cs.v1 import conversation_pb2 as conv
+from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.mongo import connect
+from services.common.storage.repositories import STATE_QUEUED, Repositories
+from services.common.storage.tenants import TenantSettingsRepo
+from services.common.worker.loop import EventLoop, WorkerSpec
+from services.common.worker.runtime import WorkerContext
+from services.generator.answering import AnswerResult, Outcome
+from services.generator.policy import RoutingPolicy
+from services.generator.pusher import ReplyPusher
+from services.generator.worker import Generator, GeneratorDeps
+
+TENANT = "acme"
+
+
+class CrashingAnswerer:
+    """Raises like a broken LLM decode loop on messages that say "crash"; answers the rest."""
+
+    class llm:  # what the worker reads of the engine: its version
+        version = "llm-test"
+
+    async def answer(self, question, on_token=None) -> AnswerResult:
+        if "crash" in question.text:
+            raise RuntimeError("the decode loop ended without a result; this is a bug in DecodeBatch")
+        return AnswerResult(Outcome.ANSWER, "Your order ships within two days.")
+
+
+@pytest.fixture
+async def worker(stack):
+    env = Env(stack.env())
+    settings = CommonSettings.from_env("generator", 0, env)
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    producer = await start_producer(stack.kafka, f"it-generator-{uuid.uuid4().hex[:6]}", 10)
+    publisher = EventPublisher(producer, stack.prefix, "generator")
+    repos = Repositories.of(db)
+    ctx = WorkerContext(settings, publisher, db)
+    generator = Generator(
+        GeneratorDeps(ctx, repos, CrashingAnswerer(), RoutingPolicy(), ReplyPusher(), TenantSettingsRepo(db))
+    )
+    loop = EventLoop(
+        WorkerSpec("generator", ENRICHED),
+        ENRICHED.name(stack.prefix),
+        publisher,
+        generator.handle,
+        fallback=generator.fail_safe,
+        initial_backoff_s=0.01,
+    )
+    try:
+        yield loop, repos
+    finally:
+        await producer.stop()
+        await mongo.close()
+
+
+def enriched(conversation_id: str, text: str) -> ev.MessageEnriched:
+    message = ev.MessageReceived(
+        tenant_id=TENANT,
+        conversation_id=conversation_id,
+        message_id=f"{conversation_id}-m1",
+        customer_id="cust-1",
+        channel="web",
+        text=text,
+    )
+    message.sent_at.GetCurrentTime()
+    understanding = und.Understanding(language="en", intent=und.Intent(label="track_order", confidence=0.95))
+    return ev.MessageEnriched(message=message, understanding=understanding, sentiment=und.Sentiment(score=0.1))
+
+
+async def read_topic(stack, topic: str, wanted, timeout: float = 30) -> list:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=stack.kafka, group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not found:
+                for records in (await consumer.getmany(timeout_ms=300)).values():
+                    found += [r for r in records if wanted(r)]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_message_the_llm_fails_on_is_handed_to_a_person_and_the_next_one_is_answered(stack, worker):
+    loop, repos = worker
+    broken, fine = f"gf-{uuid.uuid4().hex[:10]}", f"gf-{uuid.uuid4().hex[:10]}"
+    failing = enriched(broken, "Where is my order? It says crash on the tracking page.")
+    outcome = await loop.process(ENRICHED.encode(failing), broken.encode(), 0, 1)
+    assert outcome == "dead_letter"
+
+    reply = await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", failing.message.message_id))
+    assert reply is not None, "the customer got no reply and no handover"
+    assert reply["reply_kind"] == conv.ReplyKind.Name(conv.REPLY_KIND_HANDOVER)
+    conversation = await repos.conversations.get(TENANT, broken)
+    assert conversation["state"] == STATE_QUEUED and conversation["queue"] == "general"
+
+    escalations = await read_topic(
+        stack,
+        escalation_topic(stack.prefix, "general"),
+        lambda r: ESCALATIONS.decode(r.value).conversation_id == broken,
+    )
+    raised = ESCALATIONS.decode(escalations[0].value)
+    assert [r.code for r in raised.reasons] == [conv.REASON_CODE_PROCESSING_ERROR]
+    assert raised.priority == conv.PRIORITY_HIGH
+    letters = await read_topic(
+        stack, DEAD_LETTER.name(stack.prefix), lambda r: DEAD_LETTER.decode(r.value).key == broken.encode()
+    )
+    letter = DEAD_LETTER.decode(letters[0].value)
+    assert letter.reason == "processing_error" and "RuntimeError" in letter.error
+
+    assert await loop.process(ENRICHED.encode(enriched(fine, "Where is my order?")), fine.encode(), 0, 2) == "ok"
+    answer = await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{fine}-m1"))
+    assert answer["reply_kind"] == conv.ReplyKind.Name(conv.REPLY_KIND_ANSWER)
+
+
+async def test_a_message_already_owned_by_a_person_gets_no_second_handover(stack, worker):
+    loop, repos = worker
+    cid = f"gf-{uuid.uuid4().hex[:10]}"
+    first = enriched(cid, "crash please")
+    assert await loop.process(ENRICHED.encode(first), cid.encode(), 0, 1) == "dead_letter"
+    second = enriched(cid, "crash again")
+    second.message.message_id = f"{cid}-m2"
+    assert await loop.process(ENRICHED.encode(second), cid.encode(), 0, 2) == "ok"  # a person owns it: silent
+    assert await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{cid}-m2")) is None
