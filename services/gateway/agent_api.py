@@ -35,7 +35,7 @@ from services.common.storage.repositories import (
 )
 from services.gateway.auth import RequestError
 from services.gateway.context import Gateway, streaming, unary
-from services.gateway.hub import events
+from services.gateway.hub import RecentIds, events
 from services.gateway.replies import state_event
 from services.gateway.validation import check_id, check_queue, check_text, invalid
 
@@ -102,7 +102,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def WatchQueue(self, request: pb.WatchQueueRequest, context):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
-        seen: set[str] = set()
+        seen = RecentIds()
         with self.gw.hub.queue(principal.tenant_id, queue) as sub:
             async for doc in self.gw.repos.conversations.queued(principal.tenant_id, queue):
                 latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])

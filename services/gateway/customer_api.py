@@ -22,7 +22,7 @@ from services.common.storage.repositories import (
 )
 from services.gateway.auth import RequestError
 from services.gateway.context import Gateway, streaming, unary
-from services.gateway.hub import events
+from services.gateway.hub import RecentIds, events
 from services.gateway.replies import reply_from_doc, state_event
 from services.gateway.validation import check_id, check_text, invalid
 
@@ -117,7 +117,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         conversation_id = check_id(request.conversation_id, "conversation_id")
         await self._own_conversation(tenant, conversation_id, must_exist=False)
         address = self.gw.sink_addr
-        sent: set[str] = set()
+        sent = RecentIds()
         try:
             with self.gw.hub.conversation(tenant, conversation_id) as sub:
                 await self.gw.repos.stream_routes.set(tenant, conversation_id, address)

@@ -53,11 +53,31 @@ class Subscription:
             self.dropped = True
 
 
+class RecentIds:
+    """The last `size` ids seen, for telling a repeat from a new event on a long-lived stream."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def add(self, item: str) -> None:
+        self._ids[item] = None
+        self._ids.move_to_end(item)
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class Hub:
     def __init__(self) -> None:
         self._conversations: dict[str, set[Subscription]] = defaultdict(set)
         self._queues: dict[str, set[Subscription]] = defaultdict(set)
-        self._recent_replies: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._recent_replies = RecentIds(RECENT_REPLIES)
 
     @contextlib.contextmanager
     def conversation(self, tenant_id: str, conversation_id: str):
@@ -103,15 +123,12 @@ class Hub:
         Only a delivery that reached a stream is remembered: a copy nobody was listening for
         still goes to whoever subscribes before the other copy arrives.
         """
-        key = (tenant_id, reply.reply_id)
+        key = f"{tenant_id}/{reply.reply_id}"
         if key in self._recent_replies:
-            self._recent_replies.move_to_end(key)
             return 0
         delivered = self.to_conversation(tenant_id, conversation_id, ("reply", reply))
         if delivered:
-            self._recent_replies[key] = None
-            if len(self._recent_replies) > RECENT_REPLIES:
-                self._recent_replies.popitem(last=False)
+            self._recent_replies.add(key)
         return delivered
 
     def to_queue(self, tenant_id: str, queue: str, item: Event) -> int:

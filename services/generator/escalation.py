@@ -189,8 +189,10 @@ _UNDERSTANDING = {
 
 
 def _tone(codes: Iterable[ReasonCode]) -> str:
-    """Which template family fits: legal, upset, loop, requested, unclear or plain."""
+    """Which template family fits: safety, legal, upset, loop, requested, unclear or plain."""
     found = set(codes)
+    if ReasonCode.SAFETY in found:
+        return "safety"
     if ReasonCode.LEGAL in found:
         return "legal"
     if found & _EMOTIONAL:

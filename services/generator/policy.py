@@ -120,6 +120,8 @@ class ReasonCode(enum.StrEnum):
     NO_KNOWLEDGE = "NO_KNOWLEDGE"
     # Set by the worker when processing the message failed for good (services/generator/worker.py fail_safe).
     PROCESSING_ERROR = "PROCESSING_ERROR"
+    # Self-harm or a threat of violence: checked first, always a person, always URGENT.
+    SAFETY = "SAFETY"
 
 
 _PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
@@ -171,6 +173,7 @@ DEFAULT_INTENT_QUEUES: Mapping[str, str] = types.MappingProxyType(
 DEFAULT_HUMAN_CUES = locales.all_cues("policy.human_cues")
 DEFAULT_LEGAL_CUES = locales.all_cues("policy.legal_cues")
 DEFAULT_COMPLAINT_CUES = locales.all_cues("policy.complaint_cues")
+DEFAULT_SAFETY_CUES = locales.all_cues("policy.safety_cues")
 DEFAULT_CUE_EXCLUSIONS = locales.all_cues("policy.cue_exclusions")
 
 
@@ -201,6 +204,7 @@ class PolicyConfig:
     human_cues: tuple[str, ...] = DEFAULT_HUMAN_CUES
     legal_cues: tuple[str, ...] = DEFAULT_LEGAL_CUES
     complaint_cues: tuple[str, ...] = DEFAULT_COMPLAINT_CUES
+    safety_cues: tuple[str, ...] = DEFAULT_SAFETY_CUES
     cue_exclusions: tuple[str, ...] = DEFAULT_CUE_EXCLUSIONS
     intent_queues: Mapping[str, str] = field(default_factory=lambda: DEFAULT_INTENT_QUEUES)
     default_queue: str = "general"
@@ -292,6 +296,7 @@ _ENV_NAMES = {
     "human_cues": "CS_POLICY_HUMAN_CUES",
     "legal_cues": "CS_POLICY_LEGAL_CUES",
     "complaint_cues": "CS_POLICY_COMPLAINT_CUES",
+    "safety_cues": "CS_POLICY_SAFETY_CUES",
     "cue_exclusions": "CS_POLICY_CUE_EXCLUSIONS",
     "intent_queues": "CS_POLICY_INTENT_QUEUES",
     "default_queue": "CS_POLICY_DEFAULT_QUEUE",
@@ -304,7 +309,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
                                 "loop_window_s")},
     **{name: int for name in ("not_understood_turns", "loop_repeats", "loop_min_chars", "loop_bot_answers")},
     **{name: _parse_list for name in ("vip_tiers", "human_intents", "complaint_intents", "legal_intents",
-                                      "human_cues", "legal_cues", "complaint_cues", "cue_exclusions")},
+                                      "human_cues", "legal_cues", "complaint_cues", "safety_cues",
+                                      "cue_exclusions")},
     "vip_always_human": _parse_bool,
     "intent_queues": lambda raw: {**DEFAULT_INTENT_QUEUES, **_parse_queue_map(raw)},
     "default_queue": str,
@@ -427,12 +433,14 @@ class RoutingPolicy:
         self._human = _CueMatcher(self.config.human_cues, exclusions)
         self._legal = _CueMatcher(self.config.legal_cues, exclusions)
         self._complaint = _CueMatcher(self.config.complaint_cues, exclusions)
+        self._safety = _CueMatcher(self.config.safety_cues, exclusions)
 
     def decide(self, inp: PolicyInput) -> Decision:
         if _normalise_enum_name(inp.conversation_state, "conversation_state_") in {"queued", "agent"}:
             return Decision(Action.SILENT, None, Priority.NORMAL, ())
         turns = _since_last_agent(inp.recent_turns)
         reasons = [
+            *self._intent_or_cue(inp, ReasonCode.SAFETY, (), self._safety),
             *self._intent_or_cue(inp, ReasonCode.HUMAN_REQUESTED, self.config.human_intents, self._human),
             *self._anger(inp),
             *self._worsening(inp),
@@ -585,7 +593,7 @@ class RoutingPolicy:
         return cfg.default_queue
 
     def _priority(self, inp: PolicyInput, codes: set[ReasonCode]) -> Priority:
-        if ReasonCode.LEGAL in codes or inp.anger >= self.config.urgent_anger_threshold:
+        if codes & {ReasonCode.LEGAL, ReasonCode.SAFETY} or inp.anger >= self.config.urgent_anger_threshold:
             return Priority.URGENT
         level = 0 if codes <= _UNDERSTANDING_CODES else 1
         level += bool(codes & {ReasonCode.ANGER, ReasonCode.WORSENING_SENTIMENT})

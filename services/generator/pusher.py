@@ -13,6 +13,7 @@ from collections import OrderedDict
 import grpc
 
 from services.common.platform import tls
+from services.common.platform.metrics import PUSH_CHANNELS
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
@@ -94,6 +95,7 @@ class ReplyPusher:
                 _, oldest = self._channels.popitem(last=False)
                 self._close_later(oldest)
         self._channels.move_to_end(address)
+        PUSH_CHANNELS.labels(service="generator").set(len(self._channels))
         call = pb_grpc.ReplySinkServiceStub(channel).PushReply(timeout=300)
         return TokenStream(call, tenant_id, conversation_id, reply_id)
 
@@ -102,6 +104,7 @@ class ReplyPusher:
         channel = self._channels.pop(address, None)
         if channel is not None:
             self._close_later(channel)
+        PUSH_CHANNELS.labels(service="generator").set(len(self._channels))
 
     @property
     def open_channels(self) -> int:

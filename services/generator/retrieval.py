@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from services.common.knowledge.index import Hit, KnowledgeIndex
@@ -26,6 +27,9 @@ class RetrievalSettings:
     refresh_s: float = 10.0
 
 
+MAX_TENANT_INDEXES = 256  # tenants whose knowledge index a generator keeps in memory
+
+
 @dataclass
 class _Cached:
     index: KnowledgeIndex
@@ -39,15 +43,17 @@ class Retriever:
         self.repo = repo
         self.encoder = encoder
         self.settings = settings or RetrievalSettings()
-        self._cache: dict[str, _Cached] = {}
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()  # least recently asked first
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def index(self, tenant_id: str) -> KnowledgeIndex:
         """The tenant's index, reloaded when its revision moved (checked at most every refresh_s)."""
         cached = self._cache.get(tenant_id)
         now = time.monotonic()
-        if cached is not None and now - cached.checked_at < self.settings.refresh_s:
-            return cached.index
+        if cached is not None:
+            self._cache.move_to_end(tenant_id)
+            if now - cached.checked_at < self.settings.refresh_s:
+                return cached.index
         async with self._locks.setdefault(tenant_id, asyncio.Lock()):
             cached = self._cache.get(tenant_id)
             if cached is not None and now - cached.checked_at < self.settings.refresh_s:
@@ -58,7 +64,17 @@ class Retriever:
             else:
                 index = cached.index
             self._cache[tenant_id] = _Cached(index, time.monotonic())
+            self._cache.move_to_end(tenant_id)
+            self._forget_beyond(MAX_TENANT_INDEXES)
             return index
+
+    def _forget_beyond(self, size: int) -> None:
+        """Drop the least recently asked tenants' indexes (reloaded from the database when asked again)."""
+        while len(self._cache) > size:
+            tenant, _ = self._cache.popitem(last=False)
+            lock = self._locks.get(tenant)
+            if lock is not None and not lock.locked():
+                del self._locks[tenant]
 
     async def search(self, tenant_id: str, query: str) -> list[Hit]:
         """The best k passages for the query, best first, without a relevance cut."""

@@ -70,6 +70,11 @@ OWN = declare(
     Variable("CS_POLICY_LEGAL_CUES", "", "comma-separated legal-threat phrases (empty: built-in list)"),
     Variable("CS_POLICY_COMPLAINT_CUES", "", "comma-separated complaint phrases (empty: built-in list)"),
     Variable(
+        "CS_POLICY_SAFETY_CUES",
+        "",
+        "comma-separated self-harm and threat phrases: a person at once, URGENT (empty: built-in list)",
+    ),
+    Variable(
         "CS_POLICY_CUE_EXCLUSIONS",
         "",
         "phrases removed before cue matching, e.g. 'artificial intelligence' (empty: built-in list)",

@@ -155,6 +155,36 @@ async def test_escalates_to_a_human_queue_with_reasons(stack, channel, e2e_keys,
         assert escalation.priority in (conv.PRIORITY_HIGH, conv.PRIORITY_URGENT)
 
 
+@pytest.mark.parametrize(
+    "text, emergency",
+    [
+        ("I can't do this anymore, my refund never came and I want to end my life", "emergency number"),
+        ("退款一直不到账，我真的不想活了", "急救或报警电话"),
+    ],
+)
+async def test_a_customer_speaking_of_self_harm_gets_a_person_at_once_urgently(
+    stack, channel, e2e_keys, text, emergency
+):
+    ack, stream = await converse(channel, e2e_keys["adapter"], text)
+    _, notice = await next_reply(stream)
+    stream.cancel()
+    assert notice.kind == conv.REPLY_KIND_HANDOVER and emergency in notice.text, notice.text
+    customers = cgrpc.CustomerServiceStub(channel)
+    state = await customers.GetConversation(
+        cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=auth(e2e_keys["adapter"])
+    )
+    watch = agrpc.AgentServiceStub(channel).WatchQueue(
+        apb.WatchQueueRequest(queue=state.conversation.queue), metadata=auth(e2e_keys["agent"])
+    )
+    while True:
+        item = await asyncio.wait_for(watch.read(), 30)
+        if item.escalation.conversation_id == ack.conversation_id:
+            break
+    watch.cancel()
+    assert conv.REASON_CODE_SAFETY in [r.code for r in item.escalation.reasons]
+    assert item.escalation.priority == conv.PRIORITY_URGENT
+
+
 async def test_agent_takes_over_and_the_bot_stays_silent(stack, channel, e2e_keys):
     ack, stream = await converse(
         channel, e2e_keys["adapter"], "Please connect me with a human agent", customer_id="cust-h"

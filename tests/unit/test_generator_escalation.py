@@ -149,3 +149,12 @@ def test_every_handover_variant_passes_the_answer_checks(codes: list[ReasonCode]
         draft = suggested_reply(decision, language, "Anna")
         assert check_answer(notice, language).ok, notice
         assert check_answer(draft, language).ok, draft
+
+
+def test_the_handover_notice_for_a_safety_escalation_points_to_emergency_help_in_both_languages():
+    from services.generator.escalation import handover_notice
+    from services.generator.policy import Action, Decision, Priority, Reason, ReasonCode
+
+    decision = Decision(Action.ESCALATE, "general", Priority.URGENT, (Reason(ReasonCode.SAFETY, "cue: kill myself"),))
+    assert "emergency number" in handover_notice("en", "general", None, decision)
+    assert "急救或报警电话" in handover_notice("zh", "general", "李雷", decision)

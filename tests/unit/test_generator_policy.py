@@ -410,3 +410,39 @@ def test_a_question_the_bot_answered_from_the_knowledge_base_counts_as_understoo
     follow_up = dict(text="and how long do promo codes last?", intent_label="track_order", intent_confidence=0.27)
     assert policy.decide(PolicyInput(**follow_up, recent_turns=answered)).action == Action.ANSWER
     assert policy.decide(PolicyInput(**follow_up, recent_turns=handed_back)).action == Action.ESCALATE
+
+
+# -- safety: self-harm and threats --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("Honestly I can't take this anymore, I want to kill myself", "en"),
+        ("if this isn't fixed I'll hurt myself", "en"),
+        ("I know where you live and I will make you pay", "en"),
+        ("I'm going to kill you all if my parcel doesn't come", "en"),
+        ("退款一直不到账，我真的不想活了", "zh"),
+        ("再不处理我就弄死你", "zh"),
+    ],
+)
+def test_self_harm_and_threats_go_to_a_person_at_once_and_urgently(text: str, language: str) -> None:
+    decision = POLICY.decide(ask(text, "track_refund", language=language, anger=0.1))
+    assert decision.action == Action.ESCALATE
+    assert ReasonCode.SAFETY in decision.codes
+    assert decision.priority == Priority.URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This wait is killing me, where is my parcel?",
+        "Can I cut my subscription to monthly?",
+        "I don't want to hurt your feelings but the app is slow",
+        "Prices shoot up every Christmas, do you price-match?",
+        "好久没来了，想死你们了！新品什么时候上？",
+    ],
+)
+def test_everyday_phrasings_are_not_safety_escalations(text: str) -> None:
+    decision = POLICY.decide(ask(text, "track_order"))
+    assert ReasonCode.SAFETY not in decision.codes

@@ -18,9 +18,9 @@ are "zh"); any other tag ("und", "fr", "") gets `FALLBACK_LANGUAGE`, English. A 
 is a `LocaleError` naming the file and the key, never a silent English text.
 
 Cue lists of every language are merged where matching does not depend on the message's language:
-the routing policy's built-in human, legal and complaint cues and cue exclusions are all languages'
-`policy.*` lists together, and a non-blank `CS_POLICY_HUMAN_CUES`, `CS_POLICY_LEGAL_CUES`,
-`CS_POLICY_COMPLAINT_CUES` or `CS_POLICY_CUE_EXCLUSIONS` replaces that whole built-in list, for every
+the routing policy's built-in human, legal, complaint and safety cues and cue exclusions are all
+languages' `policy.*` lists together, and a non-blank `CS_POLICY_HUMAN_CUES`, `CS_POLICY_LEGAL_CUES`,
+`CS_POLICY_COMPLAINT_CUES`, `CS_POLICY_SAFETY_CUES` or `CS_POLICY_CUE_EXCLUSIONS` replaces that whole built-in list, for every
 language, instead of adding to it.
 
 Only the standard library is used, so every service (the gateway too) can import this package.

@@ -48,6 +48,7 @@ GENERATION_SECONDS = Histogram(
 )
 ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
 READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
+PUSH_CHANNELS = Gauge("cs_generator_push_channels", "gRPC channels held to gateway replicas' reply sinks", ["service"])
 DEPENDENCY_UP = Gauge(
     "cs_dependency_up", "1 while the dependency answered its last probe (kafka, database)", ["service", "dependency"]
 )

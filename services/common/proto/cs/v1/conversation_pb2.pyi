@@ -59,6 +59,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_ANSWER_CHECK_FAILED: _ClassVar[ReasonCode]
     REASON_CODE_NO_KNOWLEDGE: _ClassVar[ReasonCode]
     REASON_CODE_PROCESSING_ERROR: _ClassVar[ReasonCode]
+    REASON_CODE_SAFETY: _ClassVar[ReasonCode]
 CONVERSATION_STATE_UNSPECIFIED: ConversationState
 CONVERSATION_STATE_BOT: ConversationState
 CONVERSATION_STATE_QUEUED: ConversationState
@@ -93,6 +94,7 @@ REASON_CODE_TRANSFER: ReasonCode
 REASON_CODE_ANSWER_CHECK_FAILED: ReasonCode
 REASON_CODE_NO_KNOWLEDGE: ReasonCode
 REASON_CODE_PROCESSING_ERROR: ReasonCode
+REASON_CODE_SAFETY: ReasonCode
 
 class EscalationReason(_message.Message):
     __slots__ = ("code", "detail")
