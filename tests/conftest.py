@@ -50,6 +50,17 @@ class Stack:
         ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
         return own
 
+    def cli(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`cs ARGV...` against this stack, as an operator runs it; output captured as text."""
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *argv],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(

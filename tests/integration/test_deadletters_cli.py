@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -16,18 +15,10 @@ from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.topics import INBOUND
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.worker.loop import EventLoop, WorkerSpec
-from tests.conftest import ROOT
 
 
 def cs(stack, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "deadletters", *argv],
-        env=stack.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stack.cli("deadletters", *argv)
 
 
 @pytest.fixture

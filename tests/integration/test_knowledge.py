@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +12,7 @@ from services.common.knowledge.repo import KnowledgeRepo
 from services.common.ml.embeddings import shared_encoder
 from services.common.storage.mongo import connect
 from services.generator.retrieval import RetrievalSettings, Retriever
-from tests.conftest import ROOT, SHARED_DATA, Stack
+from tests.conftest import SHARED_DATA, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -21,14 +20,7 @@ ABCD = SHARED_DATA / "abcd" / "guidelines.json"
 
 
 def kb(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "kb", *args],
-        env=stack.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stack.cli("kb", *args)
 
 
 @pytest.fixture

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from services.common.storage.mongo import connect
 from services.common.storage.tenants import TenantSettingsRepo
-from tests.conftest import ROOT, Stack
+from tests.conftest import Stack
 
 pytestmark = pytest.mark.stack
 
 
 def persona_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "tenants", "persona", *args],
-        env=stack.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return stack.cli("tenants", "persona", *args, timeout=60)
 
 
 async def test_persona_fields_are_merged_removed_and_validated(stack):
