@@ -1,7 +1,8 @@
 """From a customer's question to a checked, grounded, cited answer, or the reason there is none.
 
 The steps, each of which can end the answer early:
-1. a prompt-injection attempt gets a refusal, and the LLM never sees the message (guardrails.py);
+1. a prompt-injection attempt gets a refusal, and the LLM never sees the message, neither now nor in
+   a later turn's history (guardrails.py);
 2. the tenant's knowledge is searched; when no passage is about the question, the conversation is
    handed to a human (NO_KNOWLEDGE) instead of letting the model guess;
 3. the prompt is built from the persona, profile, history and passages, with PII masked in every
@@ -17,6 +18,7 @@ code, so what is measured is what customers get. Knows nothing of Kafka or gRPC.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -117,7 +119,7 @@ class Answerer:
         )
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
-        return self._judge(q, result, labels)
+        return await asyncio.to_thread(self._judge, q, result, labels)  # the encoder runs off the event loop
 
     async def _generate(self, messages: list[dict[str, str]], result: AnswerResult, on_token: TokenSink | None) -> None:
         started = time.perf_counter()
@@ -173,13 +175,26 @@ def instructions_of(prompt: list[dict[str, str]]) -> str:
 
 
 def mask_question(q: Question) -> Question:
-    """The question with PII masked in everything the customer (or an agent) wrote."""
+    """The question with PII masked in everything the customer (or an agent) wrote, and without the
+    earlier turns that tried a prompt injection (refused then, they must not reach the LLM now)."""
     profile = q.profile
     if profile is not None:
-        profile = CustomerProfileView(display_name=mask_pii(profile.display_name), tier=profile.tier)
+        profile = replace(profile, display_name=mask_pii(profile.display_name))
     return replace(
-        q, text=mask_pii(q.text), history=[Turn(t.author, mask_pii(t.text)) for t in q.history], profile=profile
+        q, text=mask_pii(q.text), history=[Turn(t.author, mask_pii(t.text)) for t in safe_history(q.history)]
     )
+
+
+def safe_history(history: Sequence[Turn]) -> list[Turn]:
+    """The turns without each customer message that tries a prompt injection and the reply to it."""
+    kept: list[Turn] = []
+    skipping = False
+    for turn in history:
+        if turn.author == "customer":
+            skipping = find_injection(turn.text) is not None
+        if not skipping:
+            kept.append(turn)
+    return kept
 
 
 def retrieval_query(q: Question) -> str:

@@ -66,8 +66,15 @@ Priority of an escalation:
   for VIP; capped at URGENT. So an angry complaint is HIGH, an angry VIP complaint URGENT.
 Answers and silence carry priority NORMAL.
 
-Known limits: cues are matched without negation ("I don't need a human" still escalates, which
-costs an agent a look, not a customer an answer); similarity is lexical, so a heavily reworded
+Human and complaint cues right after a negation do not count ("no need for a human, just tell me
+...", "不用转人工"; each language's ``policy.cue_negations``); safety and legal cues always count.
+
+Soft reasons: a human request or complaint known only from the intent label (no cue in the text) and
+the OUT_OF_SCOPE / LOW_CONFIDENCE streak are guesses of the models, not something the customer said.
+An escalation whose reasons are all soft (VIP aside) is marked ``answer_first``: the generator tries
+the knowledge base, sends the answer when one passes its checks, and escalates as decided otherwise.
+
+Known limits: similarity is lexical, so a heavily reworded
 repeat is caught by rule 8b (same intent) rather than 8a.
 """
 
@@ -175,6 +182,7 @@ DEFAULT_LEGAL_CUES = locales.all_cues("policy.legal_cues")
 DEFAULT_COMPLAINT_CUES = locales.all_cues("policy.complaint_cues")
 DEFAULT_SAFETY_CUES = locales.all_cues("policy.safety_cues")
 DEFAULT_CUE_EXCLUSIONS = locales.all_cues("policy.cue_exclusions")
+CUE_NEGATIONS = locales.all_cues("policy.cue_negations")
 
 
 def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -364,8 +372,13 @@ class PolicyInput:
 
 @dataclass(frozen=True)
 class Reason:
+    """soft: the reason is only a guess of the models (an intent label, a streak of unsure labels), not
+    something the customer said or felt; an escalation with soft reasons only is tried against the
+    knowledge base first (`Decision.answer_first`)."""
+
     code: ReasonCode
     detail: str
+    soft: bool = False
 
 
 @dataclass(frozen=True)
@@ -378,6 +391,14 @@ class Decision:
     @property
     def codes(self) -> frozenset[ReasonCode]:
         return frozenset(r.code for r in self.reasons)
+
+    @property
+    def answer_first(self) -> bool:
+        """An escalation whose every reason (VIP aside) is soft: a question the knowledge base answers is
+        answered ("what's your phone number?" labelled as a request for a human, "what do I do with a
+        damaged item?" labelled as a complaint); only when it cannot be answered does it escalate."""
+        others = [r for r in self.reasons if r.code != ReasonCode.VIP]
+        return self.action == Action.ESCALATE and bool(others) and all(r.soft for r in others)
 
 
 def _normalise_enum_name(value: str, prefix: str) -> str:
@@ -404,24 +425,45 @@ def _bigram_dice(a: str, b: str) -> float:
     return 2 * len(grams_a & grams_b) / (len(grams_a) + len(grams_b))
 
 
-class _CueMatcher:
-    """Finds cue phrases: Latin phrases as whole words (plural -s allowed), CJK phrases as substrings."""
+def _negation_before(negations: Iterable[str]) -> re.Pattern[str] | None:
+    """A negation at most four words (Latin) or four characters (CJK) before the end of a text."""
+    latin = [n for n in negations if n.isascii()]
+    other = [n for n in negations if not n.isascii()]
+    parts = []
+    if latin:
+        parts.append(r"(?<![a-z])(?:" + "|".join(latin) + r")(?:\W+[\w']+){0,4}\W*$")
+    if other:
+        parts.append("(?:" + "|".join(other) + ").{0,4}$")
+    return re.compile("|".join(parts)) if parts else None
 
-    def __init__(self, cues: Iterable[str], exclusions: Iterable[str]) -> None:
+
+class _CueMatcher:
+    """Finds cue phrases: Latin phrases as whole words (plural -s allowed), CJK phrases as substrings.
+
+    With `negations`, a cue right after a negation ("no need for a human", "不用转人工") does not count."""
+
+    def __init__(self, cues: Iterable[str], exclusions: Iterable[str], negations: Iterable[str] = ()) -> None:
         latin = sorted({c.lower() for c in cues if c.isascii()}, key=len, reverse=True)
         other = sorted({c for c in cues if not c.isascii()}, key=len, reverse=True)
         alternatives = [rf"(?<![a-z0-9]){re.escape(c)}(?:e?s)?(?![a-z0-9])" for c in latin]
         alternatives += [re.escape(c) for c in other]
         self._pattern = re.compile("|".join(alternatives)) if alternatives else None
         self._exclusions = tuple(e.lower() for e in exclusions if e)
+        self._negated = _negation_before(negations)
 
     def find(self, text: str) -> list[str]:
         if self._pattern is None:
             return []
-        lowered = unicodedata.normalize("NFKC", text).lower()
+        lowered = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
         for phrase in self._exclusions:
             lowered = lowered.replace(phrase, " ")
-        return sorted({m.group() for m in self._pattern.finditer(lowered)})
+        found = set()
+        for m in self._pattern.finditer(lowered):
+            clause_start = max(lowered.rfind(mark, 0, m.start()) for mark in ",.;!?，。；！？")
+            before = lowered[clause_start + 1 : m.start()]
+            if self._negated is None or not self._negated.search(before):
+                found.add(m.group())
+        return sorted(found)
 
 
 class RoutingPolicy:
@@ -430,9 +472,9 @@ class RoutingPolicy:
     def __init__(self, config: PolicyConfig | None = None) -> None:
         self.config = config or PolicyConfig()
         exclusions = self.config.cue_exclusions
-        self._human = _CueMatcher(self.config.human_cues, exclusions)
+        self._human = _CueMatcher(self.config.human_cues, exclusions, CUE_NEGATIONS)
         self._legal = _CueMatcher(self.config.legal_cues, exclusions)
-        self._complaint = _CueMatcher(self.config.complaint_cues, exclusions)
+        self._complaint = _CueMatcher(self.config.complaint_cues, exclusions, CUE_NEGATIONS)
         self._safety = _CueMatcher(self.config.safety_cues, exclusions)
 
     def decide(self, inp: PolicyInput) -> Decision:
@@ -483,7 +525,7 @@ class RoutingPolicy:
         found = cues.find(inp.text)
         if found:
             details.append("text cue " + ", ".join(f'"{cue}"' for cue in found))
-        return [Reason(code, "; ".join(details))] if details else []
+        return [Reason(code, "; ".join(details), soft=not found)] if details else []
 
     def _anger(self, inp: PolicyInput) -> list[Reason]:
         if inp.anger >= self.config.anger_threshold:
@@ -524,14 +566,16 @@ class RoutingPolicy:
         reasons = []
         if "oos" in streak:
             reasons.append(
-                Reason(ReasonCode.OUT_OF_SCOPE, f"{streak.count('oos')} of the last {needed} messages out of scope")
+                Reason(
+                    ReasonCode.OUT_OF_SCOPE, f"{streak.count('oos')} of the last {needed} messages out of scope", True
+                )
             )
         if "low" in streak:
             detail = (
                 f"{streak.count('low')} of the last {needed} messages with intent confidence "
                 f"< {self.config.low_confidence_threshold:.2f}"
             )
-            reasons.append(Reason(ReasonCode.LOW_CONFIDENCE, detail))
+            reasons.append(Reason(ReasonCode.LOW_CONFIDENCE, detail, soft=True))
         return reasons
 
     def _bot_loop(self, inp: PolicyInput, turns: Sequence[TurnView]) -> list[Reason]:

@@ -446,3 +446,40 @@ def test_self_harm_and_threats_go_to_a_person_at_once_and_urgently(text: str, la
 def test_everyday_phrasings_are_not_safety_escalations(text: str) -> None:
     decision = POLICY.decide(ask(text, "track_order"))
     assert ReasonCode.SAFETY not in decision.codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No need for a human, I just want to know your opening hours",
+        "I don't want to talk to an agent, just tell me how returns work",
+        "不用转人工，我只想知道营业时间",
+        "I'm not complaining, just asking how exchanges work",
+    ],
+)
+def test_a_negated_human_or_complaint_cue_does_not_escalate(text: str) -> None:
+    assert RoutingPolicy().decide(PolicyInput(text=text)).action == Action.ANSWER
+
+
+@pytest.mark.parametrize("text", ["I need a human agent now, not the bot", "转人工", "I want to make a complaint"])
+def test_a_cue_that_is_not_negated_still_escalates(text: str) -> None:
+    decision = RoutingPolicy().decide(PolicyInput(text=text))
+    assert decision.action == Action.ESCALATE and not decision.answer_first
+
+
+def test_safety_cues_are_never_negated_away() -> None:
+    decision = RoutingPolicy().decide(PolicyInput(text="I'm not joking, I want to kill myself"))
+    assert decision.action == Action.ESCALATE and not decision.answer_first
+
+
+def test_an_escalation_on_an_intent_label_alone_is_tried_against_the_knowledge_base_first() -> None:
+    decision = RoutingPolicy().decide(
+        PolicyInput(text="what's your phone number?", intent_label="contact_human_agent", intent_confidence=0.9)
+    )
+    assert decision.action == Action.ESCALATE and decision.answer_first
+    angry = RoutingPolicy().decide(
+        PolicyInput(
+            text="what's your phone number?", intent_label="contact_human_agent", intent_confidence=0.9, anger=0.95
+        )
+    )
+    assert angry.action == Action.ESCALATE and not angry.answer_first
