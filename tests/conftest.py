@@ -245,12 +245,10 @@ class VersionProbe:
         await self._producer.stop()
         await self._consumer.stop()
 
-    async def send(self, event, message_id: str, conversation_id: str) -> None:
-        from services.common.platform.topics import conversation_key
-
+    async def send(self, event, message_id: str) -> None:
         self.sent.append(message_id)
         await self._producer.send_and_wait(
-            self.source.name(self.stack.prefix), self.source.encode(event), key=conversation_key(conversation_id)
+            self.source.name(self.stack.prefix), self.source.encode(event), key=self.source.key(event)
         )
 
     async def read_until(self, done, timeout: float = 60) -> None:

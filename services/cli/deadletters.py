@@ -2,10 +2,13 @@
 
 A dead letter (cs.v1.DeadLetter on <prefix>deadletter) carries the original bytes, key, topic,
 partition and offset of the event and why it failed. Its id here is `<partition>:<offset>` on the
-dead-letter topic. `replay` re-publishes the original bytes with the original key to the topic they
-came from, so the worker processes them again; every step of the pipeline is idempotent (ids derive
-from the message id, stored replies are never sent twice), so a replay never duplicates a reply,
-and a message a person already took over stays with that person.
+dead-letter topic. `replay` re-publishes the original bytes to the topic they came from, so the
+worker processes them again, keyed by the event's conversation (`conversation_key`: tenant and id;
+a letter from a release that keyed by the conversation id alone is re-keyed, so the replayed event
+lands on its conversation's partition now; an undecodable one keeps its original key). Every step
+of the pipeline is idempotent (ids derive from the message id, stored replies are never sent
+twice), so a replay never duplicates a reply, and a message a person already took over stays with
+that person.
 
 kafka-python, synchronous: an operator tool, never inside a service.
 """
@@ -38,6 +41,7 @@ class Letter:
 
     @property
     def conversation(self) -> str:
+        """The letter's key as text: "<tenant>/<conversation>" (the conversation id alone from older releases)."""
         return self.letter.key.decode("utf-8", "replace")
 
     @property
@@ -155,7 +159,20 @@ def replay(bootstrap: str, prefix: str, letters: list[Letter], timeout_s: float 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="cs-deadletters")
     try:
         for x in letters:
-            producer.send(x.letter.source_topic, value=x.letter.payload, key=x.letter.key or None).get(timeout_s)
+            key = replay_key(x, prefix)
+            producer.send(x.letter.source_topic, value=x.letter.payload, key=key).get(timeout_s)
     finally:
         producer.close()
     return len(letters)
+
+
+def replay_key(x: Letter, prefix: str) -> bytes | None:
+    """The key to replay a letter under: its event's conversation when the event decodes, else the
+    key it came with."""
+    spec = _source_spec(x.letter.source_topic, prefix)
+    if spec is not None:
+        try:
+            return spec.key(spec.decode(x.letter.payload))
+        except PoisonEvent:
+            pass
+    return x.letter.key or None

@@ -81,6 +81,8 @@ def cmd_keys(args: argparse.Namespace, env: Env) -> int:
     from services.common.storage.mongo import connect
     from services.common.storage.repositories import ApiKeyRepo
 
+    _check_tenant(args.tenant)
+
     async def create() -> str:
         mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
         try:

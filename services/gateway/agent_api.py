@@ -68,7 +68,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             if before.get("agent_id") != principal.agent_id:
                 raise RequestError(
                     grpc.StatusCode.PERMISSION_DENIED,
-                    f"conversation {before['_id']} is claimed by agent {before.get('agent_id')}; only they or a "
+                    f"conversation {before['conversation_id']} is claimed by agent {before.get('agent_id')}; only they or a "
                     f"supervisor may {action} it",
                 )
             return (STATE_AGENT,), {"agent_id": principal.agent_id}
@@ -95,7 +95,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                 f"conversation {conversation_id} is {current['state']}{owner}; this needs it to be {' or '.join(from_states)}"
                 + (" and claimed by you" if extra_filter else ""),
             )
-        await self.gw.publish(STATE, state_event(after, before["state"]), conversation_id)
+        await self.gw.publish(STATE, state_event(after, before["state"]))
         return after
 
     @streaming("queue")
@@ -105,7 +105,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         seen = RecentIds()
         with self.gw.hub.queue(principal.tenant_id, queue) as sub:
             async for doc in self.gw.repos.conversations.queued(principal.tenant_id, queue):
-                latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
+                latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["conversation_id"])
                 if latest is not None:
                     seen.add(latest.escalation_id)
                     yield pb.WatchQueueResponse(escalation=latest)
@@ -133,7 +133,9 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             ):
                 raise
             return pb.ClaimConversationResponse(conversation=conversation_proto(current))
-        log.info("conversation claimed", extra={"conversation_id": doc["_id"], "agent_id": principal.agent_id})
+        log.info(
+            "conversation claimed", extra={"conversation_id": doc["conversation_id"], "agent_id": principal.agent_id}
+        )
         return pb.ClaimConversationResponse(conversation=conversation_proto(doc))
 
     @unary
@@ -145,14 +147,16 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         if doc["state"] != STATE_AGENT or doc.get("agent_id") != principal.agent_id:
             raise RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"conversation {doc['_id']} is {doc['state']}; claim it before replying",
+                f"conversation {doc['conversation_id']} is {doc['state']}; claim it before replying",
             )
         reply_id = (
-            derived_id(principal.tenant_id, "agent-reply", doc["_id"], client_id) if client_id else str(uuid.uuid4())
+            derived_id(principal.tenant_id, "agent-reply", doc["conversation_id"], client_id)
+            if client_id
+            else str(uuid.uuid4())
         )
         reply = ev.ReplyPublished(
             tenant_id=principal.tenant_id,
-            conversation_id=doc["_id"],
+            conversation_id=doc["conversation_id"],
             reply_id=reply_id,
             author=conv.AUTHOR_AGENT,
             agent_id=principal.agent_id,
@@ -161,7 +165,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         )
         reply.created_at.FromDatetime(utcnow())
         await self.gw.repos.messages.record_reply(reply)
-        await self.gw.publish(REPLIES, reply, doc["_id"])
+        await self.gw.publish(REPLIES, reply)
         metrics.REPLIES.labels(service="gateway", kind="agent").inc()
         return pb.SendAgentReplyResponse(reply_id=reply_id)
 
@@ -175,7 +179,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT), "transfer")
         doc = await self._transition(
             principal.tenant_id,
-            before["_id"],
+            before["conversation_id"],
             from_states,
             STATE_QUEUED,
             owned,
@@ -183,13 +187,13 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             agent_id="",
             queued_at=utcnow(),
         )
-        previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["_id"])
+        previous = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["conversation_id"])
         escalation = ev.EscalationRaised()
         if previous is not None:
             escalation.CopyFrom(previous)
         escalation.escalation_id = str(uuid.uuid4())
         escalation.tenant_id = principal.tenant_id
-        escalation.conversation_id = doc["_id"]
+        escalation.conversation_id = doc["conversation_id"]
         escalation.customer_id = doc.get("customer_id", "")
         escalation.queue = queue
         escalation.transferred_from = before.get("queue", "")
@@ -200,7 +204,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         payload = ESCALATIONS.encode(escalation)
         await self.gw.repos.escalations.record(escalation, payload)
         await self.gw.publish(
-            ESCALATIONS, escalation, doc["_id"], escalation_topic(self.gw.settings.common.topic_prefix, queue)
+            ESCALATIONS, escalation, topic=escalation_topic(self.gw.settings.common.topic_prefix, queue)
         )
         return pb.TransferConversationResponse(conversation=conversation_proto(doc))
 
@@ -211,14 +215,14 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         before = await self._conversation(principal.tenant_id, request.conversation_id)
         from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT, STATE_BOT), "resolve")
-        doc = await self._transition(principal.tenant_id, before["_id"], from_states, STATE_RESOLVED, owned)
+        doc = await self._transition(principal.tenant_id, before["conversation_id"], from_states, STATE_RESOLVED, owned)
         return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
 
     @streaming("conversation")
     async def WatchConversation(self, request: pb.WatchConversationRequest, context):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
-        with self.gw.hub.conversation(principal.tenant_id, doc["_id"]) as sub:
+        with self.gw.hub.conversation(principal.tenant_id, doc["conversation_id"]) as sub:
             async for kind, item in events(sub):
                 if sub.dropped:
                     raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect")
@@ -233,8 +237,8 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def ReadConversation(self, request: pb.ReadConversationRequest, context) -> pb.ReadConversationResponse:
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
-        history = await self.gw.repos.messages.history(principal.tenant_id, doc["_id"])
-        corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["_id"])
+        history = await self.gw.repos.messages.history(principal.tenant_id, doc["conversation_id"])
+        corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["conversation_id"])
         messages = [message_proto(d) for d in history]
         for message in messages:
             if message.message_id in corrections:
@@ -253,16 +257,17 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             raise invalid(f"polarity {request.polarity} is not a Polarity value")
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         message = await self.gw.repos.messages.get_customer_message(principal.tenant_id, message_id)
-        if message is None or message["conversation_id"] != doc["_id"]:
+        if message is None or message["conversation_id"] != doc["conversation_id"]:
             raise RequestError(
-                grpc.StatusCode.NOT_FOUND, f"customer message {message_id} not found in conversation {doc['_id']}"
+                grpc.StatusCode.NOT_FOUND,
+                f"customer message {message_id} not found in conversation {doc['conversation_id']}",
             )
         if request.intent:
             await self._check_intent(request.intent, message)
         said = message.get("understanding", {}).get("intent", {})
         stored = await self.gw.repos.corrections.record(
             principal.tenant_id,
-            doc["_id"],
+            doc["conversation_id"],
             message_id,
             principal.agent_id,
             request.intent,
@@ -273,7 +278,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         log.info(
             "understanding corrected",
             extra={
-                "conversation_id": doc["_id"],
+                "conversation_id": doc["conversation_id"],
                 "message_id": message_id,
                 "agent_id": principal.agent_id,
                 "intent": stored.get("intent", ""),

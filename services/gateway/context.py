@@ -34,14 +34,16 @@ class Gateway:
     hub: Hub
     sink_addr: str  # where the generator reaches this replica's reply sink (the stream routes name it)
 
-    async def publish(self, spec: TopicSpec, event, conversation_id: str, topic: str | None = None) -> None:
-        """Publish with acks=all within the configured bound; UNAVAILABLE when Kafka can't take it."""
+    async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
+        """Publish (keyed by the event's conversation) with acks=all within the configured bound;
+        UNAVAILABLE when Kafka can't take it."""
         try:
-            await asyncio.wait_for(
-                self.publisher.publish(spec, event, conversation_id, topic), self.settings.send_timeout_s
-            )
+            await asyncio.wait_for(self.publisher.publish(spec, event, topic=topic), self.settings.send_timeout_s)
         except (TimeoutError, KafkaError) as exc:
-            log.warning("publish failed", extra={"conversation_id": conversation_id, "error": type(exc).__name__})
+            log.warning(
+                "publish failed",
+                extra={"conversation_id": getattr(event, "conversation_id", ""), "error": type(exc).__name__},
+            )
             raise RequestError(
                 grpc.StatusCode.UNAVAILABLE,
                 f"the event bus did not accept the event within {self.settings.send_timeout_s:.0f} s; retry later",

@@ -31,7 +31,7 @@ def reply_from_doc(doc: dict) -> ev.ReplyPublished:
 def state_event(doc: dict, from_state: str) -> ev.ConversationStateChanged:
     event = ev.ConversationStateChanged(
         tenant_id=doc["tenant_id"],
-        conversation_id=doc["_id"],
+        conversation_id=doc["conversation_id"],
         from_state=STATE_TO_PROTO[from_state],
         to_state=STATE_TO_PROTO[doc["state"]],
         queue=doc.get("queue", ""),

@@ -16,7 +16,7 @@ caused it, so a redelivered message resumes its own escalation instead of going 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common import locales
 from services.common.platform import metrics
@@ -163,10 +163,11 @@ class Generator:
         )
         if decision.action == Action.SILENT:
             return
-        if decision.action == Action.ESCALATE:
+        if decision.action == Action.ESCALATE and not decision.answer_first:
             await self.escalate(event, decision, reply_id, history, profile, resuming)
         else:
-            await self.answer(event, reply_id, history, profile, policy_input, resuming)
+            planned = decision if decision.action == Action.ESCALATE else None
+            await self.answer(event, reply_id, history, profile, policy_input, resuming, planned)
 
     async def fail_safe(self, event: ev.MessageEnriched, reason: str, detail: str) -> None:
         """A message that cannot be answered (the answer path failed on it for good) goes to a person:
@@ -233,7 +234,7 @@ class Generator:
                 queue=queue,
             )
             state.changed_at.FromDatetime(utcnow())
-            await self.d.ctx.publisher.publish(STATE, state, m.conversation_id)
+            await self.d.ctx.publisher.publish(STATE, state)
         language = event.understanding.language or "en"
         escalation = ev.EscalationRaised(
             escalation_id=derived_id(m.tenant_id, "escalation", m.message_id),
@@ -253,7 +254,7 @@ class Generator:
             escalation.reasons.add(code=conv.ReasonCode.Value(f"REASON_CODE_{reason.code}"), detail=reason.detail)
         escalation.created_at.FromDatetime(utcnow())
         topic = escalation_topic(self.d.ctx.settings.topic_prefix, queue)
-        await self.d.ctx.publisher.publish(ESCALATIONS, escalation, m.conversation_id, topic)
+        await self.d.ctx.publisher.publish(ESCALATIONS, escalation, topic=topic)
         await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
         for reason in decision.reasons:
             metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
@@ -270,7 +271,10 @@ class Generator:
         profile: CustomerProfileView,
         policy_input: PolicyInput,
         resuming: bool,
+        planned: Decision | None = None,
     ) -> None:
+        """Answer from the knowledge base. `planned` is an escalation with soft reasons only
+        (Decision.answer_first): it goes ahead when no checked answer comes out, instead of a fallback."""
         m = event.message
         persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
         language = (
@@ -283,9 +287,11 @@ class Generator:
         try:
             result = await self.d.answerer.answer(question, on_token=stream.token)
             self.log_outcome(m, result)
-            if result.outcome == Outcome.HANDOVER:
+            if result.outcome == Outcome.HANDOVER or (planned is not None and result.outcome != Outcome.ANSWER):
                 code = ReasonCode.NO_KNOWLEDGE if result.reason == "no_knowledge" else ReasonCode.ANSWER_CHECK_FAILED
                 decision = self.d.policy.hand_over(policy_input, Reason(code, result.detail))
+                if planned is not None:  # the reasons the policy had, then why the answer did not come
+                    decision = replace(planned, reasons=(*planned.reasons, *decision.reasons[:1]))
                 await self.escalate(event, decision, reply_id, history, profile, resuming, stream)
                 return
             kind = conv.REPLY_KIND_ANSWER if result.outcome == Outcome.ANSWER else conv.REPLY_KIND_FALLBACK
@@ -325,7 +331,7 @@ class Generator:
         )
 
     async def publish_stored(self, reply: ev.ReplyPublished) -> None:
-        await self.d.ctx.publisher.publish(REPLIES, reply, reply.conversation_id)
+        await self.d.ctx.publisher.publish(REPLIES, reply)
         await self.d.repos.messages.mark_published(reply.tenant_id, reply.reply_id)
 
     def reply(self, event: ev.MessageEnriched, reply_id: str, text: str, kind: int) -> ev.ReplyPublished:

@@ -48,14 +48,14 @@ def make_handler(ctx: WorkerContext, slot: ModelSlot):
         result = await asyncio.to_thread(engine.understand, message.text, sent)
         metrics.MODEL_SECONDS.labels(service="intent", model="intent").observe(result.latency_seconds)
         event = ev.MessageUnderstood(message=message, understanding=to_proto(result, engine.version))
-        await ctx.publisher.publish(UNDERSTOOD, event, message.conversation_id)
+        await ctx.publisher.publish(UNDERSTOOD, event)
 
     async def pass_on_not_understood(message: ev.MessageReceived, reason: str, detail: str) -> None:
         """A message the model failed on goes on as not understood (no model version), so the generator
         still answers it or hands it to a person; the dead-letter topic keeps it for a replay."""
         understanding = und.Understanding(language="und", intent=und.Intent(out_of_scope=True))
         event = ev.MessageUnderstood(message=message, understanding=understanding)
-        await ctx.publisher.publish(UNDERSTOOD, event, message.conversation_id)
+        await ctx.publisher.publish(UNDERSTOOD, event)
 
     ctx.on_give_up(pass_on_not_understood)
     return handle

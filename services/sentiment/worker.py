@@ -78,7 +78,7 @@ def make_handler(ctx: WorkerContext, slot: ModelSlot):
             latency_seconds=float(result.latency_seconds),
         )
         enriched = ev.MessageEnriched(message=message, understanding=event.understanding, sentiment=sentiment)
-        await ctx.publisher.publish(ENRICHED, enriched, message.conversation_id)
+        await ctx.publisher.publish(ENRICHED, enriched)
 
     async def pass_on_without_sentiment(event: ev.MessageUnderstood, reason: str, detail: str) -> None:
         """A message the model failed on goes on with no sentiment (no model version), so the generator
@@ -86,7 +86,7 @@ def make_handler(ctx: WorkerContext, slot: ModelSlot):
         enriched = ev.MessageEnriched(
             message=event.message, understanding=event.understanding, sentiment=und.Sentiment()
         )
-        await ctx.publisher.publish(ENRICHED, enriched, event.message.conversation_id)
+        await ctx.publisher.publish(ENRICHED, enriched)
 
     ctx.on_give_up(pass_on_without_sentiment)
     return handle

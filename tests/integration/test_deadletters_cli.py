@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.platform.kafka import EventPublisher, start_producer
-from services.common.platform.topics import INBOUND
+from services.common.platform.topics import INBOUND, conversation_key
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.worker.loop import EventLoop, WorkerSpec
 
@@ -53,6 +53,11 @@ def letter_id(listing: str, conversation_id: str) -> str:
 
 
 async def source_copies(stack, message_id: str, wanted: int, timeout: float = 30) -> int:
+    return len(await source_keys(stack, message_id, wanted, timeout))
+
+
+async def source_keys(stack, message_id: str, wanted: int, timeout: float = 30) -> list[bytes]:
+    """The record keys of the copies of the message on its source topic (waiting for `wanted`)."""
     consumer = AIOKafkaConsumer(
         INBOUND.name(stack.prefix),
         bootstrap_servers=stack.kafka,
@@ -60,13 +65,13 @@ async def source_copies(stack, message_id: str, wanted: int, timeout: float = 30
         auto_offset_reset="earliest",
     )
     await consumer.start()
-    found = 0
+    found: list[bytes] = []
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while found < wanted and loop.time() < deadline:
+        while len(found) < wanted and loop.time() < deadline:
             for records in (await consumer.getmany(timeout_ms=300)).values():
-                found += sum(1 for r in records if INBOUND.decode(r.value).message_id == message_id)
+                found += [r.key for r in records if INBOUND.decode(r.value).message_id == message_id]
     finally:
         await consumer.stop()
     return found
@@ -95,6 +100,19 @@ async def test_a_dead_letter_is_listed_shown_masked_and_replayed_to_its_source_t
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 dead letter" in replayed.stdout
     assert await source_copies(stack, dead_letter.message_id, 1) == 1
+
+
+async def test_a_letter_keyed_by_the_conversation_id_alone_is_replayed_under_tenant_and_conversation(
+    stack, dead_letter
+):
+    """The fixture's event came keyed the way releases before tenant-scoped keys keyed it (the
+    conversation id alone); replayed, it is keyed like every event of its conversation now."""
+    cid = dead_letter.conversation_id
+    listed = await asyncio.to_thread(cs, stack, "list")
+    ident = letter_id(listed.stdout, cid)
+    replayed = await asyncio.to_thread(cs, stack, "replay", ident)
+    assert replayed.returncode == 0, replayed.stderr
+    assert await source_keys(stack, dead_letter.message_id, 1) == [conversation_key("acme", cid)]
 
 
 async def test_an_unknown_id_is_refused_and_nothing_is_published(stack):

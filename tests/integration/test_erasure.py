@@ -31,13 +31,16 @@ pytestmark = pytest.mark.stack
 CLI_TIMEOUT_S = 60
 
 
-async def seed_customer(db, tenant: str, customer: str, marker: str, conversations: int = 2) -> list[str]:
-    """What the services store about one customer; every text carries `marker`."""
+async def seed_customer(
+    db, tenant: str, customer: str, marker: str, conversations: int = 2, conversation_ids: list[str] | None = None
+) -> list[str]:
+    """What the services store about one customer; every text carries `marker`. Conversation ids are
+    fresh unless given (`conversation_ids`)."""
     repos = Repositories.of(db)
     await repos.customers.upsert(tenant, customer, conv.CustomerProfile(display_name=f"Ann {marker}", tier="vip"))
     ids = []
     for n in range(conversations):
-        cid = f"conv-{uuid.uuid4().hex[:12]}"
+        cid = conversation_ids[n] if conversation_ids else f"conv-{uuid.uuid4().hex[:12]}"
         ids.append(cid)
         await repos.conversations.ensure(tenant, cid, customer, "web")
         msg = ev.MessageReceived(
@@ -142,5 +145,31 @@ async def test_erase_removes_exactly_the_customers_data_and_can_run_twice(stack)
         again = erase(stack, tenant, customer)
         assert again["conversations"] == 0 and again["deleted"] == {}
         assert differences(before, await everything(db)) == []
+    finally:
+        await mongo.close()
+
+
+async def test_erase_leaves_another_tenants_conversations_with_the_same_ids(stack):
+    """Conversation ids are unique only within a tenant: erasing a customer whose conversations have
+    the same ids as another tenant's removes nothing of the other tenant's."""
+    run = uuid.uuid4().hex[:6]
+    tenant, other_tenant = f"erase-{run}", f"erase-other-{run}"
+    shared = [f"conv-{run}-1", f"conv-{run}-2"]
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    try:
+        await seed_customer(db, other_tenant, f"keeper-{run}", f"keep-{run}", conversation_ids=shared)
+        before = await everything(db)
+        victim = await seed_customer(db, tenant, f"cust-{run}", f"erase-marker-{run}", conversation_ids=shared)
+        assert victim == shared
+
+        report = erase(stack, tenant, f"cust-{run}")
+        assert report["conversations"] == len(shared)
+        assert differences(before, await everything(db)) == []
+        repos = Repositories.of(db)
+        for cid in shared:
+            assert await repos.conversations.get(tenant, cid) is None
+            kept = await repos.conversations.get(other_tenant, cid)
+            assert kept is not None and kept["customer_id"] == f"keeper-{run}"
+            assert [m["author"] for m in await repos.messages.history(other_tenant, cid)] == ["customer", "bot"]
     finally:
         await mongo.close()

@@ -40,7 +40,7 @@ async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list
                 for record in records:
                     event = INBOUND.decode(record.value)
                     if event.conversation_id == conversation_id:
-                        assert record.key == conversation_key(conversation_id)
+                        assert record.key == conversation_key(event.tenant_id, conversation_id)
                         found.append(event)
             if found:
                 return found
@@ -49,13 +49,12 @@ async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list
     return found
 
 
-async def publish(stack, spec, event, conversation_id: str, topic: str | None = None) -> None:
+async def publish(stack, spec, event, topic: str | None = None) -> None:
+    """`event` on its topic (or `topic`), keyed by its conversation as the services key it."""
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(
-            topic or spec.name(stack.prefix), spec.encode(event), key=conversation_key(conversation_id)
-        )
+        await producer.send_and_wait(topic or spec.name(stack.prefix), spec.encode(event), key=spec.key(event))
     finally:
         await producer.stop()
 
@@ -159,36 +158,37 @@ async def test_missing_invalid_and_wrong_role_keys_are_refused(channel, keys):
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-async def test_other_tenant_cannot_read_or_write_a_conversation(channel, keys):
+async def test_other_tenant_cannot_read_or_write_a_conversation_and_may_use_its_id_for_its_own(channel, keys):
+    """Conversation ids are unique per tenant: globex never reaches acme's conversation, and sending
+    to its id starts globex's own conversation, as any unused id would."""
     stub = cgrpc.CustomerServiceStub(channel)
     ack = await stub.SendMessage(
         cpb.SendMessageRequest(customer_id="cust-3", text="private"), metadata=auth(keys["acme_adapter"])
     )
+    cid = ack.conversation_id
     foreign = auth(keys["globex_adapter"])
     calls = [
-        stub.GetConversation(cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=foreign),
-        stub.SendMessage(
-            cpb.SendMessageRequest(conversation_id=ack.conversation_id, customer_id="cust-3", text="hi"),
-            metadata=foreign,
-        ),
-        stub.SubmitFeedback(
-            cpb.SubmitFeedbackRequest(conversation_id=ack.conversation_id, reply_id="r", csat=5), metadata=foreign
+        stub.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=foreign),
+        stub.SubmitFeedback(cpb.SubmitFeedbackRequest(conversation_id=cid, reply_id="r", csat=5), metadata=foreign),
+        agrpc.AgentServiceStub(channel).ReadConversation(
+            apb.ReadConversationRequest(conversation_id=cid), metadata=auth(keys["globex_agent"])
         ),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call
-        assert err.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
-    stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=ack.conversation_id), metadata=foreign)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stream.read()
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    agents = agrpc.AgentServiceStub(channel)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents.ReadConversation(
-            apb.ReadConversationRequest(conversation_id=ack.conversation_id), metadata=auth(keys["globex_agent"])
-        )
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    own = await stub.SendMessage(
+        cpb.SendMessageRequest(conversation_id=cid, customer_id="cust-3", text="hi"), metadata=foreign
+    )
+    assert own.conversation_id == cid
+    theirs = await stub.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=foreign)
+    assert theirs.conversation.tenant_id == "globex" and [m.text for m in theirs.messages] == ["hi"]
+    mine = await stub.GetConversation(
+        cpb.GetConversationRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"])
+    )
+    assert mine.conversation.tenant_id == "acme" and [m.text for m in mine.messages] == ["private"]
 
 
 async def test_reply_published_to_kafka_reaches_the_stream_once(stack, channel, keys):
@@ -215,7 +215,7 @@ async def test_reply_published_to_kafka_reaches_the_stream_once(stack, channel, 
         kind=conv.REPLY_KIND_ANSWER,
     )
     for event in (foreign, reply, reply):
-        await publish(stack, REPLIES, event, conversation_id)
+        await publish(stack, REPLIES, event)
     first = await asyncio.wait_for(stream.read(), 15)
     assert first.reply.reply_id == "r-1" and first.reply.text == "Hello!"
     with pytest.raises(asyncio.TimeoutError):
@@ -247,7 +247,7 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
         summary="wants a human",
     )
     escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)
-    await publish(stack, ESCALATIONS, escalation, cid, escalation_topic(stack.prefix, "billing"))
+    await publish(stack, ESCALATIONS, escalation, escalation_topic(stack.prefix, "billing"))
     seen = await asyncio.wait_for(watch.read(), 15)
     assert seen.escalation.conversation_id == cid
     watch.cancel()

@@ -158,8 +158,8 @@ async def test_a_reply_already_pushed_to_a_stream_is_not_delivered_again_from_th
                 await asyncio.sleep(0.05)
 
         later = reply_event("acme", sink.conversation_id, "the answer to the second question")
-        await publish(stack, REPLIES, first, sink.conversation_id)  # the topic copy of the pushed reply
-        await publish(stack, REPLIES, later, sink.conversation_id)  # same partition: read after it
+        await publish(stack, REPLIES, first)  # the topic copy of the pushed reply
+        await publish(stack, REPLIES, later)  # same partition: read after it
         got = await asyncio.wait_for(second_stream.read(), CALL_TIMEOUT_S)
         while got.HasField("token"):
             got = await asyncio.wait_for(second_stream.read(), CALL_TIMEOUT_S)

@@ -2,8 +2,10 @@
 
 Every CustomerService and AgentService method is called with tenant B's keys on tenant A's
 conversation (ids, message and reply ids that really exist) or queue, in each state a method
-behaves differently in (queued, then claimed by A's agent with a reply). Each must answer NOT_FOUND
-or PERMISSION_DENIED and change nothing of A's. Requests are built from the service descriptors,
+behaves differently in (queued, then claimed by A's agent with a reply). Conversation ids are only
+unique within a tenant, so B may use A's conversation id for a conversation of its own: each
+method must answer B exactly as it answers the same calls on ids nobody uses (nothing tells B
+that A has the id), and change nothing of A's. Requests are built from the service descriptors,
 so a method added to the contract later is checked too. Keys of the wrong role are refused on
 every method. Real gateway process, real Kafka and FerretDB.
 """
@@ -37,7 +39,6 @@ CALL_TIMEOUT_S = 15
 STREAM_ERROR_WAIT_S = 10  # a refused stream ends at once; one still open after this is serving data
 QUIET_S = 3  # after the controls saw their live escalations, anything else for B would have arrived
 QUEUE = "billing"
-REFUSED = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED}
 SERVICES = {
     "adapter": (cpb.DESCRIPTOR.services_by_name["CustomerService"], CustomerApi),
     "agent": (apb.DESCRIPTOR.services_by_name["AgentService"], AgentApi),
@@ -120,7 +121,7 @@ async def escalate(stack, repos: Repositories, tenant: str, conversation_id: str
     escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)
     escalation.created_at.GetCurrentTime()
     if live:
-        await publish(stack, ESCALATIONS, escalation, conversation_id, escalation_topic(stack.prefix, QUEUE))
+        await publish(stack, ESCALATIONS, escalation, escalation_topic(stack.prefix, QUEUE))
     else:
         await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
     return escalation.escalation_id
@@ -148,7 +149,9 @@ async def snapshot(repos: Repositories, tenant: str, conversation_id: str) -> tu
     return doc["state"], doc["queue"], doc["agent_id"], doc["version"], [m["_id"] for m in history]
 
 
-async def test_another_tenant_is_refused_on_every_path_to_a_conversation(stack, channel, tenants):
+async def test_another_tenant_learns_nothing_and_changes_nothing_on_every_path_to_a_conversation(
+    stack, channel, tenants
+):
     mongo, db = await connect(stack.mongo_uri, stack.database, 10)
     repos = Repositories.of(db)
     try:
@@ -163,8 +166,12 @@ async def test_another_tenant_is_refused_on_every_path_to_a_conversation(stack, 
             "reply_id": ack.message_id,
             "intent": "track_order",
         }
+        # The same calls, in the same order, on ids nobody uses: what B must be answered on A's.
+        unused = {**ids, **{name: f"unused-{uuid.uuid4().hex[:10]}" for name in ("conversation_id", "message_id")}}
+        unused["reply_id"] = unused["message_id"]
         before = await snapshot(repos, tenants["a"], cid)
         queued = await foreign_statuses(channel, tenants, ids)
+        queued_unused = await foreign_statuses(channel, tenants, unused)
         assert await snapshot(repos, tenants["a"], cid) == before
 
         agents = channel.unary_unary(
@@ -188,20 +195,25 @@ async def test_another_tenant_is_refused_on_every_path_to_a_conversation(stack, 
         ids["reply_id"] = sent.reply_id
         before = await snapshot(repos, tenants["a"], cid)
         claimed = await foreign_statuses(channel, tenants, ids)
+        claimed_unused = await foreign_statuses(channel, tenants, unused)
         assert await snapshot(repos, tenants["a"], cid) == before
-        assert await db["feedback"].count_documents({"conversation_id": cid}) == 0
-        assert await repos.conversations.get(tenants["b"], cid) is None
+        assert await db["feedback"].count_documents({"tenant_id": tenants["a"], "conversation_id": cid}) == 0
+        # B's SendMessage made B a conversation of its own under the id, holding nothing of A's.
+        own = await repos.conversations.get(tenants["b"], cid)
+        assert own is not None and own["tenant_id"] == tenants["b"]
+        b_history = await repos.messages.history(tenants["b"], cid)
+        assert b_history and not {m["_id"] for m in b_history} & set(before[-1])
     finally:
         await mongo.close()
 
     assert NAMED_PATHS - {"WatchQueue"} <= set(queued), "a listed method is not implemented by the gateway"
     leaks = {
-        f"{name} ({state})": code.name
-        for state, found in (("queued", queued), ("claimed", claimed))
+        f"{name} ({state})": f"{code.name} on A's ids, {baseline[name].name} on unused ones"
+        for state, found, baseline in (("queued", queued, queued_unused), ("claimed", claimed, claimed_unused))
         for name, code in found.items()
-        if code not in REFUSED
+        if code != baseline[name]
     }
-    assert not leaks, f"tenant B was not refused on tenant A's conversation: {leaks}"
+    assert not leaks, f"tenant B was answered differently on tenant A's conversation: {leaks}"
 
 
 async def test_another_tenants_queue_watch_never_sees_its_escalations(stack, channel, tenants):
@@ -275,7 +287,7 @@ async def test_another_tenants_stream_on_the_same_id_gets_nothing_and_takes_no_r
             author=conv.AUTHOR_BOT,
             kind=conv.REPLY_KIND_ANSWER,
         )
-        await publish(stack, REPLIES, reply, cid)
+        await publish(stack, REPLIES, reply)
         got = await asyncio.wait_for(a_stream.read(), CALL_TIMEOUT_S)
         assert got.reply.reply_id == reply.reply_id
         with pytest.raises(asyncio.TimeoutError):

@@ -55,30 +55,30 @@ async def test_enriches_messages_and_dead_letters_poison_without_stopping(stack,
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     await producer.start()
     topic = INBOUND.name(stack.prefix)
-    await producer.send_and_wait(topic, INBOUND.encode(good[0]), key=conversation_key(cid))
-    await producer.send_and_wait(topic, b"\x08\x96\x01 not protobuf \xff", key=conversation_key(cid))
+    await producer.send_and_wait(topic, INBOUND.encode(good[0]), key=conversation_key("acme", cid))
+    await producer.send_and_wait(topic, b"\x08\x96\x01 not protobuf \xff", key=conversation_key("acme", cid))
     future = ev.MessageReceived(
         tenant_id="acme", conversation_id=cid, message_id=f"{cid}-f", text="hi", schema_version=99
     )
-    await producer.send_and_wait(topic, future.SerializeToString(), key=conversation_key(cid))
+    await producer.send_and_wait(topic, future.SerializeToString(), key=conversation_key("acme", cid))
     no_tenant = ev.MessageReceived(conversation_id=cid, message_id=f"{cid}-t", text="hi", schema_version=1)
-    await producer.send_and_wait(topic, no_tenant.SerializeToString(), key=conversation_key(cid))
-    await producer.send_and_wait(topic, INBOUND.encode(good[1]), key=conversation_key(cid))
+    await producer.send_and_wait(topic, no_tenant.SerializeToString(), key=conversation_key("acme", cid))
+    await producer.send_and_wait(topic, INBOUND.encode(good[1]), key=conversation_key("acme", cid))
     await producer.stop()
 
     def done(records):
-        return sum(1 for r in records if r.key == conversation_key(cid)) >= 5
+        return sum(1 for r in records if r.key == conversation_key("acme", cid)) >= 5
 
     records = await collect(stack, [UNDERSTOOD.name(stack.prefix), DEAD_LETTER.name(stack.prefix)], done)
     understood = [
         UNDERSTOOD.decode(r.value)
         for r in records
-        if r.topic == UNDERSTOOD.name(stack.prefix) and r.key == conversation_key(cid)
+        if r.topic == UNDERSTOOD.name(stack.prefix) and r.key == conversation_key("acme", cid)
     ]
     letters = [
         DEAD_LETTER.decode(r.value)
         for r in records
-        if r.topic == DEAD_LETTER.name(stack.prefix) and r.key == conversation_key(cid)
+        if r.topic == DEAD_LETTER.name(stack.prefix) and r.key == conversation_key("acme", cid)
     ]
     assert [u.message.message_id for u in understood] == [f"{cid}-1", f"{cid}-3"]
     first, second = understood

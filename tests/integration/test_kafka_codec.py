@@ -31,7 +31,7 @@ def test_event_round_trips_through_a_consumer_group_and_offsets_are_committed(st
     ]
     producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     for event in sent:
-        producer.send(topic, key=conversation_key(conversation_id), value=INBOUND.encode(event)).get(10)
+        producer.send(topic, key=conversation_key("acme", conversation_id), value=INBOUND.encode(event)).get(10)
     producer.close()
 
     group = f"codec-{uuid.uuid4().hex[:6]}"
@@ -43,7 +43,7 @@ def test_event_round_trips_through_a_consumer_group_and_offsets_are_committed(st
         enable_auto_commit=False,
         consumer_timeout_ms=5000,
     )
-    received = [INBOUND.decode(r.value) for r in consumer if r.key == conversation_key(conversation_id)]
+    received = [INBOUND.decode(r.value) for r in consumer if r.key == conversation_key("acme", conversation_id)]
     consumer.commit()
     consumer.close()
     assert received == sent  # same partition, so in order, and intact
@@ -56,5 +56,5 @@ def test_event_round_trips_through_a_consumer_group_and_offsets_are_committed(st
         enable_auto_commit=False,
         consumer_timeout_ms=3000,
     )
-    assert [r for r in again if r.key == conversation_key(conversation_id)] == []
+    assert [r for r in again if r.key == conversation_key("acme", conversation_id)] == []
     again.close()

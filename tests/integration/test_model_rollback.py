@@ -58,7 +58,7 @@ async def test_rollback_puts_the_previous_version_back_into_service_without_a_re
             message = ev.MessageReceived(
                 tenant_id="acme", conversation_id=cid, message_id=message_id, text="where is my order #A12345?"
             )
-            await probe.send(message, message_id, cid)
+            await probe.send(message, message_id)
 
         await send()
         await probe.read_until(lambda: sent[0] in versions)

@@ -52,7 +52,7 @@ async def test_a_promoted_sentiment_version_serves_the_next_events_and_none_is_l
 
         async def send(text: str) -> None:
             event = understood(cid, len(sent), text)
-            await probe.send(event, event.message.message_id, cid)
+            await probe.send(event, event.message.message_id)
 
         await send("this is the third time I'm asking, where is my refund?!")
         await probe.read_until(lambda: sent[0] in versions)

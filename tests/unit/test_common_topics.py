@@ -3,12 +3,16 @@
 import pytest
 
 from services.common.platform.topics import (
+    DEAD_LETTER,
     ENRICHED,
     INBOUND,
+    REPLIES,
     SCHEMA_VERSION,
+    UNDERSTOOD,
     PoisonEvent,
     all_topic_names,
     consumer_group,
+    conversation_key,
     escalation_topic,
 )
 from services.common.proto.cs.v1 import events_pb2 as ev
@@ -83,3 +87,22 @@ def test_another_topic_prefix_gets_consumer_groups_of_its_own():
     groups = {consumer_group(prefix, "intent") for prefix in ("cs.", "staging.", "t1a2b3c4.", "t1a2b3c4.e2e.")}
     assert len(groups) == 4, "two deployments on one broker would rebalance each other"
     assert WorkerSpec("generator", ENRICHED).group_id("staging.") == "staging.cs-generator"
+
+
+def test_an_event_is_keyed_by_its_tenant_and_conversation():
+    assert INBOUND.key(received()) == b"acme/c1" == conversation_key("acme", "c1")
+    assert UNDERSTOOD.key(ev.MessageUnderstood(message=received())) == b"acme/c1"
+    assert ENRICHED.key(ev.MessageEnriched(message=received(tenant_id="globex"))) == b"globex/c1"
+    assert REPLIES.key(ev.ReplyPublished(tenant_id="acme", conversation_id="c1")) == b"acme/c1"
+    with pytest.raises(TypeError):
+        DEAD_LETTER.key(ev.DeadLetter(source_topic="cs.messages.inbound"))
+
+
+def test_two_tenants_conversations_with_one_id_have_two_keys_and_keys_never_collide():
+    assert conversation_key("acme", "c1") != conversation_key("globex", "c1")
+    # a tenant id never holds "/", so the first "/" ends it: ("a", "b/c") and ("a/b", "c") cannot both exist
+    with pytest.raises(ValueError):
+        conversation_key("a/b", "c")
+    with pytest.raises(PoisonEvent) as err:
+        INBOUND.decode(INBOUND.encode(received(tenant_id="acme/evil")))
+    assert err.value.reason == "invalid" and "tenant_id" in err.value.detail

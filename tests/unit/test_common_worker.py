@@ -47,7 +47,7 @@ class Publisher:
     def __init__(self) -> None:
         self.published: list[tuple[str, object]] = []
 
-    async def publish(self, spec, event, conversation_id: str, topic: str | None = None) -> None:
+    async def publish(self, spec, event, *, topic: str | None = None, key: bytes | None = None) -> None:
         self.published.append((spec.suffix, event))
 
 

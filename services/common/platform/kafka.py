@@ -14,7 +14,7 @@ import time
 
 from services.common.platform.lifecycle import StartupError
 from services.common.platform.metrics import EVENTS_PRODUCED
-from services.common.platform.topics import TopicSpec, conversation_key
+from services.common.platform.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +86,19 @@ async def kafka_probe(producer) -> None:
 
 
 class EventPublisher:
-    """Publishes protobuf events keyed by conversation id and counts them."""
+    """Publishes protobuf events keyed by their conversation (topics.conversation_key) and counts them."""
 
     def __init__(self, producer, prefix: str, service: str) -> None:
         self._producer = producer
         self._prefix = prefix
         self._service = service
 
-    async def publish(self, spec: TopicSpec, event, conversation_id: str, topic: str | None = None) -> None:
-        """Returns once the broker has the event (acks=all)."""
+    async def publish(self, spec: TopicSpec, event, *, topic: str | None = None, key: bytes | None = None) -> None:
+        """Returns once the broker has the event (acks=all).
+
+        The key is the event's conversation, tenant and id (`spec.key(event)`); only events that name
+        no conversation (dead letters) pass one. `topic` overrides the spec's (one topic per queue).
+        """
         name = topic or spec.name(self._prefix)
-        await self._producer.send_and_wait(name, spec.encode(event), key=conversation_key(conversation_id))
+        await self._producer.send_and_wait(name, spec.encode(event), key=key if key is not None else spec.key(event))
         EVENTS_PRODUCED.labels(service=self._service, topic=name).inc()

@@ -1,7 +1,10 @@
 """The topic registry and the protobuf codec for Kafka: one place for names, types and keys.
 
 Every event is a protobuf message from protos/cs/v1/events.proto, serialised as bytes, keyed by
-conversation id so one conversation stays ordered on one partition. The same specs drive the
+its conversation: `conversation_key(tenant_id, conversation_id)`, "<tenant>/<conversation>", so one
+conversation stays ordered on one partition and two tenants' conversations with the same id are two
+keys. The key is taken from the event itself (`TopicSpec.key`), never passed alongside it, so it
+cannot disagree with the event. The same specs drive the
 Faust topics in the workers, the aiokafka clients in the gateway, the kafka-python tools
 (`cs topics create`, `cs escalations watch`) and the README's topic list.
 """
@@ -13,6 +16,7 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from services.common.platform.ids import conversation_ref
 from services.common.platform.settings import COMMON
 from services.common.proto.cs.v1 import events_pb2 as ev
 
@@ -37,9 +41,19 @@ class TopicSpec(Generic[M]):
     doc: str
     # Fields that must be non-empty for the event to be processable.
     required: tuple[str, ...] = ()
+    # Where the event names its conversation (tenant id, conversation id), its Kafka key; empty for
+    # events that belong to no conversation (dead letters keep the key of the event they carry).
+    key_fields: tuple[str, ...] = ("tenant_id", "conversation_id")
 
     def name(self, prefix: str) -> str:
         return prefix + self.suffix
+
+    def key(self, event: M) -> bytes:
+        """The record key of `event`: its conversation, see `conversation_key`."""
+        if not self.key_fields:
+            raise TypeError(f"{self.suffix} events name no conversation; publish them with an explicit key")
+        tenant, conversation = self.key_fields
+        return conversation_key(str(_field(event, tenant)), str(_field(event, conversation)))
 
     def encode(self, event: M) -> bytes:
         if not isinstance(event, self.message):
@@ -65,6 +79,8 @@ class TopicSpec(Generic[M]):
         for path in self.required:
             if not _field(event, path):
                 raise PoisonEvent("invalid", f"{self.message.__name__}.{path} is empty")
+        if self.key_fields and "/" in str(_field(event, self.key_fields[0])):
+            raise PoisonEvent("invalid", f"{self.message.__name__}.{self.key_fields[0]} contains '/'")
         return event
 
 
@@ -76,6 +92,7 @@ def _field(event: Message, path: str) -> object:
 
 
 _MSG = ("message.tenant_id", "message.conversation_id", "message.message_id")
+_MSG_KEY = ("message.tenant_id", "message.conversation_id")
 
 INBOUND = TopicSpec(
     "messages.inbound",
@@ -83,8 +100,12 @@ INBOUND = TopicSpec(
     "Customer messages as received (gateway or adapters publishing directly)",
     ("tenant_id", "conversation_id", "message_id"),
 )
-UNDERSTOOD = TopicSpec("messages.understood", ev.MessageUnderstood, "Messages with language, intent and entities", _MSG)
-ENRICHED = TopicSpec("messages.enriched", ev.MessageEnriched, "Messages with understanding and sentiment", _MSG)
+UNDERSTOOD = TopicSpec(
+    "messages.understood", ev.MessageUnderstood, "Messages with language, intent and entities", _MSG, _MSG_KEY
+)
+ENRICHED = TopicSpec(
+    "messages.enriched", ev.MessageEnriched, "Messages with understanding and sentiment", _MSG, _MSG_KEY
+)
 REPLIES = TopicSpec(
     "replies",
     ev.ReplyPublished,
@@ -101,7 +122,7 @@ FEEDBACK = TopicSpec(
     "feedback", ev.FeedbackSubmitted, "Thumbs and CSAT per reply", ("tenant_id", "conversation_id", "reply_id")
 )
 DEAD_LETTER = TopicSpec(
-    "deadletter", ev.DeadLetter, "Events a consumer could not process, with the reason", ("source_topic",)
+    "deadletter", ev.DeadLetter, "Events a consumer could not process, with the reason", ("source_topic",), ()
 )
 ESCALATION_PREFIX = "escalations."
 ESCALATIONS = TopicSpec(
@@ -135,5 +156,13 @@ def consumer_group(prefix: str, service: str) -> str:
     return name if prefix == COMMON["CS_TOPIC_PREFIX"].default else f"{prefix}{name}"
 
 
-def conversation_key(conversation_id: str) -> bytes:
-    return conversation_id.encode()
+def conversation_key(tenant_id: str, conversation_id: str) -> bytes:
+    """The Kafka record key of a conversation's events: "<tenant>/<conversation>" in UTF-8.
+
+    The tenant is part of it because conversation ids are the adapters' own and only unique within
+    a tenant: keyed by the id alone, two tenants' conversations "c1" would share one key. It is the
+    string the conversation's document is stored under (`conversation_ref`). Events published by
+    releases before it are keyed by the conversation id alone; consumers never read the key (they
+    take tenant and conversation from the event), so those still process normally.
+    """
+    return conversation_ref(tenant_id, conversation_id).encode()

@@ -7,6 +7,9 @@ transitions, stream routes, sentiment scores, agents' corrections). The sweep co
 collection rather than a list of them, so a collection added later that keys its records by
 conversation or customer is erased too.
 
+Conversation ids are only unique within a tenant, so every match is scoped by the tenant: another
+tenant's conversation with the same id, and everything of it, stays.
+
 The conversations go last: they are how the customer's conversation ids are found, so an erasure
 cut short (the database went away) is finished by running it again. Running it twice is harmless.
 Not covered: events still in Kafka topics (they expire with the topics' retention), and a message
@@ -34,13 +37,16 @@ async def erase_customer(env: Env, tenant_id: str, customer_id: str) -> dict:
 
 async def erase(db: AsyncDatabase, tenant_id: str, customer_id: str) -> dict:
     conversation_ids = [
-        doc["_id"]
-        async for doc in db[CONVERSATIONS].find({"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1})
+        # A conversation stored by a release before tenant-scoped keys (not migrated yet) has its id as _id.
+        doc.get("conversation_id", doc["_id"])
+        async for doc in db[CONVERSATIONS].find(
+            {"tenant_id": tenant_id, "customer_id": customer_id}, {"_id": 1, "conversation_id": 1}
+        )
     ]
     names = sorted(name for name in await db.list_collection_names() if name != CONVERSATIONS)
     deleted = {}
     for name in [*names, CONVERSATIONS]:
-        result = await db[name].delete_many(_about(tenant_id, customer_id, conversation_ids, name == CONVERSATIONS))
+        result = await db[name].delete_many(_about(tenant_id, customer_id, conversation_ids))
         if result.deleted_count:
             deleted[name] = result.deleted_count
     return {
@@ -51,7 +57,9 @@ async def erase(db: AsyncDatabase, tenant_id: str, customer_id: str) -> dict:
     }
 
 
-def _about(tenant_id: str, customer_id: str, conversation_ids: list[str], conversations: bool) -> dict:
+def _about(tenant_id: str, customer_id: str, conversation_ids: list[str]) -> dict:
     """The tenant's documents that name the customer or one of their conversations."""
-    key = "_id" if conversations else "conversation_id"
-    return {"tenant_id": tenant_id, "$or": [{"customer_id": customer_id}, {key: {"$in": conversation_ids}}]}
+    return {
+        "tenant_id": tenant_id,
+        "$or": [{"customer_id": customer_id}, {"conversation_id": {"$in": conversation_ids}}],
+    }

@@ -7,13 +7,16 @@ no multi-document transactions. Atomic state changes use single-document findAnd
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.common.platform.lifecycle import StartupError
-from services.common.storage.repositories import STATE_QUEUED
+from services.common.storage.repositories import STATE_QUEUED, ConversationRepo
+
+log = logging.getLogger(__name__)
 
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "conversations": [
@@ -100,17 +103,67 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
             await db[collection].create_index(keys, **options)
 
 
-async def migrate(db: AsyncDatabase) -> None:
+async def migrate(db: AsyncDatabase) -> dict:
     """Bring documents stored by earlier versions up to what the code reads; a no-op once done.
-    The gateway runs it at start (it reads what is migrated); tools that connect do not.
+    The gateway runs it at start (it reads what is migrated); tools that connect do not. Safe to
+    run by several replicas at once, and a run cut short is finished by the next. Returns what it
+    changed.
 
+    - Conversations keyed by their id alone get their tenant-scoped key (`rekey_conversations`).
     - Queued conversations get `queued_at` (the queue's order) from their `updated_at`.
     """
+    rekeyed = await rekey_conversations(db)
     conversations = db["conversations"]
     async for doc in conversations.find({"state": STATE_QUEUED, "queued_at": {"$exists": False}}, {"updated_at": 1}):
         await conversations.update_one(
             {"_id": doc["_id"], "queued_at": {"$exists": False}}, {"$set": {"queued_at": doc.get("updated_at")}}
         )
+    return {"conversations_rekeyed": rekeyed}
+
+
+async def rekey_conversations(db: AsyncDatabase) -> int:
+    """Move each conversation stored under `_id` = conversation id (releases before tenant-scoped
+    keys; such a document has no `conversation_id` field) to `_id` "<tenant>/<conversation>" with a
+    `conversation_id` field; how many old documents went.
+
+    No transactions, and FerretDB runs findAndModify as a read then a write, so each move is an
+    insert of the new document, then the delete of the old one; a run that stops in between leaves
+    both, and the next run's insert finds the new one and only deletes the old. The new key may
+    also already hold a document the new code wrote for the same conversation before this run
+    reached it (a worker or replica of the new release saw a message first). Both documents then
+    follow the same transition log (its entries were always keyed by tenant, conversation and
+    version), so the one with the higher version is the further along: the old one replaces the new
+    one when its version is higher, or as high and the new one is not a migrated copy
+    (`migrated_from`; the old one then has the original creation time and counters), guarded by the
+    version the new one had, and a change in between leaves the old one for the next run. Otherwise
+    the old one just goes.
+    """
+    conversations = db["conversations"]
+    moved = 0
+    async for old in conversations.find({"conversation_id": {"$exists": False}}):
+        tenant_id, conversation_id = old.get("tenant_id"), old["_id"]
+        if not isinstance(tenant_id, str) or not tenant_id or "/" in tenant_id or not isinstance(conversation_id, str):
+            log.warning(
+                "conversation without a usable tenant id left as it is", extra={"conversation_id": str(conversation_id)}
+            )
+            continue
+        new_id = ConversationRepo.doc_id(tenant_id, conversation_id)
+        copy = {**old, "_id": new_id, "conversation_id": conversation_id, "migrated_from": conversation_id}
+        try:
+            await conversations.insert_one(copy)
+        except DuplicateKeyError:
+            current = await conversations.find_one({"_id": new_id})
+            if current is not None:
+                version, old_version = current.get("version", 0), old.get("version", 0)
+                if old_version > version or (old_version == version and "migrated_from" not in current):
+                    replaced = await conversations.replace_one({"_id": new_id, "version": version}, copy)
+                    if replaced.matched_count == 0:
+                        continue  # it changed meanwhile: the next run compares again
+        await conversations.delete_one({"_id": conversation_id, "conversation_id": {"$exists": False}})
+        moved += 1
+    if moved:
+        log.info("conversations moved to tenant-scoped keys", extra={"count": moved})
+    return moved
 
 
 def _redact(uri: str) -> str:

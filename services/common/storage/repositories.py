@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.platform.clock import utcnow
 from services.common.platform.errors import TransientError
+from services.common.platform.ids import conversation_ref
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
@@ -60,7 +62,7 @@ def to_timestamp(value: dt.datetime | None):
 def conversation_proto(doc: dict) -> conv.Conversation:
     return conv.Conversation(
         tenant_id=doc["tenant_id"],
-        conversation_id=doc["_id"],
+        conversation_id=doc["conversation_id"],
         customer_id=doc.get("customer_id", ""),
         channel=doc.get("channel", ""),
         state=STATE_TO_PROTO.get(doc.get("state", STATE_BOT), conv.CONVERSATION_STATE_UNSPECIFIED),
@@ -113,6 +115,12 @@ QUEUE_PAGE = 100
 class ConversationRepo:
     """Conversations and their state machine (bot -> queued -> agent -> resolved).
 
+    A conversation id is the adapter's own and only unique within its tenant, so a conversation is
+    stored under `_id` "<tenant>/<conversation>" (`doc_id`) with `tenant_id` and `conversation_id`
+    as fields: two tenants' conversations "c1" are two documents, and no lookup of one tenant can
+    find, or tell anything about, another's. (Releases before stored `_id` = conversation id;
+    `mongo.migrate` moves those documents.)
+
     Every state change is one entry in `conversation_transitions`, keyed
     "<tenant>/<conversation>/<version>". FerretDB (SQLite) runs findAndModify as a read and then a
     write, so two concurrent conditional updates can both match, and several agents could claim the
@@ -128,6 +136,13 @@ class ConversationRepo:
         self._c = db["conversations"]
         self._log = db["conversation_transitions"]
 
+    @staticmethod
+    def doc_id(tenant_id: str, conversation_id: str) -> str:
+        return conversation_ref(tenant_id, conversation_id)
+
+    def _key(self, tenant_id: str, conversation_id: str) -> dict:
+        return {"_id": self.doc_id(tenant_id, conversation_id), "tenant_id": tenant_id}
+
     async def ensure(self, tenant_id: str, conversation_id: str, customer_id: str, channel: str) -> dict:
         """The conversation, created in state `bot` on first sight."""
         for attempt in range(2):
@@ -135,10 +150,11 @@ class ConversationRepo:
             try:
                 return upserted(
                     await self._c.find_one_and_update(
-                        {"_id": conversation_id, "tenant_id": tenant_id},
+                        self._key(tenant_id, conversation_id),
                         {
                             "$setOnInsert": {
                                 "tenant_id": tenant_id,
+                                "conversation_id": conversation_id,
                                 "customer_id": customer_id,
                                 "channel": channel,
                                 "state": STATE_BOT,
@@ -161,11 +177,7 @@ class ConversationRepo:
         raise AssertionError("unreachable")
 
     async def get(self, tenant_id: str, conversation_id: str) -> dict | None:
-        return await self._c.find_one({"_id": conversation_id, "tenant_id": tenant_id})
-
-    async def owner_tenant(self, conversation_id: str) -> str | None:
-        doc = await self._c.find_one({"_id": conversation_id}, {"tenant_id": 1})
-        return doc["tenant_id"] if doc else None
+        return await self._c.find_one(self._key(tenant_id, conversation_id))
 
     async def transition(
         self,
@@ -188,7 +200,7 @@ class ConversationRepo:
         rolled forward, and reads it as someone else's: the generator would then drop the escalation
         of a message in flight when the database dies, and its customer would never get a reply.
         """
-        query = {"_id": conversation_id, "tenant_id": tenant_id, **(extra_filter or {})}
+        query = {**self._key(tenant_id, conversation_id), **(extra_filter or {})}
         for _ in range(self.ATTEMPTS):
             doc = await self._c.find_one(query)
             if doc is not None and op_id and doc.get("last_op") == op_id:
@@ -215,13 +227,13 @@ class ConversationRepo:
             return after or await self.get(tenant_id, conversation_id)
         raise TransientError(f"conversation {conversation_id} is changing too fast to transition; retry")
 
-    @staticmethod
-    def _entry_id(tenant_id: str, conversation_id: str, version: int) -> str:
-        return f"{tenant_id}/{conversation_id}/{version}"
+    @classmethod
+    def _entry_id(cls, tenant_id: str, conversation_id: str, version: int) -> str:
+        return f"{cls.doc_id(tenant_id, conversation_id)}/{version}"
 
     async def _apply(self, tenant_id: str, conversation_id: str, version: int, change: dict) -> dict | None:
         return await self._c.find_one_and_update(
-            {"_id": conversation_id, "tenant_id": tenant_id, "version": version - 1},
+            {**self._key(tenant_id, conversation_id), "version": version - 1},
             {"$set": {**change, "version": version}},
             return_document=ReturnDocument.AFTER,
         )
@@ -232,7 +244,7 @@ class ConversationRepo:
             await self._apply(tenant_id, conversation_id, version, entry["set"])
 
     async def count_bot_turn(self, tenant_id: str, conversation_id: str) -> None:
-        await self._c.update_one({"_id": conversation_id, "tenant_id": tenant_id}, {"$inc": {"bot_turns": 1}})
+        await self._c.update_one(self._key(tenant_id, conversation_id), {"$inc": {"bot_turns": 1}})
 
     async def queued(self, tenant_id: str, queue: str, page: int = QUEUE_PAGE) -> AsyncIterator[dict]:
         """Every conversation waiting in the queue, longest waiting first, read `page` at a time.
@@ -546,6 +558,8 @@ class ModelVersionRepo:
 ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR = "adapter", "agent", "supervisor"
 ROLES = (ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR)
 PEOPLE = (ROLE_AGENT, ROLE_SUPERVISOR)  # roles that work conversations in the agent API
+# A tenant id is part of every key the platform builds ("<tenant>/<conversation>"), so it never holds a "/".
+TENANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -566,6 +580,8 @@ class ApiKeyRepo:
         self._c = db["api_keys"]
 
     async def create(self, tenant_id: str, role: str, agent_id: str = "") -> str:
+        if not TENANT_ID.fullmatch(tenant_id):
+            raise ValueError(f"tenant id {tenant_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if role in PEOPLE and not agent_id:
@@ -607,7 +623,7 @@ class StreamRouteRepo:
 
     @staticmethod
     def _id(tenant_id: str, conversation_id: str) -> str:
-        return f"{tenant_id}/{conversation_id}"
+        return conversation_ref(tenant_id, conversation_id)
 
     async def set(self, tenant_id: str, conversation_id: str, address: str) -> None:
         await self._c.update_one(

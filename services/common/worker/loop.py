@@ -240,11 +240,12 @@ class EventLoop:
             service=self.spec.service,
         )
         letter.failed_at.FromDatetime(utcnow())
-        conversation = (key or b"").decode("utf-8", "replace") or "unknown"
         backoff = 0.5
         while True:
             try:
-                await self.publisher.publish(DEAD_LETTER, letter, conversation)
+                # Under the key of the event it carries (its conversation), so `cs deadletters list`
+                # and a replay keep it.
+                await self.publisher.publish(DEAD_LETTER, letter, key=key or b"unknown")
                 return
             except Exception as exc:
                 if not is_transient(exc) or self.stopping.is_set():
