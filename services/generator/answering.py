@@ -5,10 +5,16 @@ The steps, each of which can end the answer early:
    a later turn's history (guardrails.py);
 2. the tenant's knowledge is searched; when no passage is about the question, the conversation is
    handed to a human (NO_KNOWLEDGE) instead of letting the model guess;
-3. the prompt is built from the persona, profile, history and passages, with PII masked in every
-   customer-written part (the LLM never sees an e-mail address, phone or card number);
-4. the tokens stream to the caller as they are generated, citation markers held back;
-5. the answer is checked (checks.py: language, PII, promises, refusals, echo, code; plus a leak of
+3. the sentences that answer the question are selected from the relevant passages, preferring those
+   in the customer's language, with their conditions attached (selection.py). When they are in the
+   customer's language they are the answer (style "extract", the default): grounded by construction,
+   streamed at once, nothing to retract. Otherwise (or with style "phrase") the LLM puts them into the
+   customer's language, from a prompt that holds only those sentences, and its text is checked as in 5
+   before the customer sees any of it;
+4. without knowledge (CS_GENERATOR_REQUIRE_KNOWLEDGE=false and nothing relevant) the prompt is built from
+   the persona, profile and history, PII masked in every customer-written part, and the tokens stream as
+   they are generated, citation markers held back;
+5. a generated answer is checked (checks.py: language, PII, promises, refusals, echo, code; plus a leak of
    the system prompt) and a failure sends the safe fallback; then grounding (grounding.py): an answer
    the passages do not support is handed to a human (ANSWER_CHECK_FAILED) rather than sent.
 
@@ -24,16 +30,20 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from services.common import locales
 from services.common.knowledge.index import Hit
 from services.common.platform.pii import mask_pii
-from services.generator.checks import check_answer, fallback_reply
+from services.generator.checks import check_answer, fallback_reply, sentences
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt
 from services.generator.prompt import CustomerProfileView, Persona, PromptPassage, Turn, build_messages
 from services.generator.retrieval import Retriever
+from services.generator.selection import Selection, SentenceSelector, covers_numbers, prefer_language
 
 PROMPT_LEAK = "prompt_leak"
-SHORT_QUESTION_CHARS = 20  # a shorter message ("and for gold members?") is searched together with the one before
+STYLE_EXTRACT = "extract"  # the selected sentences are the answer; the LLM only translates
+STYLE_PHRASE = "phrase"  # the LLM rewords the selected sentences; checked against them
+STYLES = (STYLE_EXTRACT, STYLE_PHRASE)
 
 
 class Outcome(enum.StrEnum):
@@ -78,12 +88,17 @@ class Answerer:
         grounding: GroundingChecker,
         max_new_tokens: int,
         require_knowledge: bool = True,
+        style: str = STYLE_EXTRACT,
     ) -> None:
+        if style not in STYLES:
+            raise ValueError(f"answer style {style!r} is not one of {', '.join(STYLES)}")
         self.llm = llm  # BatchedEngine: async stream(messages, max_new_tokens), .engine.tokenizer
         self.retriever = retriever
         self.grounding = grounding
+        self.selector = SentenceSelector(grounding)
         self.max_new_tokens = max_new_tokens
         self.require_knowledge = require_knowledge
+        self.style = style
 
     async def answer(self, q: Question, on_token: TokenSink | None = None) -> AnswerResult:
         injection = find_injection(q.text)
@@ -95,7 +110,7 @@ class Answerer:
                 "the message tries to change the assistant's instructions",
             )
         masked = mask_question(q)
-        hits = await self.retriever.search(q.tenant_id, retrieval_query(masked))
+        query, hits = await self._search(masked)
         relevant = self.retriever.relevant(hits)
         if not relevant and self.require_knowledge:
             best = f"{hits[0].score:.3f}" if hits else "none"
@@ -107,6 +122,11 @@ class Answerer:
                 f"needs {self.retriever.settings.min_score:.3f})",
                 hits=hits,
             )
+        if relevant:
+            relevant = prefer_language(relevant, locales.resolve(q.language))
+            selection = await asyncio.to_thread(self.selector.select, query, relevant)
+            if selection is not None:
+                return await self._answer_from(q, masked, selection, relevant, on_token)
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
         prompt_passages = [PromptPassage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
         messages = build_messages(
@@ -120,6 +140,60 @@ class Answerer:
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
         return await asyncio.to_thread(self._judge, q, result, labels)  # the encoder runs off the event loop
+
+    async def _search(self, q: Question) -> tuple[str, list[Hit]]:
+        """The query and its best passages, those in the customer's language first (the other language's
+        versions of the same articles would otherwise fill the k places). A follow-up ("and for gold
+        members?", "那金卡呢") is searched together with the customer's previous message when that finds
+        closer passages than the message alone."""
+        k = self.retriever.settings.k
+        language = locales.resolve(q.language)
+        candidates = [q.text]
+        earlier = [t.text for t in q.history if t.author == "customer"]
+        if earlier:
+            candidates.append(f"{earlier[-1]} {q.text}")
+        best: tuple[str, list[Hit]] = (q.text, [])
+        for query in candidates:
+            hits = prefer_language(await self.retriever.search(q.tenant_id, query, 2 * k), language)[:k]
+            if hits and (not best[1] or hits[0].score > best[1][0].score):
+                best = (query, hits)
+        return best
+
+    async def _answer_from(
+        self, q: Question, masked: Question, selection: Selection, relevant: list[Hit], on_token: TokenSink | None
+    ) -> AnswerResult:
+        """The answer made of the selected sentences: sent as the article wrote them when the article is in
+        the customer's language (style "extract"), otherwise put by the LLM into the customer's language (or
+        reworded, style "phrase") and checked against those sentences alone."""
+        passage = selection.passage
+        same_language = passage.language == locales.resolve(q.language)
+        if same_language and self.style == STYLE_EXTRACT:
+            text = selection.text
+            await stream_sentences(text, on_token)  # the article's own sentences: nothing to retract
+            return AnswerResult(Outcome.ANSWER, text, citations=(passage.chunk_id,), hits=relevant)
+        selected = replace(passage, text=selection.text)
+        messages = build_messages(
+            masked.persona or Persona(brand=q.tenant_id),
+            q.language,
+            masked.profile,
+            masked.history,
+            masked.text,
+            [PromptPassage("1", selected.text, passage.title)],
+        )
+        result = AnswerResult(Outcome.ANSWER, "", hits=[Hit(selected, relevant[0].score)], prompt=messages)
+        await self._generate(messages, result, None)  # nothing is shown before it is checked
+        judged = await asyncio.to_thread(self._judge, q, result, {"1": passage.chunk_id})
+        if judged.outcome == Outcome.ANSWER and not covers_numbers(judged.text, selection):
+            if same_language:  # the rewording lost a fact: the sentences themselves are the answer
+                judged = replace(judged, text=selection.text, citations=(passage.chunk_id,))
+            else:
+                detail = "the translation lost a number of the selected sentences"
+                return replace(judged, outcome=Outcome.HANDOVER, reason="not_grounded", detail=detail)
+        elif judged.outcome != Outcome.ANSWER and same_language:
+            judged = replace(judged, outcome=Outcome.ANSWER, text=selection.text, citations=(passage.chunk_id,))
+        if judged.outcome == Outcome.ANSWER:
+            await stream_sentences(judged.text, on_token)
+        return judged
 
     async def _generate(self, messages: list[dict[str, str]], result: AnswerResult, on_token: TokenSink | None) -> None:
         started = time.perf_counter()
@@ -169,6 +243,14 @@ class Answerer:
         return replace(result, text=grounding.text, citations=grounding.citations)
 
 
+async def stream_sentences(text: str, on_token: TokenSink | None) -> None:
+    """A checked answer to the caller sentence by sentence; together the pieces are exactly `text`."""
+    if on_token is None:
+        return
+    for piece in sentences(text):
+        await on_token(piece)
+
+
 def instructions_of(prompt: list[dict[str, str]]) -> str:
     """The system prompt without its knowledge passages (quoting a passage is the point, not a leak)."""
     return "\n".join(line for line in prompt[0]["content"].splitlines() if not line.startswith("[kb:"))
@@ -195,14 +277,6 @@ def safe_history(history: Sequence[Turn]) -> list[Turn]:
         if not skipping:
             kept.append(turn)
     return kept
-
-
-def retrieval_query(q: Question) -> str:
-    """What to search for: the message, with the previous customer message when this one is a short follow-up."""
-    if len(q.text.strip()) >= SHORT_QUESTION_CHARS:
-        return q.text
-    earlier = [t.text for t in q.history if t.author == "customer"]
-    return f"{earlier[-1]} {q.text}" if earlier else q.text
 
 
 class MarkerFilter:

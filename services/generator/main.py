@@ -50,7 +50,12 @@ def main() -> None:
         encoder = await asyncio.to_thread(SentenceEncoder, options.threads)
         retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval)
         answerer = Answerer(
-            batched, retriever, GroundingChecker(encoder), options.max_new_tokens, options.require_knowledge
+            batched,
+            retriever,
+            GroundingChecker(encoder),
+            options.max_new_tokens,
+            options.require_knowledge,
+            options.answer_style,
         )
         deps = GeneratorDeps(
             ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db)

@@ -76,13 +76,13 @@ class Retriever:
             if lock is not None and not lock.locked():
                 del self._locks[tenant]
 
-    async def search(self, tenant_id: str, query: str) -> list[Hit]:
-        """The best k passages for the query, best first, without a relevance cut."""
+    async def search(self, tenant_id: str, query: str, k: int | None = None) -> list[Hit]:
+        """The best k (default settings.k) passages for the query, best first, without a relevance cut."""
         index = await self.index(tenant_id)
         if not len(index):
             return []
         vector = await asyncio.to_thread(self.encoder.encode_one, query)
-        return index.search(vector, self.settings.k)
+        return index.search(vector, k or self.settings.k)
 
     def relevant(self, hits: list[Hit]) -> list[Hit]:
         return [h for h in hits if h.score >= self.settings.min_score]

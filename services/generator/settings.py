@@ -28,6 +28,11 @@ OWN = declare(
         "true",
         "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded",
     ),
+    Variable(
+        "CS_GENERATOR_ANSWER_STYLE",
+        "extract",
+        "extract: answer with the knowledge base's own sentences (the LLM only translates); phrase: the LLM rewords them",
+    ),
     Variable("CS_KNOWLEDGE_TOP_K", "3", "Knowledge-base passages put in the prompt"),
     Variable("CS_KNOWLEDGE_MIN_SCORE", "0.3", "Cosine similarity below which a passage is not about the question"),
     Variable(
@@ -100,6 +105,7 @@ class GeneratorOptions:
     max_batch: int
     retrieval: RetrievalSettings
     require_knowledge: bool
+    answer_style: str
 
     @classmethod
     def from_env(cls, env: Env) -> GeneratorOptions:
@@ -118,7 +124,10 @@ class GeneratorOptions:
                 refresh_s=env.float("CS_KNOWLEDGE_REFRESH_S"),
             ),
             require_knowledge=env.bool("CS_GENERATOR_REQUIRE_KNOWLEDGE"),
+            answer_style=env.str("CS_GENERATOR_ANSWER_STYLE"),
         )
+        if options.answer_style not in ("extract", "phrase"):
+            raise ConfigError(f"CS_GENERATOR_ANSWER_STYLE={options.answer_style!r} must be extract or phrase")
         if options.max_new_tokens < 1 or options.max_batch < 1 or options.threads < 1 or options.retrieval.k < 1:
             raise ConfigError(
                 "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_TORCH_THREADS and CS_KNOWLEDGE_TOP_K must be positive"

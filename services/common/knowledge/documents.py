@@ -72,7 +72,8 @@ class Chunk:
         return clauses(self.title, self.text)
 
 
-_CLAUSE_END_RE = re.compile(r"(?<=[.!?;。！？；])\s*|\n+")
+# A Latin sentence ends at . ! ? ; before a space (not inside "1.5" or "lumen.example"); a CJK one at its mark.
+_CLAUSE_END_RE = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])\s*|\n+")
 
 
 def clauses(title: str, text: str) -> list[str]:
