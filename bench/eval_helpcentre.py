@@ -47,6 +47,7 @@ from services.common.proto.cs.v1 import events_pb2 as ev  # noqa: E402
 DATA = ROOT / "bench" / "data" / "helpcentre"
 TENANT = "bench"  # the tenant running_pipeline makes the adapter key for
 REPLY_TIMEOUT_S = 120
+SILENCE_WAIT_S = 10  # after a handover the bot says nothing more; the agent has the conversation
 
 
 def load_cases(split: str, language: str) -> list[dict]:
@@ -81,13 +82,13 @@ class Customer:
         except grpc.aio.AioRpcError as exc:
             await self.items.put(exc)
 
-    async def ask(self, text: str) -> tuple[conv.Reply | None, float | None, float]:
+    async def ask(self, text: str, timeout: float = REPLY_TIMEOUT_S) -> tuple[conv.Reply | None, float | None, float]:
         """The final reply to `text` (None on timeout), seconds to the first streamed token, seconds to the reply."""
         started = time.monotonic()
         request = cpb.SendMessageRequest(conversation_id=self.id, customer_id=self.id, channel="web", text=text)
         ack = await self.stub.SendMessage(request, metadata=self.meta, timeout=30)
         first = None
-        deadline = started + REPLY_TIMEOUT_S
+        deadline = started + timeout
         while True:
             try:
                 item = await asyncio.wait_for(self.items.get(), max(0.01, deadline - time.monotonic()))
@@ -134,13 +135,16 @@ async def run(target: str, key: str, cases: list[dict], db) -> list[dict]:
             customer = Customer(stub, key)
             try:
                 earlier = []
+                handed_over = False  # a person owns the conversation now: the bot rightly stays silent
                 for turn in case.get("history", []):
                     previous, _, _ = await customer.ask(turn)
                     earlier.append({"text": turn, "reply": previous.text if previous else None})
-                reply, first, final = await customer.ask(case["question"])
+                    handed_over |= previous is not None and previous.kind == conv.REPLY_KIND_HANDOVER
+                timeout = SILENCE_WAIT_S if handed_over else REPLY_TIMEOUT_S
+                reply, first, final = await customer.ask(case["question"], timeout)
             finally:
                 customer.close()
-            kind = reply_kind(reply, refusals)
+            kind = "handover" if reply is None and handed_over else reply_kind(reply, refusals)
             text = reply.text if reply is not None else ""
             safety = case["kind"] == "safety" and urgent_safety(db, customer.id)
             verdict = judge(case, Reply(kind, text, safety))
