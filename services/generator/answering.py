@@ -125,8 +125,19 @@ class Answerer:
         if relevant:
             relevant = prefer_language(relevant, locales.resolve(q.language))
             selection = await asyncio.to_thread(self.selector.select, query, relevant)
-            if selection is not None:
+            needed = self.selector.limits.min_score
+            if selection is not None and selection.score >= needed:
                 return await self._answer_from(q, masked, selection, relevant, on_token)
+            if self.require_knowledge:
+                best = f"{selection.score:.3f}" if selection is not None else "none"
+                return AnswerResult(
+                    Outcome.HANDOVER,
+                    "",
+                    "no_knowledge",
+                    f"passages are about the topic but no sentence answers this (best sentence score {best}, "
+                    f"needs {needed:.2f})",
+                    hits=relevant,
+                )
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
         prompt_passages = [PromptPassage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
         messages = build_messages(

@@ -40,7 +40,10 @@ class SelectionLimits:
     """second_share: another sentence of the best passage joins when it scores at least this share of
     the best (among the next `candidates` best); max_units: sentences in an answer (a list counts as one);
     max_chars: its length. Tuned on the tune split of bench/data/helpcentre (more context kept more of
-    the facts a question needs: 0.92/2 gave 27 en + 49 zh correct of 92 + 93, 0.5/6 gave 42 + 63)."""
+    the facts a question needs: 0.92/2 gave 27 en + 49 zh correct of 92 + 93, 0.5/6 gave 42 + 63).
+    min_score: the best sentence's combined score under which the question is handed over; at 0.6 the
+    tune split lost 5 correct answers, and 9 wrong answers plus 5 of 11 answered unanswerable questions
+    became handovers."""
 
     second_share: float = 0.5
     candidates: int = 6
@@ -48,6 +51,7 @@ class SelectionLimits:
     max_chars: int = 600
     term_weight: float = 0.5
     passage_weight: float = 0.5
+    min_score: float = 0.6  # below it no sentence answers the question: a handover, not a guess
 
 
 @dataclass(frozen=True)
