@@ -110,44 +110,27 @@ class Answerer:
                 "the message tries to change the assistant's instructions",
             )
         masked = mask_question(q)
-        query, hits = await self._search(masked)
+        query, hits = await self._search(masked)  # those in the customer's language first
         relevant = self.retriever.relevant(hits)
         if not relevant and self.require_knowledge:
             best = f"{hits[0].score:.3f}" if hits else "none"
-            return AnswerResult(
-                Outcome.HANDOVER,
-                "",
-                "no_knowledge",
-                f"no knowledge-base passage is about this (best score {best}, "
-                f"needs {self.retriever.settings.min_score:.3f})",
-                hits=hits,
-            )
+            needs = f"{self.retriever.settings.min_score:.3f}"
+            return no_knowledge(f"no knowledge-base passage is about this (best score {best}, needs {needs})", hits)
         if relevant:
-            relevant = prefer_language(relevant, locales.resolve(q.language))
             selection = await asyncio.to_thread(self.selector.select, query, relevant)
             needed = self.selector.limits.min_score
             if selection is not None and selection.score >= needed:
                 return await self._answer_from(q, masked, selection, relevant, on_token)
             if self.require_knowledge:
                 best = f"{selection.score:.3f}" if selection is not None else "none"
-                return AnswerResult(
-                    Outcome.HANDOVER,
-                    "",
-                    "no_knowledge",
+                return no_knowledge(
                     f"passages are about the topic but no sentence answers this (best sentence score {best}, "
                     f"needs {needed:.2f})",
-                    hits=relevant,
+                    relevant,
                 )
         labels = {str(i + 1): h.passage.chunk_id for i, h in enumerate(relevant)}
         prompt_passages = [PromptPassage(str(i + 1), h.passage.text, h.passage.title) for i, h in enumerate(relevant)]
-        messages = build_messages(
-            masked.persona or Persona(brand=q.tenant_id),
-            q.language,
-            masked.profile,
-            masked.history,
-            masked.text,
-            prompt_passages,
-        )
+        messages = prompt_for(q, masked, prompt_passages)
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
         return await asyncio.to_thread(self._judge, q, result, labels)  # the encoder runs off the event loop
@@ -183,14 +166,7 @@ class Answerer:
             await stream_sentences(text, on_token)  # the article's own sentences: nothing to retract
             return AnswerResult(Outcome.ANSWER, text, citations=(passage.chunk_id,), hits=relevant)
         selected = replace(passage, text=selection.text)
-        messages = build_messages(
-            masked.persona or Persona(brand=q.tenant_id),
-            q.language,
-            masked.profile,
-            masked.history,
-            masked.text,
-            [PromptPassage("1", selected.text, passage.title)],
-        )
+        messages = prompt_for(q, masked, [PromptPassage("1", selected.text, passage.title)])
         result = AnswerResult(Outcome.ANSWER, "", hits=[Hit(selected, relevant[0].score)], prompt=messages)
         await self._generate(messages, result, None)  # nothing is shown before it is checked
         judged = await asyncio.to_thread(self._judge, q, result, {"1": passage.chunk_id})
@@ -252,6 +228,17 @@ class Answerer:
                 f"{grounding.support:.0%} of its statements supported)",
             )
         return replace(result, text=grounding.text, citations=grounding.citations)
+
+
+def no_knowledge(detail: str, hits: list[Hit]) -> AnswerResult:
+    """The handover when the knowledge base does not answer the question."""
+    return AnswerResult(Outcome.HANDOVER, "", "no_knowledge", detail, hits=hits)
+
+
+def prompt_for(q: Question, masked: Question, passages: Sequence[PromptPassage]) -> list[dict[str, str]]:
+    """The chat prompt for the masked question with these passages (the brand defaults to the tenant id)."""
+    persona = masked.persona or Persona(brand=q.tenant_id)
+    return build_messages(persona, q.language, masked.profile, masked.history, masked.text, passages)
 
 
 async def stream_sentences(text: str, on_token: TokenSink | None) -> None:

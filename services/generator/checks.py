@@ -287,7 +287,7 @@ def check_answer(
         problems.append(TEMPLATE_PLACEHOLDER)
     if has_code:
         problems.append(CODE)
-    if _STAFF_VOICE_RE.search(text):
+    if in_staff_voice(text):
         problems.append(STAFF_VOICE)
     return CheckResult(ok=not problems, problems=tuple(problems), cleaned_text=text)
 
@@ -310,6 +310,11 @@ def _unbacked_amount(sentence: str, policy_text: str) -> bool:
 
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def in_staff_voice(text: str) -> bool:
+    """Whether the text talks about "the customer" instead of to them (a staff guideline retold)."""
+    return _STAFF_VOICE_RE.search(text) is not None
 
 
 def numbers_in(text: str) -> set[float]:

@@ -64,7 +64,7 @@ def _unit_pattern() -> re.Pattern[str]:
         reverse=True,
     )
     groups = "|".join(f"(?P<{cls}{i}>{u})" for i, (u, cls) in enumerate(units))
-    return re.compile(r"([$€£¥￥]\s*)?(\d+(?:[.,]\d+)*)\s*(?:" + groups + r")?(?![\w])?", re.I)
+    return re.compile(r"([$€£¥￥]\s*)?(\d+(?:[.,]\d+)*)\s*(?:" + groups + r")?", re.I)
 
 
 _QUANTITY_RE = _unit_pattern()
@@ -183,16 +183,17 @@ class GroundingChecker:
         problems = []
         if contradicted:
             problems.append(CONTRADICTION)
-        source = "\n".join(f"{p.title}\n{p.text}" for p in passages)
-        known_numbers = numbers_in(question).union(*(numbers_in(f"{p.title} {p.text}") for p in passages))
-        if not numbers_in(text) <= known_numbers:
+        known = "\n".join([*(f"{p.title}\n{p.text}" for p in passages), question])  # what the answer may say
+        if not numbers_in(text) <= numbers_in(known):
             problems.append(UNSUPPORTED_NUMBER)
-        elif any(unit and (n, unit) not in quantities(f"{source}\n{question}") for n, unit in quantities(text)):
-            problems.append(UNSUPPORTED_NUMBER)  # a number the passages give, with another unit
-        known_text = _normalised(f"{source}\n{question}")
+        else:
+            said = quantities(known)
+            if any(unit and (n, unit) not in said for n, unit in quantities(text)):
+                problems.append(UNSUPPORTED_NUMBER)  # a number the passages give, with another unit
+        known_text = _normalised(known)
         if any(path not in known_text for path in menu_paths(text)):
             problems.append(UNSUPPORTED_PATH)
-        if any(foreign_words(sentence, f"{source}\n{question}") for sentence in stating):
+        if any(foreign_words(sentence, known) for sentence in stating):
             problems.append(MIXED_SCRIPT)
         if share < self.limits.min_supported_share:
             problems.append(UNSUPPORTED_CLAIMS)
@@ -208,9 +209,11 @@ class GroundingChecker:
         best: list[str | None] = [None] * len(stating)
         disagreed = [False] * len(stating)
         for passage in passages:
-            units, clause_vectors = self._clause_vectors(passage)
+            units, clause_vectors = self.clause_vectors(passage)
             similarity = vectors @ clause_vectors.T
             words = _content_words(f"{passage.title} {passage.text}")
+            unit_terms = [terms(u) for u in units]
+            unit_negated = [negated(u) for u in units]
             for i, sentence in enumerate(stating):
                 close = [j for j in np.argsort(-similarity[i]) if similarity[i, j] >= self.limits.sentence_support]
                 agreeing = [j for j in close if agrees(sentence, units[j])]
@@ -227,12 +230,12 @@ class GroundingChecker:
                         disagreed[i] = True
                 if score >= self.limits.sentence_support and score > best_score[i]:
                     best_score[i], best[i] = score, passage.chunk_id
-                if opposed_by_words(sentence, units):
+                if opposed_by_words(sentence, unit_terms, unit_negated):
                     disagreed[i], best[i], best_score[i] = True, None, 2.0  # nothing else can support it
         contradicted = any(d and b is None for d, b in zip(disagreed, best, strict=False))
         return best, contradicted
 
-    def _clause_vectors(self, passage: Passage) -> tuple[list[str], np.ndarray]:
+    def clause_vectors(self, passage: Passage) -> tuple[list[str], np.ndarray]:
         key = f"{passage.chunk_id}\0{passage.title}\0{passage.text}"  # a re-ingested passage is new
         cached = self._clauses.get(key)
         if cached is not None:
@@ -265,19 +268,20 @@ def agrees(sentence: str, clause: str) -> bool:
 MAX_NAMING_CLAUSES = 2  # a word in more clauses than this names nothing in particular ("item", "order")
 
 
-def _terms(text: str) -> set[str]:
+def terms(text: str) -> set[str]:
     """English content words and Chinese character pairs (without negation characters)."""
     pairs = {run[i : i + 2] for run in _HAN_RUN_RE.findall(text) for i in range(len(run) - 1)}
     return _content_words(text) | {p for p in pairs if not negated(p)}
 
 
-def opposed_by_words(sentence: str, units: Sequence[str]) -> bool:
+def opposed_by_words(sentence: str, unit_terms: Sequence[set[str]], unit_negated: Sequence[bool]) -> bool:
     """Whether the sentence names something ("final-sale items", "清仓") that the passage mentions only in
     clauses of the opposite polarity: the answer says of that thing the opposite of what the passage says,
-    even when its closest clause by embedding is about something else."""
+    even when its closest clause by embedding is about something else. `unit_terms` and `unit_negated` are
+    the passage clauses' `terms` and `negated`, computed once per passage."""
     polarity = negated(sentence)
-    for term in _terms(sentence):
-        holding = [u for u in units if term in _terms(u)]
-        if 0 < len(holding) <= MAX_NAMING_CLAUSES and all(negated(u) != polarity for u in holding):
+    for term in terms(sentence):
+        holding = [i for i, held in enumerate(unit_terms) if term in held]
+        if 0 < len(holding) <= MAX_NAMING_CLAUSES and all(unit_negated[i] != polarity for i in holding):
             return True
     return False

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from services.common import locales
 from services.common.knowledge.index import Hit, Passage
+from services.generator.checks import in_staff_voice, numbers_in
+from services.generator.grounding import GroundingChecker, terms
 
 _CONDITION_RE = re.compile(r"^\s*(?:" + "|".join(locales.all_cues("selection.condition_openers")) + r")", re.I)
 _BACK_REFERENCE_RE = re.compile(r"^\s*(?:" + "|".join(locales.all_cues("selection.back_references")) + r")", re.I)
@@ -82,10 +84,8 @@ def _is_cjk(char: str) -> bool:
 def answers_customer(unit: str) -> bool:
     """Whether a sentence can be told to a customer: not a question, not staff talk about "the customer"
     (agent guidelines describe the situation before the policy)."""
-    from services.generator.checks import _STAFF_VOICE_RE
-
     stripped = unit.strip()
-    return not stripped.endswith(("?", "？")) and not _STAFF_VOICE_RE.search(stripped)
+    return not stripped.endswith(("?", "？")) and not in_staff_voice(stripped)
 
 
 def prefer_language(hits: Sequence[Hit], language: str) -> list[Hit]:
@@ -95,29 +95,26 @@ def prefer_language(hits: Sequence[Hit], language: str) -> list[Hit]:
 
 
 class SentenceSelector:
-    def __init__(self, grounding, limits: SelectionLimits | None = None) -> None:
-        self.grounding = grounding  # GroundingChecker: the encoder and its cache of clause vectors
+    def __init__(self, grounding: GroundingChecker, limits: SelectionLimits | None = None) -> None:
+        self.grounding = grounding  # the encoder and its cache of clause vectors
         self.limits = limits or SelectionLimits()
 
     def select(self, question: str, hits: Sequence[Hit]) -> Selection | None:
-        from services.generator.grounding import _terms
-
         if not hits:
             return None
         query = self.grounding.encoder.encode_one(question)
-        wanted = _terms(question)
+        wanted = terms(question)
         scored: list[tuple[float, int, int]] = []  # (score, hit index, unit index)
         units_of: list[list[str]] = []
         for h_i, hit in enumerate(hits):
-            units, vectors = self.grounding._clause_vectors(hit.passage)
+            units, vectors = self.grounding.clause_vectors(hit.passage)
             units_of.append(units)
             first = 1 if hit.passage.title and units and units[0] == hit.passage.title else 0
             cosines = vectors @ query
             for u_i in range(first, len(units)):
                 if not answers_customer(units[u_i]):
                     continue
-                terms = _terms(units[u_i])
-                overlap = len(wanted & terms) / len(wanted) if wanted else 0.0
+                overlap = len(wanted & terms(units[u_i])) / len(wanted) if wanted else 0.0
                 score = float(cosines[u_i]) + self.limits.term_weight * overlap + self.limits.passage_weight * hit.score
                 scored.append((score, h_i, u_i))
         if not scored:
@@ -168,6 +165,4 @@ class SentenceSelector:
 
 def covers_numbers(answer: str, selection: Selection) -> bool:
     """Whether a rewording kept every number of the selected sentences (a dropped "30 days" is a lost fact)."""
-    from services.generator.checks import numbers_in
-
     return numbers_in(selection.text) <= numbers_in(answer)
