@@ -28,7 +28,6 @@ import pathlib
 import random
 import sys
 import time
-import uuid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import grpc  # noqa: E402
 from answer_judge import KINDS, Reply, judge, rate  # noqa: E402
-from pipeline_stack import running_pipeline  # noqa: E402
+from pipeline_stack import ReplyStream, running_pipeline  # noqa: E402
 
 from services.common.proto.cs.v1 import conversation_pb2 as conv  # noqa: E402
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb  # noqa: E402
@@ -64,23 +63,11 @@ def load_cases(split: str, language: str) -> list[dict]:
     return cases
 
 
-class Customer:
-    """One conversation: its reply stream read in the background."""
+class Customer(ReplyStream):
+    """One evaluation customer: a conversation of its own, asked one message at a time."""
 
     def __init__(self, stub: cgrpc.CustomerServiceStub, key: str) -> None:
-        self.id = f"eval-{uuid.uuid4().hex[:12]}"
-        self.meta = (("authorization", f"Bearer {key}"),)
-        self.stub = stub
-        self.items: asyncio.Queue = asyncio.Queue()
-        self.call = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=self.id), metadata=self.meta)
-        self.pump = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for item in self.call:
-                await self.items.put(item)
-        except grpc.aio.AioRpcError as exc:
-            await self.items.put(exc)
+        super().__init__(stub, key, "eval")
 
     async def ask(self, text: str, timeout: float = REPLY_TIMEOUT_S) -> tuple[conv.Reply | None, float | None, float]:
         """The final reply to `text` (None on timeout), seconds to the first streamed token, seconds to the reply."""
@@ -100,10 +87,6 @@ class Customer:
                 first = time.monotonic() - started
             elif item.HasField("reply") and item.reply.in_reply_to == ack.message_id:
                 return item.reply, first, time.monotonic() - started
-
-    def close(self) -> None:
-        self.call.cancel()
-        self.pump.cancel()
 
 
 def reply_kind(reply: conv.Reply | None, refusal_texts: set[str]) -> str:

@@ -30,13 +30,18 @@ import os
 import random
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from pipeline_stack import QUESTIONS, ROOT, SERVICES, running_pipeline  # bench/ is on sys.path when a script in it runs
+from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
+    QUESTIONS,
+    ROOT,
+    SERVICES,
+    ReplyStream,
+    running_pipeline,
+)
 
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
@@ -86,28 +91,13 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-class Conversation:
-    """One customer's reply stream, read by a background task so a slow read never cancels the call."""
+class Conversation(ReplyStream):
+    """One load customer: its reply stream, and where it is in the question list."""
 
     def __init__(self, stub: cgrpc.CustomerServiceStub, key: str) -> None:
-        self.id = f"load-{uuid.uuid4().hex[:12]}"
-        self.meta = (("authorization", f"Bearer {key}"),)
+        super().__init__(stub, key, "load")
         self.turns = 0
         self.first_question = random.randrange(len(QUESTIONS))
-        self.items: asyncio.Queue = asyncio.Queue()
-        self.call = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=self.id), metadata=self.meta)
-        self.pump = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for item in self.call:
-                await self.items.put(item)
-        except grpc.aio.AioRpcError as exc:
-            await self.items.put(exc)
-
-    def close(self) -> None:
-        self.call.cancel()
-        self.pump.cancel()
 
 
 async def one_turn(

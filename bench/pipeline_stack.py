@@ -7,6 +7,7 @@ waits until each answers SERVING. The benchmarks drive it from their own process
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -20,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import grpc  # noqa: E402
+
+from services.common.proto.cs.v1 import customer_service_pb2 as cpb  # noqa: E402
 from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait_serving  # noqa: E402
 
 SERVICES = ("gateway", "intent", "sentiment", "generator")
@@ -37,6 +41,30 @@ QUESTIONS = [
     "How do I update my e-mail address?",
 ]
 START_TIMEOUT_S = 300  # model loading on a 2-core machine
+
+
+class ReplyStream:
+    """One conversation's reply stream, read by a background task so a slow read never cancels the call;
+    what arrives (StreamRepliesResponse items, or the AioRpcError that ended the stream) is in `items`."""
+
+    def __init__(self, stub, key: str, prefix: str) -> None:
+        self.id = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.meta = (("authorization", f"Bearer {key}"),)
+        self.stub = stub
+        self.items: asyncio.Queue = asyncio.Queue()
+        self.call = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=self.id), metadata=self.meta)
+        self.pump = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for item in self.call:
+                await self.items.put(item)
+        except grpc.aio.AioRpcError as exc:
+            await self.items.put(exc)
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.pump.cancel()
 
 
 @dataclass
