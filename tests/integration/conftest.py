@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
+import uuid
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
 from tests.conftest import ServiceProcess, Stack, free_port, start_service, wait_serving
+
+
+@contextlib.asynccontextmanager
+async def read_from_start(stack: Stack, topic: str) -> AsyncIterator:
+    """A started consumer of `topic` in a group of its own, from the earliest offset; stopped on exit."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=stack.kafka, group_id=f"it-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def create_keys_async(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:

@@ -17,7 +17,6 @@ import uuid
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from services.common.platform.ids import derived_id
@@ -31,7 +30,14 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect, migrate
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
-from tests.integration.conftest import auth, create_keys, create_keys_async, start_gateway, wait_stream_route
+from tests.integration.conftest import (
+    auth,
+    create_keys,
+    create_keys_async,
+    read_from_start,
+    start_gateway,
+    wait_stream_route,
+)
 from tests.integration.test_gateway_api import publish
 from tests.integration.test_generator_failures import worker  # noqa: F401  (the fixture)
 
@@ -86,15 +92,8 @@ async def stream_outcome(channel, key: str, conversation_id: str) -> str:
 
 async def inbound_keys(stack, conversation_id: str, wanted: int, timeout: float = 20) -> dict[str, bytes]:
     """Tenant -> record key of the inbound events of `conversation_id` (waiting for `wanted` tenants)."""
-    consumer = AIOKafkaConsumer(
-        INBOUND.name(stack.prefix),
-        bootstrap_servers=stack.kafka,
-        group_id=f"it-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
     keys: dict[str, bytes] = {}
-    try:
+    async with read_from_start(stack, INBOUND.name(stack.prefix)) as consumer:
         async with asyncio.timeout(timeout):
             while len(keys) < wanted:
                 for records in (await consumer.getmany(timeout_ms=300)).values():
@@ -102,8 +101,6 @@ async def inbound_keys(stack, conversation_id: str, wanted: int, timeout: float 
                         event = INBOUND.decode(record.value)
                         if event.conversation_id == conversation_id:
                             keys[event.tenant_id] = record.key
-    finally:
-        await consumer.stop()
     return keys
 
 

@@ -9,12 +9,12 @@ import subprocess
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.topics import INBOUND, conversation_key
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.worker.loop import EventLoop, WorkerSpec
+from tests.integration.conftest import read_from_start
 
 
 def cs(stack, *argv: str) -> subprocess.CompletedProcess:
@@ -58,22 +58,13 @@ async def source_copies(stack, message_id: str, wanted: int, timeout: float = 30
 
 async def source_keys(stack, message_id: str, wanted: int, timeout: float = 30) -> list[bytes]:
     """The record keys of the copies of the message on its source topic (waiting for `wanted`)."""
-    consumer = AIOKafkaConsumer(
-        INBOUND.name(stack.prefix),
-        bootstrap_servers=stack.kafka,
-        group_id=f"it-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
     found: list[bytes] = []
-    try:
+    async with read_from_start(stack, INBOUND.name(stack.prefix)) as consumer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while len(found) < wanted and loop.time() < deadline:
             for records in (await consumer.getmany(timeout_ms=300)).values():
                 found += [r.key for r in records if INBOUND.decode(r.value).message_id == message_id]
-    finally:
-        await consumer.stop()
     return found
 
 

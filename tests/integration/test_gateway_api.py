@@ -8,7 +8,7 @@ import uuid
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.platform.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
@@ -18,21 +18,14 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from tests.integration.conftest import auth
+from tests.integration.conftest import auth, read_from_start
 
 pytestmark = pytest.mark.stack
 
 
 async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list[ev.MessageReceived]:
-    consumer = AIOKafkaConsumer(
-        INBOUND.name(stack.prefix),
-        bootstrap_servers=stack.kafka,
-        group_id=f"it-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
     found = []
-    try:
+    async with read_from_start(stack, INBOUND.name(stack.prefix)) as consumer:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
@@ -44,8 +37,6 @@ async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list
                         found.append(event)
             if found:
                 return found
-    finally:
-        await consumer.stop()
     return found
 
 
