@@ -121,7 +121,8 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         sent = RecentIds()
         try:
             with self.gw.hub.conversation(tenant, conversation_id) as sub:
-                await self.gw.repos.stream_routes.set(tenant, conversation_id, address)
+                async with self.gw.hub.route_lock(tenant, conversation_id):
+                    await self.gw.repos.stream_routes.set(tenant, conversation_id, address)
                 if request.replay:
                     for doc in await self.gw.repos.messages.history(tenant, conversation_id):
                         if doc["author"] != "customer":
@@ -141,8 +142,10 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                         yield pb.StreamRepliesResponse(state=item)
         finally:
             # Outside the subscription: while it is held, this very stream still counts as one.
-            if not self.gw.hub.has_conversation(tenant, conversation_id):
-                await self.gw.repos.stream_routes.clear(tenant, conversation_id, address)
+            # Under the route lock, so a stream opening meanwhile writes its route after this delete.
+            async with self.gw.hub.route_lock(tenant, conversation_id):
+                if not self.gw.hub.has_conversation(tenant, conversation_id):
+                    await self.gw.repos.stream_routes.clear(tenant, conversation_id, address)
 
     @unary
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:

@@ -78,6 +78,30 @@ class Hub:
         self._conversations: dict[str, set[Subscription]] = defaultdict(set)
         self._queues: dict[str, set[Subscription]] = defaultdict(set)
         self._recent_replies = RecentIds(RECENT_REPLIES)
+        self._route_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def route_lock(self, tenant_id: str, conversation_id: str) -> AsyncIterator[None]:
+        """Serialises this replica's writes of one conversation's stream route.
+
+        A stream closing checks whether another stream still holds the conversation and then
+        deletes the route; a stream opening meanwhile writes it. Without the lock the delete can
+        reach the database after the write, and the open stream is left without a route (its
+        tokens are never pushed here). Locks exist only while someone holds or waits for them.
+        """
+        key = f"{tenant_id}/{conversation_id}"
+        lock, users = self._route_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._route_locks[key]
+
+    def route_locks_held(self) -> int:
+        return len(self._route_locks)
 
     @contextlib.contextmanager
     def conversation(self, tenant_id: str, conversation_id: str):
