@@ -10,6 +10,7 @@
 #                                     import-linter, grpcio-tools, ruff, mypy)
 #                                   - buf (Go), for the protos lint
 #                                   - the pinned tools deploy/validate.sh checks the deployment files with
+#                                   - Debian's chromium (apt-get, as root), which the browser tests drive
 #
 # pip's cache, ~/.m2 and the Go module cache make a second machine fast; CS_TOOLS_DIR
 # (~/.cache/cs-platform/tools) holds the jars and binaries, shared by clones.
@@ -83,6 +84,14 @@ install_buf() {
   ln -sf "$BUF_BIN" "$TOOLS_DIR/bin/buf"
 }
 
+install_chromium() {  # the browser the console and web-chat tests drive (Playwright, by executable path)
+  command -v chromium >/dev/null && return
+  [[ $(id -u) == 0 ]] || die "chromium not found: install it (apt-get install chromium) or run this as root"
+  say "installing Debian's chromium (browser tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+}
+
 started=$SECONDS
 case "${1:-}" in
   "")
@@ -92,6 +101,7 @@ case "${1:-}" in
   --dev)
     timed "python dev packages" python_dev_packages
     timed "buf" install_buf
+    timed "chromium (browser tests)" install_chromium
     timed "deployment validation tools" bash deploy/validate.sh install
     ;;
   *) echo "usage: $0 [--dev]" >&2; exit 2 ;;
