@@ -67,11 +67,12 @@ stack-down:
 models: install
 	bash deploy/local/models.sh
 
-## the demo tenant's knowledge base (the ABCD guidelines; re-running changes nothing unless the file did) and persona
+## the demo tenant's knowledge base (a customer-facing help centre in English and Chinese, the fictional
+## Lumen Outfitters of bench/data/helpcentre; re-running changes nothing unless the files did) and persona
 knowledge: stack-up
-	$(PY) -m services.cli kb ingest --tenant $(DEMO_TENANT) $(CS_SHARED_DATA)/abcd/guidelines.json
-	$(PY) -m services.cli tenants persona --tenant $(DEMO_TENANT) --brand AcmeBrands \
-		--business "an online clothing retailer" --business-zh "一家网上服装店"
+	$(PY) -m services.cli kb ingest --tenant $(DEMO_TENANT) bench/data/helpcentre/kb
+	$(PY) -m services.cli tenants persona --tenant $(DEMO_TENANT) --brand "Lumen Outfitters" \
+		--business "an outdoor-gear retailer" --business-zh "一家户外用品零售商"
 
 services-up: stack-up models
 	bash deploy/local/services.sh up

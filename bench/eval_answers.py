@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from services.common.knowledge.documents import load_source  # noqa: E402
 from services.common.knowledge.ingest import ingest_documents  # noqa: E402
 from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
-from services.common.ml.embeddings import SentenceEncoder  # noqa: E402
+from services.common.ml.embeddings import SentenceEncoder, shared_ranker  # noqa: E402
 from services.common.storage.mongo import connect  # noqa: E402
 from services.generator import evaluation  # noqa: E402
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question  # noqa: E402
@@ -110,7 +110,7 @@ async def evaluate(args: argparse.Namespace) -> dict:
         encoder = SentenceEncoder()
         ingest = await ingest_documents(db, encoder, TENANT, load_source(args.kb))
         print(ingest)
-        retriever = Retriever(KnowledgeRepo(db), encoder, RetrievalSettings(min_score=args.min_score))
+        retriever = Retriever(KnowledgeRepo(db), encoder, RetrievalSettings(min_score=args.min_score), shared_ranker())
         answerer = None
         if not args.no_llm:
             llm = load_llm(max_batch=1)

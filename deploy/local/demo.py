@@ -29,8 +29,9 @@ from services.gateway.settings import VARIABLES as GATEWAY_VARIABLES
 TENANT = "demo-retail"
 REPLY_TIMEOUT_S = 180
 
-# The demo tenant's knowledge is the ABCD guidelines (`make demo` runs `cs kb ingest` first): policy
-# questions get answers grounded in them, with citations; a question they don't cover is handed over.
+# The demo tenant's knowledge is the Lumen Outfitters help centre, English and Chinese articles
+# (bench/data/helpcentre/kb; `make demo` runs `cs kb ingest` first): questions it answers get the
+# articles' own sentences, with citations; a question it doesn't cover is handed over.
 SCRIPT = [
     (
         "en",
@@ -39,7 +40,7 @@ SCRIPT = [
         "standard",
         [
             "Hi! How much does standard shipping cost?",
-            "My promo code stopped working. How long do promotions usually last?",
+            "Can I use two promo codes on one order?",
         ],
     ),
     (
@@ -48,7 +49,7 @@ SCRIPT = [
         "李雷",
         "standard",
         [
-            "我的优惠码用不了了，优惠活动一般有效多久？",
+            "退款一般多久能到账？",
         ],
     ),
     (
@@ -57,7 +58,7 @@ SCRIPT = [
         "Carl",
         "standard",
         [
-            "Do you have a physical store in Berlin?",
+            "Do you offer gift wrapping?",
         ],
     ),
     (

@@ -149,15 +149,17 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
 async def _kb_search(db, args: argparse.Namespace) -> int:
     from services.common.knowledge.index import KnowledgeIndex
     from services.common.knowledge.repo import KnowledgeRepo
-    from services.common.ml.embeddings import SentenceEncoder
+    from services.common.ml.embeddings import RankingEncoder, SentenceEncoder
 
     repo = KnowledgeRepo(db)
     index = KnowledgeIndex.from_records(await repo.chunks(args.tenant), await repo.revision(args.tenant))
     if not len(index):
         print(f"cs kb search: tenant {args.tenant!r} has no knowledge; load some with `cs kb ingest`", file=sys.stderr)
         return 1
-    for hit in index.search(SentenceEncoder().encode_one(args.text), args.k):
-        print(f"{hit.score:.3f}\t{hit.passage.chunk_id}\t{' '.join(hit.passage.text.split())[:120]}")
+    rank_query = RankingEncoder().query(args.text) if index.ranked else None
+    for hit in index.search(SentenceEncoder().encode_one(args.text), args.k, rank_query):
+        rank = f"{hit.rank_score:.3f}" if hit.rank_score is not None else "-"
+        print(f"{hit.score:.3f}\t{rank}\t{hit.passage.chunk_id}\t{' '.join(hit.passage.text.split())[:120]}")
     return 0
 
 
@@ -289,7 +291,11 @@ def parser() -> argparse.ArgumentParser:
     )
     ki.add_argument("paths", nargs="+")
     kl = kbsub.add_parser("list", help="the tenant's documents")
-    ks = kbsub.add_parser("search", help="the passages retrieved for a question, with their scores")
+    ks = kbsub.add_parser(
+        "search",
+        help="the passages closest to a question: sentence-encoder score (relevance), ranking score (order; "
+        "the generator adds the share of the question's words each passage holds), passage, text",
+    )
     ks.add_argument("text")
     ks.add_argument("-k", type=int, default=3)
     for command in (ki, kl, ks):

@@ -117,7 +117,8 @@ class Answerer:
             needs = f"{self.retriever.settings.min_score:.3f}"
             return no_knowledge(f"no knowledge-base passage is about this (best score {best}, needs {needs})", hits)
         if relevant:
-            selection = await asyncio.to_thread(self.selector.select, query, relevant)
+            rank_query = await self.retriever.rank_query(query)
+            selection = await asyncio.to_thread(self.selector.select, query, relevant, rank_query)
             needed = self.selector.limits.min_score
             if selection is not None and selection.score >= needed:
                 return await self._answer_from(q, masked, selection, relevant, on_token)

@@ -54,12 +54,12 @@ _WORD_RE = re.compile(r"[a-z][a-z'-]{2,}")
 _STOPWORDS = frozenset(locales.all_cues("grounding.stopwords"))
 _NEGATION_RE = re.compile("|".join(f"(?:{n})" for n in locales.all_cues("grounding.negations")))
 _NEGATION_EXCEPTIONS = tuple(sorted(locales.all_cues("grounding.negation_exceptions"), key=len, reverse=True))
-_UNIT_CLASSES = ("day", "hour", "minute", "week", "month", "year", "percent", "money", "point", "item")
+UNIT_CLASSES = ("day", "hour", "minute", "week", "month", "year", "percent", "money", "point", "item")
 
 
 def _unit_pattern() -> re.Pattern[str]:
     units = sorted(
-        ((u, cls) for cls in _UNIT_CLASSES for u in locales.all_cues(f"grounding.units.{cls}")),
+        ((u, cls) for cls in UNIT_CLASSES for u in locales.all_cues(f"grounding.units.{cls}")),
         key=lambda pair: len(pair[0]),
         reverse=True,
     )

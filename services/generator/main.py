@@ -29,7 +29,7 @@ def main() -> None:
 
     async def setup(ctx: WorkerContext):
         from services.common.knowledge.repo import KnowledgeRepo
-        from services.common.ml.embeddings import SentenceEncoder
+        from services.common.ml.embeddings import RankingEncoder, SentenceEncoder
         from services.generator.answering import Answerer
         from services.generator.grounding import GroundingChecker
         from services.generator.llm.batched import BatchedEngine
@@ -48,7 +48,8 @@ def main() -> None:
 
         ctx.on_close(close_engine)
         encoder = await asyncio.to_thread(SentenceEncoder, options.threads)
-        retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval)
+        ranker = await asyncio.to_thread(RankingEncoder, options.threads)
+        retriever = Retriever(KnowledgeRepo(ctx.db), encoder, options.retrieval, ranker)
         answerer = Answerer(
             batched,
             retriever,

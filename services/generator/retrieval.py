@@ -4,18 +4,29 @@ The index of a tenant is loaded from the database on its first question and kept
 `refresh_s` seconds the tenant's knowledge revision is read (one small query), and a new revision
 (someone ran `cs kb ingest`) reloads the index. So new knowledge reaches answers within seconds,
 without a restart, and a question costs no database read of the passages.
+
+Passages are ordered by the ranking encoder's score (when the knowledge was ingested with it) plus a
+share of the question's words they hold, weighted by rarity (idf over the tenant's passages): a rare
+word of the question ("JCB", "Honolulu", "押金") found in a passage is strong evidence of its topic.
+On the help-centre tune split this put the right article first for 74 of 93 Chinese and 61-66 of 92
+English questions, against 67 and 55 by the sentence encoder alone. The returned scores stay the
+sentence encoder's, which the relevance threshold (min_score) is set on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from services.common.knowledge.index import Hit, KnowledgeIndex
 from services.common.knowledge.repo import KnowledgeRepo
-from services.common.ml.embeddings import SentenceEncoder
+from services.common.ml.embeddings import RankingEncoder, SentenceEncoder
+from services.generator.grounding import terms
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class RetrievalSettings:
     k: int = 3
     min_score: float = 0.3
     refresh_s: float = 10.0
+    word_weight: float = 0.3  # the share of the question's (idf-weighted) words, added to the ranking score
 
 
 MAX_TENANT_INDEXES = 256  # tenants whose knowledge index a generator keeps in memory
@@ -34,15 +46,46 @@ MAX_TENANT_INDEXES = 256  # tenants whose knowledge index a generator keeps in m
 class _Cached:
     index: KnowledgeIndex
     checked_at: float
+    words: WordIndex | None = None
+
+
+@dataclass
+class WordIndex:
+    """Each passage's words (grounding.terms of title and text) and every word's idf over the passages."""
+
+    passage_terms: list[frozenset[str]]
+    idf: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: KnowledgeIndex) -> WordIndex:
+        passage_terms = [frozenset(terms(f"{p.title} {p.text}")) for p in index.passages]
+        df = Counter(t for ts in passage_terms for t in ts)
+        n = len(passage_terms)
+        return cls(passage_terms, {t: math.log(n / c) for t, c in df.items()})
+
+    def shares(self, question: str) -> np.ndarray:
+        """Per passage, the idf-weighted share of the question's words it holds (0 when none)."""
+        wanted = terms(question)
+        unseen = math.log(max(len(self.passage_terms), 1) + 1)  # a word no passage has weighs most
+        total = sum(self.idf.get(t, unseen) for t in wanted)
+        if not total:
+            return np.zeros(len(self.passage_terms), dtype=np.float32)
+        return np.array([sum(self.idf[t] for t in wanted & ts) / total for ts in self.passage_terms], dtype=np.float32)
 
 
 class Retriever:
     def __init__(
-        self, repo: KnowledgeRepo, encoder: SentenceEncoder, settings: RetrievalSettings | None = None
+        self,
+        repo: KnowledgeRepo,
+        encoder: SentenceEncoder,
+        settings: RetrievalSettings | None = None,
+        ranker: RankingEncoder | None = None,
     ) -> None:
         self.repo = repo
         self.encoder = encoder
+        self.ranker = ranker  # None: passages ordered by the sentence encoder alone
         self.settings = settings or RetrievalSettings()
+        self._rank_queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache: OrderedDict[str, _Cached] = OrderedDict()  # least recently asked first
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -81,8 +124,39 @@ class Retriever:
         index = await self.index(tenant_id)
         if not len(index):
             return []
+        k = k or self.settings.k
         vector = await asyncio.to_thread(self.encoder.encode_one, query)
-        return index.search(vector, k or self.settings.k)
+        rank_query = await self.rank_query(query)
+        if rank_query is None or not index.ranked:
+            return index.search(vector, k)
+        cached = self._cache.get(tenant_id)
+        if cached is None or cached.index is not index:  # evicted or reloaded meanwhile: words of this index
+            words = WordIndex.of(index)
+        else:
+            words = cached.words = cached.words or WordIndex.of(index)
+        hits = index.search(vector, len(index), rank_query)
+        shares = words.shares(query)
+        position = {id(p): i for i, p in enumerate(index.passages)}
+        boosted = [
+            replace(
+                h, rank_score=(h.rank_score or 0.0) + self.settings.word_weight * float(shares[position[id(h.passage)]])
+            )
+            for h in hits
+        ]
+        boosted.sort(key=lambda h: -(h.rank_score or 0.0))
+        return boosted[:k]
+
+    async def rank_query(self, query: str) -> np.ndarray | None:
+        """The ranking encoder's vector of a query (the last few are remembered), None without one."""
+        if self.ranker is None:
+            return None
+        vector = self._rank_queries.get(query)
+        if vector is None:
+            vector = await asyncio.to_thread(self.ranker.query, query)
+            self._rank_queries[query] = vector
+            while len(self._rank_queries) > 256:
+                self._rank_queries.popitem(last=False)
+        return vector
 
     def relevant(self, hits: list[Hit]) -> list[Hit]:
         return [h for h in hits if h.score >= self.settings.min_score]

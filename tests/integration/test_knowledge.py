@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from services.common.knowledge.repo import KnowledgeRepo
-from services.common.ml.embeddings import shared_encoder
+from services.common.ml.embeddings import shared_encoder, shared_ranker
 from services.common.storage.mongo import connect
 from services.generator.retrieval import RetrievalSettings, Retriever
 from tests.conftest import SHARED_DATA, Stack
@@ -20,7 +20,7 @@ ABCD = SHARED_DATA / "abcd" / "guidelines.json"
 
 
 def kb(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return stack.cli("kb", *args)
+    return stack.cli("kb", *args, timeout=300)  # the ABCD guidelines take ~40 s on a busy 2-core machine
 
 
 @pytest.fixture
@@ -81,3 +81,31 @@ async def test_retrieval_sees_new_knowledge_without_a_restart_and_only_the_tenan
     chinese = retriever.relevant(await retriever.search("kb-live", "可以带狗进店吗？"))
     assert [h.passage.chunk_id for h in chinese] == ["pets/pets#0"]
     assert await retriever.search("kb-other-tenant", "Can I bring my dog into the store?") == []
+
+
+async def test_documents_stored_before_the_ranking_encoder_are_re_embedded_and_then_ranked_by_it(
+    stack, repo, tmp_path: pathlib.Path
+):
+    faq = tmp_path / "faq.md"
+    faq.write_text(
+        "# Payment\nWe take Visa, Mastercard, American Express and JCB cards, and PayPal.\n\n"
+        "# Shipping\nStandard delivery takes 3 to 5 working days.\n"
+    )
+    assert kb(stack, "ingest", "--tenant", "kb-rank", str(faq)).returncode == 0
+    records = await repo.chunks("kb-rank")
+    assert all(r["rank_encoder"] and len(r["rank_embedding"]) == 384 * 4 for r in records)
+    # As a knowledge base ingested by an older version: no ranking vectors, no record of the encoders.
+    await repo._chunks.update_many(
+        {"tenant_id": "kb-rank"}, {"$unset": {"rank_embedding": "", "rank_clause_embeddings": "", "rank_encoder": ""}}
+    )
+    await repo._docs.update_many({"tenant_id": "kb-rank"}, {"$unset": {"embedded_with": ""}})
+    retriever = Retriever(repo, shared_encoder(), RetrievalSettings(refresh_s=0), shared_ranker())
+    old = await retriever.search("kb-rank", "do you accept JCB?", 2)
+    assert old[0].rank_score is None  # ordered by the sentence encoder alone, and still answering
+    report = kb(stack, "ingest", "--tenant", "kb-rank", str(faq)).stdout
+    assert "0 added, 2 updated, 0 unchanged, 0 removed; 2 passages embedded" in report
+    hits = await retriever.search("kb-rank", "do you accept JCB?", 2)
+    assert hits[0].passage.doc_id == "faq/payment" and hits[0].rank_score is not None
+    assert hits[0].passage.rank_clauses is not None
+    again = kb(stack, "ingest", "--tenant", "kb-rank", str(faq)).stdout
+    assert "0 added, 0 updated, 2 unchanged, 0 removed" in again

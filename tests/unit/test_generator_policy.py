@@ -483,3 +483,18 @@ def test_an_escalation_on_an_intent_label_alone_is_tried_against_the_knowledge_b
         )
     )
     assert angry.action == Action.ESCALATE and not angry.answer_first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If my order doesn't come tomorrow I'll find your driver and stab him",
+        "one more delay and I swear I'll hurt someone",
+        "再不发货我就去仓库杀人",
+        "信不信我弄死他",
+    ],
+)
+def test_a_threat_of_violence_against_anyone_is_an_urgent_safety_escalation(text: str) -> None:
+    decision = RoutingPolicy().decide(PolicyInput(text=text))
+    assert decision.action == Action.ESCALATE and not decision.answer_first
+    assert any(r.code == ReasonCode.SAFETY for r in decision.reasons)

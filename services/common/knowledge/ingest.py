@@ -2,7 +2,8 @@
 
 A source file is the truth for the documents it holds: re-ingesting it stores new documents, replaces
 changed ones (their passages re-embedded), skips unchanged ones, and removes documents that came from
-that file before but are no longer in it. Documents from other files are left alone.
+that file before but are no longer in it. Documents from other files are left alone. A document
+embedded by other encoders than today's (stored before the ranking encoder existed) counts as changed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.knowledge.documents import Document, chunk_document
 from services.common.knowledge.repo import KnowledgeRepo
-from services.common.ml.embeddings import MODEL_NAME, SentenceEncoder
+from services.common.ml.embeddings import MODEL_NAME, RANKING_MODEL_NAME, RankingEncoder, SentenceEncoder, shared_ranker
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,37 @@ class IngestReport:
 
 
 async def ingest_documents(
-    db: AsyncDatabase, encoder: SentenceEncoder, tenant_id: str, documents: Sequence[Document]
+    db: AsyncDatabase,
+    encoder: SentenceEncoder,
+    tenant_id: str,
+    documents: Sequence[Document],
+    ranker: RankingEncoder | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
+    ranker = ranker or shared_ranker()
     repo = KnowledgeRepo(db)
     stored = await repo.document_hashes(tenant_id)
+    stale = await repo.embedded_otherwise(tenant_id, f"{MODEL_NAME}+{RANKING_MODEL_NAME}")
     stored_sources = {d["doc_id"]: d.get("source", "") for d in await repo.documents(tenant_id)}
-    changed = [d for d in documents if stored.get(d.doc_id) != d.content_hash]
+    changed = [d for d in documents if stored.get(d.doc_id) != d.content_hash or d.doc_id in stale]
     passages = 0
     for doc in changed:
         chunks = chunk_document(doc)
         vectors = encoder.encode([c.embedding_text for c in chunks])
         clause_vectors = [encoder.encode(c.clauses).tobytes() for c in chunks]
-        await repo.replace_document(tenant_id, doc, chunks, [v.tobytes() for v in vectors], clause_vectors, MODEL_NAME)
+        rank_vectors = ranker.passages([c.embedding_text for c in chunks])
+        rank_clause_vectors = [ranker.passages(c.clauses).tobytes() for c in chunks]
+        await repo.replace_document(
+            tenant_id,
+            doc,
+            chunks,
+            [v.tobytes() for v in vectors],
+            clause_vectors,
+            MODEL_NAME,
+            [v.tobytes() for v in rank_vectors],
+            rank_clause_vectors,
+            RANKING_MODEL_NAME,
+        )
         passages += len(chunks)
     sources = {d.source for d in documents}
     present = {d.doc_id for d in documents}

@@ -5,7 +5,8 @@ Collections:
   of its passages: re-ingesting compares hashes, so an unchanged document is skipped and a changed
   one replaced, never duplicated;
 - ``knowledge_chunks``: the passages with their embeddings (float32 bytes: the whole passage, and each
-  of its clauses, see documents.clauses) and the encoder that made them;
+  of its clauses, see documents.clauses) by two encoders, the sentence encoder (relevance, grounding)
+  and the ranking encoder (which passage and sentence answers best), and the names of both;
 - ``knowledge_revisions``: a counter per tenant, raised after every change, so a generator holding
   the tenant's index in memory knows when to reload it.
 
@@ -37,6 +38,12 @@ class KnowledgeRepo:
         cursor = self._docs.find({"tenant_id": tenant_id}, {"doc_id": 1, "content_hash": 1})
         return {d["doc_id"]: d["content_hash"] async for d in cursor}
 
+    async def embedded_otherwise(self, tenant_id: str, embedded_with: str) -> set[str]:
+        """Ids of the tenant's documents whose passages were embedded by other encoders than
+        `embedded_with` names (stored before an encoder was added or changed): re-embed them."""
+        cursor = self._docs.find({"tenant_id": tenant_id}, {"doc_id": 1, "embedded_with": 1})
+        return {d["doc_id"] async for d in cursor if d.get("embedded_with") != embedded_with}
+
     async def documents(self, tenant_id: str) -> list[dict]:
         cursor = self._docs.find({"tenant_id": tenant_id}, {"chunk_ids": 0}).sort("doc_id", ASCENDING)
         return await cursor.to_list()
@@ -49,11 +56,16 @@ class KnowledgeRepo:
         vectors: Sequence[bytes],
         clause_vectors: Sequence[bytes],
         encoder: str,
+        rank_vectors: Sequence[bytes],
+        rank_clause_vectors: Sequence[bytes],
+        rank_encoder: str,
     ) -> None:
-        """Store a new or changed document with its passages, their embeddings and their clauses' embeddings."""
-        if not len(chunks) == len(vectors) == len(clause_vectors):
+        """Store a new or changed document with its passages, their embeddings and their clauses' embeddings,
+        by the sentence encoder (relevance, grounding) and by the ranking encoder (the order of passages)."""
+        if not len(chunks) == len(vectors) == len(clause_vectors) == len(rank_vectors) == len(rank_clause_vectors):
             raise ValueError(
-                f"{len(chunks)} passages but {len(vectors)}/{len(clause_vectors)} embeddings for {doc.doc_id}"
+                f"{len(chunks)} passages but {len(vectors)}/{len(clause_vectors)}/{len(rank_vectors)}/"
+                f"{len(rank_clause_vectors)} embeddings for {doc.doc_id}"
             )
         await self._chunks.delete_many({"tenant_id": tenant_id, "doc_id": doc.doc_id})
         if chunks:
@@ -71,8 +83,13 @@ class KnowledgeRepo:
                         "embedding": vector,
                         "clause_embeddings": clause_vector,
                         "encoder": encoder,
+                        "rank_embedding": rank_vector,
+                        "rank_clause_embeddings": rank_clause_vector,
+                        "rank_encoder": rank_encoder,
                     }
-                    for c, vector, clause_vector in zip(chunks, vectors, clause_vectors)
+                    for c, vector, clause_vector, rank_vector, rank_clause_vector in zip(
+                        chunks, vectors, clause_vectors, rank_vectors, rank_clause_vectors
+                    )
                 ]
             )
         now = utcnow()
@@ -87,6 +104,7 @@ class KnowledgeRepo:
                     "language": doc.language,
                     "metadata": dict(doc.metadata),
                     "content_hash": doc.content_hash,
+                    "embedded_with": f"{encoder}+{rank_encoder}",
                     "chunk_ids": [c.chunk_id for c in chunks],
                     "updated_at": now,
                 },

