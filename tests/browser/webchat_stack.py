@@ -37,7 +37,7 @@ from services.common.proto.cs.v1 import reply_sink_service_pb2 as spb
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import MessageRepo
 from services.common.storage.widget_keys import WidgetKeyRepo
-from tests.conftest import ROOT, ServiceProcess, Stack, free_port, start_service
+from tests.conftest import ROOT, SHARED_DATA, ServiceProcess, Stack, free_port, start_service, wait_serving
 from tests.integration.conftest import create_keys, start_gateway, wait_stream_route
 
 CHROMIUM = os.environ.get("CS_CHROMIUM", "/usr/bin/chromium")
@@ -256,3 +256,85 @@ def light_webchat(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
             webchat.process.stop()
     finally:
         gateway.stop()
+
+
+class ForeignPage:
+    """A page on an origin the widget key does not list, embedding the widget with the same key."""
+
+    def __init__(self, webchat: Webchat) -> None:
+        import http.server
+        import threading
+
+        body = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not the shop</title></head>'
+            f'<body><h1>Someone else\'s site</h1><script src="{webchat.url}/widget.js" '
+            f'data-widget-key="{webchat.widget_key}" async></script></body></html>'
+        ).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self.origin = self.url.rstrip("/")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ForeignPage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+PIPELINE_TENANT = "shop"
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
+    """The four services as processes on topics of their own, the shop's knowledge base, the web-chat
+    service in front, and the shop's agent key: {"webchat", "agent_key", "target", "stack"}.
+
+    The same processes and knowledge as tests/e2e/conftest.py's `system`, but module-scoped (stopped
+    when the module's tests are done, so a full run never holds two LLM pipelines at once) and on
+    topics no other suite publishes to by hand.
+    """
+    own = stack.with_own_topics("webchat.")
+    log_dir = tmp_path_factory.mktemp("webchat-pipeline")
+    ingest = own.cli(
+        "kb", "ingest", "--tenant", PIPELINE_TENANT, str(SHARED_DATA / "abcd" / "guidelines.json"), timeout=300
+    )
+    if ingest.returncode != 0:
+        pytest.fail(f"cs kb ingest failed:\n{ingest.stdout}\n{ingest.stderr}")
+    gateway_port = free_port()
+    processes = []
+    try:
+        for name, extra in [
+            ("gateway", {"CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "CS_GATEWAY_RATE_PER_MINUTE": "600"}),
+            ("intent", {}),
+            ("sentiment", {}),
+            ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "48"}),
+        ]:
+            health = gateway_port if name == "gateway" else free_port()
+            env = own.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
+            proc = start_service(f"services.{name}.main", env, log_dir, name)
+            proc.ports = {"health": health}
+            processes.append(proc)
+        for proc in processes:
+            wait_serving(f"127.0.0.1:{proc.ports['health']}", proc, 300)
+        target = f"127.0.0.1:{gateway_port}"
+        webchat = start_webchat(own, log_dir, target, PIPELINE_TENANT, CS_WEBCHAT_ADDRESS_RATE_PER_MINUTE="6000")
+        processes.append(webchat.process)
+        [agent_key] = create_keys(own, [(PIPELINE_TENANT, "agent", "ava")])
+        yield {"webchat": webchat, "agent_key": agent_key, "target": target, "stack": own}
+    finally:
+        for proc in reversed(processes):
+            proc.stop()

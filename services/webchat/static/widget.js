@@ -14,7 +14,8 @@
     agent: "{name} 正在为您服务", resolved: "本次对话已结束，发送消息即可重新开始。",
     down: "暂时无法连接客服，正在重试…", tooLong: "消息过长（{n}/{max} 字），请缩短后再发送。",
     binary: "消息包含无法发送的字符。", slow: "发送太频繁，请稍候。", forbidden: "此网站无法使用该聊天。",
-    failed: "消息未能发送。", up: "有帮助", downVote: "没有帮助", thanks: "感谢您的反馈。", sending: "发送中…"
+    failed: "消息未能发送。", up: "有帮助", downVote: "没有帮助", ask: "有帮助吗？", yes: "是", no: "否", thanks: "感谢您的反馈。",
+    hello: "您好！有什么可以帮您？"
   } : {
     title: "Chat with us", open: "Open chat", close: "Close chat", label: "Your message", placeholder: "Type a message…",
     send: "Send", you: "You", bot: "Assistant", queued: "A person is coming. Please stay here.",
@@ -22,7 +23,8 @@
     down: "We can't reach the chat service. Retrying…", tooLong: "Your message is too long ({n} of {max} characters).",
     binary: "Your message contains characters that can't be sent.", slow: "You are sending too fast. Please wait a moment.",
     forbidden: "This chat is not available on this site.", failed: "Your message could not be sent.",
-    up: "Helpful", downVote: "Not helpful", thanks: "Thanks for your feedback.", sending: "Sending…"
+    up: "Helpful", downVote: "Not helpful", ask: "Helpful?", yes: "Yes", no: "No", thanks: "Thanks for your feedback.",
+    hello: "Hello! How can we help you today?"
   };
   var STORE = "cs-webchat:" + KEY;
   var st = load();
@@ -59,17 +61,18 @@
     ".status{background:#fff6d6;padding:8px 12px;font-size:14px}.status:empty,.alert:empty{display:none}" +
     ".alert{background:#fde2e1;color:#8a1c14;padding:8px 12px;font-size:14px}" +
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}" +
+    ".log:empty::before{content:attr(data-hello);color:#555;margin:auto;text-align:center}" +
     ".m{max-width:85%;padding:8px 11px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere;background:#eef1f6}" +
     ".m.customer{align-self:flex-end;background:#1f5fbf;color:#fff}.m.pending{opacity:.6}" +
     ".m.streaming::after{content:'\\2026'}.who{display:block;font-size:12px;font-weight:600;opacity:.75;margin-bottom:2px}" +
-    ".fb{display:flex;gap:6px;margin-top:4px;font-size:12px}.fb button{border:1px solid #bbb;background:#fff;border-radius:6px;cursor:pointer;padding:1px 7px}" +
+    ".fb{display:flex;align-items:center;gap:6px;margin-top:4px;font-size:12px}.fb button{border:1px solid #bbb;background:#fff;border-radius:6px;cursor:pointer;padding:1px 7px}" +
     ".fb button[aria-pressed=true]{background:#dfe9fb;border-color:#1f5fbf}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #ddd}" +
     "textarea{flex:1;resize:none;height:44px;padding:8px;border:1px solid #aaa;border-radius:8px}" +
     "form button{border:0;border-radius:8px;background:#1f5fbf;color:#fff;padding:0 16px;cursor:pointer}" +
     ":focus-visible{outline:3px solid #f5a623;outline-offset:2px}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
     "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0}.launch{right:12px;bottom:12px}}");
-  var launch = el("button", "launch", "\uD83D\uDCAC " + T.title);
+  var launch = el("button", "launch", T.title);
   launch.type = "button";
   launch.setAttribute("aria-label", T.open);
   launch.setAttribute("aria-expanded", "false");
@@ -91,6 +94,7 @@
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
   log.tabIndex = 0;
+  log.setAttribute("data-hello", T.hello);
   var form = el("form"), lab = el("label", "sr", T.label), box = el("textarea"), go = el("button", null, T.send);
   box.id = "cs-input";
   lab.htmlFor = "cs-input";
@@ -167,7 +171,7 @@
     return b;
   }
   function feedback(b, replyId) {
-    var row = el("div", "fb"), up = el("button", null, "\uD83D\uDC4D"), dn = el("button", null, "\uD83D\uDC4E");
+    var row = el("div", "fb", T.ask), up = el("button", null, T.yes), dn = el("button", null, T.no);
     [[up, T.up, "up"], [dn, T.downVote, "down"]].forEach(function (p) {
       p[0].type = "button";
       p[0].setAttribute("aria-label", p[1]);
