@@ -61,11 +61,9 @@ OWN = declare(
     ),
     Variable("CS_WEBCHAT_DEMO_WIDGET_KEY", "", "Widget key the demo page embeds (cs widget-keys create)"),
 )
-# Of the shared variables the service reads only these: no Kafka, no database.
-VARIABLES = {
-    **{name: COMMON[name] for name in ("CS_LOG_LEVEL", "CS_METRICS_PORT", "CS_METRICS_HOST", "CS_INSTANCE_ID")},
-    **OWN,
-}
+# Like every service's, though of the shared variables it reads only CS_LOG_LEVEL, CS_METRICS_PORT,
+# CS_METRICS_HOST and CS_INSTANCE_ID: no Kafka, no database.
+VARIABLES = {**COMMON, **OWN}
 DEFAULT_METRICS_PORT = 9105
 
 

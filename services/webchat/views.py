@@ -7,19 +7,19 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import events_pb2 as ev
 
-_AUTHOR = {
+_AUTHOR: dict[int, str] = {
     conv.AUTHOR_CUSTOMER: "customer",
     conv.AUTHOR_BOT: "bot",
     conv.AUTHOR_AGENT: "agent",
     conv.AUTHOR_SYSTEM: "system",
 }
-_KIND = {
+_KIND: dict[int, str] = {
     conv.REPLY_KIND_ANSWER: "answer",
     conv.REPLY_KIND_HANDOVER: "handover",
     conv.REPLY_KIND_FALLBACK: "fallback",
     conv.REPLY_KIND_AGENT: "agent",
 }
-_STATE = {
+_STATE: dict[int, str] = {
     conv.CONVERSATION_STATE_BOT: "bot",
     conv.CONVERSATION_STATE_QUEUED: "queued",
     conv.CONVERSATION_STATE_AGENT: "agent",
