@@ -21,8 +21,10 @@ import html
 import json
 import logging
 import pathlib
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_BODY_BYTES = 64 * 1024
 PREFLIGHT_MAX_AGE_S = 600
+MAX_STREAMS_PER_VISITOR = 5  # open event streams (tabs) per visitor token; each holds a gateway stream
+_WIDGET_KEY = re.compile(r"cs_wk_[A-Za-z0-9_-]{16,64}")
 
 
 class ApiError(Exception):
@@ -75,11 +79,17 @@ class WebchatApp:
         self.settings = settings
         self.gateway = gateway
         self.limits = VisitorLimits(settings.visitor_rate_per_minute, settings.address_rate_per_minute)
+        self.streams: Counter[str] = Counter()  # open event streams per customer id
         self._widget_js = (STATIC / "widget.js").read_bytes()
 
     # --- checks every request passes --------------------------------------------------------------
 
     async def _page(self, request: Request) -> Page:
+        address = request.client.host if request.client else "unknown"
+        if wait := self.limits.address(address):
+            raise ApiError(429, "rate_limited", f"too many requests from this address; retry in {wait:.0f} s", wait)
+        if not _WIDGET_KEY.fullmatch(request.path_params["widget_key"]):
+            raise ApiError(401, "unknown_widget_key", "this is not a widget key (cs widget-keys create)")
         raw = request.headers.get("origin", "")
         try:
             origin = normalize_origin(raw)
@@ -104,14 +114,9 @@ class WebchatApp:
         except tokens.TokenError as exc:
             raise ApiError(401, exc.reason, exc.message) from None
 
-    def _limit(self, request: Request, visitor: tokens.Visitor | None) -> None:
-        address = request.client.host if request.client else "unknown"
-        refused = self.limits.check(address, visitor.customer_id if visitor else "")
-        if refused:
-            which, wait = refused
-            raise ApiError(
-                429, "rate_limited", f"too many requests from this {which}; retry in {wait:.0f} s", retry_after=wait
-            )
+    def _limit(self, visitor: tokens.Visitor | None) -> None:
+        if visitor is not None and (wait := self.limits.visitor(visitor.customer_id)):
+            raise ApiError(429, "rate_limited", f"too many requests from this visitor; retry in {wait:.0f} s", wait)
 
     def api(self, route: str, handler: Handler, needs_visitor: bool = True):
         async def endpoint(request: Request) -> Response:
@@ -121,7 +126,7 @@ class WebchatApp:
                 page = await self._page(request)
                 origin = page.origin
                 visitor = self._visitor(request, page) if needs_visitor else None
-                self._limit(request, visitor)
+                self._limit(visitor)
                 response = await handler(Visit(request, page, visitor))
             except ApiError as exc:
                 REFUSALS.labels(service="webchat", reason=exc.reason).inc()
@@ -132,6 +137,8 @@ class WebchatApp:
                 response = ApiError(exc.status, exc.reason, exc.message).response()
             if origin:
                 _cors(response, origin)
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers["X-Content-Type-Options"] = "nosniff"
             REQUESTS.labels(service="webchat", route=route, code=str(response.status_code)).inc()
             REQUEST_SECONDS.labels(service="webchat", route=route).observe(time.perf_counter() - started)
             return response
@@ -207,14 +214,28 @@ class WebchatApp:
         last = visit.request.headers.get("last-event-id") or visit.request.query_params.get("last_event_id", "")
         # The history says where the client stopped (and fails here, as an HTTP status, when the
         # conversation is not the visitor's or the gateway is down) before the stream starts.
+        customer_id = visit.visitor.customer_id
+        if self.streams[customer_id] >= MAX_STREAMS_PER_VISITOR:
+            raise ApiError(429, "rate_limited", f"{MAX_STREAMS_PER_VISITOR} event streams are open for this visitor")
         found = views.conversation_view(await self.gateway.conversation(visit.page, visit.visitor, conversation_id))
         call = self.gateway.stream(visit.page, visit.visitor, conversation_id)
         initial = {"state": found["state"], "agent": found["agent"]}
         return StreamingResponse(
-            sse.stream_events(call, initial, sse.seen_until(found["messages"], last)),
+            self._counted(customer_id, sse.stream_events(call, initial, sse.seen_until(found["messages"], last))),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    async def _counted(self, customer_id: str, frames: AsyncGenerator[str]) -> AsyncGenerator[str]:
+        self.streams[customer_id] += 1
+        try:
+            async for frame in frames:
+                yield frame
+        finally:
+            await frames.aclose()  # now, not when the garbage collector gets to it: it holds a gateway stream
+            self.streams[customer_id] -= 1
+            if self.streams[customer_id] <= 0:
+                del self.streams[customer_id]
 
     async def feedback(self, visit: Visit) -> Response:
         assert visit.visitor is not None

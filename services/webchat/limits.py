@@ -1,8 +1,9 @@
-"""Rate limits on visitors: per visitor token and per client address, each a token bucket.
+"""Rate limits on visitors: per client address and per visitor token, each a token bucket.
 
-The address limit also bounds how fast one address can mint new visitor tokens, which would
-otherwise escape the per-token limit. Tables are bounded (LRU), so a flood of addresses or tokens
-costs bounded memory.
+The address is checked first, before anything costs the gateway a call (a widget key check, a new
+session): so one address can neither mint visitor tokens to escape the per-token limit nor make the
+gateway look up made-up widget keys faster than its limit. Tables are bounded (LRU), so a flood of
+addresses or tokens costs bounded memory.
 """
 
 from __future__ import annotations
@@ -19,16 +20,12 @@ class VisitorLimits:
         self._visitors: Lru[str, TokenBucket] = Lru(TABLE_SIZE)
         self._addresses: Lru[str, TokenBucket] = Lru(TABLE_SIZE)
 
-    def check(self, address: str, customer_id: str = "") -> tuple[str, float] | None:
-        """None when allowed (and counted); else which limit ("address" or "visitor") and seconds to wait."""
-        address_bucket = self._addresses.get(address) or self._addresses.put(address, TokenBucket(self._address_rate))
-        if wait := address_bucket.wait():
-            return "address", wait
-        if customer_id:
-            visitor_bucket = self._visitors.get(customer_id) or self._visitors.put(
-                customer_id, TokenBucket(self._visitor_rate)
-            )
-            if wait := visitor_bucket.take():
-                return "visitor", wait
-        address_bucket.take()
-        return None
+    def address(self, address: str) -> float:
+        """0 when the address may make a request now (counted); else seconds to wait."""
+        bucket = self._addresses.get(address) or self._addresses.put(address, TokenBucket(self._address_rate))
+        return bucket.take()
+
+    def visitor(self, customer_id: str) -> float:
+        """0 when the visitor may make a request now (counted); else seconds to wait."""
+        bucket = self._visitors.get(customer_id) or self._visitors.put(customer_id, TokenBucket(self._visitor_rate))
+        return bucket.take()

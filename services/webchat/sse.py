@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import grpc
 
@@ -36,7 +36,7 @@ def seen_until(history: list[dict], last_event_id: str) -> set[str]:
 
 async def stream_events(
     call: grpc.aio.UnaryStreamCall, initial: dict, skip: set[str], heartbeat_s: float = HEARTBEAT_S
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str]:
     gauge = OPEN_STREAMS.labels(service="webchat")
     gauge.inc()
     replies = call.__aiter__()
