@@ -11,6 +11,7 @@ import pytest
 
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
+from services.common.storage.mongo import connect
 from tests.browser.test_webchat_widget import conversation_of, open_demo, send, texts, wait_texts
 from tests.browser.webchat_stack import chromium, eventually, pipeline, screenshot
 from tests.integration.conftest import auth
@@ -78,6 +79,17 @@ async def test_visitor_asks_for_a_human_and_sees_the_agents_reply_with_the_agent
     await reply.filter(has_text="Hi, I'm Ava from the shop.").wait_for()
     assert await reply.locator(".who").text_content() == "ava"
     await screenshot(page, "agent-reply")
+    await page.get_by_role("button", name="5 of 5").click()
+    await reply.locator(".thanks").wait_for()
+
+    async def rated():
+        mongo, db = await connect(pipeline["stack"].mongo_uri, pipeline["stack"].database, 10)
+        try:
+            return await db["feedback"].find_one({"conversation_id": cid, "csat": 5})
+        finally:
+            await mongo.close()
+
+    await eventually(rated, what="the visitor's CSAT stored")
     await page.reload()
     await page.locator(".m.agent").filter(has_text="Hi, I'm Ava").wait_for()
     await status.filter(has_text="You are chatting with ava").wait_for()

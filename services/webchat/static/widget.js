@@ -14,7 +14,7 @@
     agent: "{name} 正在为您服务", resolved: "本次对话已结束，发送消息即可重新开始。",
     down: "暂时无法连接客服，正在重试…", tooLong: "消息过长（{n}/{max} 字），请缩短后再发送。",
     binary: "消息包含无法发送的字符。", slow: "发送太频繁，请稍候。", forbidden: "此网站无法使用该聊天。",
-    failed: "消息未能发送。", up: "有帮助", downVote: "没有帮助", ask: "有帮助吗？", yes: "是", no: "否", thanks: "感谢您的反馈。",
+    failed: "消息未能发送。", up: "有帮助", downVote: "没有帮助", ask: "有帮助吗？", yes: "是", no: "否", rate: "为本次服务评分：", stars: "{n} 分（满分 5 分）", thanks: "感谢您的反馈。",
     hello: "您好！有什么可以帮您？"
   } : {
     title: "Chat with us", open: "Open chat", close: "Close chat", label: "Your message", placeholder: "Type a message…",
@@ -23,7 +23,7 @@
     down: "We can't reach the chat service. Retrying…", tooLong: "Your message is too long ({n} of {max} characters).",
     binary: "Your message contains characters that can't be sent.", slow: "You are sending too fast. Please wait a moment.",
     forbidden: "This chat is not available on this site.", failed: "Your message could not be sent.",
-    up: "Helpful", downVote: "Not helpful", ask: "Helpful?", yes: "Yes", no: "No", thanks: "Thanks for your feedback.",
+    up: "Helpful", downVote: "Not helpful", ask: "Helpful?", yes: "Yes", no: "No", rate: "Rate this service:", stars: "{n} of 5", thanks: "Thanks for your feedback.",
     hello: "Hello! How can we help you today?"
   };
   var STORE = "cs-webchat:" + KEY;
@@ -146,6 +146,7 @@
       b = bubble(m.id, m);
     }
     if (m.author === "agent" || m.kind === "answer" || m.kind === "fallback") feedback(b, m.id);
+    if (m.author === "agent") csat(b, m.id);
     scroll();
   }
   function token(t) {
@@ -185,6 +186,23 @@
       };
     });
     row.append(up, dn);
+    b.appendChild(row);
+  }
+  function csat(b, replyId) {
+    var row = el("div", "fb", T.rate);
+    for (var n = 1; n <= 5; n++) (function (n) {
+      var star = el("button", null, String(n));
+      star.type = "button";
+      star.setAttribute("aria-label", fmt(T.stars, { n: n }));
+      star.onclick = function () {
+        api("POST", "/feedback", { conversation_id: st.cid, reply_id: replyId, csat: n }).then(function () {
+          row.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+          star.setAttribute("aria-pressed", "true");
+          row.appendChild(el("span", "thanks", T.thanks));
+        }, problem);
+      };
+      row.appendChild(star);
+    })(n);
     b.appendChild(row);
   }
   function state(s) {
