@@ -215,6 +215,20 @@ async def test_forged_expired_and_foreign_tokens_are_refused_and_nothing_is_stor
         assert await stored_messages(stack, light_webchat.tenant, cid) == [], name
 
 
+async def test_a_session_renewed_with_a_valid_token_keeps_the_visitor_and_an_expired_one_does_not(light_webchat):
+    _, first, _ = light_webchat.api("/session", {})
+    _, renewed, _ = light_webchat.api("/session", {"token": first["token"]})
+    secret, key, origin = light_webchat.token_secret, light_webchat.widget_key, light_webchat.demo_origin
+    assert renewed["renewed"] is True
+    assert tokens.verify(secret, renewed["token"], key, origin).customer_id == (
+        tokens.verify(secret, first["token"], key, origin).customer_id
+    )
+    expired, old = tokens.issue(secret, key, origin, 60, now=time.time() - 3600)
+    _, fresh, _ = light_webchat.api("/session", {"token": expired})
+    assert fresh["renewed"] is False
+    assert tokens.verify(secret, fresh["token"], key, origin).customer_id != old.customer_id
+
+
 async def test_a_visitor_is_rate_limited(light_webchat):
     _, session, _ = light_webchat.api("/session", {})
     statuses = [light_webchat.api("/conversations/none", token=session["token"])[0] for _ in range(40)]

@@ -28,7 +28,7 @@
   };
   var STORE = "cs-webchat:" + KEY;
   var st = load();
-  var maxChars = 4000, es = null, flushing = false, delay = 1000, renewTimer = 0;
+  var maxChars = 4000, es = null, flushing = false, delay = 1000, renewTimer = 0, pendingSession = null;
   var items = {}, streams = {};
 
   function load() {
@@ -250,22 +250,25 @@
         });
       }, function () { var e = new Error("network"); e.status = 0; throw e; });
   }
-  function session() {
-    return request("POST", "/session", { token: st.token || "" }).then(function (s) {
+  function session() {  // one at a time: two would make two visitors
+    pendingSession = pendingSession || request("POST", "/session", { token: st.token || "" }).then(function (s) {
+      pendingSession = null;
       if (!s.renewed) { st.cid = null; st.lastId = null; }
       st.token = s.token;
       maxChars = s.max_message_chars;
       save();
       clearTimeout(renewTimer);
       renewTimer = setTimeout(session, s.expires_in * 500);
-    });
+    }, function (e) { pendingSession = null; throw e; });
+    return pendingSession;
   }
   function api(method, path, body) {
+    var used = st.token;
     var run = function () { return request(method, path, body, st.token); };
-    return (st.token ? run() : session().then(run)).catch(function (e) {
-      if (e.status !== 401) throw e;
-      st.token = null;
-      return session().then(run);
+    return (used ? run() : session().then(run)).catch(function (e) {
+      if (e.status !== 401 || !used) throw e;
+      if (st.token === used) st.token = null;  // not when another call renewed it meanwhile
+      return (st.token ? Promise.resolve() : session()).then(run);
     });
   }
 
