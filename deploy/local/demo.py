@@ -25,6 +25,7 @@ from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import ApiKeyRepo
 from services.gateway.settings import VARIABLES as GATEWAY_VARIABLES
+from services.webchat.settings import VARIABLES as WEBCHAT_VARIABLES
 
 TENANT = "demo-retail"
 REPLY_TIMEOUT_S = 180
@@ -226,7 +227,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default=Env(variables=GATEWAY_VARIABLES).str("CS_GATEWAY_LISTEN"))
     args = parser.parse_args()
-    return asyncio.run(run(args.target))
+    status = asyncio.run(run(args.target))
+    demo = Env(variables=WEBCHAT_VARIABLES).optional("CS_WEBCHAT_DEMO_LISTEN") or "127.0.0.1:8091"
+    print(f"\n=== web chat ===\n  open http://{demo}/ : the demo shop page with the chat widget ({TENANT}'s bot)")
+    return status
 
 
 if __name__ == "__main__":

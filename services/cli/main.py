@@ -3,7 +3,9 @@
 cs topics create | list          create the project's topics (idempotent) / list them
 cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
 cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
-cs keys create --tenant T --role adapter|agent|supervisor [--agent-id A]
+cs keys create --tenant T --role adapter|agent|supervisor|channel [--agent-id A]
+cs widget-keys create --tenant T --origin https://shop.example [--origin ...]
+                                 a publishable key for the web-chat widget, usable from those page origins
 cs escalations watch [--queue Q | --all] [--from-beginning]
 cs customers erase --tenant T --customer C     right to erasure
 cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
@@ -91,6 +93,28 @@ def cmd_keys(args: argparse.Namespace, env: Env) -> int:
             await mongo.close()
 
     print(asyncio.run(create()))
+    return 0
+
+
+def cmd_widget_keys(args: argparse.Namespace, env: Env) -> int:
+    from services.common.platform.origins import OriginError
+    from services.common.storage.mongo import connect
+    from services.common.storage.widget_keys import WidgetKeyRepo
+
+    _check_tenant(args.tenant)
+
+    async def create() -> str:
+        mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
+        try:
+            return await WidgetKeyRepo(db).create(args.tenant, args.origin)
+        finally:
+            await mongo.close()
+
+    try:
+        print(asyncio.run(create()))
+    except OriginError as exc:
+        print(f"cs widget-keys create: --origin {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -261,9 +285,23 @@ def parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="action", required=True)
     kc = ksub.add_parser("create")
     kc.add_argument("--tenant", required=True)
-    kc.add_argument("--role", required=True, choices=["adapter", "agent", "supervisor"])
+    kc.add_argument("--role", required=True, choices=["adapter", "agent", "supervisor", "channel"])
     kc.add_argument("--agent-id")
     kc.set_defaults(func=cmd_keys)
+
+    w = sub.add_parser(
+        "widget-keys", help="publishable keys of the web-chat widget: a tenant and the page origins that may use it"
+    )
+    wsub = w.add_subparsers(dest="action", required=True)
+    wc = wsub.add_parser("create")
+    wc.add_argument("--tenant", required=True)
+    wc.add_argument(
+        "--origin",
+        required=True,
+        action="append",
+        help="scheme://host[:port] of a page that embeds the widget (repeatable)",
+    )
+    wc.set_defaults(func=cmd_widget_keys)
 
     e = sub.add_parser("escalations", help="follow the escalation queues (supervisors)")
     esub = e.add_subparsers(dest="action", required=True)

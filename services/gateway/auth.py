@@ -14,12 +14,11 @@ unknown keys are cached apart from known ones, so a flood of random keys evicts 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from typing import Generic, TypeVar
 
 import grpc
 
-from services.common.storage.repositories import ApiKeyRepo, Principal
+from services.common.platform.ratelimit import Lru, TokenBucket
+from services.common.storage.repositories import ROLE_CHANNEL, ApiKeyRepo, Principal
 
 
 class RequestError(Exception):
@@ -29,56 +28,6 @@ class RequestError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class TokenBucket:
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def wait(self) -> float:
-        """0 when a request would be allowed now; otherwise seconds until one would be."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    def take(self) -> float:
-        """0 when allowed (and counted); otherwise seconds until a request would be allowed."""
-        wait = self.wait()
-        if not wait:
-            self.tokens -= 1
-        return wait
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Lru(Generic[K, V]):
-    """A dict that forgets its least recently used entry beyond `size`."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> V:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 KNOWN_KEYS = 10_000
@@ -99,8 +48,14 @@ class Authenticator:
         self._buckets: Lru[str, TokenBucket] = Lru(KNOWN_KEYS)
         self._failures: Lru[str, TokenBucket] = Lru(PEERS)
 
-    async def authenticate(self, context: grpc.aio.ServicerContext, role: str | tuple[str, ...]) -> Principal:
-        """The caller, when its key is valid, has one of the roles `role` names, and is within its rate."""
+    async def authenticate(
+        self, context: grpc.aio.ServicerContext, role: str | tuple[str, ...], bucket: str = ""
+    ) -> Principal:
+        """The caller, when its key is valid, has one of the roles `role` names, and is within its rate.
+
+        `bucket` splits the key's rate: a channel key speaks for many visitors, so each visitor gets
+        the rate of its own (the channel service also limits visitors before they reach the gateway).
+        """
         roles = (role,) if isinstance(role, str) else role
         key = _bearer(context.invocation_metadata() or ())
         if not key:
@@ -115,8 +70,8 @@ class Authenticator:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"this call needs {_a(roles[0])} key; the key given is {_a(principal.role)} key",
             )
-        bucket = self._buckets.get(principal.key_id) or self._buckets.put(principal.key_id, TokenBucket(self._rate))
-        wait = bucket.take()
+        name = f"{principal.key_id}/{bucket}" if bucket and principal.role == ROLE_CHANNEL else principal.key_id
+        wait = (self._buckets.get(name) or self._buckets.put(name, TokenBucket(self._rate))).take()
         if wait:
             raise RequestError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -21,6 +21,7 @@ from services.common.storage.repositories import Repositories
 from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
 from services.gateway.settings import GatewaySettings
+from services.gateway.visitors import WidgetKeys
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Gateway:
     auth: Authenticator
     hub: Hub
     sink_addr: str  # where the generator reaches this replica's reply sink (the stream routes name it)
+    widgets: WidgetKeys  # widget keys of web-chat visitors (services/gateway/visitors.py)
 
     async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
         """Publish (keyed by the event's conversation) with acks=all within the configured bound;

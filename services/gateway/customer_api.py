@@ -14,7 +14,6 @@ from services.common.proto.cs.v1 import customer_service_pb2 as pb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.repositories import (
-    ROLE_ADAPTER,
     STATE_BOT,
     STATE_RESOLVED,
     conversation_proto,
@@ -25,6 +24,7 @@ from services.gateway.context import Gateway, streaming, unary
 from services.gateway.hub import RecentIds, events
 from services.gateway.replies import reply_from_doc, state_event
 from services.gateway.validation import check_id, check_text, invalid
+from services.gateway.visitors import Caller, customer_caller
 
 log = logging.getLogger(__name__)
 
@@ -39,36 +39,44 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
 
-    async def _own_conversation(self, tenant_id: str, conversation_id: str, must_exist: bool) -> dict | None:
-        """The tenant's conversation, or None (NOT_FOUND when it must exist).
+    async def _caller(self, context) -> Caller:
+        return await customer_caller(self.gw.auth, self.gw.widgets, context)
+
+    async def _own_conversation(self, caller: Caller, conversation_id: str, must_exist: bool) -> dict | None:
+        """The caller's conversation, or None (NOT_FOUND when it must exist).
 
         Conversations are stored by tenant and id, so another tenant's conversation with this id is
-        not even looked at: nothing here can tell a caller whether some other tenant uses the id.
+        not even looked at: nothing here can tell a caller whether some other tenant uses the id. A
+        visitor's call sees another customer's conversation of the tenant as missing, the same way.
         """
-        doc = await self.gw.repos.conversations.get(tenant_id, conversation_id)
+        doc = await self.gw.repos.conversations.get(caller.tenant_id, conversation_id)
+        if doc is not None and not caller.may_see(doc):
+            doc = None
         if doc is None and must_exist:
             raise not_found(conversation_id)
         return doc
 
     @unary
     async def SendMessage(self, request: pb.SendMessageRequest, context) -> pb.SendMessageResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
-        tenant = principal.tenant_id
+        caller = await self._caller(context)
+        tenant = caller.tenant_id
         text = check_text(request.text, "text", self.gw.settings.max_message_chars)
-        customer_id = check_id(request.customer_id, "customer_id")
+        customer_id = caller.customer(request.customer_id)
         channel = check_id(request.channel or "api", "channel")
         client_id = check_id(request.client_message_id, "client_message_id", required=False)
         conversation_id = check_id(request.conversation_id, "conversation_id", required=False) or str(uuid.uuid4())
 
-        existing = await self._own_conversation(tenant, conversation_id, must_exist=False)
-        if existing and existing.get("customer_id") != customer_id:
+        existing = await self.gw.repos.conversations.get(tenant, conversation_id)
+        conversation = existing or await self.gw.repos.conversations.ensure(
+            tenant, conversation_id, customer_id, channel
+        )
+        if conversation.get("customer_id") != customer_id:  # (also when another customer's write came first)
+            if caller.customer_id:
+                raise not_found(conversation_id)  # a visitor learns nothing about others' conversations
             raise RequestError(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"conversation {conversation_id} belongs to another customer; start a new conversation",
             )
-        conversation = existing or await self.gw.repos.conversations.ensure(
-            tenant, conversation_id, customer_id, channel
-        )
         if conversation["state"] == STATE_RESOLVED:
             reopened = await self.gw.repos.conversations.transition(
                 tenant, conversation_id, (STATE_RESOLVED,), STATE_BOT, queue="", agent_id=""
@@ -112,11 +120,14 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @streaming("replies")
     async def StreamReplies(self, request: pb.StreamRepliesRequest, context):
-        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
-        tenant = principal.tenant_id
+        caller = await self._caller(context)
+        tenant = caller.tenant_id
         # A stream may open before its conversation exists (the first SendMessage creates it), and
-        # only ever carries this tenant's events, so it needs no lookup.
+        # only ever carries this tenant's events, so an adapter's needs no lookup. A visitor's stream
+        # needs the visitor's own conversation: it opens after the first SendMessage, with replay.
         conversation_id = check_id(request.conversation_id, "conversation_id")
+        if caller.customer_id:
+            await self._own_conversation(caller, conversation_id, must_exist=True)
         address = self.gw.sink_addr
         sent = RecentIds()
         try:
@@ -149,10 +160,12 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context) -> pb.SubmitFeedbackResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
-        tenant = principal.tenant_id
+        caller = await self._caller(context)
+        tenant = caller.tenant_id
         conversation_id = check_id(request.conversation_id, "conversation_id")
         reply_id = check_id(request.reply_id, "reply_id")
+        if caller.customer_id:
+            await self._own_conversation(caller, conversation_id, must_exist=True)
         if request.rating == ev.RATING_UNSPECIFIED and request.csat == 0:
             raise invalid("give a rating (thumbs) or a csat score, or both")
         if not 0 <= request.csat <= 5:
@@ -180,12 +193,12 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def GetConversation(self, request: pb.GetConversationRequest, context) -> pb.GetConversationResponse:
-        principal = await self.gw.auth.authenticate(context, ROLE_ADAPTER)
+        caller = await self._caller(context)
         conversation_id = check_id(request.conversation_id, "conversation_id")
-        doc = await self._own_conversation(principal.tenant_id, conversation_id, must_exist=True)
+        doc = await self._own_conversation(caller, conversation_id, must_exist=True)
         if doc is None:  # (_own_conversation raised already; for the type checker)
             raise not_found(conversation_id)
-        history = await self.gw.repos.messages.history(principal.tenant_id, conversation_id)
+        history = await self.gw.repos.messages.history(caller.tenant_id, conversation_id)
         return pb.GetConversationResponse(
             conversation=conversation_proto(doc), messages=[message_proto(d) for d in history]
         )

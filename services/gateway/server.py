@@ -18,9 +18,15 @@ from services.common.platform import logs, tls
 from services.common.platform.health import SERVER_OPTIONS, DependencyWatch, Health, bind
 from services.common.platform.kafka import EventPublisher, kafka_probe, start_producer
 from services.common.platform.metrics import start_metrics_server
-from services.common.proto.cs.v1 import agent_service_pb2_grpc, customer_service_pb2_grpc, reply_sink_service_pb2_grpc
+from services.common.proto.cs.v1 import (
+    agent_service_pb2_grpc,
+    customer_service_pb2_grpc,
+    reply_sink_service_pb2_grpc,
+    widget_service_pb2_grpc,
+)
 from services.common.storage.mongo import connect, migrate, ping
 from services.common.storage.repositories import Repositories
+from services.common.storage.widget_keys import WidgetKeyRepo
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
 from services.gateway.context import DecodeRequestsLeniently, Gateway
@@ -28,6 +34,8 @@ from services.gateway.customer_api import CustomerApi
 from services.gateway.hub import Hub, TopicFeed
 from services.gateway.reply_sink import ReplySink
 from services.gateway.settings import GatewaySettings, advertised_sink_addr
+from services.gateway.visitors import WidgetKeys
+from services.gateway.widget_api import WidgetApi
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +44,7 @@ GRACE_S = 10
 SINK_GRACE_S = 2
 MAX_RECEIVE_BYTES = 256 * 1024
 # Methods whose undecodable requests answer INVALID_ARGUMENT (see DecodeRequestsLeniently).
-PUBLIC_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/")
+PUBLIC_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/", "/cs.v1.WidgetService/")
 SINK_METHOD_PREFIXES = ("/cs.v1.ReplySinkService/",)
 
 
@@ -87,11 +95,13 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
             auth=Authenticator(repos.api_keys, settings.rate_per_minute, settings.auth_failures_per_minute),
             hub=hub,
             sink_addr=sink_addr,
+            widgets=WidgetKeys(WidgetKeyRepo(db)),
         )
         server = grpc_server(PUBLIC_METHOD_PREFIXES)
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentApi(gw), server)
+        widget_service_pb2_grpc.add_WidgetServiceServicer_to_server(WidgetApi(gw), server)
         bind(server, settings.listen, "CS_GATEWAY_LISTEN", credentials)
         feed = TopicFeed(
             hub,

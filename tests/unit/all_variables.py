@@ -9,8 +9,16 @@ from services.gateway import settings as gateway
 from services.generator import settings as generator
 from services.intent import settings as intent
 from services.sentiment import settings as sentiment
+from services.webchat import settings as webchat
 
-SETTINGS_MODULES = {"gateway": gateway, "intent": intent, "sentiment": sentiment, "generator": generator, "cli": cli}
+SETTINGS_MODULES = {
+    "gateway": gateway,
+    "intent": intent,
+    "sentiment": sentiment,
+    "generator": generator,
+    "cli": cli,
+    "webchat": webchat,
+}
 OWN: dict[str, dict[str, Variable]] = {service: module.OWN for service, module in SETTINGS_MODULES.items()}
 DECLARATIONS: list[dict[str, Variable]] = [COMMON, *OWN.values()]
 VARIABLES: dict[str, Variable] = {name: v for declared in DECLARATIONS for name, v in declared.items()}

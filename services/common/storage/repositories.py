@@ -556,7 +556,9 @@ class ModelVersionRepo:
 # An API key's "role" as stored (who is calling); ROLE_AGENT is a person, STATE_AGENT a conversation state.
 # A supervisor is an agent who may also transfer or resolve conversations other agents have claimed.
 ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR = "adapter", "agent", "supervisor"
-ROLES = (ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR)
+# A public channel's backend (web chat): calls the customer API on behalf of visitors a widget key admits.
+ROLE_CHANNEL = "channel"
+ROLES = (ROLE_ADAPTER, ROLE_AGENT, ROLE_SUPERVISOR, ROLE_CHANNEL)
 PEOPLE = (ROLE_AGENT, ROLE_SUPERVISOR)  # roles that work conversations in the agent API
 # A tenant id is part of every key the platform builds ("<tenant>/<conversation>"), so it never holds a "/".
 TENANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
