@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from services.common import locales
 
 # The kinds of injection, in the order their patterns are tried (each language file lists its patterns by kind).
-INJECTION_KINDS = ("override", "prompt_extraction", "role_play", "authority_claim")
+INJECTION_KINDS = ("override", "prompt_extraction", "role_play", "authority_claim", "fake_role")
 
 
 @dataclass(frozen=True)
 class InjectionFinding:
-    kind: str  # override, prompt_extraction, role_play, authority_claim
+    kind: str  # override, prompt_extraction, role_play, authority_claim, fake_role
     phrase: str
 
 
