@@ -71,6 +71,9 @@ class SelectionLimits:
     min_score: float = 0.7  # below it no sentence answers the question: a handover, not a guess
     rank_weight: float = 3.0
     rank_centre: float = 0.8
+    # by the passage's language where its cosines sit higher: Chinese at 0.85 gave the tune split 71
+    # correct, 17 wrong, 2 unanswerable answered (0.8: 72, 20, 4; 0.9: 60, 14, 1)
+    rank_centres: tuple[tuple[str, float], ...] = (("zh", 0.85),)
     asked_weight: float = 0.3  # a sentence holding the kind of quantity the question asks for
 
 
@@ -135,6 +138,7 @@ class SentenceSelector:
             cosines = vectors @ query
             ranked = hit.passage.rank_clauses
             rank_cosines = ranked @ rank_query if ranked is not None and rank_query is not None else None
+            centre = dict(self.limits.rank_centres).get(hit.passage.language, self.limits.rank_centre)
             if rank_cosines is not None and len(rank_cosines) != len(units):
                 rank_cosines = None  # split differently from when it was ingested: the sentence encoder alone
             for u_i in range(first, len(units)):
@@ -143,7 +147,7 @@ class SentenceSelector:
                 overlap = len(wanted & terms(units[u_i])) / len(wanted) if wanted else 0.0
                 score = float(cosines[u_i]) + self.limits.term_weight * overlap + self.limits.passage_weight * hit.score
                 if rank_cosines is not None:
-                    score += self.limits.rank_weight * (float(rank_cosines[u_i]) - self.limits.rank_centre)
+                    score += self.limits.rank_weight * (float(rank_cosines[u_i]) - centre)
                 if asked and asked & {cls for _, cls in quantities(units[u_i])}:
                     score += self.limits.asked_weight
                 scored.append((score, h_i, u_i))
