@@ -4,6 +4,7 @@ cs topics create | list          create the project's topics (idempotent) / list
 cs stack-ready [--timeout S]     wait for Kafka and the database, create topics and indexes
 cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC health answers SERVING
 cs keys create --tenant T --role adapter|agent|supervisor [--agent-id A]
+cs agents add|disable --tenant T --name N [--role agent|supervisor] [--password-stdin]   console accounts
 cs escalations watch [--queue Q | --all] [--from-beginning]
 cs customers erase --tenant T --customer C     right to erasure
 cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
@@ -29,6 +30,7 @@ import pathlib
 import re
 import sys
 
+from services.cli import agents
 from services.cli.settings import VARIABLES
 from services.common.platform.settings import ConfigError, Env
 from services.common.platform.topics import all_topic_names
@@ -262,6 +264,7 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("--role", required=True, choices=["adapter", "agent", "supervisor"])
     kc.add_argument("--agent-id")
     kc.set_defaults(func=cmd_keys)
+    agents.register(sub)
 
     e = sub.add_parser("escalations", help="follow the escalation queues (supervisors)")
     esub = e.add_subparsers(dest="action", required=True)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,8 +173,17 @@ async def events(sub: Subscription) -> AsyncIterator[Event]:
 class TopicFeed:
     """Reads the live topics into the hub until stopped."""
 
-    def __init__(self, hub: Hub, bootstrap: str, prefix: str, queues: tuple[str, ...], client_id: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        bootstrap: str,
+        prefix: str,
+        queues: tuple[str, ...],
+        client_id: str,
+        on_event: Callable[[TopicSpec, Any], None] | None = None,
+    ) -> None:
         self._hub = hub
+        self._on_event = on_event  # also handed every decoded event (the event-log recorder)
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._specs: dict[str, TopicSpec] = {
@@ -231,6 +240,8 @@ class TopicFeed:
         except PoisonEvent as poison:
             log.warning("skipping undecodable live event", extra={"topic": topic, "reason": poison.reason})
             return
+        if self._on_event is not None:
+            self._on_event(spec, event)
         if spec is REPLIES:
             self._hub.reply_to_conversation(event.tenant_id, event.conversation_id, event)
         elif spec is STATE:
