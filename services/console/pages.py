@@ -66,7 +66,7 @@ def inbox_page(session: Session, csrf: str, queues: tuple[str, ...], notice: str
     )
     body = f"""{notice_html(notice)}
 <h1>Inbox</h1>
-<p class="muted keys">Keys: <kbd>n</kbd> next · <kbd>c</kbd> claim · <kbd>o</kbd> open · <kbd>?</kbd> help</p>
+<p class="muted keys">Keys: <kbd>n</kbd> next · <kbd>c</kbd> claim · <kbd>o</kbd> open (on a conversation: <kbd>r</kbd> reply · <kbd>e</kbd> resolve)</p>
 <div class="queues">{columns}</div>
 <section class="bots"><h2>With the bot now <span class="count" id="bot-count">0</span></h2>
 <ol class="cards" id="bot-cards"></ol></section>"""

@@ -54,7 +54,7 @@
     function open() {
       var u = url + (lastId ? (url.indexOf('?') < 0 ? '?' : '&') + 'after=' + encodeURIComponent(lastId) : '');
       source = new EventSource(u);
-      source.onopen = function () { setProblem('offline', null); };
+      source.onopen = function () { seen.opens = (seen.opens || 0) + 1; setProblem('offline', null); };
       source.onerror = function () {
         setProblem('offline', 'Connection lost; reconnecting…');
         if (source.readyState === EventSource.CLOSED) setTimeout(open, 2000);
@@ -73,6 +73,16 @@
         });
       });
     }
+    // The browser says the network is gone: stop waiting on a dead connection, and resume from the
+    // last id as soon as it is back.
+    window.addEventListener('offline', function () {
+      if (source) source.close();
+      setProblem('offline', 'Connection lost; reconnecting…');
+    });
+    window.addEventListener('online', function () {
+      if (source) source.close();
+      open();
+    });
     open();
   }
 
