@@ -20,7 +20,10 @@ CALL_TIMEOUT_S = 10
 
 class GatewayClient:
     def __init__(self, target: str) -> None:
-        self.channel = grpc.aio.insecure_channel(target)
+        # Reconnect soon after a gateway restart (gRPC's default backoff grows to two minutes).
+        self.channel = grpc.aio.insecure_channel(
+            target, options=[("grpc.initial_reconnect_backoff_ms", 300), ("grpc.max_reconnect_backoff_ms", 2000)]
+        )
         self.agents = agrpc.AgentServiceStub(self.channel)
         self.accounts = acc_grpc.AccountServiceStub(self.channel)
 

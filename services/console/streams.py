@@ -104,7 +104,7 @@ async def _drain(
                 yield frame("expired", {})
                 return
             try:
-                item = await asyncio.wait_for(out.get(), KEEPALIVE_S)
+                item = await asyncio.wait_for(out.get(), min(KEEPALIVE_S, max(0.1, session.expires_at - time.time())))
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue

@@ -129,13 +129,17 @@ async def _escalate(world: World, conversation_id: str, queue: str, summary: str
         await mongo.close()
 
 
-def run_async(coroutine):
-    """Run a coroutine to its end in a thread of its own: Playwright's sync API keeps an event loop
-    running in the test's thread, so asyncio.run can't be called there."""
+def in_thread(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a thread of its own: Playwright's sync API keeps an event loop running in
+    the test's thread, so nothing there may call asyncio.run (the helpers that start services do)."""
     import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def run_async(coroutine):
+    return in_thread(asyncio.run, coroutine)
 
 
 def _now():
