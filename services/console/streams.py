@@ -193,7 +193,7 @@ async def conversation(
 
     async def run() -> None:
         call = gw.agents.WatchConversation(
-            apb.WatchConversationRequest(conversation_id=cid, after_seq=cursor["seq"]),
+            apb.WatchConversationRequest(conversation_id=cid, after_seq=cursor["seq"], resume=True),
             metadata=bearer(session.credential),
         )
         await out.put(("status", {"gateway": "up"}))

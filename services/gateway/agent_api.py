@@ -262,7 +262,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         stream = conversation_stream(doc["conversation_id"])
         with self.gw.recorder.watch(principal.tenant_id, stream) as changed:
-            cursor = request.after_seq or await self.gw.event_log.head(principal.tenant_id, stream)
+            cursor = request.after_seq if request.resume else await self.gw.event_log.head(principal.tenant_id, stream)
             async for entry in self._tail(principal.tenant_id, stream, cursor, changed):
                 payload, seq = bytes(entry["payload"]), entry["seq"]
                 if entry["kind"] == "customer_message":

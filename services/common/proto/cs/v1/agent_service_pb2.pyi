@@ -139,12 +139,14 @@ class CorrectUnderstandingResponse(_message.Message):
     def __init__(self, correction: _Optional[_Union[_understanding_pb2.Correction, _Mapping]] = ...) -> None: ...
 
 class WatchConversationRequest(_message.Message):
-    __slots__ = ("conversation_id", "after_seq")
+    __slots__ = ("conversation_id", "after_seq", "resume")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     after_seq: int
-    def __init__(self, conversation_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+    resume: bool
+    def __init__(self, conversation_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., resume: _Optional[bool] = ...) -> None: ...
 
 class WatchConversationResponse(_message.Message):
     __slots__ = ("customer_message", "reply", "state", "seq")
