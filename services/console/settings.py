@@ -20,7 +20,7 @@ OWN = declare(
     "console",
     Variable("CS_CONSOLE_LISTEN", "127.0.0.1:8080", "host:port the console's web server binds to"),
     Variable("CS_CONSOLE_GATEWAY", "127.0.0.1:50051", "host:port of the gateway's public gRPC API"),
-    Variable("CS_CONSOLE_TENANT", "demo", "Tenant whose agents and supervisors sign in to this console"),
+    Variable("CS_CONSOLE_TENANT", "demo-retail", "Tenant whose agents and supervisors sign in to this console"),
     Variable(
         "CS_CONSOLE_SECRET",
         "",

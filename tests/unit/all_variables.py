@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from services.cli import settings as cli
 from services.common.platform.settings import COMMON, Variable
+from services.console import settings as console
 from services.gateway import settings as gateway
 from services.generator import settings as generator
 from services.intent import settings as intent
 from services.sentiment import settings as sentiment
 
-SETTINGS_MODULES = {"gateway": gateway, "intent": intent, "sentiment": sentiment, "generator": generator, "cli": cli}
+SETTINGS_MODULES = {
+    "gateway": gateway,
+    "intent": intent,
+    "sentiment": sentiment,
+    "generator": generator,
+    "cli": cli,
+    "console": console,
+}
 OWN: dict[str, dict[str, Variable]] = {service: module.OWN for service, module in SETTINGS_MODULES.items()}
 DECLARATIONS: list[dict[str, Variable]] = [COMMON, *OWN.values()]
 VARIABLES: dict[str, Variable] = {name: v for declared in DECLARATIONS for name, v in declared.items()}
