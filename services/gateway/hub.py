@@ -76,7 +76,6 @@ class RecentIds:
 class Hub:
     def __init__(self) -> None:
         self._conversations: dict[str, set[Subscription]] = defaultdict(set)
-        self._queues: dict[str, set[Subscription]] = defaultdict(set)
         self._recent_replies = RecentIds(RECENT_REPLIES)
         self._route_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
@@ -112,15 +111,6 @@ class Hub:
         finally:
             self._discard(self._conversations, conversation_id, sub)
 
-    @contextlib.contextmanager
-    def queue(self, tenant_id: str, queue: str):
-        sub = Subscription(tenant_id, queue)
-        self._queues[queue].add(sub)
-        try:
-            yield sub
-        finally:
-            self._discard(self._queues, queue, sub)
-
     @staticmethod
     def _discard(table: dict, key: str, sub: Subscription) -> None:
         table[key].discard(sub)
@@ -153,14 +143,6 @@ class Hub:
         delivered = self.to_conversation(tenant_id, conversation_id, ("reply", reply))
         if delivered:
             self._recent_replies.add(key)
-        return delivered
-
-    def to_queue(self, tenant_id: str, queue: str, item: Event) -> int:
-        delivered = 0
-        for sub in list(self._queues.get(queue, ())):
-            if sub.tenant_id == tenant_id:
-                sub.offer(item)
-                delivered += 1
         return delivered
 
 
@@ -250,5 +232,4 @@ class TopicFeed:
             self._hub.to_conversation(
                 event.message.tenant_id, event.message.conversation_id, ("customer_message", event)
             )
-        else:
-            self._hub.to_queue(event.tenant_id, event.queue, ("escalation", event))
+        # Escalations reach queue watchers through the queue's event log (on_event, recorder.py).

@@ -342,3 +342,21 @@ def publish_enriched(world: World, event) -> None:
     from services.common.platform.topics import ENRICHED
 
     run_async(_publish(world, ENRICHED, event))
+
+
+def publish_bot_reply(world: World, conversation_id: str, text: str, citations: list[str]) -> str:
+    """A final bot answer on the replies topic, as the generator publishes it; its id."""
+    from services.common.platform.topics import REPLIES
+
+    reply = ev.ReplyPublished(
+        tenant_id=world.tenant,
+        conversation_id=conversation_id,
+        reply_id=f"r-{uuid.uuid4().hex[:8]}",
+        author=conv.AUTHOR_BOT,
+        kind=conv.REPLY_KIND_ANSWER,
+        text=text,
+        citations=citations,
+    )
+    reply.created_at.GetCurrentTime()
+    run_async(_publish(world, REPLIES, reply))
+    return reply.reply_id

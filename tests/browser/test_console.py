@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     announce_intent_model,
     enriched,
     generate,
+    publish_bot_reply,
     publish_enriched,
     sign_in,
     sign_in_grpc,
@@ -269,4 +270,47 @@ def test_a_dropped_connection_resumes_with_nothing_lost_or_doubled(world: World,
     keys = [(e["type"], json.loads(e["data"])["conversation_id"]) for e in events]
     assert len(keys) == len(set(keys)), f"an event arrived twice: {keys}"
     assert ("removed", first) in keys and all(("added", cid) in keys for cid in missed)
+    context.close()
+
+
+def test_keyboard_shortcuts_pick_the_next_conversation_claim_it_and_resolve_it(world: World, browser):
+    cid = world.send("keyboard person please")
+    world.escalate(cid, "vip", summary="keyboard")
+    context, page = sign_in(browser, world, "alice")
+    expect(card(page, cid)).to_be_visible(timeout=MS)
+    selected = "() => document.querySelector('.queues .card.selected')?.dataset.cid"
+    for _ in range(page.locator(".queues .card").count()):
+        page.keyboard.press("n")
+        if page.evaluate(selected) == cid:
+            break
+    expect(page.locator(".queues .card.selected")).to_have_attribute("data-cid", cid)
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/c/{cid}*")
+    expect(page.locator("#conv-state")).to_contain_text("agent · alice")
+    page.keyboard.press("r")
+    expect(page.locator("#reply-text")).to_be_focused()
+    page.locator("#reply-text").blur()
+    page.keyboard.press("e")
+    expect(page.locator("#notice")).to_have_text(f"Conversation {cid} resolved.", timeout=MS)
+    context.close()
+
+
+def test_a_transfer_with_a_note_moves_the_conversation_to_the_other_queue(world: World, browser):
+    cid = world.send("wrong department maybe")
+    world.escalate(cid, "general", summary="might be billing")
+    context, page = sign_in(browser, world, "alice", f"/c/{cid}")
+    page.click("#claim")
+    # A bot answer with its sources arrives in the live view.
+    publish_bot_reply(world, cid, "Refunds take 5 days.", ["refund-policy#2", "faq#7"])
+    expect(page.locator(".msg.author-bot .citations")).to_have_text("cites refund-policy#2, faq#7", timeout=MS)
+    form = page.locator("#transfer-form")
+    form.locator("select").select_option("billing")
+    form.locator("input[name=note]").fill("invoice <b>question</b>, over to billing")
+    form.locator("button").click()
+    expect(page.locator("#notice")).to_have_text(f"Conversation {cid} transferred to billing.", timeout=MS)
+    moved = page.locator(f'.queues [data-cards="billing"] .card[data-cid="{cid}"]')
+    expect(moved).to_be_visible(timeout=MS)
+    expect(moved).to_contain_text("transferred from general")
+    expect(moved.locator(".reasons")).to_contain_text("transfer")
+    expect(page.locator(f'.queues [data-cards="general"] .card[data-cid="{cid}"]')).to_have_count(0)
     context.close()
