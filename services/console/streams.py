@@ -62,10 +62,6 @@ def frame(event: str, data: dict | list, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-class Expired(Exception):
-    pass
-
-
 async def _resilient(open_stream: Callable[[], Awaitable[None]], out: asyncio.Queue, what: str) -> None:
     """Run `open_stream` again after each break (backoff), telling the page when the gateway is away."""
     failures = 0
@@ -133,23 +129,42 @@ async def inbox(request: Request, session: Session, gw: GatewayClient, settings:
     meta = bearer(session.credential)
 
     def watch(queue: str):
+        # What this task has handed on (not what the page has seen yet): a re-opened gateway stream
+        # continues from here, so nothing queued for the page is fetched twice.
+        fetched = {"seq": cursors[queue]}
+
         async def run() -> None:
+            fresh = fetched["seq"] == 0
             call = gw.agents.WatchQueue(
-                apb.WatchQueueRequest(queue=queue, after_seq=cursors[queue], send_caught_up=True), metadata=meta
+                apb.WatchQueueRequest(queue=queue, after_seq=fetched["seq"], send_caught_up=True), metadata=meta
             )
             backlog: list[dict] = []
+            # A fresh stream's changes after the backlog was read wait for the snapshot, which the
+            # page applies first (it replaces the queue's list).
+            held: list | None = [] if fresh else None
             try:
                 async for item in call:
                     if item.backlog:
                         backlog.append(escalation_view(item.escalation))
-                    elif item.caught_up:
-                        await out.put(("snapshot", (queue, item.seq, backlog)))
-                        backlog = []
+                        continue
+                    if item.caught_up:
+                        if held is not None:
+                            await out.put(("snapshot", (queue, item.seq, backlog)))
+                            for change in held:
+                                await out.put(change)
+                            held = None
                         await out.put(("status", {"gateway": "up"}))
-                    elif item.HasField("removed"):
-                        await out.put(("removed", (queue, item.seq, removal_view(item.removed))))
-                    elif item.HasField("escalation"):
-                        await out.put(("added", (queue, item.seq, escalation_view(item.escalation))))
+                    else:
+                        change = (
+                            ("removed", (queue, item.seq, removal_view(item.removed)))
+                            if item.HasField("removed")
+                            else ("added", (queue, item.seq, escalation_view(item.escalation)))
+                        )
+                        if held is not None:
+                            held.append(change)
+                            continue  # not handed on yet: a break before caught_up starts afresh
+                        await out.put(change)
+                    fetched["seq"] = max(fetched["seq"], item.seq)
             finally:
                 call.cancel()
 
@@ -165,16 +180,13 @@ async def inbox(request: Request, session: Session, gw: GatewayClient, settings:
 
     tasks = [asyncio.create_task(_resilient(watch(q), out, f"queue {q}")) for q in settings.queues]
     tasks.append(asyncio.create_task(_resilient(bots, out, "bots")))
-    if any(cursors.values()):
-        await out.put(("status", {"gateway": "up"}))
 
     def render(item) -> str:
         kind, payload = item
         if kind == "bots":
             return frame("bots", payload)
         queue, seq, data = payload
-        # The gateway stream resumes from here too, after a break inside the console.
-        cursors[queue] = seq
+        cursors[queue] = max(cursors[queue], seq)
         if kind == "snapshot":
             return frame("snapshot", {"queue": queue, "items": data}, encode_cursors(cursors) or "0")
         return frame(kind, {"queue": queue, **data}, encode_cursors(cursors))

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 # How often a watch stream looks at its log for entries another replica appended.
 LOG_POLL_S = 1.0
+LOG_PAGE = 200  # entries read from a log at a time (EventLog.after's limit)
 CSAT_WINDOW_S = 24 * 3600
 
 
@@ -129,9 +130,12 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                     if latest is not None:
                         in_backlog.add(latest.escalation_id)
                         yield pb.WatchQueueResponse(escalation=latest, seq=cursor, backlog=True)
-                if request.send_caught_up:
-                    yield pb.WatchQueueResponse(seq=cursor, caught_up=True)
             async for entry in self._tail(tenant, stream, cursor, changed):
+                if entry is None:
+                    if request.send_caught_up:
+                        yield pb.WatchQueueResponse(seq=cursor, caught_up=True)
+                    continue
+                cursor = entry["seq"]
                 if entry["kind"] == "escalated":
                     escalation = ev.EscalationRaised.FromString(bytes(entry["payload"]))
                     if escalation.escalation_id not in in_backlog:
@@ -140,15 +144,20 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                     removal = pb.QueueRemoval.FromString(bytes(entry["payload"]))
                     yield pb.WatchQueueResponse(removed=removal, seq=entry["seq"])
 
-    async def _tail(self, tenant_id: str, stream: str, cursor: int, changed) -> AsyncIterator[dict]:
-        """The log's entries after `cursor`, then each new one as it is appended (woken by this
-        replica's recorder; polled every LOG_POLL_S for appends other replicas made)."""
+    async def _tail(self, tenant_id: str, stream: str, cursor: int, changed) -> AsyncIterator[dict | None]:
+        """The log's entries after `cursor`, then None once (everything stored so far was sent), then
+        each new entry as it is appended (woken by this replica's recorder; polled every LOG_POLL_S
+        for appends other replicas made)."""
+        caught_up = False
         while True:
             changed.clear()
-            entries = await self.gw.event_log.after(tenant_id, stream, cursor)
+            entries = await self.gw.event_log.after(tenant_id, stream, cursor, LOG_PAGE)
             for entry in entries:
                 cursor = entry["seq"]
                 yield entry
+            if len(entries) < LOG_PAGE and not caught_up:
+                caught_up = True
+                yield None
             if not entries:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), LOG_POLL_S)
@@ -264,6 +273,8 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         with self.gw.recorder.watch(principal.tenant_id, stream) as changed:
             cursor = request.after_seq if request.resume else await self.gw.event_log.head(principal.tenant_id, stream)
             async for entry in self._tail(principal.tenant_id, stream, cursor, changed):
+                if entry is None:
+                    continue
                 payload, seq = bytes(entry["payload"]), entry["seq"]
                 if entry["kind"] == "customer_message":
                     yield pb.WatchConversationResponse(customer_message=ev.MessageEnriched.FromString(payload), seq=seq)

@@ -210,9 +210,10 @@ async def test_watch_queue_resumes_after_its_cursor_on_another_replica_with_exac
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{other.ports['grpc']}") as ch:
             resumed = agrpc.AgentServiceStub(ch).WatchQueue(
-                apb.WatchQueueRequest(queue=queue, after_seq=cursor), metadata=auth(credential)
+                apb.WatchQueueRequest(queue=queue, after_seq=cursor, send_caught_up=True), metadata=auth(credential)
             )
-            got = await read_until(resumed, lambda items: len(items) >= 3)
+            got = await read_until(resumed, lambda items: items and items[-1].caught_up)
+            assert got.pop().seq == cursor + 3, "the caught_up marker comes after the replay"
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(resumed.read(), 1.5)  # and nothing more
             resumed.cancel()
