@@ -131,12 +131,15 @@ async def inbox(request: Request, session: Session, gw: GatewayClient, settings:
     def watch(queue: str):
         # What this task has handed on (not what the page has seen yet): a re-opened gateway stream
         # continues from here, so nothing queued for the page is fetched twice.
-        fetched = {"seq": cursors[queue]}
+        fetched = {"seq": cursors[queue], "resume": cursors[queue] > 0}
 
         async def run() -> None:
-            fresh = fetched["seq"] == 0
+            fresh = not fetched["resume"]
             call = gw.agents.WatchQueue(
-                apb.WatchQueueRequest(queue=queue, after_seq=fetched["seq"], send_caught_up=True), metadata=meta
+                apb.WatchQueueRequest(
+                    queue=queue, after_seq=fetched["seq"], send_caught_up=True, resume=bool(fetched["resume"])
+                ),
+                metadata=meta,
             )
             backlog: list[dict] = []
             # A fresh stream's changes after the backlog was read wait for the snapshot, which the
@@ -164,7 +167,7 @@ async def inbox(request: Request, session: Session, gw: GatewayClient, settings:
                             held.append(change)
                             continue  # not handed on yet: a break before caught_up starts afresh
                         await out.put(change)
-                    fetched["seq"] = max(fetched["seq"], item.seq)
+                    fetched["seq"], fetched["resume"] = max(fetched["seq"], item.seq), True
             finally:
                 call.cancel()
 

@@ -121,7 +121,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         with self.gw.recorder.watch(tenant, stream) as changed:
             cursor = request.after_seq
             in_backlog: set[str] = set()
-            if not cursor:
+            if not cursor and not request.resume:
                 # The log's head first, then the queue: what changes after the head is replayed
                 # below, so nothing between the two reads is missed (an entry may repeat a backlog item).
                 cursor = await self.gw.event_log.head(tenant, stream)

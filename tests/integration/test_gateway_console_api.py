@@ -188,6 +188,9 @@ async def test_watch_queue_resumes_after_its_cursor_on_another_replica_with_exac
     agents = agrpc.AgentServiceStub(channel)
     first = await new_conversation(channel, org)
     await escalate(stack, org, first, queue)
+    logged = agents.WatchQueue(apb.WatchQueueRequest(queue=queue, resume=True), metadata=auth(credential))
+    await read_until(logged, lambda got: any(i.escalation.conversation_id == first for i in got))
+    logged.cancel()  # the escalation is in the queue's log now (the gateway appends what it reads from Kafka)
     watch = agents.WatchQueue(apb.WatchQueueRequest(queue=queue, send_caught_up=True), metadata=auth(credential))
     backlog = await read_until(watch, lambda got: got and got[-1].caught_up)
     assert first in {i.escalation.conversation_id for i in backlog if i.backlog}
@@ -210,7 +213,8 @@ async def test_watch_queue_resumes_after_its_cursor_on_another_replica_with_exac
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{other.ports['grpc']}") as ch:
             resumed = agrpc.AgentServiceStub(ch).WatchQueue(
-                apb.WatchQueueRequest(queue=queue, after_seq=cursor, send_caught_up=True), metadata=auth(credential)
+                apb.WatchQueueRequest(queue=queue, after_seq=cursor, send_caught_up=True, resume=True),
+                metadata=auth(credential),
             )
             got = await read_until(resumed, lambda items: items and items[-1].caught_up)
             assert got.pop().seq == cursor + 3, "the caught_up marker comes after the replay"

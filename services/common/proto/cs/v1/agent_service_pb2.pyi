@@ -181,14 +181,16 @@ class ReadConversationResponse(_message.Message):
     def __init__(self, conversation: _Optional[_Union[_conversation_pb2.Conversation, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[_conversation_pb2.ConversationMessage, _Mapping]]] = ..., cursor: _Optional[int] = ..., customer: _Optional[_Union[_conversation_pb2.CustomerProfile, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.EscalationRaised, _Mapping]] = ...) -> None: ...
 
 class WatchQueueRequest(_message.Message):
-    __slots__ = ("queue", "after_seq", "send_caught_up")
+    __slots__ = ("queue", "after_seq", "send_caught_up", "resume")
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
     SEND_CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     queue: str
     after_seq: int
     send_caught_up: bool
-    def __init__(self, queue: _Optional[str] = ..., after_seq: _Optional[int] = ..., send_caught_up: _Optional[bool] = ...) -> None: ...
+    resume: bool
+    def __init__(self, queue: _Optional[str] = ..., after_seq: _Optional[int] = ..., send_caught_up: _Optional[bool] = ..., resume: _Optional[bool] = ...) -> None: ...
 
 class QueueRemoval(_message.Message):
     __slots__ = ("conversation_id", "reason", "agent_id", "to_queue", "removed_at")
