@@ -185,4 +185,13 @@ def wallboard_view(w: apb.GetWallboardResponse) -> dict:
         "csat_average": round(w.csat_average, 2),
         "csat_responses": w.csat_responses,
         "csat_window_s": w.csat_window_s,
+        "day": [
+            {
+                "hour": iso(h.hour),
+                "escalated": h.escalated,
+                "claimed": h.claimed,
+                "mean_wait_s": round(h.mean_wait_s, 1),
+            }
+            for h in w.day
+        ],
     }

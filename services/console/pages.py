@@ -143,6 +143,8 @@ def wallboard_page(session: Session, csrf: str, big: bool, thresholds: dict) -> 
 <tbody id="wall-rows"></tbody></table>
 <div class="wall-side"><section><h2>Agents</h2><ol id="wall-agents" class="agents"></ol></section>
 <section><h2>CSAT</h2><p class="big-number" id="wall-csat">–</p><p class="muted" id="wall-csat-note"></p></section></div>
+<section class="day"><h2>The last 24 hours <span class="muted">bars: escalations per hour · line: mean wait to claim</span></h2>
+<div id="wall-day"></div></section>
 <p class="muted" id="wall-definitions"></p><p class="muted">Updated <span id="wall-updated">–</span></p>"""
     return layout(
         "Wallboard",

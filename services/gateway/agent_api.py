@@ -43,7 +43,7 @@ from services.gateway.auth import RequestError
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.replies import state_event
 from services.gateway.validation import check_id, check_queue, check_text, invalid
-from services.gateway.wallboard import ABANDONED_DEFINITION, WINDOW, queue_figures
+from services.gateway.wallboard import ABANDONED_DEFINITION, DAY_HOURS, WINDOW, aware, day_figures, queue_figures
 from services.gateway.wallboard_metrics import export
 
 log = logging.getLogger(__name__)
@@ -417,12 +417,16 @@ class AgentApi(pb_grpc.AgentServiceServicer):
             csat_window_s=CSAT_WINDOW_S,
         )
         out.computed_at.FromDatetime(now)
+        day: list[list[dict]] = []
         for queue in self.gw.settings.common.escalation_queues:
-            entries = await self.gw.event_log.since(tenant, queue_stream(queue), now - WINDOW)
+            entries = await self.gw.event_log.since(tenant, queue_stream(queue), now - dt.timedelta(hours=DAY_HOURS))
+            day.append(entries)
+            last_hour = [e for e in entries if aware(e["at"]) >= now - WINDOW]
             waiting = [
                 d.get("queued_at") or d["updated_at"] async for d in self.gw.repos.conversations.queued(tenant, queue)
             ]
-            out.queues.append(queue_figures(queue, entries, waiting, now, sl_s, abandon_s))
+            out.queues.append(queue_figures(queue, last_hour, waiting, now, sl_s, abandon_s))
+        out.day.extend(day_figures(day, now))
         loads = await self.gw.queries.agent_loads(tenant)
         signed_in = await self.gw.accounts.signed_in(tenant)
         for agent in sorted(set(loads) | signed_in):

@@ -21,6 +21,7 @@ ABANDONED_DEFINITION = (
     "left) or has waited longer than {abandon_s} s"
 )
 WINDOW = dt.timedelta(hours=1)
+DAY_HOURS = 24
 
 
 @dataclass
@@ -46,7 +47,7 @@ def tally(entries: list[dict], now: dt.datetime, service_level_s: float, abandon
     out = QueueTally()
     open_since: dict[str, dt.datetime] = {}
     for entry in entries:
-        cid, at = entry["conversation_id"], _aware(entry["at"])
+        cid, at = entry["conversation_id"], aware(entry["at"])
         if entry["kind"] == "escalated":
             out.escalated += 1
             out.reasons.update(entry.get("reasons") or [])
@@ -83,7 +84,7 @@ def queue_figures(
     abandon_s: float,
 ) -> apb.QueueFigures:
     t = tally(entries, now, service_level_s, abandon_s)
-    longest = max(((now - _aware(s)).total_seconds() for s in waiting_since), default=0.0)
+    longest = max(((now - aware(s)).total_seconds() for s in waiting_since), default=0.0)
     return apb.QueueFigures(
         queue=queue,
         waiting=len(waiting_since),
@@ -97,5 +98,39 @@ def queue_figures(
     )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def day_figures(entries_by_queue: list[list[dict]], now: dt.datetime) -> list[apb.HourFigures]:
+    """Escalations and claims per hour over the last DAY_HOURS hours (entries of each queue in seq
+    order); a claim's wait counts in the hour it was claimed."""
+    top = now.replace(minute=0, second=0, microsecond=0)
+    starts = [top - dt.timedelta(hours=n) for n in range(DAY_HOURS - 1, -1, -1)]
+    escalated = [0] * DAY_HOURS
+    waits: list[list[float]] = [[] for _ in range(DAY_HOURS)]
+
+    def slot(at: dt.datetime) -> int | None:
+        index = DAY_HOURS - 1 - int((top - at.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600)
+        return index if 0 <= index < DAY_HOURS else None
+
+    for entries in entries_by_queue:
+        open_since: dict[str, dt.datetime] = {}
+        for entry in entries:
+            at = aware(entry["at"])
+            if entry["kind"] == "escalated":
+                open_since[entry["conversation_id"]] = at
+                if (i := slot(at)) is not None:
+                    escalated[i] += 1
+                continue
+            since = open_since.pop(entry["conversation_id"], None)
+            if since is not None and entry.get("reason") == "REMOVAL_REASON_CLAIMED" and (i := slot(at)) is not None:
+                waits[i].append((at - since).total_seconds())
+    out = []
+    for start, n, hour_waits in zip(starts, escalated, waits):
+        figures = apb.HourFigures(
+            escalated=n, claimed=len(hour_waits), mean_wait_s=sum(hour_waits) / len(hour_waits) if hour_waits else 0.0
+        )
+        figures.hour.FromDatetime(start)
+        out.append(figures)
+    return out

@@ -236,6 +236,9 @@ def test_the_wallboard_counts_change_as_it_happens(world: World, browser):
     expect(row.locator("td.sl")).to_have_text("100 %")
     expect(page.locator('#wall-agents li[data-agent="alice"]')).to_contain_text("signed in")
     expect(page.locator("#wall-definitions")).to_contain_text("Abandoned: an escalation of the last hour")
+    bars = page.locator("#wall-day rect.bar")
+    expect(bars).to_have_count(24)
+    assert int(bars.last.get_attribute("data-escalated")) >= 1, "this hour's escalations are not on the chart"
     world.shot(page, "wallboard")
     page.keyboard.press("f")
     expect(page.locator("body")).to_have_class("big-screen")

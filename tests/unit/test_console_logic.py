@@ -11,7 +11,7 @@ from services.common.storage.accounts import hash_password, verify_password
 from services.console.pages import h, page_data
 from services.console.session import Session, csrf_ok, csrf_token, safe_next, sign, verify
 from services.console.streams import decode_cursors, encode_cursors, frame
-from services.gateway.wallboard import queue_figures, tally
+from services.gateway.wallboard import day_figures, queue_figures, tally
 
 SECRET = b"s" * 32
 QUEUES = ("general", "billing", "vip")
@@ -130,3 +130,32 @@ def test_queue_figures_report_the_waiting_and_the_longest_wait():
     assert figures.waiting == 2 and figures.longest_wait_s == 90
     assert figures.escalated_last_hour == 1 and figures.service_level == 0.0
     assert queue_figures("vip", [], [], NOW, 60, 600).longest_wait_s == 0
+
+
+def test_the_day_chart_counts_escalations_and_claim_waits_per_hour():
+    now = dt.datetime(2026, 1, 1, 12, 30, tzinfo=dt.UTC)
+    billing = [
+        {"kind": "escalated", "conversation_id": "a", "at": now - dt.timedelta(minutes=70)},  # 11:20
+        {
+            "kind": "removed",
+            "conversation_id": "a",
+            "at": now - dt.timedelta(minutes=60),
+            "reason": "REMOVAL_REASON_CLAIMED",
+        },
+        {"kind": "escalated", "conversation_id": "b", "at": now - dt.timedelta(minutes=5)},  # 12:25, waiting
+    ]
+    general = [
+        {"kind": "escalated", "conversation_id": "c", "at": now - dt.timedelta(minutes=20)},  # 12:10
+        {
+            "kind": "removed",
+            "conversation_id": "c",
+            "at": now - dt.timedelta(minutes=19),
+            "reason": "REMOVAL_REASON_CLAIMED",
+        },
+        {"kind": "escalated", "conversation_id": "old", "at": now - dt.timedelta(hours=30)},  # outside the day
+    ]
+    hours = day_figures([billing, general], now)
+    assert len(hours) == 24 and hours[-1].hour.ToDatetime(dt.UTC) == dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    assert (hours[-1].escalated, hours[-1].claimed, hours[-1].mean_wait_s) == (2, 1, 60.0)
+    assert (hours[-2].escalated, hours[-2].claimed, hours[-2].mean_wait_s) == (1, 1, 600.0)
+    assert sum(h.escalated for h in hours) == 3

@@ -289,8 +289,39 @@
         document.getElementById('wall-definitions').textContent =
           'Service level: the last hour\'s escalations claimed within ' + w.service_level_s + ' s, of those whose outcome is known. Abandoned: ' + w.abandoned_definition + '.';
         document.getElementById('wall-updated').textContent = new Date(w.computed_at).toLocaleTimeString();
+        drawDay(document.getElementById('wall-day'), w.day);
       }
     });
+    // Escalations per hour as bars, the mean wait to claim as a line (own scale), built as SVG nodes.
+    function drawDay(box, day) {
+      var NS = 'http://www.w3.org/2000/svg', W = 960, H = 160, pad = 24;
+      function node(tag, attrs, text) {
+        var n = document.createElementNS(NS, tag);
+        Object.keys(attrs).forEach(function (k) { n.setAttribute(k, attrs[k]); });
+        if (text !== undefined) n.textContent = text;
+        return n;
+      }
+      var svg = node('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'day-chart', role: 'img', 'aria-label': 'escalations and waits, last 24 hours' });
+      var maxE = Math.max(1, Math.max.apply(null, day.map(function (h) { return h.escalated; })));
+      var maxW = Math.max(1, Math.max.apply(null, day.map(function (h) { return h.mean_wait_s; })));
+      var step = (W - 2 * pad) / Math.max(1, day.length);
+      var points = [];
+      day.forEach(function (h, i) {
+        var x = pad + i * step, bh = (H - 2 * pad) * h.escalated / maxE;
+        var bar = node('rect', { x: x + 2, y: H - pad - bh, width: step - 4, height: bh, class: 'bar', 'data-escalated': h.escalated });
+        bar.append(node('title', {}, new Date(h.hour).getHours() + ':00 — ' + h.escalated + ' escalated, ' + h.claimed + ' claimed, mean wait ' + waitText(h.mean_wait_s)));
+        svg.append(bar);
+        if (h.claimed) {
+          var px = x + step / 2, py = H - pad - (H - 2 * pad) * h.mean_wait_s / maxW;
+          points.push(px + ',' + py);
+          svg.append(node('circle', { cx: px, cy: py, r: 3.5, class: 'wait-point' }));
+        }
+        if (i % 3 === 0) svg.append(node('text', { x: x + step / 2, y: H - 6, class: 'tick' }, String(new Date(h.hour).getHours()).padStart(2, '0')));
+      });
+      if (points.length) svg.append(node('polyline', { points: points.join(' '), class: 'wait-line' }));
+      svg.append(node('text', { x: 4, y: 14, class: 'tick' }, 'max ' + maxE + ' / h · wait max ' + waitText(maxW)));
+      box.replaceChildren(svg);
+    }
     function toggleBig() { document.body.classList.toggle('big-screen'); }
     document.getElementById('big').addEventListener('click', toggleBig);
     document.addEventListener('keydown', function (ev) { if (!isTyping(ev) && ev.key === 'f') toggleBig(); });

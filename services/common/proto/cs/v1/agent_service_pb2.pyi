@@ -99,7 +99,7 @@ class AgentLoad(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., signed_in: _Optional[bool] = ..., conversations: _Optional[int] = ...) -> None: ...
 
 class GetWallboardResponse(_message.Message):
-    __slots__ = ("computed_at", "service_level_s", "abandon_after_s", "abandoned_definition", "queues", "agents", "csat_average", "csat_responses", "csat_window_s")
+    __slots__ = ("computed_at", "service_level_s", "abandon_after_s", "abandoned_definition", "queues", "agents", "csat_average", "csat_responses", "csat_window_s", "day")
     COMPUTED_AT_FIELD_NUMBER: _ClassVar[int]
     SERVICE_LEVEL_S_FIELD_NUMBER: _ClassVar[int]
     ABANDON_AFTER_S_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class GetWallboardResponse(_message.Message):
     CSAT_AVERAGE_FIELD_NUMBER: _ClassVar[int]
     CSAT_RESPONSES_FIELD_NUMBER: _ClassVar[int]
     CSAT_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
     computed_at: _timestamp_pb2.Timestamp
     service_level_s: int
     abandon_after_s: int
@@ -118,7 +119,20 @@ class GetWallboardResponse(_message.Message):
     csat_average: float
     csat_responses: int
     csat_window_s: int
-    def __init__(self, computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., service_level_s: _Optional[int] = ..., abandon_after_s: _Optional[int] = ..., abandoned_definition: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueFigures, _Mapping]]] = ..., agents: _Optional[_Iterable[_Union[AgentLoad, _Mapping]]] = ..., csat_average: _Optional[float] = ..., csat_responses: _Optional[int] = ..., csat_window_s: _Optional[int] = ...) -> None: ...
+    day: _containers.RepeatedCompositeFieldContainer[HourFigures]
+    def __init__(self, computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., service_level_s: _Optional[int] = ..., abandon_after_s: _Optional[int] = ..., abandoned_definition: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueFigures, _Mapping]]] = ..., agents: _Optional[_Iterable[_Union[AgentLoad, _Mapping]]] = ..., csat_average: _Optional[float] = ..., csat_responses: _Optional[int] = ..., csat_window_s: _Optional[int] = ..., day: _Optional[_Iterable[_Union[HourFigures, _Mapping]]] = ...) -> None: ...
+
+class HourFigures(_message.Message):
+    __slots__ = ("hour", "escalated", "claimed", "mean_wait_s")
+    HOUR_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    MEAN_WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    hour: _timestamp_pb2.Timestamp
+    escalated: int
+    claimed: int
+    mean_wait_s: float
+    def __init__(self, hour: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalated: _Optional[int] = ..., claimed: _Optional[int] = ..., mean_wait_s: _Optional[float] = ...) -> None: ...
 
 class CorrectUnderstandingRequest(_message.Message):
     __slots__ = ("conversation_id", "message_id", "intent", "polarity")
