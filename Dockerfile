@@ -6,6 +6,8 @@
 #   gateway        cs-gateway and the cs CLI only; base dependencies, no torch/transformers/onnxruntime
 #                  (import-linter keeps the gateway free of them), a few hundred MB instead of several GB
 #   webchat        cs-webchat (the web-chat widget and its visitor API, HTTP 8090): the gateway's packages
+#   console        cs-console (the web console for agents and supervisors, a gRPC client of the gateway)
+#                  and the cs CLI; the gateway's packages (starlette and uvicorn are base dependencies)
 #   generator-gpu  `cs` with the NVIDIA container-runtime variables and CS_GENERATOR_DEVICE=cuda. The torch
 #                  wheel that requirements.lock pins (PyPI, Linux x86_64) already carries CUDA 13 (the
 #                  nvidia-* packages in the lock), so the CPU and GPU images hold the same packages; the node
@@ -102,9 +104,17 @@ CMD ["cs-gateway"]
 FROM runtime AS webchat
 COPY --from=venv-gateway /opt/venv /opt/venv
 ENV CS_WEBCHAT_LISTEN=0.0.0.0:8090
-EXPOSE 8090 9105
+EXPOSE 8090 9106
 USER 10001:10001
 CMD ["cs-webchat"]
+
+FROM runtime AS console
+COPY --from=venv-gateway /opt/venv /opt/venv
+ENV CS_CONSOLE_LISTEN=0.0.0.0:8080
+# HTTP (pages and event streams), /metrics
+EXPOSE 8080 9105
+USER 10001:10001
+CMD ["cs-console"]
 
 FROM runtime AS ml
 COPY --from=venv-cs /opt/venv /opt/venv

@@ -262,12 +262,12 @@ class VersionProbe:
                         self.versions.setdefault(message_id, version)
 
 
-STACK_FOLDERS = (ROOT / "tests" / "integration", ROOT / "tests" / "e2e")
+STACK_FOLDERS = (ROOT / "tests" / "integration", ROOT / "tests" / "e2e", ROOT / "tests" / "browser")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config, items) -> None:
-    """Every test under tests/integration and tests/e2e is marked `stack`, whatever its module says,
+    """Every test under tests/integration, tests/e2e and tests/browser is marked `stack`, whatever its module says,
     so `-m "not stack and not models"` (make check) never starts the stack."""
     for item in items:
         if any(item.path.is_relative_to(folder) for folder in STACK_FOLDERS):

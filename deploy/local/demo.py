@@ -88,6 +88,34 @@ async def create_keys(env: Env) -> tuple[str, str]:
         await mongo.close()
 
 
+DEMO_PEOPLE = (("ava", "agent"), ("sam", "supervisor"))
+DEMO_PASSWORD = "demo-password"
+
+
+async def create_demo_accounts(env: Env) -> None:
+    """The console's demo sign-ins (kept if they exist: `make demo` runs again and again)."""
+    from services.common.storage.accounts import AccountRepo
+
+    mongo, db = await connect(env.str("CS_MONGO_URI"), env.str("CS_MONGO_DATABASE"), 10)
+    try:
+        for name, role in DEMO_PEOPLE:
+            if await AccountRepo(db).get(TENANT, name) is None:
+                await AccountRepo(db).add(TENANT, name, role, DEMO_PASSWORD)
+    finally:
+        await mongo.close()
+
+
+def print_console() -> None:
+    from services.console.settings import VARIABLES as CONSOLE_VARIABLES
+
+    listen = Env(variables=CONSOLE_VARIABLES).str("CS_CONSOLE_LISTEN")
+    print("\n=== web console ===")
+    print(
+        f"  open http://{listen}/ and sign in as agent 'ava' or supervisor 'sam' (wallboard), password '{DEMO_PASSWORD}'"
+    )
+    print(f"  more people: .venv/bin/cs agents add --tenant {TENANT} --name NAME [--role supervisor]")
+
+
 def describe(message: conv.ConversationMessage) -> str:
     u, s = message.understanding, message.sentiment
     intent = "out of scope" if u.intent.out_of_scope else f"{u.intent.label} ({u.intent.confidence:.2f})"
@@ -220,6 +248,8 @@ async def run(target: str) -> int:
         )
         print("  ava resolved the conversation")
         stream.cancel()
+    await create_demo_accounts(env)
+    print_console()
     return 0
 
 

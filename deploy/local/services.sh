@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Runs the four services and the web chat as background processes against the local stack.
-#   deploy/local/services.sh up      start gateway, intent, sentiment, generator, webchat; wait until SERVING
+# Runs the four services, the web console and the web chat as background processes against the local stack.
+#   deploy/local/services.sh up      start gateway, intent, sentiment, generator, console, webchat; wait until ready
 #   deploy/local/services.sh down    SIGTERM them (they drain and commit) and wait
 #   deploy/local/services.sh status
 # Logs: $CS_STACK_DIR/logs/<service>.log (JSON lines). Ports: gateway gRPC 50051 (its reply sink on a free
 # loopback port, CS_GATEWAY_SINK_LISTEN; the generator finds it through the stream routes); health
-# intent 50061, sentiment 50062, generator 50063; /metrics 9101..9105. The web chat serves widget.js on
+# intent 50061, sentiment 50062, generator 50063; /metrics 9101..9106. The web chat serves widget.js on
 # http://127.0.0.1:8090 and the demo shop page embedding it on http://127.0.0.1:8091/ (an origin of its own);
 # its channel key, token secret and the demo tenant's widget key are made on the first start and kept in
-# $CS_STACK_DIR/webchat.env.
+# $CS_STACK_DIR/webchat.env. The console: http://127.0.0.1:8080.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -17,10 +17,11 @@ RUN="$STACK_DIR/services"
 mkdir -p "$RUN" "$STACK_DIR/logs"
 export HF_HUB_OFFLINE=1
 PY=.venv/bin/python
-SERVICES=(gateway intent sentiment generator webchat)
+SERVICES=(gateway intent sentiment generator console webchat)
 DEMO_TENANT=${CS_DEMO_TENANT:-demo-retail}
 export CS_WEBCHAT_LISTEN=${CS_WEBCHAT_LISTEN:-127.0.0.1:8090}
 export CS_WEBCHAT_DEMO_LISTEN=${CS_WEBCHAT_DEMO_LISTEN:-127.0.0.1:8091}
+CONSOLE_URL="http://${CS_CONSOLE_LISTEN:-127.0.0.1:8080}"
 declare -A HEALTH=([gateway]="${CS_GATEWAY_LISTEN:-127.0.0.1:50051}" [intent]=127.0.0.1:50061 [sentiment]=127.0.0.1:50062 [generator]=127.0.0.1:50063)
 
 alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
@@ -70,6 +71,10 @@ up() {
     echo "services: $s started (pid $!, log $STACK_DIR/logs/$s.log)"
   done
   for s in "${SERVICES[@]}"; do
+    if [[ $s == console ]]; then
+      wait_http "$CONSOLE_URL/healthz" "$(cat "$RUN/$s.pid")" || { tail -n 20 "$STACK_DIR/logs/$s.log" >&2; exit 1; }
+      continue
+    fi
     if ! ready "$s"; then
       echo "services: $s did not become ready; last log lines:" >&2
       tail -n 20 "$STACK_DIR/logs/$s.log" >&2
@@ -77,6 +82,16 @@ up() {
     fi
   done
   echo "services: web chat demo page http://$CS_WEBCHAT_DEMO_LISTEN/ (widget.js from http://$CS_WEBCHAT_LISTEN)"
+}
+
+wait_http() {  # URL PID: until the URL answers 200 (60 s), or the process died
+  for _ in $(seq 1 120); do
+    kill -0 "$2" 2>/dev/null || { echo "services: console exited; last log lines:" >&2; return 1; }
+    "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  echo "services: console did not answer at $1 within 60 s" >&2
+  return 1
 }
 
 down() {

@@ -6,6 +6,7 @@ cs health HOST:PORT [--wait S] [--tls-ca PEM]   exit 0 once the service's gRPC h
 cs keys create --tenant T --role adapter|agent|supervisor|channel [--agent-id A]
 cs widget-keys create --tenant T --origin https://shop.example [--origin ...]
                                  a publishable key for the web-chat widget, usable from those page origins
+cs agents add|disable --tenant T --name N [--role agent|supervisor] [--password-stdin]   console accounts
 cs escalations watch [--queue Q | --all] [--from-beginning]
 cs customers erase --tenant T --customer C     right to erasure
 cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
@@ -31,6 +32,7 @@ import pathlib
 import re
 import sys
 
+from services.cli import agents
 from services.cli.settings import VARIABLES
 from services.common.platform.settings import ConfigError, Env
 from services.common.platform.topics import all_topic_names
@@ -288,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("--role", required=True, choices=["adapter", "agent", "supervisor", "channel"])
     kc.add_argument("--agent-id")
     kc.set_defaults(func=cmd_keys)
+    agents.register(sub)
 
     w = sub.add_parser(
         "widget-keys", help="publishable keys of the web-chat widget: a tenant and the page origins that may use it"

@@ -7,10 +7,15 @@ conversations: another tenant's conversation answers NOT_FOUND, as if it did not
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.json_format import ParseDict
 
 from services.common.platform import metrics
 from services.common.platform.ids import derived_id
@@ -20,6 +25,7 @@ from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.event_log import conversation_stream, queue_stream
 from services.common.storage.repositories import (
     PEOPLE,
     ROLE_SUPERVISOR,
@@ -35,11 +41,17 @@ from services.common.storage.repositories import (
 )
 from services.gateway.auth import RequestError
 from services.gateway.context import Gateway, streaming, unary
-from services.gateway.hub import RecentIds, events
 from services.gateway.replies import state_event
 from services.gateway.validation import check_id, check_queue, check_text, invalid
+from services.gateway.wallboard import ABANDONED_DEFINITION, DAY_HOURS, WINDOW, aware, day_figures, queue_figures
+from services.gateway.wallboard_metrics import export
 
 log = logging.getLogger(__name__)
+
+# How often a watch stream looks at its log for entries another replica appended.
+LOG_POLL_S = 1.0
+LOG_PAGE = 200  # entries read from a log at a time (EventLog.after's limit)
+CSAT_WINDOW_S = 24 * 3600
 
 
 class AgentApi(pb_grpc.AgentServiceServicer):
@@ -95,26 +107,60 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                 f"conversation {conversation_id} is {current['state']}{owner}; this needs it to be {' or '.join(from_states)}"
                 + (" and claimed by you" if extra_filter else ""),
             )
-        await self.gw.publish(STATE, state_event(after, before["state"]))
+        event = state_event(after, before["state"])
+        await self.gw.publish(STATE, event)
+        await self.gw.recorder.state_changed(event, from_queue=before.get("queue") or "")
         return after
 
     @streaming("queue")
     async def WatchQueue(self, request: pb.WatchQueueRequest, context):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
-        seen = RecentIds()
-        with self.gw.hub.queue(principal.tenant_id, queue) as sub:
-            async for doc in self.gw.repos.conversations.queued(principal.tenant_id, queue):
-                latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["conversation_id"])
-                if latest is not None:
-                    seen.add(latest.escalation_id)
-                    yield pb.WatchQueueResponse(escalation=latest)
-            async for _, escalation in events(sub):
-                if sub.dropped:
-                    raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect")
-                if escalation.escalation_id not in seen:
-                    seen.add(escalation.escalation_id)
-                    yield pb.WatchQueueResponse(escalation=escalation)
+        tenant = principal.tenant_id
+        stream = queue_stream(queue)
+        with self.gw.recorder.watch(tenant, stream) as changed:
+            cursor = request.after_seq
+            in_backlog: set[str] = set()
+            if not cursor and not request.resume:
+                # The log's head first, then the queue: what changes after the head is replayed
+                # below, so nothing between the two reads is missed (an entry may repeat a backlog item).
+                cursor = await self.gw.event_log.head(tenant, stream)
+                async for doc in self.gw.repos.conversations.queued(tenant, queue):
+                    latest = await self.gw.repos.escalations.latest_for(tenant, doc["conversation_id"])
+                    if latest is not None:
+                        in_backlog.add(latest.escalation_id)
+                        yield pb.WatchQueueResponse(escalation=latest, seq=cursor, backlog=True)
+            async for entry in self._tail(tenant, stream, cursor, changed):
+                if entry is None:
+                    if request.send_caught_up:
+                        yield pb.WatchQueueResponse(seq=cursor, caught_up=True)
+                    continue
+                cursor = entry["seq"]
+                if entry["kind"] == "escalated":
+                    escalation = ev.EscalationRaised.FromString(bytes(entry["payload"]))
+                    if escalation.escalation_id not in in_backlog:
+                        yield pb.WatchQueueResponse(escalation=escalation, seq=entry["seq"])
+                elif entry["kind"] == "removed":
+                    removal = pb.QueueRemoval.FromString(bytes(entry["payload"]))
+                    yield pb.WatchQueueResponse(removed=removal, seq=entry["seq"])
+
+    async def _tail(self, tenant_id: str, stream: str, cursor: int, changed) -> AsyncIterator[dict | None]:
+        """The log's entries after `cursor`, then None once (everything stored so far was sent), then
+        each new entry as it is appended (woken by this replica's recorder; polled every LOG_POLL_S
+        for appends other replicas made)."""
+        caught_up = False
+        while True:
+            changed.clear()
+            entries = await self.gw.event_log.after(tenant_id, stream, cursor, LOG_PAGE)
+            for entry in entries:
+                cursor = entry["seq"]
+                yield entry
+            if len(entries) < LOG_PAGE and not caught_up:
+                caught_up = True
+                yield None
+            if not entries:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), LOG_POLL_S)
 
     @unary
     async def ClaimConversation(self, request: pb.ClaimConversationRequest, context) -> pb.ClaimConversationResponse:
@@ -203,6 +249,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         escalation.created_at.FromDatetime(utcnow())
         payload = ESCALATIONS.encode(escalation)
         await self.gw.repos.escalations.record(escalation, payload)
+        await self.gw.recorder.escalated(escalation)
         await self.gw.publish(
             ESCALATIONS, escalation, topic=escalation_topic(self.gw.settings.common.topic_prefix, queue)
         )
@@ -222,28 +269,42 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     async def WatchConversation(self, request: pb.WatchConversationRequest, context):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
-        with self.gw.hub.conversation(principal.tenant_id, doc["conversation_id"]) as sub:
-            async for kind, item in events(sub):
-                if sub.dropped:
-                    raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, "stream fell too far behind; reconnect")
-                if kind == "customer_message":
-                    yield pb.WatchConversationResponse(customer_message=item)
-                elif kind == "reply":
-                    yield pb.WatchConversationResponse(reply=item)
-                elif kind == "state":
-                    yield pb.WatchConversationResponse(state=item)
+        stream = conversation_stream(doc["conversation_id"])
+        with self.gw.recorder.watch(principal.tenant_id, stream) as changed:
+            cursor = request.after_seq if request.resume else await self.gw.event_log.head(principal.tenant_id, stream)
+            async for entry in self._tail(principal.tenant_id, stream, cursor, changed):
+                if entry is None:
+                    continue
+                payload, seq = bytes(entry["payload"]), entry["seq"]
+                if entry["kind"] == "customer_message":
+                    yield pb.WatchConversationResponse(customer_message=ev.MessageEnriched.FromString(payload), seq=seq)
+                elif entry["kind"] == "reply":
+                    yield pb.WatchConversationResponse(reply=ev.ReplyPublished.FromString(payload), seq=seq)
+                elif entry["kind"] == "state":
+                    yield pb.WatchConversationResponse(state=ev.ConversationStateChanged.FromString(payload), seq=seq)
 
     @unary
     async def ReadConversation(self, request: pb.ReadConversationRequest, context) -> pb.ReadConversationResponse:
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
+        cursor = await self.gw.event_log.head(principal.tenant_id, conversation_stream(doc["conversation_id"]))
         history = await self.gw.repos.messages.history(principal.tenant_id, doc["conversation_id"])
         corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["conversation_id"])
         messages = [message_proto(d) for d in history]
         for message in messages:
             if message.message_id in corrections:
                 message.correction.CopyFrom(correction_proto(corrections[message.message_id]))
-        return pb.ReadConversationResponse(conversation=conversation_proto(doc), messages=messages)
+        customer = await self.gw.repos.customers.get(principal.tenant_id, doc.get("customer_id", ""))
+        profile = conv.CustomerProfile()
+        if customer and customer.get("profile"):
+            ParseDict(customer["profile"], profile, ignore_unknown_fields=True)
+        out = pb.ReadConversationResponse(
+            conversation=conversation_proto(doc), messages=messages, cursor=cursor, customer=profile
+        )
+        latest = await self.gw.repos.escalations.latest_for(principal.tenant_id, doc["conversation_id"])
+        if latest is not None:
+            out.escalation.CopyFrom(latest)
+        return out
 
     @unary
     async def CorrectUnderstanding(
@@ -319,3 +380,59 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         labels = set(served["labels"])  # out_of_scope is one of them
         if intent not in labels:
             raise invalid(f"unknown intent {intent[:64]!r}; {checked}: {', '.join(sorted(labels))}")
+
+    @unary
+    async def TakeOverConversation(
+        self, request: pb.TakeOverConversationRequest, context
+    ) -> pb.TakeOverConversationResponse:
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
+        doc = await self._transition(
+            principal.tenant_id, request.conversation_id, (STATE_BOT,), STATE_AGENT, agent_id=principal.agent_id
+        )
+        log.info(
+            "conversation taken over", extra={"conversation_id": doc["conversation_id"], "agent_id": principal.agent_id}
+        )
+        return pb.TakeOverConversationResponse(conversation=conversation_proto(doc))
+
+    @unary
+    async def ListBotConversations(
+        self, request: pb.ListBotConversationsRequest, context
+    ) -> pb.ListBotConversationsResponse:
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
+        limit = min(request.limit or 50, 200)
+        since = utcnow() - dt.timedelta(seconds=request.active_within_s or 3600)
+        docs = await self.gw.queries.bot_conversations(principal.tenant_id, since, limit)
+        return pb.ListBotConversationsResponse(conversations=[conversation_proto(d) for d in docs])
+
+    @unary
+    async def GetWallboard(self, request: pb.GetWallboardRequest, context) -> pb.GetWallboardResponse:
+        principal = await self.gw.auth.authenticate(context, ROLE_SUPERVISOR)
+        tenant = principal.tenant_id
+        sl_s, abandon_s = request.service_level_s or 60, request.abandon_after_s or 600
+        now = utcnow()
+        out = pb.GetWallboardResponse(
+            service_level_s=sl_s,
+            abandon_after_s=abandon_s,
+            abandoned_definition=ABANDONED_DEFINITION.format(abandon_s=abandon_s),
+            csat_window_s=CSAT_WINDOW_S,
+        )
+        out.computed_at.FromDatetime(now)
+        day: list[list[dict]] = []
+        for queue in self.gw.settings.common.escalation_queues:
+            entries = await self.gw.event_log.since(tenant, queue_stream(queue), now - dt.timedelta(hours=DAY_HOURS))
+            day.append(entries)
+            last_hour = [e for e in entries if aware(e["at"]) >= now - WINDOW]
+            waiting = [
+                d.get("queued_at") or d["updated_at"] async for d in self.gw.repos.conversations.queued(tenant, queue)
+            ]
+            out.queues.append(queue_figures(queue, last_hour, waiting, now, sl_s, abandon_s))
+        out.day.extend(day_figures(day, now))
+        loads = await self.gw.queries.agent_loads(tenant)
+        signed_in = await self.gw.accounts.signed_in(tenant)
+        for agent in sorted(set(loads) | signed_in):
+            out.agents.append(pb.AgentLoad(agent_id=agent, signed_in=agent in signed_in, conversations=loads[agent]))
+        ratings = await self.gw.queries.csat(tenant, now - dt.timedelta(seconds=CSAT_WINDOW_S))
+        out.csat_responses = len(ratings)
+        out.csat_average = sum(ratings) / len(ratings) if ratings else 0.0
+        export(tenant, out)
+        return out

@@ -83,6 +83,8 @@ class Authenticator:
         now = time.monotonic()
         known = self._known.get(key)
         if known and now - known[0] < self._ttl:
+            if known[1].expires_at and time.time() >= known[1].expires_at:
+                return None  # a sign-in credential past its expiry, even while cached
             return known[1]
         unknown = self._unknown.get(key)
         if unknown is not None and now - unknown < self._ttl:

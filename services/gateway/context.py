@@ -17,9 +17,13 @@ from services.common.platform import metrics
 from services.common.platform.errors import TransientError
 from services.common.platform.kafka import EventPublisher
 from services.common.platform.topics import TopicSpec
+from services.common.storage.accounts import AccountRepo
+from services.common.storage.console_queries import ConsoleQueries
+from services.common.storage.event_log import EventLog
 from services.common.storage.repositories import Repositories
 from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
+from services.gateway.recorder import Recorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.visitors import WidgetKeys
 
@@ -35,6 +39,11 @@ class Gateway:
     hub: Hub
     sink_addr: str  # where the generator reaches this replica's reply sink (the stream routes name it)
     widgets: WidgetKeys  # widget keys of web-chat visitors (services/gateway/visitors.py)
+    # The console's side: people's accounts, the watch streams' event logs, the wallboard's queries.
+    accounts: AccountRepo
+    event_log: EventLog
+    recorder: Recorder
+    queries: ConsoleQueries
 
     async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
         """Publish (keyed by the event's conversation) with acks=all within the configured bound;

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,6 @@ class RecentIds:
 class Hub:
     def __init__(self) -> None:
         self._conversations: dict[str, set[Subscription]] = defaultdict(set)
-        self._queues: dict[str, set[Subscription]] = defaultdict(set)
         self._recent_replies = RecentIds(RECENT_REPLIES)
         self._route_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
@@ -112,15 +111,6 @@ class Hub:
         finally:
             self._discard(self._conversations, conversation_id, sub)
 
-    @contextlib.contextmanager
-    def queue(self, tenant_id: str, queue: str):
-        sub = Subscription(tenant_id, queue)
-        self._queues[queue].add(sub)
-        try:
-            yield sub
-        finally:
-            self._discard(self._queues, queue, sub)
-
     @staticmethod
     def _discard(table: dict, key: str, sub: Subscription) -> None:
         table[key].discard(sub)
@@ -155,14 +145,6 @@ class Hub:
             self._recent_replies.add(key)
         return delivered
 
-    def to_queue(self, tenant_id: str, queue: str, item: Event) -> int:
-        delivered = 0
-        for sub in list(self._queues.get(queue, ())):
-            if sub.tenant_id == tenant_id:
-                sub.offer(item)
-                delivered += 1
-        return delivered
-
 
 async def events(sub: Subscription) -> AsyncIterator[Event]:
     while True:
@@ -173,8 +155,17 @@ async def events(sub: Subscription) -> AsyncIterator[Event]:
 class TopicFeed:
     """Reads the live topics into the hub until stopped."""
 
-    def __init__(self, hub: Hub, bootstrap: str, prefix: str, queues: tuple[str, ...], client_id: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        bootstrap: str,
+        prefix: str,
+        queues: tuple[str, ...],
+        client_id: str,
+        on_event: Callable[[TopicSpec, Any], None] | None = None,
+    ) -> None:
         self._hub = hub
+        self._on_event = on_event  # also handed every decoded event (the event-log recorder)
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._specs: dict[str, TopicSpec] = {
@@ -231,6 +222,8 @@ class TopicFeed:
         except PoisonEvent as poison:
             log.warning("skipping undecodable live event", extra={"topic": topic, "reason": poison.reason})
             return
+        if self._on_event is not None:
+            self._on_event(spec, event)
         if spec is REPLIES:
             self._hub.reply_to_conversation(event.tenant_id, event.conversation_id, event)
         elif spec is STATE:
@@ -239,5 +232,4 @@ class TopicFeed:
             self._hub.to_conversation(
                 event.message.tenant_id, event.message.conversation_id, ("customer_message", event)
             )
-        else:
-            self._hub.to_queue(event.tenant_id, event.queue, ("escalation", event))
+        # Escalations reach queue watchers through the queue's event log (on_event, recorder.py).

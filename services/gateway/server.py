@@ -19,19 +19,26 @@ from services.common.platform.health import SERVER_OPTIONS, DependencyWatch, Hea
 from services.common.platform.kafka import EventPublisher, kafka_probe, start_producer
 from services.common.platform.metrics import start_metrics_server
 from services.common.proto.cs.v1 import (
+    account_service_pb2_grpc,
     agent_service_pb2_grpc,
     customer_service_pb2_grpc,
     reply_sink_service_pb2_grpc,
     widget_service_pb2_grpc,
 )
+from services.common.storage.accounts import AccountRepo
+from services.common.storage.console_queries import ConsoleQueries
+from services.common.storage.event_log import EventLog
 from services.common.storage.mongo import connect, migrate, ping
 from services.common.storage.repositories import Repositories
 from services.common.storage.widget_keys import WidgetKeyRepo
+from services.gateway.accounts_api import AccountApi, SignInLimiter
 from services.gateway.agent_api import AgentApi
 from services.gateway.auth import Authenticator
 from services.gateway.context import DecodeRequestsLeniently, Gateway
 from services.gateway.customer_api import CustomerApi
 from services.gateway.hub import Hub, TopicFeed
+from services.gateway.recorder import Recorder
+from services.gateway.reflection import enable_reflection
 from services.gateway.reply_sink import ReplySink
 from services.gateway.settings import GatewaySettings, advertised_sink_addr
 from services.gateway.visitors import WidgetKeys
@@ -44,7 +51,12 @@ GRACE_S = 10
 SINK_GRACE_S = 2
 MAX_RECEIVE_BYTES = 256 * 1024
 # Methods whose undecodable requests answer INVALID_ARGUMENT (see DecodeRequestsLeniently).
-PUBLIC_METHOD_PREFIXES = ("/cs.v1.CustomerService/", "/cs.v1.AgentService/", "/cs.v1.WidgetService/")
+PUBLIC_METHOD_PREFIXES = (
+    "/cs.v1.CustomerService/",
+    "/cs.v1.AgentService/",
+    "/cs.v1.AccountService/",
+    "/cs.v1.WidgetService/",
+)
 SINK_METHOD_PREFIXES = ("/cs.v1.ReplySinkService/",)
 
 
@@ -66,6 +78,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     server = None
     sink_server = None
     watching: asyncio.Task | None = None
+    recorder: Recorder | None = None
     try:
         mongo, db = await connect(
             common.mongo_uri, common.mongo_database, common.startup_timeout_s, common.mongo_operation_timeout_s
@@ -88,20 +101,34 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         # Routes left by an earlier process at this address (killed before its streams closed) name
         # streams that no longer exist.
         await repos.stream_routes.clear_address(sink_addr)
+        recorder = Recorder(EventLog(db))
+        recorder.start()
+        accounts = AccountRepo(db)
         gw = Gateway(
             settings=settings,
             repos=repos,
             publisher=EventPublisher(producer, common.topic_prefix, "gateway"),
-            auth=Authenticator(repos.api_keys, settings.rate_per_minute, settings.auth_failures_per_minute),
+            auth=Authenticator(
+                repos.api_keys, settings.rate_per_minute, settings.auth_failures_per_minute, settings.auth_cache_s
+            ),
             hub=hub,
             sink_addr=sink_addr,
             widgets=WidgetKeys(WidgetKeyRepo(db)),
+            accounts=accounts,
+            event_log=recorder.log,
+            recorder=recorder,
+            queries=ConsoleQueries(db),
         )
         server = grpc_server(PUBLIC_METHOD_PREFIXES)
         health.add_to(server)
         customer_service_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerApi(gw), server)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentApi(gw), server)
         widget_service_pb2_grpc.add_WidgetServiceServicer_to_server(WidgetApi(gw), server)
+        limiter = SignInLimiter(settings.signin_failures_per_minute)
+        account_service_pb2_grpc.add_AccountServiceServicer_to_server(
+            AccountApi(gw, accounts, limiter, settings.session_ttl_s), server
+        )
+        enable_reflection(server)
         bind(server, settings.listen, "CS_GATEWAY_LISTEN", credentials)
         feed = TopicFeed(
             hub,
@@ -109,6 +136,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
             common.topic_prefix,
             common.escalation_queues,
             f"gateway-feed-{common.instance_id}",
+            on_event=recorder.offer,
         )
         await feed.start()
         await sink_server.start()
@@ -140,6 +168,8 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
                 await watching
         if feed is not None:
             await feed.stop()
+        if recorder is not None:
+            await recorder.stop()
         await producer.stop()
         if mongo is not None:
             await mongo.close()

@@ -43,6 +43,17 @@ OWN = declare(
         "PEM certificate (chain) the gateway serves TLS with; empty: plaintext (set with CS_GATEWAY_TLS_KEY)",
     ),
     Variable("CS_GATEWAY_TLS_KEY", "", "PEM private key of CS_GATEWAY_TLS_CERT; both or neither"),
+    Variable(
+        "CS_GATEWAY_AUTH_CACHE_S",
+        "30",
+        "Seconds a checked key is trusted without looking again: a revoked key, or a disabled account's credential, stops working within this",
+    ),
+    Variable("CS_GATEWAY_SESSION_TTL_S", "3600", "Seconds a console sign-in credential (AccountService.SignIn) lasts"),
+    Variable(
+        "CS_GATEWAY_SIGNIN_FAILURES_PER_MINUTE",
+        "5",
+        "Failed sign-ins allowed per account name per minute (four times as many per client address); beyond it SignIn answers RESOURCE_EXHAUSTED",
+    ),
 )
 VARIABLES = {**COMMON, **OWN}
 
@@ -59,6 +70,9 @@ class GatewaySettings:
     auth_failures_per_minute: int = 30
     tls_cert: bytes | None = None  # None: plaintext
     tls_key: bytes | None = field(default=None, repr=False)
+    auth_cache_s: float = 30.0
+    session_ttl_s: float = 3600.0
+    signin_failures_per_minute: int = 5
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> GatewaySettings:
@@ -97,6 +111,7 @@ class GatewaySettings:
             auth_failures_per_minute=auth_failures,
             tls_cert=read_pem(cert_path, "CS_GATEWAY_TLS_CERT") if cert_path else None,
             tls_key=read_pem(key_path, "CS_GATEWAY_TLS_KEY") if key_path else None,
+            **_console_settings(env),
         )
 
 
@@ -121,3 +136,17 @@ def advertised_sink_addr(configured: str | None, sink_listen: str, bound_port: i
     """
     host, port = _host_and_port(configured or sink_listen)
     return f"{host}:{port or bound_port}"
+
+
+def _console_settings(env: Env) -> dict:
+    """The settings of sign-in and the key cache (the console's side of the gateway)."""
+    values = {
+        "auth_cache_s": env.float("CS_GATEWAY_AUTH_CACHE_S"),
+        "session_ttl_s": env.float("CS_GATEWAY_SESSION_TTL_S"),
+        "signin_failures_per_minute": env.int("CS_GATEWAY_SIGNIN_FAILURES_PER_MINUTE"),
+    }
+    if values["auth_cache_s"] < 0 or values["session_ttl_s"] <= 0 or values["signin_failures_per_minute"] < 1:
+        raise ConfigError(
+            "CS_GATEWAY_AUTH_CACHE_S must be >= 0, CS_GATEWAY_SESSION_TTL_S and CS_GATEWAY_SIGNIN_FAILURES_PER_MINUTE positive"
+        )
+    return values

@@ -294,6 +294,8 @@ class Generator:
                     decision = replace(planned, reasons=(*planned.reasons, *decision.reasons[:1]))
                 await self.escalate(event, decision, reply_id, history, profile, resuming, stream)
                 return
+            if not await self.still_the_bots(m, resuming):
+                return  # a person took the conversation over while the answer was generated
             kind = conv.REPLY_KIND_ANSWER if result.outcome == Outcome.ANSWER else conv.REPLY_KIND_FALLBACK
             reply = self.reply(event, reply_id, result.text, kind)
             reply.citations.extend(result.citations)
@@ -308,6 +310,21 @@ class Generator:
                 await self.d.repos.stream_routes.clear(m.tenant_id, m.conversation_id, route)
                 self.d.pusher.forget(route)
         await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
+
+    async def still_the_bots(self, m: ev.MessageReceived, resuming: bool) -> bool:
+        """Read the conversation's state again right before the reply goes out: generating takes
+        seconds, and a person who took it over (TakeOverConversation) or claimed it meanwhile must
+        not see the bot answer after them."""
+        doc = await self.d.repos.conversations.get(m.tenant_id, m.conversation_id)
+        state = doc["state"] if doc else STATE_BOT
+        if state == STATE_BOT or (resuming and state == STATE_QUEUED):
+            return True
+        log.info(
+            "answer dropped: a person has the conversation now",
+            extra={"conversation_id": m.conversation_id, "message_id": m.message_id, "state": state},
+        )
+        metrics.ANSWER_OUTCOMES.labels(service="generator", outcome="dropped", reason="taken_over").inc()
+        return False
 
     @staticmethod
     def log_outcome(m: ev.MessageReceived, result: AnswerResult) -> None:

@@ -1,7 +1,7 @@
 """Entry point: `cs-webchat` (python -m services.webchat.main).
 
 One process serves the widget and the visitor API (CS_WEBCHAT_LISTEN) and, when CS_WEBCHAT_DEMO_LISTEN
-is set, the demo page on an origin of its own. Metrics on CS_METRICS_PORT (9105); /healthz is
+is set, the demo page on an origin of its own. Metrics on CS_METRICS_PORT (9106); /healthz is
 liveness (the process answers), /readyz readiness (the gateway's health answers SERVING).
 """
 

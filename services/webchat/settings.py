@@ -64,7 +64,7 @@ OWN = declare(
 # Like every service's, though of the shared variables it reads only CS_LOG_LEVEL, CS_METRICS_PORT,
 # CS_METRICS_HOST and CS_INSTANCE_ID: no Kafka, no database.
 VARIABLES = {**COMMON, **OWN}
-DEFAULT_METRICS_PORT = 9105
+DEFAULT_METRICS_PORT = 9106
 
 
 @dataclass(frozen=True)

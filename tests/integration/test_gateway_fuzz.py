@@ -115,6 +115,10 @@ def field_value(field: FieldDescriptor, real: str) -> st.SearchStrategy:
         return st.integers(-3, 12)  # proto3 enums are open: unknown numbers arrive as they are
     if field.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32):
         return st.integers(-(2**31), 2**31 - 1)
+    if field.type == FieldDescriptor.TYPE_UINT32:
+        return st.integers(0, 2**32 - 1)
+    if field.type == FieldDescriptor.TYPE_UINT64:
+        return st.integers(0, 2**64 - 1)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         return st.none() | st.fixed_dictionaries({sub.name: texts() for sub in field.message_type.fields})
     raise AssertionError(f"add a strategy for {field.full_name} (type {field.type})")

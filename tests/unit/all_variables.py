@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.cli import settings as cli
 from services.common.platform.settings import COMMON, Variable
+from services.console import settings as console
 from services.gateway import settings as gateway
 from services.generator import settings as generator
 from services.intent import settings as intent
@@ -18,6 +19,7 @@ SETTINGS_MODULES = {
     "generator": generator,
     "cli": cli,
     "webchat": webchat,
+    "console": console,
 }
 OWN: dict[str, dict[str, Variable]] = {service: module.OWN for service, module in SETTINGS_MODULES.items()}
 DECLARATIONS: list[dict[str, Variable]] = [COMMON, *OWN.values()]

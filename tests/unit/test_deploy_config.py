@@ -432,3 +432,23 @@ def test_alert_rules_use_only_metrics_that_exist():
         "CsEventFailureRate",
         "CsGrpcLatencyP99High",
     } <= names
+
+
+def test_the_console_is_deployed_as_a_client_of_the_gateway_only():
+    """The console is not in SERVICES (it has HTTP probes, not gRPC health): its own checks."""
+    env = compose_env("console")
+    assert env["CS_CONSOLE_GATEWAY"] == "gateway:50051" and env["CS_CONSOLE_LISTEN"] == "0.0.0.0:8080"
+    assert not {"CS_MONGO_URI", "CS_KAFKA_BOOTSTRAP"} & set(env), "the console never talks to Kafka or the database"
+    assert compose_services()["console"]["build"]["target"] == "console"
+    deployment = base_deployment("console")
+    container = main_container(deployment)
+    k8s = {item["name"]: item for item in container["env"]}
+    assert k8s["CS_CONSOLE_GATEWAY"]["value"] == "cs-gateway:50051"
+    assert k8s["CS_CONSOLE_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "cs-secrets"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "metrics": 9105}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9105"
+    for name in {*env, *k8s}:
+        assert name in VARIABLES and ("console" in VARIABLES[name].services or "all" in VARIABLES[name].services), name

@@ -251,7 +251,7 @@ def _env(**values: str) -> Env:
 def test_settings_defaults_work_locally():
     settings = WebchatSettings.from_env(_env())
     assert settings.listen == ("127.0.0.1", 8090) and settings.public_url == "http://127.0.0.1:8090"
-    assert settings.metrics_port == 9105 and settings.demo_listen is None
+    assert settings.metrics_port == 9106 and settings.demo_listen is None
     assert "cs_ch_x" not in repr(settings) and "t" * 32 not in repr(settings)
 
 

@@ -42,7 +42,7 @@ def test_kubernetes_gives_the_web_chat_its_secrets_from_a_secret_and_no_database
     probes = {p: container[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
     assert probes == {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == env["CS_METRICS_PORT"]["value"] == "9105"
+    assert annotations["prometheus.io/port"] == env["CS_METRICS_PORT"]["value"] == "9106"
 
 
 def test_the_web_chat_reaches_only_the_gateways_public_port():

@@ -60,7 +60,7 @@ COMMON: dict[str, Variable] = {
         Variable(
             "CS_METRICS_PORT",
             None,
-            "Port of the Prometheus /metrics endpoint (defaults per service: gateway 9101, intent 9102, sentiment 9103, generator 9104, webchat 9105)",
+            "Port of the Prometheus /metrics endpoint (defaults per service: gateway 9101, intent 9102, sentiment 9103, generator 9104, console 9105, webchat 9106)",
             _ALL,
         ),
         Variable(

@@ -37,7 +37,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict]]] = {
     "feedback": [([("tenant_id", ASCENDING), ("reply_id", ASCENDING)], {})],
     "corrections": [([("tenant_id", ASCENDING), ("conversation_id", ASCENDING)], {})],
     "model_versions": [([("kind", ASCENDING), ("last_served_at", DESCENDING)], {})],
-    "api_keys": [([("tenant_id", ASCENDING), ("role", ASCENDING)], {})],
+    "api_keys": [
+        ([("tenant_id", ASCENDING), ("role", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("account", ASCENDING)], {}),
+    ],
+    "event_log": [
+        ([("event_key", ASCENDING)], {"unique": True}),
+        ([("tenant_id", ASCENDING), ("stream", ASCENDING), ("seq", ASCENDING)], {}),
+        ([("tenant_id", ASCENDING), ("stream", ASCENDING), ("at", ASCENDING)], {}),
+    ],
     "knowledge_documents": [([("tenant_id", ASCENDING), ("doc_id", ASCENDING)], {})],
     "knowledge_chunks": [([("tenant_id", ASCENDING), ("doc_id", ASCENDING), ("position", ASCENDING)], {})],
 }

@@ -570,6 +570,7 @@ class Principal:
     role: str  # "adapter" or "agent"
     agent_id: str = ""
     key_id: str = ""
+    expires_at: float = 0.0  # POSIX time a sign-in credential stops working; 0: a key that does not expire
 
 
 def hash_key(key: str) -> str:
@@ -606,7 +607,12 @@ class ApiKeyRepo:
         doc = await self._c.find_one({"_id": digest, "revoked": False})
         if not doc:
             return None
-        return Principal(doc["tenant_id"], doc["role"], doc.get("agent_id", ""), digest[:12])
+        expires = doc.get("expires_at")
+        if expires is not None and expires <= utcnow():
+            return None
+        return Principal(
+            doc["tenant_id"], doc["role"], doc.get("agent_id", ""), digest[:12], expires.timestamp() if expires else 0.0
+        )
 
     async def revoke(self, key: str) -> bool:
         result = await self._c.update_one({"_id": hash_key(key)}, {"$set": {"revoked": True}})

@@ -25,47 +25,72 @@ _sym_db = _symbol_database.Default()
 from services.common.proto.cs.v1 import conversation_pb2 as cs_dot_v1_dot_conversation__pb2
 from services.common.proto.cs.v1 import events_pb2 as cs_dot_v1_dot_events__pb2
 from services.common.proto.cs.v1 import understanding_pb2 as cs_dot_v1_dot_understanding__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/agent_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\x1a\x19\x63s/v1/understanding.proto\"}\n\x1b\x43orrectUnderstandingRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0e\n\x06intent\x18\x03 \x01(\t\x12!\n\x08polarity\x18\x04 \x01(\x0e\x32\x0f.cs.v1.Polarity\"E\n\x1c\x43orrectUnderstandingResponse\x12%\n\ncorrection\x18\x01 \x01(\x0b\x32\x11.cs.v1.Correction\"3\n\x18WatchConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"\xb2\x01\n\x19WatchConversationResponse\x12\x32\n\x10\x63ustomer_message\x18\x01 \x01(\x0b\x32\x16.cs.v1.MessageEnrichedH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x42\x07\n\x05\x65vent\"2\n\x17ReadConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"s\n\x18ReadConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage\"\"\n\x11WatchQueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\"A\n\x12WatchQueueResponse\x12+\n\nescalation\x18\x01 \x01(\x0b\x32\x17.cs.v1.EscalationRaised\"3\n\x18\x43laimConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"F\n\x19\x43laimConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"W\n\x15SendAgentReplyRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x17\n\x0f\x63lient_reply_id\x18\x03 \x01(\t\"*\n\x16SendAgentReplyResponse\x12\x10\n\x08reply_id\x18\x01 \x01(\t\"S\n\x1bTransferConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"I\n\x1cTransferConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"5\n\x1aResolveConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"H\n\x1bResolveConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation2\xc9\x05\n\x0c\x41gentService\x12\x43\n\nWatchQueue\x12\x18.cs.v1.WatchQueueRequest\x1a\x19.cs.v1.WatchQueueResponse0\x01\x12V\n\x11\x43laimConversation\x12\x1f.cs.v1.ClaimConversationRequest\x1a .cs.v1.ClaimConversationResponse\x12M\n\x0eSendAgentReply\x12\x1c.cs.v1.SendAgentReplyRequest\x1a\x1d.cs.v1.SendAgentReplyResponse\x12_\n\x14TransferConversation\x12\".cs.v1.TransferConversationRequest\x1a#.cs.v1.TransferConversationResponse\x12\\\n\x13ResolveConversation\x12!.cs.v1.ResolveConversationRequest\x1a\".cs.v1.ResolveConversationResponse\x12X\n\x11WatchConversation\x12\x1f.cs.v1.WatchConversationRequest\x1a .cs.v1.WatchConversationResponse0\x01\x12S\n\x10ReadConversation\x12\x1e.cs.v1.ReadConversationRequest\x1a\x1f.cs.v1.ReadConversationResponse\x12_\n\x14\x43orrectUnderstanding\x12\".cs.v1.CorrectUnderstandingRequest\x1a#.cs.v1.CorrectUnderstandingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/agent_service.proto\x12\x05\x63s.v1\x1a\x18\x63s/v1/conversation.proto\x1a\x12\x63s/v1/events.proto\x1a\x19\x63s/v1/understanding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n\x1bTakeOverConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"I\n\x1cTakeOverConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"E\n\x1bListBotConversationsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x17\n\x0f\x61\x63tive_within_s\x18\x02 \x01(\r\"J\n\x1cListBotConversationsResponse\x12*\n\rconversations\x18\x01 \x03(\x0b\x32\x13.cs.v1.Conversation\"G\n\x13GetWallboardRequest\x12\x17\n\x0fservice_level_s\x18\x01 \x01(\r\x12\x17\n\x0f\x61\x62\x61ndon_after_s\x18\x02 \x01(\r\"=\n\x0bReasonCount\x12\x1f\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x11.cs.v1.ReasonCode\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\x87\x02\n\x0cQueueFigures\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0f\n\x07waiting\x18\x02 \x01(\r\x12\x16\n\x0elongest_wait_s\x18\x03 \x01(\x01\x12\x1b\n\x13\x65scalated_last_hour\x18\x04 \x01(\r\x12\x19\n\x11\x63laimed_last_hour\x18\x05 \x01(\r\x12$\n\x1c\x63laimed_within_sla_last_hour\x18\x06 \x01(\r\x12\x1b\n\x13\x61\x62\x61ndoned_last_hour\x18\x07 \x01(\r\x12\x15\n\rservice_level\x18\x08 \x01(\x01\x12-\n\x11reasons_last_hour\x18\t \x03(\x0b\x32\x12.cs.v1.ReasonCount\"G\n\tAgentLoad\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tsigned_in\x18\x02 \x01(\x08\x12\x15\n\rconversations\x18\x03 \x01(\r\"\xc4\x02\n\x14GetWallboardResponse\x12/\n\x0b\x63omputed_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fservice_level_s\x18\x02 \x01(\r\x12\x17\n\x0f\x61\x62\x61ndon_after_s\x18\x03 \x01(\r\x12\x1c\n\x14\x61\x62\x61ndoned_definition\x18\x04 \x01(\t\x12#\n\x06queues\x18\x05 \x03(\x0b\x32\x13.cs.v1.QueueFigures\x12 \n\x06\x61gents\x18\x06 \x03(\x0b\x32\x10.cs.v1.AgentLoad\x12\x14\n\x0c\x63sat_average\x18\x07 \x01(\x01\x12\x16\n\x0e\x63sat_responses\x18\x08 \x01(\r\x12\x15\n\rcsat_window_s\x18\t \x01(\r\x12\x1f\n\x03\x64\x61y\x18\n \x03(\x0b\x32\x12.cs.v1.HourFigures\"p\n\x0bHourFigures\x12(\n\x04hour\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tescalated\x18\x02 \x01(\r\x12\x0f\n\x07\x63laimed\x18\x03 \x01(\r\x12\x13\n\x0bmean_wait_s\x18\x04 \x01(\x01\"}\n\x1b\x43orrectUnderstandingRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0e\n\x06intent\x18\x03 \x01(\t\x12!\n\x08polarity\x18\x04 \x01(\x0e\x32\x0f.cs.v1.Polarity\"E\n\x1c\x43orrectUnderstandingResponse\x12%\n\ncorrection\x18\x01 \x01(\x0b\x32\x11.cs.v1.Correction\"V\n\x18WatchConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\x12\x0e\n\x06resume\x18\x03 \x01(\x08\"\xbf\x01\n\x19WatchConversationResponse\x12\x32\n\x10\x63ustomer_message\x18\x01 \x01(\x0b\x32\x16.cs.v1.MessageEnrichedH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.cs.v1.ReplyPublishedH\x00\x12\x30\n\x05state\x18\x03 \x01(\x0b\x32\x1f.cs.v1.ConversationStateChangedH\x00\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x42\x07\n\x05\x65vent\"2\n\x17ReadConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"\xda\x01\n\x18ReadConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\x12,\n\x08messages\x18\x02 \x03(\x0b\x32\x1a.cs.v1.ConversationMessage\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\x04\x12(\n\x08\x63ustomer\x18\x04 \x01(\x0b\x32\x16.cs.v1.CustomerProfile\x12+\n\nescalation\x18\x05 \x01(\x0b\x32\x17.cs.v1.EscalationRaised\"]\n\x11WatchQueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\x12\x16\n\x0esend_caught_up\x18\x03 \x01(\x08\x12\x0e\n\x06resume\x18\x04 \x01(\x08\"\xa1\x01\n\x0cQueueRemoval\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12$\n\x06reason\x18\x02 \x01(\x0e\x32\x14.cs.v1.RemovalReason\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x10\n\x08to_queue\x18\x04 \x01(\t\x12.\n\nremoved_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x98\x01\n\x12WatchQueueResponse\x12+\n\nescalation\x18\x01 \x01(\x0b\x32\x17.cs.v1.EscalationRaised\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12$\n\x07removed\x18\x03 \x01(\x0b\x32\x13.cs.v1.QueueRemoval\x12\x0f\n\x07\x62\x61\x63klog\x18\x04 \x01(\x08\x12\x11\n\tcaught_up\x18\x05 \x01(\x08\"3\n\x18\x43laimConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"F\n\x19\x43laimConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"W\n\x15SendAgentReplyRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x17\n\x0f\x63lient_reply_id\x18\x03 \x01(\t\"*\n\x16SendAgentReplyResponse\x12\x10\n\x08reply_id\x18\x01 \x01(\t\"S\n\x1bTransferConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"I\n\x1cTransferConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation\"5\n\x1aResolveConversationRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\"H\n\x1bResolveConversationResponse\x12)\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x13.cs.v1.Conversation*\x88\x01\n\rRemovalReason\x12\x1e\n\x1aREMOVAL_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REMOVAL_REASON_CLAIMED\x10\x01\x12\x1e\n\x1aREMOVAL_REASON_TRANSFERRED\x10\x02\x12\x1b\n\x17REMOVAL_REASON_RESOLVED\x10\x03\x32\xd4\x07\n\x0c\x41gentService\x12\x43\n\nWatchQueue\x12\x18.cs.v1.WatchQueueRequest\x1a\x19.cs.v1.WatchQueueResponse0\x01\x12V\n\x11\x43laimConversation\x12\x1f.cs.v1.ClaimConversationRequest\x1a .cs.v1.ClaimConversationResponse\x12M\n\x0eSendAgentReply\x12\x1c.cs.v1.SendAgentReplyRequest\x1a\x1d.cs.v1.SendAgentReplyResponse\x12_\n\x14TransferConversation\x12\".cs.v1.TransferConversationRequest\x1a#.cs.v1.TransferConversationResponse\x12\\\n\x13ResolveConversation\x12!.cs.v1.ResolveConversationRequest\x1a\".cs.v1.ResolveConversationResponse\x12X\n\x11WatchConversation\x12\x1f.cs.v1.WatchConversationRequest\x1a .cs.v1.WatchConversationResponse0\x01\x12S\n\x10ReadConversation\x12\x1e.cs.v1.ReadConversationRequest\x1a\x1f.cs.v1.ReadConversationResponse\x12_\n\x14\x43orrectUnderstanding\x12\".cs.v1.CorrectUnderstandingRequest\x1a#.cs.v1.CorrectUnderstandingResponse\x12_\n\x14TakeOverConversation\x12\".cs.v1.TakeOverConversationRequest\x1a#.cs.v1.TakeOverConversationResponse\x12_\n\x14ListBotConversations\x12\".cs.v1.ListBotConversationsRequest\x1a#.cs.v1.ListBotConversationsResponse\x12G\n\x0cGetWallboard\x12\x1a.cs.v1.GetWallboardRequest\x1a\x1b.cs.v1.GetWallboardResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cs.v1.agent_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_start=109
-  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_end=234
-  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_start=236
-  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_end=305
-  _globals['_WATCHCONVERSATIONREQUEST']._serialized_start=307
-  _globals['_WATCHCONVERSATIONREQUEST']._serialized_end=358
-  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_start=361
-  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_end=539
-  _globals['_READCONVERSATIONREQUEST']._serialized_start=541
-  _globals['_READCONVERSATIONREQUEST']._serialized_end=591
-  _globals['_READCONVERSATIONRESPONSE']._serialized_start=593
-  _globals['_READCONVERSATIONRESPONSE']._serialized_end=708
-  _globals['_WATCHQUEUEREQUEST']._serialized_start=710
-  _globals['_WATCHQUEUEREQUEST']._serialized_end=744
-  _globals['_WATCHQUEUERESPONSE']._serialized_start=746
-  _globals['_WATCHQUEUERESPONSE']._serialized_end=811
-  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_start=813
-  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_end=864
-  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_start=866
-  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_end=936
-  _globals['_SENDAGENTREPLYREQUEST']._serialized_start=938
-  _globals['_SENDAGENTREPLYREQUEST']._serialized_end=1025
-  _globals['_SENDAGENTREPLYRESPONSE']._serialized_start=1027
-  _globals['_SENDAGENTREPLYRESPONSE']._serialized_end=1069
-  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_start=1071
-  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_end=1154
-  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_start=1156
-  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_end=1229
-  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_start=1231
-  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_end=1284
-  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_start=1286
-  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_end=1358
-  _globals['_AGENTSERVICE']._serialized_start=1361
-  _globals['_AGENTSERVICE']._serialized_end=2074
+  _globals['_REMOVALREASON']._serialized_start=3051
+  _globals['_REMOVALREASON']._serialized_end=3187
+  _globals['_TAKEOVERCONVERSATIONREQUEST']._serialized_start=142
+  _globals['_TAKEOVERCONVERSATIONREQUEST']._serialized_end=196
+  _globals['_TAKEOVERCONVERSATIONRESPONSE']._serialized_start=198
+  _globals['_TAKEOVERCONVERSATIONRESPONSE']._serialized_end=271
+  _globals['_LISTBOTCONVERSATIONSREQUEST']._serialized_start=273
+  _globals['_LISTBOTCONVERSATIONSREQUEST']._serialized_end=342
+  _globals['_LISTBOTCONVERSATIONSRESPONSE']._serialized_start=344
+  _globals['_LISTBOTCONVERSATIONSRESPONSE']._serialized_end=418
+  _globals['_GETWALLBOARDREQUEST']._serialized_start=420
+  _globals['_GETWALLBOARDREQUEST']._serialized_end=491
+  _globals['_REASONCOUNT']._serialized_start=493
+  _globals['_REASONCOUNT']._serialized_end=554
+  _globals['_QUEUEFIGURES']._serialized_start=557
+  _globals['_QUEUEFIGURES']._serialized_end=820
+  _globals['_AGENTLOAD']._serialized_start=822
+  _globals['_AGENTLOAD']._serialized_end=893
+  _globals['_GETWALLBOARDRESPONSE']._serialized_start=896
+  _globals['_GETWALLBOARDRESPONSE']._serialized_end=1220
+  _globals['_HOURFIGURES']._serialized_start=1222
+  _globals['_HOURFIGURES']._serialized_end=1334
+  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_start=1336
+  _globals['_CORRECTUNDERSTANDINGREQUEST']._serialized_end=1461
+  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_start=1463
+  _globals['_CORRECTUNDERSTANDINGRESPONSE']._serialized_end=1532
+  _globals['_WATCHCONVERSATIONREQUEST']._serialized_start=1534
+  _globals['_WATCHCONVERSATIONREQUEST']._serialized_end=1620
+  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_start=1623
+  _globals['_WATCHCONVERSATIONRESPONSE']._serialized_end=1814
+  _globals['_READCONVERSATIONREQUEST']._serialized_start=1816
+  _globals['_READCONVERSATIONREQUEST']._serialized_end=1866
+  _globals['_READCONVERSATIONRESPONSE']._serialized_start=1869
+  _globals['_READCONVERSATIONRESPONSE']._serialized_end=2087
+  _globals['_WATCHQUEUEREQUEST']._serialized_start=2089
+  _globals['_WATCHQUEUEREQUEST']._serialized_end=2182
+  _globals['_QUEUEREMOVAL']._serialized_start=2185
+  _globals['_QUEUEREMOVAL']._serialized_end=2346
+  _globals['_WATCHQUEUERESPONSE']._serialized_start=2349
+  _globals['_WATCHQUEUERESPONSE']._serialized_end=2501
+  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_start=2503
+  _globals['_CLAIMCONVERSATIONREQUEST']._serialized_end=2554
+  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_start=2556
+  _globals['_CLAIMCONVERSATIONRESPONSE']._serialized_end=2626
+  _globals['_SENDAGENTREPLYREQUEST']._serialized_start=2628
+  _globals['_SENDAGENTREPLYREQUEST']._serialized_end=2715
+  _globals['_SENDAGENTREPLYRESPONSE']._serialized_start=2717
+  _globals['_SENDAGENTREPLYRESPONSE']._serialized_end=2759
+  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_start=2761
+  _globals['_TRANSFERCONVERSATIONREQUEST']._serialized_end=2844
+  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_start=2846
+  _globals['_TRANSFERCONVERSATIONRESPONSE']._serialized_end=2919
+  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_start=2921
+  _globals['_RESOLVECONVERSATIONREQUEST']._serialized_end=2974
+  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_start=2976
+  _globals['_RESOLVECONVERSATIONRESPONSE']._serialized_end=3048
+  _globals['_AGENTSERVICE']._serialized_start=3190
+  _globals['_AGENTSERVICE']._serialized_end=4170
 # @@protoc_insertion_point(module_scope)

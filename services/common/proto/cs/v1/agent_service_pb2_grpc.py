@@ -77,6 +77,21 @@ class AgentServiceStub:
                 request_serializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.SerializeToString,
                 response_deserializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.FromString,
                 _registered_method=True)
+        self.TakeOverConversation = channel.unary_unary(
+                '/cs.v1.AgentService/TakeOverConversation',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.TakeOverConversationRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.TakeOverConversationResponse.FromString,
+                _registered_method=True)
+        self.ListBotConversations = channel.unary_unary(
+                '/cs.v1.AgentService/ListBotConversations',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.ListBotConversationsRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.ListBotConversationsResponse.FromString,
+                _registered_method=True)
+        self.GetWallboard = channel.unary_unary(
+                '/cs.v1.AgentService/GetWallboard',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -144,6 +159,29 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeOverConversation(self, request, context):
+        """A person takes a conversation the bot is handling (bot -> agent, claimed by the caller): the bot
+        stops answering it, also a reply it is generating at that moment. FAILED_PRECONDITION when the
+        conversation is not with the bot any more (the message says who has it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBotConversations(self, request, context):
+        """Conversations the bot is handling now (state bot, active recently), most recently active first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWallboard(self, request, context):
+        """The supervisor wallboard's figures, computed from stored events (supervisors only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +224,21 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.CorrectUnderstanding,
                     request_deserializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.FromString,
                     response_serializer=cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.SerializeToString,
+            ),
+            'TakeOverConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeOverConversation,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.TakeOverConversationRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.TakeOverConversationResponse.SerializeToString,
+            ),
+            'ListBotConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBotConversations,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.ListBotConversationsRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.ListBotConversationsResponse.SerializeToString,
+            ),
+            'GetWallboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWallboard,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -407,6 +460,87 @@ class AgentService:
             '/cs.v1.AgentService/CorrectUnderstanding',
             cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingRequest.SerializeToString,
             cs_dot_v1_dot_agent__service__pb2.CorrectUnderstandingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeOverConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/TakeOverConversation',
+            cs_dot_v1_dot_agent__service__pb2.TakeOverConversationRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.TakeOverConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBotConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/ListBotConversations',
+            cs_dot_v1_dot_agent__service__pb2.ListBotConversationsRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.ListBotConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWallboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/GetWallboard',
+            cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.FromString,
             options,
             channel_credentials,
             insecure,
