@@ -2,7 +2,7 @@
 
 The customer's data is written with the repositories the services use (profile, two conversations
 with customer messages and their enrichment, bot replies, state transitions, escalations with their
-summaries, feedback, a stream route, sentiment scores). Beside it: another customer of the same tenant,
+summaries, feedback, a stream route, sentiment scores, the console's resume logs). Beside it: another customer of the same tenant,
 and a customer with the same id at another tenant. After the command the whole database must be
 exactly as it was before the customer's data was written: the customer's documents gone, every other
 document unchanged. A second run must change nothing and succeed.
@@ -21,6 +21,7 @@ import pytest
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
+from services.common.storage.event_log import EventLog, conversation_stream, queue_stream
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.sentiment.worker import ScoreHistory
@@ -87,6 +88,21 @@ async def seed_customer(
         feedback.created_at.GetCurrentTime()
         await repos.feedback.record(feedback)
         await repos.stream_routes.set(tenant, cid, f"10.0.0.{n}:50051")
+        log = EventLog(db)  # the watch streams' resume logs, as the gateway's recorder writes them
+        await log.append(
+            tenant, conversation_stream(cid), f"enriched/{msg.message_id}", "customer_message", msg.SerializeToString()
+        )
+        await log.append(
+            tenant, conversation_stream(cid), f"reply/{reply.reply_id}", "reply", reply.SerializeToString()
+        )
+        await log.append(
+            tenant,
+            queue_stream("billing"),
+            f"escalation/{escalation.escalation_id}",
+            "escalated",
+            escalation.SerializeToString(),
+            conversation_id=cid,
+        )
     return ids
 
 

@@ -43,6 +43,8 @@ class EventLog:
     ) -> int:
         """The entry's seq: a new one, or the one `event_key` already has in this tenant's logs."""
         key = f"{tenant_id}/{event_key}"
+        if stream.startswith("c/"):  # named, so erasing the customer's conversations erases their logs too
+            fields.setdefault("conversation_id", stream[2:])
         for _ in range(self.ATTEMPTS):
             existing = await self._c.find_one({"event_key": key}, {"seq": 1})
             if existing is not None:
