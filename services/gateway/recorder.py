@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator
 
+from services.common.platform.clock import utcnow
 from services.common.platform.topics import ENRICHED, ESCALATIONS, REPLIES, STATE, TopicSpec
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -38,11 +39,15 @@ def state_key(event: ev.ConversationStateChanged) -> str:
 
 
 class Recorder:
-    def __init__(self, event_log: EventLog) -> None:
+    PRUNE_EVERY_S = 3600.0
+
+    def __init__(self, event_log: EventLog, retention_h: float = 168.0) -> None:
         self.log = event_log
+        self.retention = dt.timedelta(hours=retention_h)
         self._pending: asyncio.Queue[tuple[TopicSpec, object]] = asyncio.Queue(BACKLOG)
         self._watchers: dict[tuple[str, str], set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task | None = None
+        self._pruning: asyncio.Task | None = None
 
     @contextlib.contextmanager
     def watch(self, tenant_id: str, stream: str) -> Iterator[asyncio.Event]:
@@ -70,12 +75,27 @@ class Recorder:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-log-recorder")
+        self._pruning = asyncio.create_task(self._prune_hourly(), name="event-log-pruning")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._pruning):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _prune_hourly(self) -> None:
+        """Keeps the logs to the retention (every replica does; a second delete finds nothing)."""
+        while True:
+            try:
+                deleted = await self.log.prune(utcnow() - self.retention)
+                if deleted:
+                    log.info("event log entries past the retention deleted", extra={"deleted": deleted})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pruning the event logs failed; trying again in an hour")
+            await asyncio.sleep(self.PRUNE_EVERY_S)
 
     async def _run(self) -> None:
         while True:

@@ -101,7 +101,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         # Routes left by an earlier process at this address (killed before its streams closed) name
         # streams that no longer exist.
         await repos.stream_routes.clear_address(sink_addr)
-        recorder = Recorder(EventLog(db))
+        recorder = Recorder(EventLog(db), settings.event_log_retention_h)
         recorder.start()
         accounts = AccountRepo(db)
         gw = Gateway(

@@ -54,6 +54,11 @@ OWN = declare(
         "5",
         "Failed sign-ins allowed per account name per minute (four times as many per client address); beyond it SignIn answers RESOURCE_EXHAUSTED",
     ),
+    Variable(
+        "CS_GATEWAY_EVENT_LOG_RETENTION_H",
+        "168",
+        "Hours the watch streams' resume logs keep an entry (at least 24: the wallboard's day); older ones are deleted hourly, each log's newest entry kept",
+    ),
 )
 VARIABLES = {**COMMON, **OWN}
 
@@ -73,6 +78,7 @@ class GatewaySettings:
     auth_cache_s: float = 30.0
     session_ttl_s: float = 3600.0
     signin_failures_per_minute: int = 5
+    event_log_retention_h: float = 168.0
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> GatewaySettings:
@@ -144,9 +150,14 @@ def _console_settings(env: Env) -> dict:
         "auth_cache_s": env.float("CS_GATEWAY_AUTH_CACHE_S"),
         "session_ttl_s": env.float("CS_GATEWAY_SESSION_TTL_S"),
         "signin_failures_per_minute": env.int("CS_GATEWAY_SIGNIN_FAILURES_PER_MINUTE"),
+        "event_log_retention_h": env.float("CS_GATEWAY_EVENT_LOG_RETENTION_H"),
     }
     if values["auth_cache_s"] < 0 or values["session_ttl_s"] <= 0 or values["signin_failures_per_minute"] < 1:
         raise ConfigError(
             "CS_GATEWAY_AUTH_CACHE_S must be >= 0, CS_GATEWAY_SESSION_TTL_S and CS_GATEWAY_SIGNIN_FAILURES_PER_MINUTE positive"
+        )
+    if values["event_log_retention_h"] < 24:
+        raise ConfigError(
+            f"CS_GATEWAY_EVENT_LOG_RETENTION_H must be at least 24 (the wallboard shows a day), not {values['event_log_retention_h']}"
         )
     return values

@@ -84,6 +84,21 @@ class EventLog:
         cursor = self._c.find({"tenant_id": tenant_id, "stream": stream, "seq": {"$gt": seq}})
         return await cursor.sort("seq", ASCENDING).limit(limit).to_list()
 
+    async def prune(self, before: dt.datetime, tenant_id: str | None = None) -> int:
+        """Delete the entries stored before `before`, except each log's newest (the next append numbers
+        from it, so a cursor never sees a number twice); how many went. A reader resuming from a cursor
+        older than the retention gets what is left after it. `tenant_id`: that tenant's logs only."""
+        old: dict = {"at": {"$lt": before}} | ({"tenant_id": tenant_id} if tenant_id is not None else {})
+        streams = {(d["tenant_id"], d["stream"]) async for d in self._c.find(old, {"tenant_id": 1, "stream": 1})}
+        deleted = 0
+        for tenant_id, stream in sorted(streams):
+            head = await self.head(tenant_id, stream)
+            result = await self._c.delete_many(
+                {"tenant_id": tenant_id, "stream": stream, "at": {"$lt": before}, "seq": {"$lt": head}}
+            )
+            deleted += result.deleted_count
+        return deleted
+
     async def since(self, tenant_id: str, stream: str, at: dt.datetime) -> list[dict]:
         """Entries stored at or after `at`, in order (the wallboard's window)."""
         cursor = self._c.find({"tenant_id": tenant_id, "stream": stream, "at": {"$gte": at}})

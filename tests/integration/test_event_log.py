@@ -1,0 +1,38 @@
+"""The watch streams' resume logs on the real database: numbering without gaps, and retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from services.common.platform.clock import utcnow
+from services.common.storage.event_log import EventLog, conversation_stream, queue_stream
+from services.common.storage.mongo import connect
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+async def event_log(stack):
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    yield EventLog(db)
+    await mongo.close()
+
+
+async def test_pruning_keeps_recent_entries_and_each_logs_newest_so_numbering_continues(event_log):
+    tenant = f"log-{uuid.uuid4().hex[:8]}"
+    old = utcnow() - dt.timedelta(days=10)
+    queue, conversation = queue_stream("billing"), conversation_stream("c1")
+    for n in range(3):
+        await event_log.append(tenant, queue, f"old-q-{n}", "escalated", at=old)
+        await event_log.append(tenant, conversation, f"old-c-{n}", "reply", at=old)
+    await event_log.append(tenant, conversation, "new-c", "reply")
+    week_ago = utcnow() - dt.timedelta(days=7)
+    assert await event_log.prune(week_ago, tenant) == 5  # 2 of the queue's 3, all 3 old ones of the conversation
+    assert [e["seq"] for e in await event_log.after(tenant, queue, 0)] == [3]  # the newest, though old
+    assert [e["seq"] for e in await event_log.after(tenant, conversation, 0)] == [4]
+    assert await event_log.append(tenant, queue, "next-q", "escalated") == 4  # no number given twice
+    assert await event_log.prune(week_ago, tenant) == 1  # the old entry is no longer the newest
+    assert await event_log.prune(week_ago, tenant) == 0  # another replica's run finds nothing
