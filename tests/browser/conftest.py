@@ -206,8 +206,10 @@ def world(stack: Stack, tmp_path_factory: pytest.TempPathFactory):
         gateway.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Per module: Playwright's sync API keeps an event loop running in the test thread while it is
+    open, and a later module's asyncio.run (the web chat's fixtures, pytest-asyncio tests) would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

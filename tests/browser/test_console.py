@@ -79,11 +79,15 @@ def test_two_agents_race_to_claim_and_exactly_one_wins(world: World, browser):
     bob_ctx, bob = sign_in(browser, world, "bob")
     for page in (alice, bob):
         expect(card(page, cid)).to_be_visible(timeout=MS)
-    # Both forms are submitted before either page has seen the other's claim.
-    alice_form = card(alice, cid).locator("form")
-    bob_form = card(bob, cid).locator("form")
-    alice_form.evaluate("f => f.requestSubmit()")
-    bob_form.evaluate("f => f.requestSubmit()")
+    # Both forms are submitted before either page has seen the other's claim: each page's claim form
+    # is copied out of the live list first, because on a busy machine the first claim's removal can
+    # reach the other page before its submit, and a form taken out of the page submits nothing.
+    for page in (alice, bob):
+        card(page, cid).locator("form").evaluate(
+            "f => { const copy = f.cloneNode(true); copy.id = 'race-claim'; document.body.appendChild(copy); }"
+        )
+    alice.locator("#race-claim").evaluate("f => f.requestSubmit()")
+    bob.locator("#race-claim").evaluate("f => f.requestSubmit()")
     for page in (alice, bob):
         page.wait_for_url(f"**/c/{cid}*", timeout=MS)
     outcomes = {}
