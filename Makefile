@@ -70,7 +70,7 @@ models: install
 ## the demo tenant's knowledge base (a customer-facing help centre in English and Chinese, the fictional
 ## Lumen Outfitters of bench/data/helpcentre; re-running changes nothing unless the files did) and persona
 knowledge: stack-up
-	$(PY) -m services.cli kb ingest --tenant $(DEMO_TENANT) bench/data/helpcentre/kb
+	$(PY) -m services.cli kb ingest --only --tenant $(DEMO_TENANT) bench/data/helpcentre/kb
 	$(PY) -m services.cli tenants persona --tenant $(DEMO_TENANT) --brand "Lumen Outfitters" \
 		--business "an outdoor-gear retailer" --business-zh "一家户外用品零售商"
 

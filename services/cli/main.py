@@ -159,7 +159,7 @@ def cmd_kb(args: argparse.Namespace, env: Env) -> int:
                 from services.common.knowledge.ingest import ingest_documents
                 from services.common.ml.embeddings import SentenceEncoder
 
-                print(await ingest_documents(db, SentenceEncoder(), args.tenant, docs))
+                print(await ingest_documents(db, SentenceEncoder(), args.tenant, docs, only=args.only))
             elif args.action == "list":
                 for d in await KnowledgeRepo(db).documents(args.tenant):
                     print(f"{d['doc_id']}\t{d.get('language', '')}\t{d.get('source', '')}\t{d.get('title', '')}")
@@ -331,6 +331,11 @@ def parser() -> argparse.ArgumentParser:
         "ingest", help="load Markdown (.md) or JSON (.json: articles or ABCD guidelines) files or folders"
     )
     ki.add_argument("paths", nargs="+")
+    ki.add_argument(
+        "--only",
+        action="store_true",
+        help="these files are the tenant's whole knowledge base: documents that came from other files are removed",
+    )
     kl = kbsub.add_parser("list", help="the tenant's documents")
     ks = kbsub.add_parser(
         "search",

@@ -109,3 +109,17 @@ async def test_documents_stored_before_the_ranking_encoder_are_re_embedded_and_t
     assert hits[0].passage.rank_clauses is not None
     again = kb(stack, "ingest", "--tenant", "kb-rank", str(faq)).stdout
     assert "0 added, 0 updated, 2 unchanged, 0 removed" in again
+
+
+def test_ingesting_with_only_makes_the_files_the_whole_knowledge_base(stack, tmp_path: pathlib.Path):
+    old, new = tmp_path / "old.md", tmp_path / "new.md"
+    old.write_text("# Shipping\nStandard shipping costs 8 USD.\n")
+    new.write_text("# Shipping\nStandard shipping costs 6.95 USD.\n\n# Returns\nWithin 30 days.\n")
+    assert kb(stack, "ingest", "--tenant", "kb-only", str(old)).returncode == 0
+    kept = kb(stack, "ingest", "--tenant", "kb-only", str(new)).stdout
+    assert "2 added, 0 updated, 0 unchanged, 0 removed" in kept  # other files' documents stay by default
+    assert kb(stack, "list", "--tenant", "kb-only").stdout.count("\n") == 3
+    only = kb(stack, "ingest", "--only", "--tenant", "kb-only", str(new)).stdout
+    assert "0 added, 0 updated, 2 unchanged, 1 removed" in only
+    listed = kb(stack, "list", "--tenant", "kb-only").stdout.splitlines()
+    assert sorted(line.split("\t")[0] for line in listed) == ["new/returns", "new/shipping"]

@@ -2,7 +2,8 @@
 
 A source file is the truth for the documents it holds: re-ingesting it stores new documents, replaces
 changed ones (their passages re-embedded), skips unchanged ones, and removes documents that came from
-that file before but are no longer in it. Documents from other files are left alone. A document
+that file before but are no longer in it. Documents from other files are left alone (unless the
+ingest is `only`: then the files given are the whole knowledge base). A document
 embedded by other encoders than today's (stored before the ranking encoder existed) counts as changed.
 """
 
@@ -43,7 +44,10 @@ async def ingest_documents(
     tenant_id: str,
     documents: Sequence[Document],
     ranker: RankingEncoder | None = None,
+    only: bool = False,
 ) -> IngestReport:
+    """Store the documents; `only`: they are the tenant's whole knowledge base, so documents that came
+    from other files are removed too (switching a tenant to another help centre)."""
     started = time.perf_counter()
     ranker = ranker or shared_ranker()
     repo = KnowledgeRepo(db)
@@ -72,7 +76,9 @@ async def ingest_documents(
         passages += len(chunks)
     sources = {d.source for d in documents}
     present = {d.doc_id for d in documents}
-    gone = [doc_id for doc_id, source in stored_sources.items() if source in sources and doc_id not in present]
+    gone = [
+        doc_id for doc_id, source in stored_sources.items() if (only or source in sources) and doc_id not in present
+    ]
     for doc_id in gone:
         await repo.delete_document(tenant_id, doc_id)
     added = sum(1 for d in changed if d.doc_id not in stored)
