@@ -37,7 +37,7 @@ from services.generator.checks import check_answer, fallback_reply, sentences
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt
 from services.generator.prompt import CustomerProfileView, Persona, PromptPassage, Turn, build_messages
-from services.generator.retrieval import Retriever
+from services.generator.retrieval import Retriever, topic_of
 from services.generator.selection import Selection, SentenceSelector, covers_numbers, prefer_language
 
 PROMPT_LEAK = "prompt_leak"
@@ -117,7 +117,7 @@ class Answerer:
             needs = f"{self.retriever.settings.min_score:.3f}"
             return no_knowledge(f"no knowledge-base passage is about this (best score {best}, needs {needs})", hits)
         if relevant:
-            rank_query = await self.retriever.rank_query(query)
+            rank_query = await self.retriever.rank_query(topic_of(query))
             selection = await asyncio.to_thread(self.selector.select, query, relevant, rank_query)
             needed = self.selector.limits.min_score
             if selection is not None and selection.score >= needed:
@@ -149,7 +149,7 @@ class Answerer:
             candidates.append(f"{earlier[-1]} {q.text}")
         best: tuple[str, list[Hit]] = (q.text, [])
         for query in candidates:
-            hits = prefer_language(await self.retriever.search(q.tenant_id, query, 2 * k), language)[:k]
+            hits = prefer_language(await self.retriever.search(q.tenant_id, query, 2 * k, language), language)[:k]
             if hits and (not best[1] or hits[0].score > best[1][0].score):
                 best = (query, hits)
         return best

@@ -123,3 +123,19 @@ def test_ingesting_with_only_makes_the_files_the_whole_knowledge_base(stack, tmp
     assert "0 added, 0 updated, 2 unchanged, 1 removed" in only
     listed = kb(stack, "list", "--tenant", "kb-only").stdout.splitlines()
     assert sorted(line.split("\t")[0] for line in listed) == ["new/returns", "new/shipping"]
+
+
+async def test_a_question_giving_its_phone_number_is_not_about_phone_numbers(stack, repo, tmp_path: pathlib.Path):
+    faq = tmp_path / "faq.md"
+    faq.write_text(
+        "# Changing your phone number\nGo to Account > Profile > Phone to change the phone number on your account.\n\n"
+        "# Promo codes\nPromotions usually last 7 days; an expired promo code cannot be used again.\n\n"
+        "# Shipping\nStandard shipping costs 8 USD.\n"
+    )
+    assert kb(stack, "ingest", "--tenant", "kb-topic", str(faq)).returncode == 0
+    retriever = Retriever(repo, shared_encoder(), RetrievalSettings(refresh_s=0), shared_ranker())
+    masked = "你好，我的优惠码用不了了，优惠活动一般有效多久？我的手机号是[PHONE]，身份证号[CN_ID]。"
+    hits = await retriever.search("kb-topic", masked, 3, "zh")  # English passages for a Chinese question
+    assert hits[0].passage.doc_id == "faq/promo-codes", [h.passage.doc_id for h in hits]
+    english = await retriever.search("kb-topic", "My phone is [PHONE]. How long do promotions last?", 3, "en")
+    assert english[0].passage.doc_id == "faq/promo-codes", [h.passage.doc_id for h in english]

@@ -38,6 +38,8 @@ CARD = "CARD"
 CN_ID = "CN_ID"
 IBAN = "IBAN"
 IP = "IP"
+KINDS = (EMAIL, PHONE, CARD, CN_ID, IBAN, IP)
+PLACEHOLDER_RE = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")  # what mask_pii leaves in a text
 
 
 @dataclass(frozen=True)
