@@ -40,6 +40,7 @@ def state_key(event: ev.ConversationStateChanged) -> str:
 
 class Recorder:
     PRUNE_EVERY_S = 3600.0
+    PRUNE_FIRST_S = 60.0
 
     def __init__(self, event_log: EventLog, retention_h: float = 168.0) -> None:
         self.log = event_log
@@ -48,6 +49,7 @@ class Recorder:
         self._watchers: dict[tuple[str, str], set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task | None = None
         self._pruning: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
 
     @contextlib.contextmanager
     def watch(self, tenant_id: str, stream: str) -> Iterator[asyncio.Event]:
@@ -78,24 +80,33 @@ class Recorder:
         self._pruning = asyncio.create_task(self._prune_hourly(), name="event-log-pruning")
 
     async def stop(self) -> None:
-        for task in (self._task, self._pruning):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._stopping.set()
+        if self._pruning:
+            await self._pruning
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _prune_hourly(self) -> None:
-        """Keeps the logs to the retention (every replica does; a second delete finds nothing)."""
+        """Keeps the logs to the retention (every replica does; a second delete finds nothing).
+
+        Never cancelled mid-query: a database call cancelled half-way left the client's close hanging
+        (a gateway that failed to bind its port never exited), so stop() sets `_stopping` and waits
+        for the pass in progress, which the operation timeout bounds."""
+        delay = self.PRUNE_FIRST_S
         while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return
             try:
                 deleted = await self.log.prune(utcnow() - self.retention)
                 if deleted:
                     log.info("event log entries past the retention deleted", extra={"deleted": deleted})
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("pruning the event logs failed; trying again in an hour")
-            await asyncio.sleep(self.PRUNE_EVERY_S)
+            delay = self.PRUNE_EVERY_S
 
     async def _run(self) -> None:
         while True:
