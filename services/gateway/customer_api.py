@@ -139,6 +139,11 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
                         if doc["author"] != "customer":
                             sent.add(doc["_id"])
                             yield pb.StreamRepliesResponse(reply=reply_from_doc(doc))
+                    # Read after subscribing: a change before this read is in it, one after arrives as
+                    # an event, so a handover that happened while the stream was opening is not missed.
+                    current = await self.gw.repos.conversations.get(tenant, conversation_id)
+                    if current is not None:
+                        yield pb.StreamRepliesResponse(state=state_event(current, current["state"]))
                 async for kind, item in events(sub):
                     if sub.dropped:
                         raise RequestError(

@@ -16,12 +16,14 @@ import uuid
 import grpc
 import pytest
 
+from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import widget_service_pb2 as wpb
 from services.common.proto.cs.v1 import widget_service_pb2_grpc as wgrpc
 from services.common.storage.mongo import connect
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.common.storage.widget_keys import WidgetKeyRepo
 from tests.integration.conftest import auth, create_keys
 
@@ -164,7 +166,9 @@ async def test_a_visitor_stream_needs_its_own_existing_conversation(channel, cha
     cid = (await send(stub, me)).conversation_id
     stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid, replay=True), metadata=me)
     try:
-        # open and serving: nothing to read yet, and no error either
+        # open and serving: the conversation's state, then nothing to read yet, and no error either
+        first = await asyncio.wait_for(stream.read(), CALL_TIMEOUT_S)
+        assert first.WhichOneof("event") == "state" and first.state.to_state == conv.CONVERSATION_STATE_BOT
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(2):
                 await stream.read()
@@ -249,3 +253,28 @@ def test_cs_widget_keys_create_prints_a_key_and_refuses_a_bad_origin(stack):
     bad = stack.cli("widget-keys", "create", "--tenant", "acme", "--origin", "https://shop.example/path")
     assert bad.returncode == 2
     assert "not an origin" in bad.stderr
+
+
+async def test_a_stream_opened_after_a_handover_starts_with_the_handed_over_state(
+    stack, channel, channel_key, widget_key
+):
+    # The generator can hand a conversation over while the visitor's stream is still opening (a busy
+    # machine): the replayed stream must say so, or the panel never shows that a person is coming.
+    stub = cgrpc.CustomerServiceStub(channel)
+    me = visitor(channel_key, widget_key, "web-handed-over")
+    cid = (await send(stub, me, "a person please")).conversation_id
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    try:
+        moved = await Repositories.of(db).conversations.transition(
+            "acme", cid, (STATE_BOT,), STATE_QUEUED, queue="general", agent_id=""
+        )
+        assert moved is not None
+    finally:
+        await mongo.close()
+    stream = stub.StreamReplies(cpb.StreamRepliesRequest(conversation_id=cid, replay=True), metadata=me)
+    try:
+        first = await asyncio.wait_for(stream.read(), CALL_TIMEOUT_S)
+        assert first.WhichOneof("event") == "state" and first.state.to_state == conv.CONVERSATION_STATE_QUEUED
+        assert first.state.queue == "general"
+    finally:
+        stream.cancel()
