@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from services.common.platform.topics import ESCALATIONS, STATE, escalation_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from tests.conftest import ServiceProcess, Stack, free_port, start_service
-from tests.integration.conftest import create_keys_async, start_gateway
+from tests.integration.conftest import create_keys_async, escalate_as_generator, publish, start_gateway
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
@@ -83,50 +82,16 @@ class World:
 
 
 async def _escalate(world: World, conversation_id: str, queue: str, summary: str) -> str:
-    from aiokafka import AIOKafkaProducer
-
-    from services.common.storage.mongo import connect
-    from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
-
-    mongo, db = await connect(world.stack.mongo_uri, world.stack.database, 10)
-    producer = AIOKafkaProducer(bootstrap_servers=world.stack.kafka, acks="all")
-    await producer.start()
-    try:
-        repos = Repositories.of(db)
-        doc = await repos.conversations.transition(
-            world.tenant, conversation_id, (STATE_BOT,), STATE_QUEUED, queue=queue, agent_id="", queued_at=_now()
-        )
-        assert doc is not None, f"conversation {conversation_id} was not with the bot"
-        state = ev.ConversationStateChanged(
-            tenant_id=world.tenant,
-            conversation_id=conversation_id,
-            from_state=conv.CONVERSATION_STATE_BOT,
-            to_state=conv.CONVERSATION_STATE_QUEUED,
-            queue=queue,
-        )
-        state.changed_at.GetCurrentTime()
-        escalation = ev.EscalationRaised(
-            escalation_id=f"e-{uuid.uuid4().hex}",
-            tenant_id=world.tenant,
-            conversation_id=conversation_id,
-            customer_id=doc.get("customer_id", ""),
-            queue=queue,
-            priority=conv.PRIORITY_HIGH,
-            summary=summary,
-            suggested_reply="Hello, I'm sorry about the trouble; let me look into it.",
-            language="en",
-        )
-        escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED, detail="asked for a person")
-        escalation.created_at.GetCurrentTime()
-        await producer.send_and_wait(STATE.name(world.stack.prefix), STATE.encode(state), key=STATE.key(state))
-        await producer.send_and_wait(
-            escalation_topic(world.stack.prefix, queue), ESCALATIONS.encode(escalation), key=ESCALATIONS.key(escalation)
-        )
-        await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
-        return escalation.escalation_id
-    finally:
-        await producer.stop()
-        await mongo.close()
+    return await escalate_as_generator(
+        world.stack,
+        world.tenant,
+        conversation_id,
+        queue,
+        priority=conv.PRIORITY_HIGH,
+        summary=summary,
+        suggested_reply="Hello, I'm sorry about the trouble; let me look into it.",
+        language="en",
+    )
 
 
 def in_thread(fn, *args, **kwargs):
@@ -330,14 +295,7 @@ def announce_intent_model(world: World, labels: list[str]) -> None:
 
 
 async def _publish(world: World, spec, event) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=world.stack.kafka, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(spec.name(world.stack.prefix), spec.encode(event), key=spec.key(event))
-    finally:
-        await producer.stop()
+    await publish(world.stack, spec, event)
 
 
 def publish_enriched(world: World, event) -> None:

@@ -38,7 +38,7 @@ from services.common.storage.mongo import connect
 from services.common.storage.repositories import MessageRepo
 from services.common.storage.widget_keys import WidgetKeyRepo
 from tests.conftest import ROOT, SHARED_DATA, ServiceProcess, Stack, free_port, start_service, wait_serving
-from tests.integration.conftest import create_keys, start_gateway, wait_stream_route
+from tests.integration.conftest import create_keys, publish, start_gateway, wait_stream_route
 
 CHROMIUM = os.environ.get("CS_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = pathlib.Path(os.environ.get("CS_SCREENSHOT_DIR", ROOT / "var" / "screenshots" / "webchat"))
@@ -163,8 +163,6 @@ class Bot:
     async def reply(
         self, conversation_id: str, in_reply_to: str, text: str, kind: int = conv.REPLY_KIND_ANSWER, reply_id: str = ""
     ) -> str:
-        from aiokafka import AIOKafkaProducer
-
         reply = ev.ReplyPublished(
             tenant_id=self.tenant,
             conversation_id=conversation_id,
@@ -180,12 +178,7 @@ class Bot:
             await MessageRepo(db).record_reply(reply)
         finally:
             await mongo.close()
-        producer = AIOKafkaProducer(bootstrap_servers=self.stack.kafka, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(REPLIES.name(self.stack.prefix), REPLIES.encode(reply), key=REPLIES.key(reply))
-        finally:
-            await producer.stop()
+        await publish(self.stack, REPLIES, reply)
         return reply.reply_id
 
 

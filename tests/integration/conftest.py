@@ -115,3 +115,66 @@ async def wait_stream_route(stack: Stack, tenant: str, conversation_id: str, tim
 async def channel(gateway):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as ch:
         yield ch
+
+
+async def publish(stack: Stack, spec, event, topic: str | None = None) -> None:
+    """`event` on its topic (or `topic`), keyed by its conversation as the services key it."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic or spec.name(stack.prefix), spec.encode(event), key=spec.key(event))
+    finally:
+        await producer.stop()
+
+
+async def escalate_as_generator(stack: Stack, tenant: str, conversation_id: str, queue: str, **fields) -> str:
+    """What the generator does when it hands a conversation to a person: the conversation moved from
+    `bot` to `queued` in the database, the state event and the EscalationRaised on Kafka, the escalation
+    stored; its id. `fields`: more of the escalation (summary, priority, suggested_reply, language)."""
+    import datetime as dt
+
+    from services.common.platform.topics import ESCALATIONS, STATE, escalation_topic
+    from services.common.proto.cs.v1 import conversation_pb2 as conv
+    from services.common.proto.cs.v1 import events_pb2 as ev
+    from services.common.storage.mongo import connect
+    from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
+
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+    try:
+        repos = Repositories.of(db)
+        doc = await repos.conversations.transition(
+            tenant,
+            conversation_id,
+            (STATE_BOT,),
+            STATE_QUEUED,
+            queue=queue,
+            agent_id="",
+            queued_at=dt.datetime.now(dt.UTC),
+        )
+        assert doc is not None, f"conversation {conversation_id} was not with the bot"
+        state = ev.ConversationStateChanged(
+            tenant_id=tenant,
+            conversation_id=conversation_id,
+            from_state=conv.CONVERSATION_STATE_BOT,
+            to_state=conv.CONVERSATION_STATE_QUEUED,
+            queue=queue,
+        )
+        state.changed_at.GetCurrentTime()
+        escalation = ev.EscalationRaised(
+            escalation_id=f"e-{uuid.uuid4().hex}",
+            tenant_id=tenant,
+            conversation_id=conversation_id,
+            customer_id=doc.get("customer_id", ""),
+            queue=queue,
+            **fields,
+        )
+        escalation.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED, detail="asked for a person")
+        escalation.created_at.GetCurrentTime()
+        await publish(stack, STATE, state)
+        await publish(stack, ESCALATIONS, escalation, topic=escalation_topic(stack.prefix, queue))
+        await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
+        return escalation.escalation_id
+    finally:
+        await mongo.close()

@@ -8,7 +8,6 @@ import uuid
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaProducer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.platform.topics import ESCALATIONS, INBOUND, REPLIES, conversation_key, escalation_topic
@@ -18,7 +17,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
-from tests.integration.conftest import auth, read_from_start
+from tests.integration.conftest import auth, publish, read_from_start
 
 pytestmark = pytest.mark.stack
 
@@ -38,16 +37,6 @@ async def read_inbound(stack, conversation_id: str, timeout: float = 15) -> list
             if found:
                 return found
     return found
-
-
-async def publish(stack, spec, event, topic: str | None = None) -> None:
-    """`event` on its topic (or `topic`), keyed by its conversation as the services key it."""
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic or spec.name(stack.prefix), spec.encode(event), key=spec.key(event))
-    finally:
-        await producer.stop()
 
 
 async def test_health_answers_serving(channel):

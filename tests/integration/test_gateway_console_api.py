@@ -15,7 +15,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from services.common.platform.ids import derived_id
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.settings import CommonSettings, Env
-from services.common.platform.topics import ESCALATIONS, STATE, escalation_topic
 from services.common.proto.cs.v1 import account_service_pb2 as acc
 from services.common.proto.cs.v1 import account_service_pb2_grpc as acc_grpc
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
@@ -27,7 +26,7 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.accounts import AccountRepo
 from services.common.storage.mongo import connect
-from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
+from services.common.storage.repositories import Repositories
 from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.runtime import WorkerContext
 from services.generator.answering import AnswerResult, Outcome
@@ -35,7 +34,7 @@ from services.generator.policy import RoutingPolicy
 from services.generator.pusher import ReplyPusher
 from services.generator.worker import Generator, GeneratorDeps
 from tests.conftest import ROOT
-from tests.integration.conftest import auth, create_keys_async, start_gateway
+from tests.integration.conftest import auth, create_keys_async, escalate_as_generator, start_gateway
 
 PASSWORD = "a long enough password"
 
@@ -80,36 +79,7 @@ async def new_conversation(channel, org, text: str = "hello") -> str:
 
 
 async def escalate(stack, org, cid: str, queue: str) -> str:
-    """As the generator does it: state bot -> queued, the state event and the escalation on Kafka."""
-    from aiokafka import AIOKafkaProducer
-
-    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all")
-    await producer.start()
-    try:
-        await Repositories.of(db).conversations.transition(org["tenant"], cid, (STATE_BOT,), STATE_QUEUED, queue=queue)
-        state = ev.ConversationStateChanged(
-            tenant_id=org["tenant"],
-            conversation_id=cid,
-            from_state=conv.CONVERSATION_STATE_BOT,
-            to_state=conv.CONVERSATION_STATE_QUEUED,
-            queue=queue,
-        )
-        state.changed_at.GetCurrentTime()
-        esc = ev.EscalationRaised(
-            escalation_id=f"e-{uuid.uuid4().hex}", tenant_id=org["tenant"], conversation_id=cid, queue=queue
-        )
-        esc.reasons.add(code=conv.REASON_CODE_HUMAN_REQUESTED)
-        esc.created_at.GetCurrentTime()
-        await producer.send_and_wait(STATE.name(stack.prefix), STATE.encode(state), key=STATE.key(state))
-        await producer.send_and_wait(
-            escalation_topic(stack.prefix, queue), ESCALATIONS.encode(esc), key=ESCALATIONS.key(esc)
-        )
-        await Repositories.of(db).escalations.record(esc, ESCALATIONS.encode(esc))
-        return esc.escalation_id
-    finally:
-        await producer.stop()
-        await mongo.close()
+    return await escalate_as_generator(stack, org["tenant"], cid, queue)
 
 
 async def read_until(call, done, timeout: float = 20) -> list:
