@@ -34,11 +34,11 @@ from tests.integration.conftest import (
     auth,
     create_keys,
     create_keys_async,
+    publish,
     read_from_start,
     start_gateway,
     wait_stream_route,
 )
-from tests.integration.test_gateway_api import publish
 from tests.integration.test_generator_failures import worker  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.stack

@@ -24,8 +24,7 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import reply_sink_service_pb2 as pb
-from tests.integration.conftest import auth, wait_stream_route
-from tests.integration.test_gateway_api import publish
+from tests.integration.conftest import auth, publish, wait_stream_route
 
 pytestmark = pytest.mark.stack
 

@@ -30,8 +30,7 @@ from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.customer_api import CustomerApi
-from tests.integration.conftest import auth, create_keys, wait_stream_route
-from tests.integration.test_gateway_api import publish
+from tests.integration.conftest import auth, create_keys, publish, wait_stream_route
 
 pytestmark = pytest.mark.stack
 
