@@ -30,9 +30,12 @@ async def test_pruning_keeps_recent_entries_and_each_logs_newest_so_numbering_co
         await event_log.append(tenant, conversation, f"old-c-{n}", "reply", at=old)
     await event_log.append(tenant, conversation, "new-c", "reply")
     week_ago = utcnow() - dt.timedelta(days=7)
-    assert await event_log.prune(week_ago, tenant) == 5  # 2 of the queue's 3, all 3 old ones of the conversation
+    # Counts are not asserted: every gateway of the test session prunes the shared database too (as
+    # replicas do), so another may delete some of these first. What is left is what matters.
+    await event_log.prune(week_ago, tenant)
     assert [e["seq"] for e in await event_log.after(tenant, queue, 0)] == [3]  # the newest, though old
     assert [e["seq"] for e in await event_log.after(tenant, conversation, 0)] == [4]
     assert await event_log.append(tenant, queue, "next-q", "escalated") == 4  # no number given twice
-    assert await event_log.prune(week_ago, tenant) == 1  # the old entry is no longer the newest
-    assert await event_log.prune(week_ago, tenant) == 0  # another replica's run finds nothing
+    await event_log.prune(week_ago, tenant)  # the old entry is no longer the newest
+    assert [e["seq"] for e in await event_log.after(tenant, queue, 0)] == [4]
+    assert await event_log.prune(week_ago, tenant) == 0  # nothing old is left for another run
