@@ -66,8 +66,20 @@ Priority of an escalation:
   for VIP; capped at URGENT. So an angry complaint is HIGH, an angry VIP complaint URGENT.
 Answers and silence carry priority NORMAL.
 
-Human and complaint cues right after a negation do not count ("no need for a human, just tell me
-...", "不用转人工"; each language's ``policy.cue_negations``); safety and legal cues always count.
+Negation and what a cue word means (each language's ``policy.cue_*`` lists): a human or complaint
+cue the customer negates does not count, and neither does the intent model's label for it, since
+the customer said the opposite of what the label reads ("no need for a human, just tell me ...",
+"I don't want to talk to an agent", "不用转人工", "人工就不用了", "not a complaint"). A negation
+reaches four words (Chinese: characters) for want-negations ("no need for", "don't want", 不用) and
+one word for a bare "not"/"no"/不是, which does not negate in a question ("is there no human?"); a
+want between them ends its reach ("don't want the bot i want a human", 不要机器人要人工). Emphasis
+marks are ignored ("I *do* want a person"). Phrases in which a cue word means something else ("my
+travel agent", "court shoes", 人工费) are removed first. A cue alone ("agent", "人工") is a request:
+the fallback reply tells customers to type it. Safety and legal cues are never negated away.
+
+Thanks or praise only ("thanks, great help", "谢谢，帮大忙了"; `SocialMessages`) with no reason but
+the models' guesses (soft reasons) gets action ``acknowledge``: the language's acknowledgement, no
+lookup and no queue.
 
 Soft reasons: a human request or complaint known only from the intent label (no cue in the text) and
 the OUT_OF_SCOPE / LOW_CONFIDENCE streak are guesses of the models, not something the customer said.
@@ -98,6 +110,8 @@ class Action(enum.StrEnum):
     ANSWER = "answer"
     ESCALATE = "escalate"
     SILENT = "silent"
+    # Thanks or praise only: the language's `policy.acknowledgement` goes out, nothing is looked up.
+    ACKNOWLEDGE = "acknowledge"
 
 
 class Priority(enum.StrEnum):
@@ -182,7 +196,6 @@ DEFAULT_LEGAL_CUES = locales.all_cues("policy.legal_cues")
 DEFAULT_COMPLAINT_CUES = locales.all_cues("policy.complaint_cues")
 DEFAULT_SAFETY_CUES = locales.all_cues("policy.safety_cues")
 DEFAULT_CUE_EXCLUSIONS = locales.all_cues("policy.cue_exclusions")
-CUE_NEGATIONS = locales.all_cues("policy.cue_negations")
 
 
 def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -425,45 +438,168 @@ def _bigram_dice(a: str, b: str) -> float:
     return 2 * len(grams_a & grams_b) / (len(grams_a) + len(grams_b))
 
 
-def _negation_before(negations: Iterable[str]) -> re.Pattern[str] | None:
-    """A negation at most four words (Latin) or four characters (CJK) before the end of a text."""
-    latin = [n for n in negations if n.isascii()]
-    other = [n for n in negations if not n.isascii()]
-    parts = []
-    if latin:
-        parts.append(r"(?<![a-z])(?:" + "|".join(latin) + r")(?:\W+[\w']+){0,4}\W*$")
-    if other:
-        parts.append("(?:" + "|".join(other) + ").{0,4}$")
-    return re.compile("|".join(parts)) if parts else None
+@dataclass(frozen=True)
+class Negations:
+    """How a customer says they do NOT want what a cue names (each language's ``policy.cue_negations*``).
+
+    - `before`: a want-negation at most four words (Latin) or four characters (CJK) before the cue
+      ("no need for a human", "don't want to talk to an agent", "不用转人工");
+    - `adjacent`: a bare negation right before the cue, at most one word between ("not a complaint",
+      "no agent please", "不是投诉"); not in a question ("is there no human?" asks for one);
+    - `after`: a negation right after the cue ("a human is not necessary", "人工就不用了");
+    - `reassertions`: a want word between the negation and the cue ends the negation's reach
+      ("don't want the bot i want a human", "不要机器人要人工").
+    """
+
+    before: tuple[str, ...] = ()
+    adjacent: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    reassertions: tuple[str, ...] = ()
+
+    @classmethod
+    def of_all_languages(cls) -> Negations:
+        return cls(
+            locales.all_cues("policy.cue_negations"),
+            locales.all_cues("policy.cue_negations_adjacent"),
+            locales.all_cues("policy.cue_negations_after"),
+            locales.all_cues("policy.cue_reassertions"),
+        )
+
+
+def _alternation(patterns: Iterable[str], latin: bool) -> re.Pattern[str] | None:
+    """Regular expressions of one script, Latin ones on word edges; None when there are none."""
+    chosen = [p for p in patterns if p.isascii() == latin]
+    if not chosen:
+        return None
+    body = "|".join(f"(?:{p})" for p in chosen)
+    return re.compile(rf"(?<![a-z'])(?:{body})(?![a-z])" if latin else f"(?:{body})")
+
+
+_WORD = re.compile(r"[\w']+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _distance(between: str) -> int:
+    """How far apart two phrases are: Latin words plus CJK characters between them."""
+    return len(_WORD.findall(_CJK.sub(" ", between))) + len(_CJK.findall(between))
+
+
+class _NegationScope:
+    """Decides whether a cue found in a clause is negated (see `Negations`)."""
+
+    def __init__(self, negations: Negations) -> None:
+        self._before = [p for p in (_alternation(negations.before, True), _alternation(negations.before, False)) if p]
+        self._adjacent = [
+            p for p in (_alternation(negations.adjacent, True), _alternation(negations.adjacent, False)) if p
+        ]
+        after = [p for p in (_alternation(negations.after, True), _alternation(negations.after, False)) if p]
+        self._after = [re.compile(r"^\W{0,3}(?:" + p.pattern + ")") for p in after]
+        self._reassert = [
+            p for p in (_alternation(negations.reassertions, True), _alternation(negations.reassertions, False)) if p
+        ]
+
+    def negates(self, before: str, after: str) -> bool:
+        """`before`: the clause up to the cue; `after`: the clause after it (up to its end mark, included)."""
+        if any(p.search(after) for p in self._after):
+            return True
+        if self._within(self._before, before, 4):
+            return True
+        return self._within(self._adjacent, before, 1) and not after.rstrip().endswith(("?", "？"))
+
+    def _within(self, patterns: Sequence[re.Pattern[str]], before: str, reach: int) -> bool:
+        for pattern in patterns:
+            matches = list(pattern.finditer(before))
+            if not matches:
+                continue
+            last = matches[-1]
+            between = before[last.end() :]
+            if _distance(between) <= reach and not any(p.search(between) for p in self._reassert):
+                return True
+        return False
+
+
+_CLAUSE_MARKS = ",.;!?，。；！？"
+# Emphasis marks and the like, removed before matching: "I *do* want a person".
+_EMPHASIS = re.compile(r"[*_~`\"“”]+")
+
+
+@dataclass(frozen=True)
+class CueFinding:
+    """The cues a message says (`found`) and those it says only negated (`negated`: "no need for a human")."""
+
+    found: tuple[str, ...] = ()
+    negated: tuple[str, ...] = ()
 
 
 class _CueMatcher:
     """Finds cue phrases: Latin phrases as whole words (plural -s allowed), CJK phrases as substrings.
 
-    With `negations`, a cue right after a negation ("no need for a human", "不用转人工") does not count."""
+    With `negations`, a cue the customer negates ("no need for a human", "不用转人工") is reported as
+    negated, not found."""
 
-    def __init__(self, cues: Iterable[str], exclusions: Iterable[str], negations: Iterable[str] = ()) -> None:
+    def __init__(self, cues: Iterable[str], exclusions: Iterable[str], negations: Negations | None = None) -> None:
         latin = sorted({c.lower() for c in cues if c.isascii()}, key=len, reverse=True)
         other = sorted({c for c in cues if not c.isascii()}, key=len, reverse=True)
         alternatives = [rf"(?<![a-z0-9]){re.escape(c)}(?:e?s)?(?![a-z0-9])" for c in latin]
         alternatives += [re.escape(c) for c in other]
         self._pattern = re.compile("|".join(alternatives)) if alternatives else None
-        self._exclusions = tuple(e.lower() for e in exclusions if e)
-        self._negated = _negation_before(negations)
+        self._exclusions = tuple(sorted((e.lower() for e in exclusions if e), key=len, reverse=True))
+        self._scope = _NegationScope(negations) if negations is not None else None
 
-    def find(self, text: str) -> list[str]:
+    def find(self, text: str) -> CueFinding:
         if self._pattern is None:
-            return []
-        lowered = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+            return CueFinding()
+        lowered = _EMPHASIS.sub("", unicodedata.normalize("NFKC", text).lower().replace("’", "'"))
         for phrase in self._exclusions:
             lowered = lowered.replace(phrase, " ")
-        found = set()
+        found, negated = set(), set()
         for m in self._pattern.finditer(lowered):
-            clause_start = max(lowered.rfind(mark, 0, m.start()) for mark in ",.;!?，。；！？")
-            before = lowered[clause_start + 1 : m.start()]
-            if self._negated is None or not self._negated.search(before):
+            clause_start = max(lowered.rfind(mark, 0, m.start()) for mark in _CLAUSE_MARKS)
+            ends = [i for i in (lowered.find(mark, m.end()) for mark in _CLAUSE_MARKS) if i >= 0]
+            clause_end = min(ends) + 1 if ends else len(lowered)
+            before, after = lowered[clause_start + 1 : m.start()], lowered[m.end() : clause_end]
+            if self._scope is not None and self._scope.negates(before, after):
+                negated.add(m.group())
+            else:
                 found.add(m.group())
-        return sorted(found)
+        return CueFinding(tuple(sorted(found)), tuple(sorted(negated - found)))
+
+
+def _edged(pattern: str) -> str:
+    """A Latin pattern on word edges (an edge only where the pattern starts or ends with a letter: "n't")."""
+    left = r"(?<![a-z'])" if pattern[:1].isalpha() else ""
+    return f"{left}(?:{pattern})(?![a-z])"
+
+
+class SocialMessages:
+    """Recognises a message that only thanks or praises ("thanks, great help", "谢谢，帮大忙了").
+
+    Such a message needs no answer from the knowledge base and no person: the intent model has no
+    label for it and guesses (review, complaint, out of scope), and the knowledge base has nothing on
+    it, so without this rule it was handed over. It is only thanks when it has a gratitude cue, none
+    of the language's `social_blockers` (a question, a "but", a sarcasm: "thanks for nothing") and at
+    most `social_max_words` words (Chinese: characters) of the language with the most.
+    """
+
+    def __init__(self) -> None:
+        gratitude = locales.all_cues("policy.gratitude_cues")
+        blockers = locales.all_cues("policy.social_blockers")
+        self._gratitude = self._compile(gratitude)
+        self._blockers = self._compile(blockers)
+        self._max_words = max(int(locales.text(lang, "policy.social_max_words")) for lang in locales.languages())
+
+    @staticmethod
+    def _compile(patterns: Sequence[str]) -> re.Pattern[str]:
+        parts = [_edged(p) if p.isascii() and p[:1].isalnum() else f"(?:{p})" for p in patterns]
+        return re.compile("|".join(parts))
+
+    def only_thanks(self, text: str) -> bool:
+        lowered = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+        return (
+            bool(self._gratitude.search(lowered))
+            and not self._blockers.search(lowered)
+            and _distance(lowered) <= self._max_words
+        )
 
 
 class RoutingPolicy:
@@ -472,10 +608,12 @@ class RoutingPolicy:
     def __init__(self, config: PolicyConfig | None = None) -> None:
         self.config = config or PolicyConfig()
         exclusions = self.config.cue_exclusions
-        self._human = _CueMatcher(self.config.human_cues, exclusions, CUE_NEGATIONS)
+        negations = Negations.of_all_languages()
+        self._human = _CueMatcher(self.config.human_cues, exclusions, negations)
         self._legal = _CueMatcher(self.config.legal_cues, exclusions)
-        self._complaint = _CueMatcher(self.config.complaint_cues, exclusions, CUE_NEGATIONS)
+        self._complaint = _CueMatcher(self.config.complaint_cues, exclusions, negations)
         self._safety = _CueMatcher(self.config.safety_cues, exclusions)
+        self._social = SocialMessages()
 
     def decide(self, inp: PolicyInput) -> Decision:
         if _normalise_enum_name(inp.conversation_state, "conversation_state_") in {"queued", "agent"}:
@@ -493,6 +631,8 @@ class RoutingPolicy:
             *self._vip(inp),
         ]
         codes = {r.code for r in reasons}
+        if all(r.soft or r.code == ReasonCode.VIP for r in reasons) and self._social.only_thanks(inp.text):
+            return Decision(Action.ACKNOWLEDGE, None, Priority.NORMAL, ())
         if not codes - {ReasonCode.VIP} and not (codes and self.config.vip_always_human):
             return Decision(Action.ANSWER, None, Priority.NORMAL, ())
         return Decision(Action.ESCALATE, self._queue(inp, turns, codes), self._priority(inp, codes), tuple(reasons))
@@ -520,9 +660,16 @@ class RoutingPolicy:
         self, inp: PolicyInput, code: ReasonCode, intents: Sequence[str], cues: _CueMatcher
     ) -> list[Reason]:
         details = []
-        if inp.intent_label in intents and self._confident(inp.intent_label, inp.intent_confidence, inp.out_of_scope):
+        finding = cues.find(inp.text)
+        found = finding.found
+        # "No need for a human": the intent model reads a request for one; the customer said the opposite.
+        said_not = bool(finding.negated) and not found
+        if (
+            inp.intent_label in intents
+            and not said_not
+            and self._confident(inp.intent_label, inp.intent_confidence, inp.out_of_scope)
+        ):
             details.append(f"intent {inp.intent_label} ({inp.intent_confidence:.2f})")
-        found = cues.find(inp.text)
         if found:
             details.append("text cue " + ", ".join(f'"{cue}"' for cue in found))
         return [Reason(code, "; ".join(details), soft=not found)] if details else []

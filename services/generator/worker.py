@@ -163,11 +163,24 @@ class Generator:
         )
         if decision.action == Action.SILENT:
             return
+        if decision.action == Action.ACKNOWLEDGE:
+            await self.acknowledge(event, reply_id, resuming)
+            return
         if decision.action == Action.ESCALATE and not decision.answer_first:
             await self.escalate(event, decision, reply_id, history, profile, resuming)
         else:
             planned = decision if decision.action == Action.ESCALATE else None
             await self.answer(event, reply_id, history, profile, policy_input, resuming, planned)
+
+    async def acknowledge(self, event: ev.MessageEnriched, reply_id: str, resuming: bool) -> None:
+        """Thanks or praise only (policy.Action.ACKNOWLEDGE): the language's acknowledgement, no lookup, no LLM."""
+        m = event.message
+        if not await self.still_the_bots(m, resuming):
+            return
+        language = locales.resolve(event.understanding.language)
+        text = locales.text(language, "policy.acknowledgement")
+        await self.deliver(self.reply(event, reply_id, text, conv.REPLY_KIND_ANSWER), None)
+        await self.d.repos.conversations.count_bot_turn(m.tenant_id, m.conversation_id)
 
     async def fail_safe(self, event: ev.MessageEnriched, reason: str, detail: str) -> None:
         """A message that cannot be answered (the answer path failed on it for good) goes to a person:

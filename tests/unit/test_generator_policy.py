@@ -158,7 +158,7 @@ def test_worsening_negative_sentiment_escalates() -> None:
 
 def test_a_cooling_but_still_positive_conversation_is_not_escalated() -> None:
     decision = POLICY.decide(ask("ok thanks", sentiment_score=0.4, trend="worsening", trend_slope=-0.4))
-    assert decision.action == Action.ANSWER
+    assert decision.action == Action.ACKNOWLEDGE  # thanks only: acknowledged, not queued
 
 
 # -- VIP --------------------------------------------------------------------------------------------
@@ -498,3 +498,93 @@ def test_a_threat_of_violence_against_anyone_is_an_urgent_safety_escalation(text
     decision = RoutingPolicy().decide(PolicyInput(text=text))
     assert decision.action == Action.ESCALATE and not decision.answer_first
     assert any(r.code == ReasonCode.SAFETY for r in decision.reasons)
+
+
+# -- negation and what a cue word means (issue 16) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't need a human",
+        "I dont need an agent, just the tracking link",
+        "no need for a human, I just want to know when you open",
+        "a human is not necessary, what's the returns address",
+        "不用人工",
+        "不用转人工，我就问一下运费多少",
+        "人工就不用了，告诉我怎么退货",
+        "不需要客服人员，我自己操作就行",
+    ],
+)
+def test_a_negated_request_for_a_human_does_not_escalate_even_when_the_intent_model_reads_one(text: str) -> None:
+    decision = POLICY.decide(ask(text, "contact_human_agent", 0.95))
+    assert decision.action == Action.ANSWER
+    assert ReasonCode.HUMAN_REQUESTED not in decision.codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my travel agent booked this order for me",
+        "do you sell court shoes in size 6?",
+        "are these good for the tennis court",
+        "the estate agent's address is the delivery address",
+        "人工费另算吗？",
+    ],
+)
+def test_a_cue_word_that_means_something_else_does_not_escalate(text: str) -> None:
+    assert POLICY.decide(ask(text, "place_order", 0.8)).action == Action.ANSWER
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I *do* want a person",
+        "agent",
+        "Agent!!",
+        "AGENT",
+        "人工",
+        "转人工！",
+        "no i want a human",
+        "don't want the bot i want a human",
+        "不要机器人要人工",
+        "不想等了要人工",
+        "is there no human here?",
+    ],
+)
+def test_a_request_for_a_person_escalates_without_the_intent_model(text: str) -> None:
+    decision = POLICY.decide(ask(text, "out_of_scope", 0.2, out_of_scope=True))
+    assert decision.action == Action.ESCALATE and not decision.answer_first
+    assert ReasonCode.HUMAN_REQUESTED in decision.codes
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("thanks, great help", "review"),
+        ("Thank you so much, that was really helpful!", "complaint"),
+        ("ty u r the best", "out_of_scope"),
+        ("谢谢，帮大忙了", "review"),
+        ("太好了，谢谢客服", "contact_human_agent"),
+    ],
+)
+def test_a_compliment_is_acknowledged_not_queued(text: str, intent: str) -> None:
+    earlier = [customer("what's your phone number", "out_of_scope", 0.2, oos=True), bot()]
+    decision = POLICY.decide(ask(text, intent, 0.7, out_of_scope=intent == "out_of_scope", recent_turns=earlier))
+    assert decision.action == Action.ACKNOWLEDGE
+    assert decision.queue is None and decision.reasons == ()
+
+
+@pytest.mark.parametrize(
+    "text, anger",
+    [
+        ("thanks for nothing", 0.3),
+        ("great, another delay", 0.3),
+        ("thanks but where is my refund?", 0.1),
+        ("谢谢，但是我的退款呢？", 0.1),
+        ("thanks. I want a human", 0.1),
+        ("thank you, you are useless", 0.9),
+    ],
+)
+def test_thanks_with_a_question_a_grievance_or_a_request_is_not_only_thanks(text: str, anger: float) -> None:
+    assert POLICY.decide(ask(text, "track_refund", 0.8, anger=anger)).action != Action.ACKNOWLEDGE
