@@ -5,6 +5,14 @@ number, a phone number, an e-mail address) or come from the tenant's own catalog
 generator must be able to trust them (it looks orders up and masks contact data). No Chinese NER
 model with shipped weights exists here either.
 
+Phone numbers are found and validated by `phonenumbers` (Google's libphonenumber): every country's
+numbering plan, so "+33 6 12 34 56 78" or "+49 1512 3456789" is a phone number and "+1 000 000
+0000" or a 16-digit account id is not. Numbers written without a country code are read as
+`HOME_REGION`'s (China: "13812345678", "010-62345678"), except in North American grouping
+("1-800-555-0199", "(415) 555-2671"). Measured against the regular expressions it replaced on
+bench/data/entity_library_cases.jsonl and data/entities_test.jsonl (bench/eval_entities.py):
+phone F1 0.90 -> 0.97 (precision 0.96 -> 1.00, recall 0.84 -> 0.94).
+
 Every extractor proposes candidate spans; one pass then keeps the strongest non-overlapping ones,
 so a phone number is never also an order number and an amount's digits are never also a date.
 Strength is the kind of evidence first (an explicit "order number" or "订单号" beats the shape of a
@@ -18,6 +26,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher
 
 from services.intent.catalogue import Catalogue
 from services.intent.dates import find_dates
@@ -72,10 +83,10 @@ _ORDER_ZH = re.compile(r"(?:订单|单号|订单号|订单编号|订单号码)\s
 _ORDER_HASH = re.compile(r"(?<![\w&])#([A-Za-z0-9][A-Za-z0-9\-]{2,})" + _R)
 _ORDER_PREFIXED = re.compile(_L + r"((?:ORD|ORDER|SO|PO)[-_#]?\d[A-Za-z0-9\-]{2,})" + _R, re.IGNORECASE)
 
-# Chinese mobile numbers: 1[3-9] and 9 more digits, optionally +86/0086 and grouped 3-4-4.
-_PHONE_CN = re.compile(r"(?<![\d+])(?:(?:\+|00)\s?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
-# International numbers written with their country code: "+1 415 555 2671", "+44 (20) 7946-0958".
-_PHONE_INTL = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[\s.\-]?\(?\d{1,5}\)?){1,6}(?!\d)")
+# Where a number written without a country code is from.
+HOME_REGION = "CN"
+# North American grouping ("1-800-555-0199", "(415) 555-2671"): such a number is American, not Chinese.
+_NANP_GROUPING = re.compile(r"^(?:\+?1[\s.\-])?\(?\d{3}\)?[\s.\-]\d{3}[\s.\-]\d{4}$")
 
 _NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _CURRENCY_BEFORE = {
@@ -152,16 +163,12 @@ def _order_candidates(text: str) -> Iterator[_Candidate]:
 
 
 def _phone_candidates(text: str) -> Iterator[_Candidate]:
-    for m in _PHONE_CN.finditer(text):
-        digits = re.sub(r"\D", "", m[0])
-        yield _Candidate("phone", m.start(), m.end(), "+86" + digits[-11:], _PHONE)
-    for m in _PHONE_INTL.finditer(text):
-        digits = re.sub(r"\D", "", m[0])
-        if m[0].startswith("00"):
-            digits = digits[2:]
-        # E.164 allows at most 15 digits; fewer than 8 is a code or a quantity, not a phone number.
-        if 8 <= len(digits) <= 15:
-            yield _Candidate("phone", m.start(), m.end(), "+" + digits, _PHONE)
+    for m in PhoneNumberMatcher(text, HOME_REGION, leniency=Leniency.VALID):
+        number = m.number
+        if _NANP_GROUPING.match(m.raw_string) and not m.raw_string.startswith("+"):
+            american = phonenumbers.parse(m.raw_string, "US")
+            number = american if phonenumbers.is_valid_number(american) else number
+        yield _Candidate("phone", m.start, m.end, phonenumbers.format_number(number, PhoneNumberFormat.E164), _PHONE)
 
 
 def _amount_value(number: str, currency: str) -> str | None:

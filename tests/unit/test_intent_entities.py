@@ -65,6 +65,25 @@ def test_phone_numbers_are_normalised_to_e164(text, phone):
     assert pairs(text) == [("phone", phone)]
 
 
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("reach me on +33 6 12 34 56 78 tonight", "+33612345678"),
+        ("whatsapp +49 1512 3456789", "+4915123456789"),
+        ("phone is +91 98765 43210", "+919876543210"),
+        ("座机021-64321234", "+862164321234"),
+        ("Your hotline 1-800-555-0199 never answers", "+18005550199"),
+    ],
+)
+def test_international_and_landline_numbers_are_found_by_their_numbering_plan(text, phone):
+    assert ("phone", phone) in pairs(text)
+
+
+@pytest.mark.parametrize("text", ["the code +1 000 000 0000 doesn't work", "my account id is 4000123412341234"])
+def test_digits_no_numbering_plan_allows_are_not_phone_numbers(text):
+    assert all(kind != "phone" for kind, _ in pairs(text))
+
+
 def test_a_phone_number_is_not_also_an_order_number():
     entities = extract_entities("My phone is 13912345678 and my order is order 88776655", NOW, None)
     assert [(e.type, e.value) for e in entities] == [("phone", "+8613912345678"), ("order_number", "88776655")]

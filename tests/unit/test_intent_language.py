@@ -56,3 +56,26 @@ def test_japanese_and_korean_are_recognised_by_their_own_scripts(text, language)
 @pytest.mark.parametrize("text", ["", "   ", "12345", "#A1B2C3 ???", "😀👍", "Привет, где мой заказ?"])
 def test_undetermined_when_there_is_nothing_to_go_on_or_an_unserved_script(text):
     assert detect_language(text) == "und"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Bonjour, je n'ai pas reçu mon colis", "fr"),
+        ("Pouvez-vous changer mon adresse de livraison ?", "fr"),
+        ("¿Dónde está mi pedido?", "es"),
+        ("Quiero hablar con una persona", "es"),
+        ("Wo ist meine Bestellung?", "de"),
+        ("Ich möchte meine Bestellung stornieren", "de"),
+    ],
+)
+def test_french_spanish_and_german_customers_are_not_taken_for_english(text, language):
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["thx", "agent", "reset password pls", "order status?", "do u ship to canada", "my order from Zara Paris"],
+)
+def test_short_english_chat_stays_english(text):
+    assert detect_language(text) == "en"
