@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.ml.ngrams import NgramVocabulary, stack_features
+from services.intent import normalise
 
 OUT_OF_SCOPE = "out_of_scope"
 # The ModelStore kind the intent model is stored under.
@@ -93,6 +94,7 @@ class IntentClassifier:
         encoder: str,
         alternatives: int = 3,
         vocabulary: NgramVocabulary | None = None,
+        normaliser: str = "",
     ) -> None:
         if OUT_OF_SCOPE not in labels:
             raise ValueError(f"intent head labels must include {OUT_OF_SCOPE!r}; retrain the intent model")
@@ -101,6 +103,12 @@ class IntentClassifier:
                 f"intent head has {weights.shape[0]} weight rows and {bias.shape} biases for {len(labels)} "
                 "labels; the model files are inconsistent, retrain the intent model"
             )
+        if normaliser not in ("", normalise.SCHEME):
+            raise ValueError(
+                f"intent head was trained on texts spelled by {normaliser!r}, this code knows {normalise.SCHEME!r}; "
+                "retrain the intent model"
+            )
+        self.normaliser = normaliser
         self.labels = tuple(labels)
         self.oos_index = self.labels.index(OUT_OF_SCOPE)
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
@@ -125,6 +133,13 @@ class IntentClassifier:
     def intents(self) -> tuple[str, ...]:
         """The in-scope intents this head can return."""
         return tuple(label for label in self.labels if label != OUT_OF_SCOPE)
+
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        """The texts as this head was trained to read them (chat spelling normalised when it was trained so);
+        embed and predict these, not the raw texts."""
+        if self.normaliser:
+            return [normalise.normalise(text) for text in texts]
+        return list(texts)
 
     def features(self, embeddings: np.ndarray, texts: Sequence[str]):
         """The rows this head reads for these texts (given their embeddings)."""
@@ -191,6 +206,7 @@ class IntentClassifier:
             "threshold": self.threshold,
             "encoder": self.encoder,
             "features": f"embedding+ngrams:{ngram_arrays['ngram_scheme']}" if ngram_arrays else "embedding",
+            "normaliser": self.normaliser,
         }
         (folder / META_FILE).write_text(json.dumps(description, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -219,6 +235,7 @@ class IntentClassifier:
             meta["threshold"],
             meta["encoder"],
             vocabulary=vocabulary,
+            normaliser=meta.get("normaliser", ""),
         )
 
 

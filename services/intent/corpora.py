@@ -18,6 +18,9 @@ ZH_TEST = PACKAGE_DATA / "zh_test.jsonl"
 # English as customers write it where Bitext has no such phrasing: angry complaints that never say
 # "complaint", double charges.
 EN_TRAIN = PACKAGE_DATA / "en_train.jsonl"
+# English written the way customers chat ("wheres my package", "money back pls"), 4 per intent, written
+# for issue 16 separately from the informal test set (bench/data/informal).
+EN_INFORMAL_TRAIN = PACKAGE_DATA / "en_informal_train.jsonl"
 # Held-out angry complaints in both languages, never trained on.
 COMPLAINTS_TEST = PACKAGE_DATA / "complaints_test.jsonl"
 DEMO_CATALOGUE = PACKAGE_DATA / "catalogue_demo.json"

@@ -97,7 +97,7 @@ class IntentEngine:
         filled = [i for i, text in enumerate(texts) if text.strip()]
         intents = [_EMPTY] * len(texts)
         if filled:
-            written = [texts[i] for i in filled]
+            written = self.classifier.prepare([texts[i] for i in filled])
             embeddings = self.encoder.encode(written)
             for i, prediction in zip(filled, self.classifier.predict_texts(embeddings, written)):
                 intents[i] = prediction

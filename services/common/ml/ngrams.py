@@ -30,6 +30,13 @@ CHINESE_MAX_N = 3
 # Names what `ngrams` produces. Stored with every vocabulary and checked on load, and part of the
 # model fingerprint: change it whenever `ngrams` changes, or stored heads would read other terms.
 SCHEME = "zh-chars-1-3+en-words-1-2/v1"
+# The same plus Latin character 3-5-grams of each word (with its edges: " canc", "cel "), which a
+# misspelt word still shares most of with the right one ("cancle" / "cancel", "invoce" / "invoice").
+# The intent head reads these; the sentiment head keeps `SCHEME`.
+CHAR_SCHEME = "zh-chars-1-3+en-words-1-2+en-chars-3-5/v1"
+SCHEMES = (SCHEME, CHAR_SCHEME)
+_LATIN_WORD = re.compile(r"[a-z]+")
+CHAR_MIN_N, CHAR_MAX_N = 3, 5
 # Terms never contain a newline (neither pattern matches one), so the vocabulary is stored as one
 # newline-joined string.
 _SEPARATOR = "\n"
@@ -45,6 +52,19 @@ def ngrams(text: str) -> list[str]:
     words = ENGLISH_WORD.findall(_NOT.sub(" not", text))
     terms.extend(f"w:{w}" for w in words)
     terms.extend(f"w:{a} {b}" for a, b in itertools.pairwise(words))
+    return terms
+
+
+def terms_of(text: str, scheme: str = SCHEME) -> list[str]:
+    """The terms `scheme` reads in one text: `ngrams`, and for `CHAR_SCHEME` also "c:" character n-grams."""
+    terms = ngrams(text)
+    if scheme == CHAR_SCHEME:
+        for word in _LATIN_WORD.findall(text.lower()):
+            padded = f" {word} "
+            for n in range(CHAR_MIN_N, min(CHAR_MAX_N, len(padded)) + 1):
+                terms.extend(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    elif scheme != SCHEME:
+        raise ValueError(f"unknown n-gram scheme {scheme!r}; known: {', '.join(SCHEMES)}")
     return terms
 
 
@@ -82,6 +102,7 @@ class NgramVocabulary:
 
     terms: tuple[str, ...]
     idf: np.ndarray
+    scheme: str = SCHEME
     _index: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,17 +118,17 @@ class NgramVocabulary:
         return cls((), np.zeros(0, dtype=np.float32))
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_df: int) -> NgramVocabulary:
-        """Terms found in at least `min_df` texts, in sorted order, with smoothed idf."""
+    def fit(cls, texts: Iterable[str], min_df: int, scheme: str = SCHEME) -> NgramVocabulary:
+        """Terms (of `scheme`) found in at least `min_df` texts, in sorted order, with smoothed idf."""
         document_frequency: Counter[str] = Counter()
         n_texts = 0
         for text in texts:
-            document_frequency.update(set(ngrams(text)))
+            document_frequency.update(set(terms_of(text, scheme)))
             n_texts += 1
         terms = tuple(sorted(t for t, df in document_frequency.items() if df >= min_df))
         df = np.fromiter((document_frequency[t] for t in terms), dtype=np.float64, count=len(terms))
         idf = np.log((1.0 + n_texts) / (1.0 + df)) + 1.0
-        return cls(terms, idf.astype(np.float32))
+        return cls(terms, idf.astype(np.float32), scheme)
 
     def transform(self, texts: Sequence[str]) -> SparseRows:
         """Sublinear TF-IDF rows, L2-normalised; terms outside the vocabulary are ignored."""
@@ -115,7 +136,7 @@ class NgramVocabulary:
         indices: list[int] = []
         weights: list[float] = []
         for text in texts:
-            counts = Counter(i for i in map(self._index.get, ngrams(text)) if i is not None)
+            counts = Counter(i for i in map(self._index.get, terms_of(text, self.scheme)) if i is not None)
             row = sorted(counts)
             values = [(1.0 + math.log(counts[i])) * float(self.idf[i]) for i in row]
             norm = math.sqrt(sum(v * v for v in values)) or 1.0
@@ -131,20 +152,20 @@ class NgramVocabulary:
     def to_arrays(self) -> dict[str, np.ndarray]:
         encoded = _SEPARATOR.join(self.terms).encode("utf-8")
         return {
-            "ngram_scheme": np.asarray(SCHEME),
+            "ngram_scheme": np.asarray(self.scheme),
             "ngram_terms": np.frombuffer(encoded, dtype=np.uint8),
             "ngram_idf": self.idf,
         }
 
     @classmethod
     def from_arrays(cls, scheme: np.ndarray, terms: np.ndarray, idf: np.ndarray) -> NgramVocabulary:
-        if str(scheme) != SCHEME:
+        if str(scheme) not in SCHEMES:
             raise ValueError(
                 f"the n-gram vocabulary was built for features {str(scheme)!r}, this code computes "
-                f"{SCHEME!r}; rebuild the model (its service's training command with --promote)"
+                f"{' or '.join(SCHEMES)}; rebuild the model (its service's training command with --promote)"
             )
         text = terms.tobytes().decode("utf-8")
-        return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32))
+        return cls(tuple(text.split(_SEPARATOR)) if text else (), np.asarray(idf, dtype=np.float32), str(scheme))
 
 
 def stack_features(embeddings: np.ndarray, texts: Sequence[str], vocabulary: NgramVocabulary | None):
