@@ -1,4 +1,5 @@
-"""A message the answer path fails on ends in a handover, never in silence, and the rest are still served.
+"""A message the answer path fails on ends in a handover, never in silence, and the rest are still served;
+thanks and a negated request for a human are answered, not queued.
 
 The generator's own code (Generator, its fallback, the worker's EventLoop) runs against the real broker
 and database. Only the LLM side is replaced: the answerer raises the RuntimeError the batched engine
@@ -13,6 +14,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.common import locales
 from services.common.platform.ids import derived_id
 from services.common.platform.kafka import EventPublisher, start_producer
 from services.common.platform.settings import CommonSettings, Env
@@ -21,7 +23,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect
-from services.common.storage.repositories import STATE_QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.loop import EventLoop, WorkerSpec
 from services.common.worker.runtime import WorkerContext
@@ -143,3 +145,22 @@ async def test_a_message_already_owned_by_a_person_gets_no_second_handover(stack
     second.message.message_id = f"{cid}-m2"
     assert await loop.process(ENRICHED.encode(second), cid.encode(), 0, 2) == "ok"  # a person owns it: silent
     assert await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{cid}-m2")) is None
+
+
+async def test_a_compliment_is_acknowledged_and_a_negated_human_request_answered_not_queued(stack, worker):
+    loop, repos = worker
+    thanks_cid, negated_cid = f"gf-{uuid.uuid4().hex[:10]}", f"gf-{uuid.uuid4().hex[:10]}"
+    thanks = enriched(thanks_cid, "thanks, great help")
+    thanks.understanding.intent.label, thanks.understanding.intent.confidence = "complaint", 0.7
+    assert await loop.process(ENRICHED.encode(thanks), thanks_cid.encode(), 0, 1) == "ok"
+    reply = await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{thanks_cid}-m1"))
+    assert reply["text"] == locales.text("en", "policy.acknowledgement")
+    assert (await repos.conversations.get(TENANT, thanks_cid))["state"] == STATE_BOT
+
+    negated = enriched(negated_cid, "no need for a human, I just want to know where my order is")
+    negated.understanding.intent.label, negated.understanding.intent.confidence = "contact_human_agent", 0.95
+    assert await loop.process(ENRICHED.encode(negated), negated_cid.encode(), 0, 2) == "ok"
+    answer = await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{negated_cid}-m1"))
+    assert answer["reply_kind"] == conv.ReplyKind.Name(conv.REPLY_KIND_ANSWER)
+    assert answer["text"] == "Your order ships within two days."
+    assert (await repos.conversations.get(TENANT, negated_cid))["state"] == STATE_BOT
