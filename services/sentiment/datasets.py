@@ -137,6 +137,20 @@ def held_out_reviews(root: pathlib.Path, corpus: str, size: int, seed: int = 0) 
     return TextSet(f"{corpus}-held-out", [fresh[i][0] for i in keep], [_BINARY[fresh[i][1]] for i in keep])
 
 
+ANGER_SUPPORT = pathlib.Path(__file__).with_name("data") / "anger_support_{split}.jsonl"
+
+
+def anger_support(split: str) -> TextSet:
+    """Customer-service messages written for issue 16 (en + zh: angry, frustrated, neutral, polite
+    complaints), labelled "anger" (angry or frustrated) or "calm"; split in halves by label and language
+    before any training, "train" trained on, "test" only reported."""
+    path = pathlib.Path(str(ANGER_SUPPORT).format(split=split))
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return TextSet(
+        f"anger-support-{split}", [r["text"] for r in rows], ["anger" if r["angry"] else "calm" for r in rows]
+    )
+
+
 def clue_emotion(root: pathlib.Path, split: str) -> TextSet:
     """CLUEmotion2020 Weibo posts, 7 emotions; only "valid" and "test" exist here."""
     with _open(root, CLUE_EMOTION.format(split=split)) as fh:
@@ -209,4 +223,5 @@ def input_files(root: pathlib.Path) -> list[pathlib.Path]:
         CAIS_TEXT.format(split="train"),
         CAIS_INTENT.format(split="train"),
     ]
-    return [root / r for r in relative]
+    own = [pathlib.Path(str(ANGER_SUPPORT).format(split=split)) for split in ("train", "test")]
+    return [root / r for r in relative] + own

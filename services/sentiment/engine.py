@@ -38,6 +38,9 @@ POLARITY_FILE = "polarity_stacked.npz"
 # (and keeps serving its version) instead of reading half a head.
 LEGACY_POLARITY_FILE = "polarity.npz"
 EMOTION_FILE = "emotion.npz"
+# Anger or frustration vs the rest, trained for escalation (versions built before issue 16 have none:
+# their anger comes from the emotion head, as before).
+ANGER_FILE = "anger.npz"
 CUES_FILE = "escalation_cues.json"
 EMOTIONS = ("neutral", "anger", "frustration", "sadness", "joy", "anxiety")
 
@@ -102,6 +105,7 @@ class SentimentEngine:
         version: str,
         encoder: Encoder | None = None,
         settings: EngineSettings = EngineSettings(),
+        anger: StackedHead | None = None,
     ) -> None:
         if polarity.classes != ("negative", "neutral", "positive"):
             raise ValueError(f"polarity head classes {polarity.classes} are not negative/neutral/positive; retrain")
@@ -112,6 +116,9 @@ class SentimentEngine:
         self._cues = cues
         self._encoder = encoder
         self._emotion_cols = {name: emotion.column(name) for name in ("anger", "disgust", "sadness", "fear")}
+        if anger is not None and anger.classes != ("calm", "anger"):
+            raise ValueError(f"anger head classes {anger.classes} are not calm/anger; retrain")
+        self._anger_head = anger
 
     @classmethod
     def load(
@@ -135,6 +142,7 @@ class SentimentEngine:
             version,
             encoder,
             settings,
+            StackedHead.load(path / ANGER_FILE) if (path / ANGER_FILE).exists() else None,
         )
 
     @classmethod
@@ -176,16 +184,25 @@ class SentimentEngine:
         embeddings = encoder.encode(list(texts))
         polarity = self._polarity.predict_proba(embeddings, list(texts))
         emotion = self._emotion.predict_proba(embeddings)
+        learned = self._anger_head.predict_proba(embeddings, list(texts))[:, 1] if self._anger_head else None
         parts = [
-            self._combine(polarity[i], emotion[i], self._cues.match(text, languages[i])) for i, text in enumerate(texts)
+            self._combine(
+                polarity[i],
+                emotion[i],
+                self._cues.match(text, languages[i]),
+                learned[i] if learned is not None else None,
+            )
+            for i, text in enumerate(texts)
         ]
         latency = (time.perf_counter() - started) / len(texts)
         return [dataclasses.replace(part, latency_seconds=latency) for part in parts]
 
-    def _combine(self, polarity: np.ndarray, emotion: np.ndarray, cue: CueMatch) -> SentimentResult:
+    def _combine(
+        self, polarity: np.ndarray, emotion: np.ndarray, cue: CueMatch, learned_anger: float | None = None
+    ) -> SentimentResult:
         p_negative, _, p_positive = (float(p) for p in polarity)
         cue_anger = self._cue_anger(p_negative, p_positive, cue)
-        anger = self._anger(p_negative, emotion, cue_anger)
+        anger = self._anger(p_negative, emotion, cue_anger, learned_anger)
         score = p_positive - p_negative
         # Only explicit anger (the cues) overrides the polarity classifier. The emotion head's
         # anger is a weak signal: letting it pull the score down flips mixed but positive reviews
@@ -211,9 +228,14 @@ class SentimentEngine:
             keep *= (1.0 - s.shouting_weight) ** min(cue.shouting, 3)
         return (1.0 - keep) * (1.0 - s.positive_discount * p_positive)
 
-    def _anger(self, p_negative: float, emotion: np.ndarray, cue_anger: float) -> float:
-        angry_emotion = emotion[self._emotion_cols["anger"]] + emotion[self._emotion_cols["disgust"]]
-        model_anger = p_negative * float(angry_emotion)
+    def _anger(self, p_negative: float, emotion: np.ndarray, cue_anger: float, learned: float | None) -> float:
+        """Noisy-OR of the cues and the model: the anger head where the version has one, else the emotion
+        head's anger and disgust weighted by how negative the message is."""
+        if learned is not None:
+            model_anger = float(learned)
+        else:
+            angry_emotion = emotion[self._emotion_cols["anger"]] + emotion[self._emotion_cols["disgust"]]
+            model_anger = p_negative * float(angry_emotion)
         return 1.0 - (1.0 - cue_anger) * (1.0 - model_anger)
 
     def _polarity_label(self, score: float) -> str:

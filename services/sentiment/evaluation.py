@@ -3,7 +3,7 @@
 Binary review sets (SST-2, ChnSentiCorp) have no neutral class, so polarity accuracy there is the
 sign of the engine's score; the share of texts inside the neutral band is reported beside it.
 Anger is measured as anger-vs-rest on CLUE-emotion test (Chinese Weibo), the only public anger
-labels here; support-chat anger is checked by the unit tests' hand-written messages.
+labels here, and on the test half of the hand-written support messages (data/anger_support_test.jsonl).
 """
 
 from __future__ import annotations

@@ -102,6 +102,19 @@ class StackedHead:
         )
 
     @classmethod
+    def from_binary_sklearn(
+        cls, model, vocabulary: NgramVocabulary, embedding_dim: int, names: tuple[str, str]
+    ) -> StackedHead:
+        """From a binary LogisticRegression on [embedding | n-gram] columns, as two classes (`names`: the
+        negative class, then the positive one): softmax over logits (0, z) is the model's sigmoid(z)."""
+        coef = np.asarray(model.coef_, dtype=np.float32)
+        if coef.shape != (1, embedding_dim + len(vocabulary)):
+            raise ValueError(f"model has weights {coef.shape}, expected (1, {embedding_dim} + {len(vocabulary)})")
+        both = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.asarray([0.0, float(model.intercept_[0])], dtype=np.float32)
+        return cls(names, both[:, :embedding_dim], both[:, embedding_dim:], intercept, vocabulary)
+
+    @classmethod
     def from_linear(cls, head: LinearHead) -> StackedHead:
         """An embedding-only head (model versions built before n-grams) with no n-gram weights."""
         empty = np.zeros((len(head.classes), 0), dtype=np.float32)
