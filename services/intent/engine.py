@@ -18,7 +18,7 @@ from services.common.ml.model_store import ModelStore
 from services.intent.catalogue import Catalogue
 from services.intent.classifier import MODEL_KIND, OUT_OF_SCOPE, IntentClassifier, IntentPrediction
 from services.intent.entities import Entity, extract_entities
-from services.intent.language import detect_language
+from services.intent.language import detect_language, load_detector
 
 _EMPTY = IntentPrediction(OUT_OF_SCOPE, 1.0, True, ())
 
@@ -56,6 +56,7 @@ class IntentEngine:
         self.encoder = encoder or shared_encoder()
         self.catalogue = catalogue
         self.timezone = timezone
+        load_detector()
 
     @classmethod
     def load(
