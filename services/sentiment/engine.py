@@ -202,7 +202,7 @@ class SentimentEngine:
     ) -> SentimentResult:
         p_negative, _, p_positive = (float(p) for p in polarity)
         cue_anger = self._cue_anger(p_negative, p_positive, cue)
-        anger = self._anger(p_negative, emotion, cue_anger, learned_anger)
+        anger = self._anger(p_negative, p_positive, emotion, cue_anger, learned_anger)
         score = p_positive - p_negative
         # Only explicit anger (the cues) overrides the polarity classifier. The emotion head's
         # anger is a weak signal: letting it pull the score down flips mixed but positive reviews
@@ -228,11 +228,14 @@ class SentimentEngine:
             keep *= (1.0 - s.shouting_weight) ** min(cue.shouting, 3)
         return (1.0 - keep) * (1.0 - s.positive_discount * p_positive)
 
-    def _anger(self, p_negative: float, emotion: np.ndarray, cue_anger: float, learned: float | None) -> float:
-        """Noisy-OR of the cues and the model: the anger head where the version has one, else the emotion
+    def _anger(
+        self, p_negative: float, p_positive: float, emotion: np.ndarray, cue_anger: float, learned: float | None
+    ) -> float:
+        """Noisy-OR of the cues and the model: the anger head where the version has one (discounted, like the
+        cues, when the message is clearly positive: "thanks so much, that solved it!"), else the emotion
         head's anger and disgust weighted by how negative the message is."""
         if learned is not None:
-            model_anger = float(learned)
+            model_anger = float(learned) * (1.0 - self.settings.positive_discount * p_positive)
         else:
             angry_emotion = emotion[self._emotion_cols["anger"]] + emotion[self._emotion_cols["disgust"]]
             model_anger = p_negative * float(angry_emotion)
