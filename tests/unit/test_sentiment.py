@@ -75,7 +75,9 @@ def test_batch_gives_the_same_answers_as_one_by_one(engine):
     for text, language, got in zip(texts, languages, batched):
         one = engine.analyze(text, language)
         assert (got.polarity, got.emotion) == (one.polarity, one.emotion)
-        assert got.anger == pytest.approx(one.anger, abs=0.01)  # padding in a batch moves the encoding slightly
+        # Padding in a batch moves the encoding slightly; the anger head reads the embedding directly (the
+        # emotion head's anger was scaled by p(negative)), so the same shift moves anger up to ~0.015.
+        assert got.anger == pytest.approx(one.anger, abs=0.02)
 
 
 @pytest.mark.models
