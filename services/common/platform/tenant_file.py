@@ -204,8 +204,9 @@ class _Reader:
     def problem(self, path: str, message: str) -> None:
         line = self.lines.get(path)
         probe = path
-        while line is None and probe:
-            probe = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
+        while line is None and probe:  # a missing field: the line of the nearest enclosing one
+            shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
+            probe = shorter if shorter != probe else ""
             line = self.lines.get(probe)
         self.problems.append(Problem(line or 1, path, message))
 
