@@ -200,6 +200,8 @@ async def _versions(db, tenant_id: str) -> str:
 
 
 def cmd_tenants(args: argparse.Namespace, env: Env) -> int:
+    from pymongo.errors import PyMongoError
+
     from services.common.storage.mongo import connect
 
     if not TENANT_ID.fullmatch(args.tenant):
@@ -241,6 +243,12 @@ def cmd_tenants(args: argparse.Namespace, env: Env) -> int:
         return 2
     except TenantCommandError as exc:
         print(f"cs tenants {args.action}: {exc}", file=sys.stderr)
+        return 1
+    except PyMongoError as exc:
+        print(
+            f"cs tenants {args.action}: the database failed ({type(exc).__name__}: {exc}); nothing changed in service, retry",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -85,11 +85,19 @@ class BusinessHours:
         return cls(timezone, tuple(tuple(r) for r in weekly))
 
     def to_doc(self) -> dict:
-        return {"timezone": self.timezone, "weekly": [[list(r) for r in day] for day in self.weekly]}
+        """As stored: ranges by day name, each {"from", "to"} in minutes (no nested arrays: FerretDB has none)."""
+        return {
+            "timezone": self.timezone,
+            "weekly": {DAYS[i]: [{"from": a, "to": b} for a, b in day] for i, day in enumerate(self.weekly) if day},
+        }
 
     @classmethod
     def from_doc(cls, doc: dict) -> BusinessHours:
-        return cls(doc["timezone"], tuple(tuple((int(a), int(b)) for a, b in day) for day in doc["weekly"]))
+        weekly = doc["weekly"]
+        return cls(
+            doc["timezone"],
+            tuple(tuple((int(r["from"]), int(r["to"])) for r in weekly.get(day, [])) for day in DAYS),
+        )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
