@@ -56,7 +56,9 @@ class TenantTrainingConfig:
     example_weight: float = 10.0
     # The out_of_scope class weighs this share of an average intent in all (a few examples per
     # intent against a thousand off-topic rows would otherwise teach "everything is off-topic").
-    off_topic_class_weight: float = 0.25
+    # On the documented example (30 examples) 0.25 left 23% of out-of-fold examples out of scope,
+    # 0.05 10%, with off-topic recall 0.97-1.0 either way; 30 examples are weak evidence.
+    off_topic_class_weight: float = 0.05
     folds: int = 5
     seed: int = 13
     clinc_negatives: int = 800

@@ -47,7 +47,9 @@ def test_the_documented_example_is_valid_and_round_trips() -> None:
 
 
 def test_values_are_read_as_written_not_as_yaml_booleans_or_numbers() -> None:
-    tenant = parse(f"intents:\n  - name: yes_no\n    examples: [no, yes, 1234, 'on', off]\n  - name: b\n    examples: {FIVE}\n")
+    tenant = parse(
+        f"intents:\n  - name: yes_no\n    examples: [no, yes, 1234, 'on', off]\n  - name: b\n    examples: {FIVE}\n"
+    )
     assert tenant.intents[0].examples == ("no", "yes", "1234", "on", "off")
 
 
@@ -90,8 +92,14 @@ def test_every_problem_is_reported_with_its_line_and_field() -> None:
         ("queues: []\n", "intents: missing"),
         (f"intents:\n  - name: a\n    examples: {FIVE}\n", "1 intents; a tenant needs 2"),
         (f"intents:\n  - name: a\n    examples: {FIVE}\n  - name: a\n    examples: [v, w, x, y, z]\n", "defined twice"),
-        (f"intents:\n  - name: a\n    examples: {FIVE}\n  - name: b\n    examples: [one, w, x, y, z]\n", "also an example of 'a'"),
-        (f"intents:\n  - name: a\n    examples: {FIVE}\n  - name: b\n    examples: [v, w, x, y, z]\nintents: []\n", "named twice"),
+        (
+            f"intents:\n  - name: a\n    examples: {FIVE}\n  - name: b\n    examples: [one, w, x, y, z]\n",
+            "also an example of 'a'",
+        ),
+        (
+            f"intents:\n  - name: a\n    examples: {FIVE}\n  - name: b\n    examples: [v, w, x, y, z]\nintents: []\n",
+            "named twice",
+        ),
         ("intents:\n  - name: a\n    examples: [" + ", ".join(f"e{i}" for i in range(21)) + "]\n", "21 examples"),
         ("intents:\n  - name: a\n    examples:\n      - ''\n", "must be an example message"),
     ],
@@ -143,7 +151,9 @@ def test_unreadable_and_oversized_files(tmp_path: pathlib.Path) -> None:
 
 
 def test_json_files_are_read_too() -> None:
-    tenant = parse('{"intents": [{"name": "a", "examples": ["1","2","3","4","5"]}, {"name": "b", "examples": ["v","w","x","y","z"]}]}')
+    tenant = parse(
+        '{"intents": [{"name": "a", "examples": ["1","2","3","4","5"]}, {"name": "b", "examples": ["v","w","x","y","z"]}]}'
+    )
     assert tenant.labels == ("a", "b")
 
 

@@ -68,12 +68,18 @@ def test_outside_business_hours_the_notice_says_when_a_person_is_back() -> None:
     chinese = handover_notice("zh", "promotions", None, None, (opens, saturday_evening))
     assert "周一 09:00" in chinese and "排队" in chinese
     friday_morning = dt.datetime(2026, 12, 4, 8, 0, tzinfo=BERLIN)
-    assert "today at 09:00" in handover_notice("en", "promotions", None, None, (hours.next_opening(friday_morning), friday_morning))
+    assert "today at 09:00" in handover_notice(
+        "en", "promotions", None, None, (hours.next_opening(friday_morning), friday_morning)
+    )
     assert "shortly" in handover_notice("en", "promotions")  # within hours: the usual notice
 
 
 def test_tenant_entities_catalogue_and_regex() -> None:
     entities = TenantEntities(TENANT.entities)
     found = entities.find("Code SAVEBIG20 fails at the Mitte store and in hamburg, not in Mittens")
-    assert [(e.type, e.value) for e in found] == [("coupon", "SAVEBIG20"), ("store", "berlin-mitte"), ("store", "Hamburg")]
+    assert [(e.type, e.value) for e in found] == [
+        ("coupon", "SAVEBIG20"),
+        ("store", "berlin-mitte"),
+        ("store", "Hamburg"),
+    ]
     assert [(e.type, e.value) for e in entities.find("柏林米特店的优惠码")] == [("store", "berlin-mitte")]

@@ -27,7 +27,9 @@ PHONE_TEXT = "call me on +49 170 1234567 or mail anna.schmidt@example.com, the p
 @pytest.fixture(scope="module")
 def trained():
     tenant = load_tenant_file(EXAMPLE, ("general", "orders"), "acme")
-    corrections = FoldedCorrections([PHONE_TEXT, PHONE_TEXT.replace("fails", "is rejected")], ["promo_code"] * 2, 10.0, 2)
+    corrections = FoldedCorrections(
+        [PHONE_TEXT, PHONE_TEXT.replace("fails", "is rejected")], ["promo_code"] * 2, 10.0, 2
+    )
     return tenant, train_tenant(tenant, load_off_topic(SHARED_DATA, CONFIG), corrections, CONFIG)
 
 
@@ -62,7 +64,9 @@ def test_no_personal_data_enters_the_saved_vocabulary(trained) -> None:
 def test_the_head_round_trips_as_bytes(trained, tmp_path: pathlib.Path) -> None:
     _, model = trained
     model.classifier.save(tmp_path, {"metrics": model.metrics})
-    again = IntentClassifier.from_bytes((tmp_path / HEAD_FILE).read_bytes(), json.loads((tmp_path / META_FILE).read_text()))
+    again = IntentClassifier.from_bytes(
+        (tmp_path / HEAD_FILE).read_bytes(), json.loads((tmp_path / META_FILE).read_text())
+    )
     rows = np.random.default_rng(0).normal(size=(3, 512)).astype(np.float32)
     texts = ["promo code", "退货", "hello"]
     assert again.predict_texts(rows, texts) == model.classifier.predict_texts(rows, texts)
