@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import io
 import json
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 from pymongo import MongoClient
@@ -102,6 +105,26 @@ def test_apply_refuses_removing_used_labels_migrates_lists_and_rolls_back(stack,
     assert again.returncode == 1 and "already in service" in again.stderr
     missing = cli(stack, "tenants", "rollback", "--tenant", TENANT, "--to", "9")
     assert missing.returncode == 1 and "no version 9" in missing.stderr
+
+    # An agent corrected a message of this tenant: retraining folds it into this tenant's model only,
+    # and the customer's e-mail and phone number in it never become vocabulary terms.
+    text = "the code from my mail anna.schmidt@example.com fails, call me on +49 170 1234567"
+    db["messages"].insert_one(
+        {"_id": "m-2", "tenant_id": TENANT, "conversation_id": "c-2", "author": "customer", "text": text,
+         "understanding": {"intent": {"label": "track_order"}}, "model_versions": {"intent": model_version_name(TENANT, 1)}}
+    )  # fmt: skip
+    db["corrections"].insert_one(
+        {"_id": f"{TENANT}/m-2", "tenant_id": TENANT, "conversation_id": "c-2", "message_id": "m-2",
+         "intent": "promo_code", "agent_id": "pia", "corrected_at": dt.datetime.now(dt.UTC),
+         "model_intent": "track_order", "model_version": model_version_name(TENANT, 1)}
+    )  # fmt: skip
+    retrained = cli(stack, "tenants", "retrain", "--tenant", TENANT)
+    assert retrained.returncode == 0, retrained.stderr
+    assert "version 3" in retrained.stdout and "1 agent corrections" in retrained.stdout
+    head = db["tenant_models"].find_one({"_id": f"{TENANT}/v3"})
+    with np.load(io.BytesIO(bytes(head["head"]))) as arrays:
+        terms = arrays["ngram_terms"].tobytes().decode("utf-8").split("\n")
+    assert not [t for t in terms if "schmidt" in t or "1234567" in t or "example" in t]
 
 
 def test_commands_for_a_tenant_without_a_file(stack) -> None:

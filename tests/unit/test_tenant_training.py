@@ -70,3 +70,26 @@ def test_the_head_round_trips_as_bytes(trained, tmp_path: pathlib.Path) -> None:
     rows = np.random.default_rng(0).normal(size=(3, 512)).astype(np.float32)
     texts = ["promo code", "退货", "hello"]
     assert again.predict_texts(rows, texts) == model.classifier.predict_texts(rows, texts)
+
+
+def test_corrections_of_tenant_labelled_messages_stay_out_of_the_shared_model() -> None:
+    from services.common.ml.retraining import CorrectedMessage
+    from services.intent.training import TENANT_MODEL, TrainingConfig, TrainingInputs, prepare_corrections
+
+    corrected = [
+        CorrectedMessage(
+            "acme", "m1", "where is my parcel, it is late", "track_order", "", "cancel_order", "intent-tenant-acme-v2"
+        ),
+        CorrectedMessage(
+            "globex",
+            "m2",
+            "where is my parcel, it is very late",
+            "track_order",
+            "",
+            "cancel_order",
+            "intent-20261202-ab",
+        ),
+    ]
+    folded = prepare_corrections(TrainingInputs(SHARED_DATA), TrainingConfig(), corrected)
+    assert folded.texts == ["where is my parcel, it is very late"] and folded.read == 2
+    assert folded.skipped == {TENANT_MODEL: 1}
