@@ -14,6 +14,9 @@ cs kb list --tenant T            the tenant's documents
 cs kb search --tenant T TEXT     the passages the generator would retrieve for a question
 cs tenants persona --tenant T [--brand B --voice V --business X --voice-zh ... --business-zh ... --language en|zh]
                                  show or change how the tenant's bot presents itself
+cs tenants apply --tenant T FILE [--migrate OLD=NEW]   the tenant's own intents, entities, queues and routing
+                                 (docs/tenant-file.md): validate, train, store, create topics, serve
+cs tenants retrain | rollback [--to N] | versions --tenant T   its model with new corrections, back, listed
 cs models list [--kind K]        stored model versions (CS_MODEL_DIR): CURRENT, build time, headline figures
 cs models rollback --kind K [--to VERSION]
                                  make the previous (or the given) version CURRENT once it loads; workers hot-reload it
@@ -359,6 +362,9 @@ def parser() -> argparse.ArgumentParser:
     for name, doc in PERSONA_FIELDS.items():
         tp.add_argument(f"--{name.replace('_', '-')}", dest=name, help=doc)
     tp.set_defaults(func=cmd_persona)
+    from services.cli import tenants as tenant_commands
+
+    tenant_commands.register(tsub)
 
     from services.cli.models import KINDS
 

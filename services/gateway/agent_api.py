@@ -19,7 +19,7 @@ from google.protobuf.json_format import ParseDict
 
 from services.common.platform import metrics
 from services.common.platform.ids import derived_id
-from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
+from services.common.platform.topics import ESCALATIONS, REPLIES, STATE
 from services.common.proto.cs.v1 import agent_service_pb2 as pb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as pb_grpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
@@ -115,8 +115,8 @@ class AgentApi(pb_grpc.AgentServiceServicer):
     @streaming("queue")
     async def WatchQueue(self, request: pb.WatchQueueRequest, context):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
-        queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
         tenant = principal.tenant_id
+        queue = check_queue(request.queue, await self.gw.tenant_queues.of(tenant))
         stream = queue_stream(queue)
         with self.gw.recorder.watch(tenant, stream) as changed:
             cursor = request.after_seq
@@ -220,7 +220,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         self, request: pb.TransferConversationRequest, context
     ) -> pb.TransferConversationResponse:
         principal = await self.gw.auth.authenticate(context, PEOPLE)
-        queue = check_queue(request.queue, self.gw.settings.common.escalation_queues)
+        queue = check_queue(request.queue, await self.gw.tenant_queues.of(principal.tenant_id))
         before = await self._conversation(principal.tenant_id, request.conversation_id)
         from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT), "transfer")
         doc = await self._transition(
@@ -250,9 +250,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         payload = ESCALATIONS.encode(escalation)
         await self.gw.repos.escalations.record(escalation, payload)
         await self.gw.recorder.escalated(escalation)
-        await self.gw.publish(
-            ESCALATIONS, escalation, topic=escalation_topic(self.gw.settings.common.topic_prefix, queue)
-        )
+        await self.gw.publish(ESCALATIONS, escalation, topic=self.gw.tenant_queues.topic(principal.tenant_id, queue))
         return pb.TransferConversationResponse(conversation=conversation_proto(doc))
 
     @unary
@@ -418,7 +416,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         )
         out.computed_at.FromDatetime(now)
         day: list[list[dict]] = []
-        for queue in self.gw.settings.common.escalation_queues:
+        for queue in await self.gw.tenant_queues.of(tenant):
             entries = await self.gw.event_log.since(tenant, queue_stream(queue), now - dt.timedelta(hours=DAY_HOURS))
             day.append(entries)
             last_hour = [e for e in entries if aware(e["at"]) >= now - WINDOW]

@@ -25,6 +25,7 @@ from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
 from services.gateway.recorder import Recorder
 from services.gateway.settings import GatewaySettings
+from services.gateway.tenant_queues import TenantQueues
 from services.gateway.visitors import WidgetKeys
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Gateway:
     event_log: EventLog
     recorder: Recorder
     queries: ConsoleQueries
+    tenant_queues: TenantQueues  # the platform's queues and each tenant file's (services/gateway/tenant_queues.py)
 
     async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
         """Publish (keyed by the event's conversation) with acks=all within the configured bound;

@@ -153,7 +153,12 @@ async def events(sub: Subscription) -> AsyncIterator[Event]:
 
 
 class TopicFeed:
-    """Reads the live topics into the hub until stopped."""
+    """Reads the live topics into the hub until stopped.
+
+    A tenant queue's escalation topic (`cs tenants apply` creates it, services/common/platform/topics.py
+    `queue_topic`) is read from start when it exists then (`tenant_topics`), and otherwise from its first
+    event once `add_topics` is told of it (a topic created after this replica started holds nothing older).
+    """
 
     def __init__(
         self,
@@ -163,6 +168,7 @@ class TopicFeed:
         queues: tuple[str, ...],
         client_id: str,
         on_event: Callable[[TopicSpec, Any], None] | None = None,
+        tenant_topics: tuple[str, ...] = (),
     ) -> None:
         self._hub = hub
         self._on_event = on_event  # also handed every decoded event (the event-log recorder)
@@ -173,14 +179,19 @@ class TopicFeed:
             STATE.name(prefix): STATE,
             ENRICHED.name(prefix): ENRICHED,
             **{escalation_topic(prefix, q): ESCALATIONS for q in queues},
+            **dict.fromkeys(tenant_topics, ESCALATIONS),
         }
-        self._consumer: Any = None  # AIOKafkaConsumer once started (imported in start())
-        self._task: asyncio.Task | None = None
+        self._consumers: list[Any] = []  # AIOKafkaConsumer once started (imported in start())
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self._specs)
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
-        self._consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             *self._specs,
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
@@ -188,23 +199,45 @@ class TopicFeed:
             enable_auto_commit=False,
             auto_offset_reset="latest",
         )
-        await self._consumer.start()
+        await consumer.start()
+        self._consumers.append(consumer)
         # Position every partition at its end now, so events published after start() are seen.
-        await self._consumer.seek_to_end()
-        self._task = asyncio.create_task(self._run(), name="topic-feed")
+        await consumer.seek_to_end()
+        self._tasks.append(asyncio.create_task(self._run(consumer), name="topic-feed"))
+
+    async def add_topics(self, names: list[str]) -> None:
+        """Also read these escalation topics (a tenant's new queues), each from its beginning."""
+        from aiokafka import AIOKafkaConsumer
+
+        new = [n for n in names if n not in self._specs]
+        if not new:
+            return
+        consumer = AIOKafkaConsumer(
+            *new,
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        self._specs.update(dict.fromkeys(new, ESCALATIONS))
+        self._consumers.append(consumer)
+        self._tasks.append(asyncio.create_task(self._run(consumer), name="topic-feed-tenant-queues"))
+        log.info("reading tenant queue topics", extra={"topics": ",".join(new)})
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer:
-            await self._consumer.stop()
+                await task
+        for consumer in self._consumers:
+            await consumer.stop()
 
-    async def _run(self) -> None:
+    async def _run(self, consumer) -> None:
         while True:
             try:
-                batch = await self._consumer.getmany(timeout_ms=500)
+                batch = await consumer.getmany(timeout_ms=500)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -41,6 +41,7 @@ from services.gateway.recorder import Recorder
 from services.gateway.reflection import enable_reflection
 from services.gateway.reply_sink import ReplySink
 from services.gateway.settings import GatewaySettings, advertised_sink_addr
+from services.gateway.tenant_queues import TenantQueues
 from services.gateway.visitors import WidgetKeys
 from services.gateway.widget_api import WidgetApi
 
@@ -78,6 +79,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     server = None
     sink_server = None
     watching: asyncio.Task | None = None
+    following: asyncio.Task | None = None
     recorder: Recorder | None = None
     try:
         mongo, db = await connect(
@@ -101,6 +103,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         # Routes left by an earlier process at this address (killed before its streams closed) name
         # streams that no longer exist.
         await repos.stream_routes.clear_address(sink_addr)
+        tenant_queues = TenantQueues(db, common.escalation_queues, common.topic_prefix, common.tenant_reload_s)
         recorder = Recorder(EventLog(db), settings.event_log_retention_h)
         recorder.start()
         accounts = AccountRepo(db)
@@ -118,6 +121,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
             event_log=recorder.log,
             recorder=recorder,
             queries=ConsoleQueries(db),
+            tenant_queues=tenant_queues,
         )
         server = grpc_server(PUBLIC_METHOD_PREFIXES)
         health.add_to(server)
@@ -137,8 +141,10 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
             common.escalation_queues,
             f"gateway-feed-{common.instance_id}",
             on_event=recorder.offer,
+            tenant_topics=tuple(await tenant_queues.tenant_topics()),
         )
         await feed.start()
+        following = asyncio.create_task(tenant_queues.follow(feed), name="tenant-queues")
         await sink_server.start()
         await server.start()
         await health.start()
@@ -162,10 +168,11 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         await server.stop(GRACE_S)
         await sink_server.stop(SINK_GRACE_S)
     finally:
-        if watching is not None:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+        for task in (watching, following):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if feed is not None:
             await feed.stop()
         if recorder is not None:

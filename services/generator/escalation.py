@@ -10,6 +10,7 @@ texts (services/common/locales); this module only decides which texts and in wha
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -227,13 +228,30 @@ def suggested_reply(decision: Decision, language: str, customer_name: str | None
     return locales.text(lang, "escalation.draft.reply", greeting=greeting, body=body, ask=ask)
 
 
+def opening_words(language: str, opens: dt.datetime, now: dt.datetime) -> str:
+    """When a queue opens again, as the notice says it: "on Monday at 09:00" / "周一 09:00"."""
+    lang = locales.resolve(language)
+    local_now = now.astimezone(opens.tzinfo)
+    day = "today" if opens.date() == local_now.date() else DAY_KEYS[opens.weekday()]
+    return f"{locales.word(lang, 'escalation.weekdays', day)} {opens:%H:%M}"
+
+
+DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def handover_notice(
-    language: str, queue: str | None, customer_name: str | None = None, decision: Decision | None = None
+    language: str,
+    queue: str | None,
+    customer_name: str | None = None,
+    decision: Decision | None = None,
+    back_at: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> str:
     """What the customer is told when a human takes over, in their language.
 
     The decision's reasons set the tone: an apology when the customer is upset or the bot went in
-    circles, a plain acknowledgement when legal action is mentioned.
+    circles, a plain acknowledgement when legal action is mentioned. `back_at` is (when the queue
+    opens again, now) when the queue is outside its business hours: the customer is told when a
+    person will be back, and the conversation waits in the queue meanwhile.
     """
     lang = locales.resolve(language)
     name = _clean_name(customer_name)
@@ -247,4 +265,11 @@ def handover_notice(
         team = locales.text(lang, "escalation.notice.team_named", team=team_name)
     else:
         team = locales.text(lang, "escalation.notice.team")
+    if back_at is not None:
+        opens, now = back_at
+        when = opening_words(lang, opens, now)
+        zone = str(opens.tzinfo)
+        return locales.text(
+            lang, "escalation.notice.message_closed", opening=opening, team=team, when=when, zone=zone
+        ).strip()
     return locales.text(lang, "escalation.notice.message", opening=opening, team=team).strip()

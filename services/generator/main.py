@@ -9,12 +9,14 @@ from services.common.ml.model_store import ModelStore
 from services.common.platform import lifecycle
 from services.common.platform.topics import ENRICHED
 from services.common.storage.repositories import Repositories
+from services.common.storage.tenant_models import TenantRulesCache
 from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.loop import WorkerSpec
 from services.common.worker.runtime import WorkerContext, serve
 from services.generator.pusher import ReplyPusher
 from services.generator.retrieval import Retriever
 from services.generator.settings import GeneratorSettings
+from services.generator.tenant_routing import TenantRouting
 from services.generator.worker import Generator, GeneratorDeps
 
 # One agent per partition (isolated partitions): conversations on different partitions are
@@ -58,8 +60,9 @@ def main() -> None:
             options.require_knowledge,
             options.answer_style,
         )
+        routing = TenantRouting(settings.policy, TenantRulesCache(ctx.db, settings.worker.common.tenant_reload_s))
         deps = GeneratorDeps(
-            ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db)
+            ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db), routing
         )
         generator = Generator(deps)
         ctx.on_give_up(generator.fail_safe)

@@ -143,6 +143,8 @@ class ReasonCode(enum.StrEnum):
     PROCESSING_ERROR = "PROCESSING_ERROR"
     # Self-harm or a threat of violence: checked first, always a person, always URGENT.
     SAFETY = "SAFETY"
+    # Set by the tenant's routing (services/generator/tenant_routing.py): an intent its rules always escalate.
+    ROUTING_RULE = "ROUTING_RULE"
 
 
 _PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)

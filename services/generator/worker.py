@@ -23,7 +23,7 @@ from services.common.platform import metrics
 from services.common.platform.clock import utcnow
 from services.common.platform.ids import derived_id
 from services.common.platform.pii import mask_pii
-from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, escalation_topic
+from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, queue_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
@@ -43,6 +43,7 @@ from services.generator.policy import (
 )
 from services.generator.prompt import CustomerProfileView, Persona, Turn
 from services.generator.pusher import ReplyPusher, TokenStream
+from services.generator.tenant_routing import TenantPolicy, TenantRouting
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class GeneratorDeps:
     policy: RoutingPolicy
     pusher: ReplyPusher
     tenants: TenantSettingsRepo
+    routing: TenantRouting | None = None  # None: every tenant routed by `policy` (tests of the platform policy)
 
 
 def turn_views(history: list[dict]) -> list[TurnView]:
@@ -150,7 +152,8 @@ class Generator:
             recent_turns=turn_views([d for d in history if d["_id"] != m.message_id]),
             conversation_state=STATE_BOT if resuming else conversation["state"],
         )
-        decision = self.d.policy.decide(policy_input)
+        policy = await self.policy_for(m.tenant_id)
+        decision = policy.decide(policy_input)
         log.info(
             "routing decision",
             extra={
@@ -170,7 +173,11 @@ class Generator:
             await self.escalate(event, decision, reply_id, history, profile, resuming)
         else:
             planned = decision if decision.action == Action.ESCALATE else None
-            await self.answer(event, reply_id, history, profile, policy_input, resuming, planned)
+            await self.answer(event, reply_id, history, profile, policy_input, resuming, planned, policy)
+
+    async def policy_for(self, tenant_id: str) -> RoutingPolicy | TenantPolicy:
+        """The tenant's own routing (its tenant file's queues and rules), or the platform policy."""
+        return self.d.policy if self.d.routing is None else await self.d.routing.policy(tenant_id)
 
     async def acknowledge(self, event: ev.MessageEnriched, reply_id: str, resuming: bool) -> None:
         """Thanks or praise only (policy.Action.ACKNOWLEDGE): the language's acknowledgement, no lookup, no LLM."""
@@ -266,14 +273,20 @@ class Generator:
         for reason in decision.reasons:
             escalation.reasons.add(code=conv.ReasonCode.Value(f"REASON_CODE_{reason.code}"), detail=reason.detail)
         escalation.created_at.FromDatetime(utcnow())
-        topic = escalation_topic(self.d.ctx.settings.topic_prefix, queue)
+        settings = self.d.ctx.settings
+        topic = queue_topic(settings.topic_prefix, m.tenant_id, queue, settings.escalation_queues)
         await self.d.ctx.publisher.publish(ESCALATIONS, escalation, topic=topic)
         await repos.escalations.record(escalation, ESCALATIONS.encode(escalation))
         for reason in decision.reasons:
             metrics.ESCALATIONS.labels(service="generator", queue=queue, reason=str(reason.code)).inc()
-        notice = self.reply(
-            event, reply_id, handover_notice(language, queue, profile.display_name, decision), conv.REPLY_KIND_HANDOVER
-        )
+        back_at = await self.d.routing.back_at(m.tenant_id, queue, utcnow()) if self.d.routing else None
+        if back_at is not None:
+            log.info(
+                "escalated outside the queue's business hours",
+                extra={"conversation_id": m.conversation_id, "queue": queue, "opens": back_at[0].isoformat()},
+            )
+        text = handover_notice(language, queue, profile.display_name, decision, back_at)
+        notice = self.reply(event, reply_id, text, conv.REPLY_KIND_HANDOVER)
         await self.deliver(notice, stream)
 
     async def answer(
@@ -285,6 +298,7 @@ class Generator:
         policy_input: PolicyInput,
         resuming: bool,
         planned: Decision | None = None,
+        policy: RoutingPolicy | TenantPolicy | None = None,
     ) -> None:
         """Answer from the knowledge base. `planned` is an escalation with soft reasons only
         (Decision.answer_first): it goes ahead when no checked answer comes out, instead of a fallback."""
@@ -302,7 +316,7 @@ class Generator:
             self.log_outcome(m, result)
             if result.outcome == Outcome.HANDOVER or (planned is not None and result.outcome != Outcome.ANSWER):
                 code = ReasonCode.NO_KNOWLEDGE if result.reason == "no_knowledge" else ReasonCode.ANSWER_CHECK_FAILED
-                decision = self.d.policy.hand_over(policy_input, Reason(code, result.detail))
+                decision = (policy or self.d.policy).hand_over(policy_input, Reason(code, result.detail))
                 if planned is not None:  # the reasons the policy had, then why the answer did not come
                     decision = replace(planned, reasons=(*planned.reasons, *decision.reasons[:1]))
                 await self.escalate(event, decision, reply_id, history, profile, resuming, stream)

@@ -19,6 +19,7 @@ Out of scope is decided two ways, both learned from held-out data at training ti
 
 from __future__ import annotations
 
+import io
 import json
 import pathlib
 from collections.abc import Sequence
@@ -216,21 +217,31 @@ class IntentClassifier:
         try:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             with np.load(folder / HEAD_FILE, allow_pickle=False) as arrays:
-                weights, bias = arrays["weights"], arrays["bias"]
-                vocabulary = (
-                    NgramVocabulary.from_arrays(arrays["ngram_scheme"], arrays["ngram_terms"], arrays["ngram_idf"])
-                    if "ngram_scheme" in arrays
-                    else None
-                )  # None: an embedding-only head
+                return cls._from_arrays(meta, arrays)
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"intent model folder {folder} is incomplete ({exc.filename} missing); rebuild it with "
                 "`python -m services.intent.training --promote --force`"
             ) from None
+
+    @classmethod
+    def from_bytes(cls, head: bytes, meta: dict) -> IntentClassifier:
+        """A head stored as data rather than as a folder (a tenant's model in the database): the bytes
+        of HEAD_FILE and the object of META_FILE, as `save` writes them."""
+        with np.load(io.BytesIO(head), allow_pickle=False) as arrays:
+            return cls._from_arrays(meta, arrays)
+
+    @classmethod
+    def _from_arrays(cls, meta: dict, arrays) -> IntentClassifier:
+        vocabulary = (
+            NgramVocabulary.from_arrays(arrays["ngram_scheme"], arrays["ngram_terms"], arrays["ngram_idf"])
+            if "ngram_scheme" in arrays
+            else None
+        )  # None: an embedding-only head
         return cls(
             meta["labels"],
-            weights,
-            bias,
+            arrays["weights"],
+            arrays["bias"],
             meta["temperature"],
             meta["threshold"],
             meta["encoder"],

@@ -83,11 +83,18 @@ class IntentEngine:
         """The model version recorded with every enrichment (the stored folder's name)."""
         return self.model_dir.name
 
-    def understand(self, text: str, now: dt.datetime | None = None) -> UnderstandingResult:
-        return self.understand_many([text], now)[0]
+    def understand(
+        self, text: str, now: dt.datetime | None = None, classifier: IntentClassifier | None = None
+    ) -> UnderstandingResult:
+        return self.understand_many([text], now, classifier)[0]
 
-    def understand_many(self, texts: Sequence[str], now: dt.datetime | None = None) -> list[UnderstandingResult]:
+    def understand_many(
+        self, texts: Sequence[str], now: dt.datetime | None = None, classifier: IntentClassifier | None = None
+    ) -> list[UnderstandingResult]:
         """One batched encoder call for all texts; `now` is when they were sent (default: now, UTC).
+
+        `classifier` is a tenant's own head (services/intent/tenant_heads.py) over the same encoder;
+        None: this engine's model, the built-in taxonomy.
 
         Each result's latency is the batch's time divided by its size: the cost per message.
         """
@@ -100,7 +107,8 @@ class IntentEngine:
         if filled:
             written = self.classifier.prepare([texts[i] for i in filled])
             embeddings = self.encoder.encode(written)
-            for i, prediction in zip(filled, self.classifier.predict_texts(embeddings, written)):
+            head = classifier or self.classifier
+            for i, prediction in zip(filled, head.predict_texts(embeddings, written)):
                 intents[i] = prediction
         languages = [detect_language(text) for text in texts]
         entities = [extract_entities(text, now, self.catalogue) for text in texts]

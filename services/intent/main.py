@@ -26,6 +26,7 @@ def main() -> None:
         from services.intent.classifier import MODEL_KIND
         from services.intent.corpora import DEMO_CATALOGUE
         from services.intent.engine import IntentEngine
+        from services.intent.tenant_heads import TenantHeads
         from services.intent.training import ensure_model
 
         _, path = await asyncio.to_thread(ensure_model, store)
@@ -38,7 +39,10 @@ def main() -> None:
         slot = await announced_slot(ctx.db, store, MODEL_KIND, "intent", engine, load, lambda e: e.classifier.labels)
         if settings.reload_s:
             ctx.spawn(slot.follow(settings.reload_s))
-        return make_handler(ctx, slot)
+        tenants = TenantHeads(ctx.db)
+        await tenants.refresh()  # the tenants' own models before the first event
+        ctx.spawn(tenants.follow(settings.worker.common.tenant_reload_s))
+        return make_handler(ctx, slot, tenants)
 
     serve(SPEC, settings.worker, setup)
 

@@ -74,6 +74,8 @@ from services.common.ml.retraining import (
     text_key,
 )
 from services.common.ml.training_cli import Built, StoredVersion
+from services.common.platform.pii import mask_pii
+from services.common.storage.tenant_models import MODEL_VERSION_PREFIX
 from services.intent import augment, corpora, normalise
 from services.intent.classifier import MODEL_KIND as KIND
 from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, read_metadata, softmax
@@ -83,6 +85,8 @@ PROCEDURE = "intent-train-v5"
 # Sample weight of an agent's corrected text (a Bitext row weighs 1, a hand-written example 6): high
 # enough that a few corrections also move unseen paraphrases of the corrected messages.
 CORRECTION_WEIGHT = 10.0
+
+TENANT_MODEL = "labelled by a tenant's own model"
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +195,14 @@ def prepare_corrections(
     for path in (inputs.zh_test, inputs.complaints_test):
         reported += corpora.load_jsonl(path).texts
     labels = set(bitext.labels) | {OUT_OF_SCOPE}
-    return fold_corrections(corrected, "intent", labels, {text_key(t) for t in reported}, weight)
+    # A message a tenant's own model labelled is corrected in that tenant's taxonomy: it retrains that
+    # tenant's model (`cs tenants retrain`), never the model every other tenant shares.
+    shared = [c for c in corrected if not c.model_version.startswith(MODEL_VERSION_PREFIX)]
+    folded = fold_corrections(shared, "intent", labels, {text_key(t) for t in reported}, weight)
+    if len(shared) == len(corrected):
+        return folded
+    skipped = {**folded.skipped, TENANT_MODEL: len(corrected) - len(shared)}
+    return dataclasses.replace(folded, read=len(corrected), skipped=skipped)
 
 
 def stratified_split(labels: list[str], config: TrainingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -400,12 +411,17 @@ def train(
     hand_labels = np.asarray(sets.handwritten.labels)
     vocabulary = None
     if config.ngrams:
+        # Masked first: the vocabulary is saved with the model, and a customer's phone number or e-mail
+        # in a corrected message must never become one of its terms.
         vocabulary = NgramVocabulary.fit(
-            [texts["bitext"][i] for i in train_idx]
-            + texts.get("bitext_informal", [])
-            + texts["handwritten"]
-            + texts["negatives"]
-            + texts["corrections"],
+            map(
+                mask_pii,
+                [texts["bitext"][i] for i in train_idx]
+                + texts.get("bitext_informal", [])
+                + texts["handwritten"]
+                + texts["negatives"]
+                + texts["corrections"],
+            ),
             config.ngram_min_df,
             ngram_scheme(config),
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from services.common.ml.model_reload import ModelSlot
 from services.common.platform import metrics
@@ -16,9 +18,14 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.worker.runtime import WorkerContext
 
+if TYPE_CHECKING:
+    from services.intent.tenant_heads import TenantHeads
 
-def to_proto(result, version: str) -> und.Understanding:
-    """The engine's result as the contract's Understanding; PII entity spans are masked."""
+
+def to_proto(result, version: str, tenant_version: int = 0) -> und.Understanding:
+    """The engine's result as the contract's Understanding; PII entity spans are masked.
+
+    `tenant_version` is the version of the tenant's own model that labelled it (0: the built-in one)."""
     intent = result.intent
     out = und.Understanding(
         language=result.language,
@@ -30,6 +37,7 @@ def to_proto(result, version: str) -> und.Understanding:
         ),
         model_version=version,
         latency_seconds=float(result.latency_seconds),
+        tenant_model_version=tenant_version,
     )
     for entity in result.entities:
         text = entity.text
@@ -39,15 +47,29 @@ def to_proto(result, version: str) -> und.Understanding:
     return out
 
 
-def make_handler(ctx: WorkerContext, slot: ModelSlot):
-    """`slot` holds the engine in service; each event takes it once, so a hot reload never splits an event."""
+def with_tenant_entities(entities: list, found: list) -> list:
+    """The tenant's own entities, and the built-in ones that do not overlap them (the tenant's word wins)."""
+    kept = [e for e in entities if all(e.end <= t.start or e.start >= t.end for t in found)]
+    return sorted([*kept, *found], key=lambda e: (e.start, e.end))
+
+
+def make_handler(ctx: WorkerContext, slot: ModelSlot, tenants: TenantHeads | None = None):
+    """`slot` holds the engine in service and `tenants` the tenants' own heads; each event takes both
+    once, so a hot reload (of either) never splits an event."""
 
     async def handle(message: ev.MessageReceived) -> None:
         engine = slot.engine
+        head = tenants.get(message.tenant_id) if tenants is not None else None
         sent = message.sent_at.ToDatetime(dt.UTC) if message.HasField("sent_at") else None
-        result = await asyncio.to_thread(engine.understand, message.text, sent)
+        if head is None:
+            result = await asyncio.to_thread(engine.understand, message.text, sent)
+            understanding = to_proto(result, engine.version)
+        else:
+            result = await asyncio.to_thread(engine.understand, message.text, sent, head.classifier)
+            result = replace(result, entities=with_tenant_entities(result.entities, head.entities.find(message.text)))
+            understanding = to_proto(result, head.model_version, head.version)
         metrics.MODEL_SECONDS.labels(service="intent", model="intent").observe(result.latency_seconds)
-        event = ev.MessageUnderstood(message=message, understanding=to_proto(result, engine.version))
+        event = ev.MessageUnderstood(message=message, understanding=understanding)
         await ctx.publisher.publish(UNDERSTOOD, event)
 
     async def pass_on_not_understood(message: ev.MessageReceived, reason: str, detail: str) -> None:

@@ -64,7 +64,10 @@ def system(stack: Stack, shop_knowledge, tmp_path_factory: pytest.TempPathFactor
             ("generator", {"CS_GENERATOR_MAX_NEW_TOKENS": "48", "CS_LOG_LEVEL": "DEBUG"}),
         ]:
             health = gateway_port if name == "gateway" else free_port()
-            env = stack.env(CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), **extra)
+            # Tenants' own models and rules are looked at every second (test_tenant_intents.py applies one live).
+            env = stack.env(
+                CS_METRICS_PORT=str(free_port()), CS_HEALTH_PORT=str(health), CS_TENANT_RELOAD_S="1", **extra
+            )
             proc = start_service(f"services.{name}.main", env, log_dir, name)
             proc.ports = {"health": health}
             processes.append(proc)

@@ -92,6 +92,13 @@ COMMON: dict[str, Variable] = {
             ("intent", "sentiment"),
         ),
         Variable(
+            "CS_TENANT_RELOAD_S",
+            "10",
+            "Seconds between looks at the tenants' own models and rules (`cs tenants apply`): intent workers load a "
+            "new version, the gateway its queues, the generator its routing, without a restart",
+            ("intent", "gateway", "generator"),
+        ),
+        Variable(
             "CS_SHARED_DATA",
             "<repo>/../shared/data",
             "Folder of the public data sets the training commands read",
@@ -113,6 +120,13 @@ COMMON: dict[str, Variable] = {
         ),
     ]
 }
+
+
+def _tenant_reload(env: Env) -> float:
+    seconds = env.float("CS_TENANT_RELOAD_S")
+    if seconds <= 0:
+        raise ConfigError(f"CS_TENANT_RELOAD_S={seconds:g} must be a positive number of seconds")
+    return seconds
 
 
 class Env:
@@ -202,6 +216,7 @@ class CommonSettings:
     startup_timeout_s: float
     escalation_queues: tuple[str, ...]
     mongo_operation_timeout_s: float = 15.0
+    tenant_reload_s: float = 10.0  # tenants' own models, queues and routing (services/common/storage/tenant_models.py)
 
     @classmethod
     def from_env(cls, service: str, default_metrics_port: int, env: Env | None = None) -> CommonSettings:
@@ -232,4 +247,5 @@ class CommonSettings:
             startup_timeout_s=env.float("CS_STARTUP_TIMEOUT_S"),
             mongo_operation_timeout_s=env.float("CS_MONGO_OPERATION_TIMEOUT_S"),
             escalation_queues=queues,
+            tenant_reload_s=_tenant_reload(env),
         )

@@ -139,6 +139,19 @@ def escalation_topic(prefix: str, queue: str) -> str:
     return f"{prefix}{ESCALATION_PREFIX}{queue}"
 
 
+def queue_topic(prefix: str, tenant_id: str, queue: str, builtin_queues: tuple[str, ...] | list[str]) -> str:
+    """The escalation topic of a tenant's queue.
+
+    A platform queue (CS_ESCALATION_QUEUES) has one topic every tenant shares, `<prefix>escalations.<queue>`;
+    a queue a tenant file declares has its own, `<prefix>escalations.<tenant>.<queue>` (tenant queue names
+    hold no '.', so the last dot separates tenant and queue), created by `cs tenants apply`, so its
+    supervisors can be given that topic alone.
+    """
+    if queue in builtin_queues:
+        return escalation_topic(prefix, queue)
+    return f"{prefix}{ESCALATION_PREFIX}{tenant_id}.{queue}"
+
+
 def all_topic_names(prefix: str, queues: tuple[str, ...] | list[str]) -> list[str]:
     return [spec.name(prefix) for spec in FIXED_TOPICS] + [escalation_topic(prefix, q) for q in queues]
 

@@ -60,6 +60,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_NO_KNOWLEDGE: _ClassVar[ReasonCode]
     REASON_CODE_PROCESSING_ERROR: _ClassVar[ReasonCode]
     REASON_CODE_SAFETY: _ClassVar[ReasonCode]
+    REASON_CODE_ROUTING_RULE: _ClassVar[ReasonCode]
 CONVERSATION_STATE_UNSPECIFIED: ConversationState
 CONVERSATION_STATE_BOT: ConversationState
 CONVERSATION_STATE_QUEUED: ConversationState
@@ -95,6 +96,7 @@ REASON_CODE_ANSWER_CHECK_FAILED: ReasonCode
 REASON_CODE_NO_KNOWLEDGE: ReasonCode
 REASON_CODE_PROCESSING_ERROR: ReasonCode
 REASON_CODE_SAFETY: ReasonCode
+REASON_CODE_ROUTING_RULE: ReasonCode
 
 class EscalationReason(_message.Message):
     __slots__ = ("code", "detail")

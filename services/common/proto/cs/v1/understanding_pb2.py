@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/understanding.proto\x12\x05\x63s.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n\rUnderstanding\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1d\n\x06intent\x18\x02 \x01(\x0b\x32\r.cs.v1.Intent\x12\x1f\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\r.cs.v1.Entity\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x17\n\x0flatency_seconds\x18\x05 \x01(\x01\"k\n\x06Intent\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12(\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x12.cs.v1.IntentScore\"0\n\x0bIntentScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"O\n\x06\x45ntity\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x05\"\xe2\x01\n\tSentiment\x12!\n\x08polarity\x18\x01 \x01(\x0e\x32\x0f.cs.v1.Polarity\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x1f\n\x07\x65motion\x18\x03 \x01(\x0e\x32\x0e.cs.v1.Emotion\x12\x11\n\tintensity\x18\x04 \x01(\x02\x12\r\n\x05\x61nger\x18\x05 \x01(\x02\x12\x1b\n\x05trend\x18\x06 \x01(\x0e\x32\x0c.cs.v1.Trend\x12\x13\n\x0btrend_slope\x18\x07 \x01(\x02\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12\x17\n\x0flatency_seconds\x18\t \x01(\x01\"\xb0\x01\n\nCorrection\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12!\n\x08polarity\x18\x02 \x01(\x0e\x32\x0f.cs.v1.Polarity\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x30\n\x0c\x63orrected_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmodel_intent\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t*h\n\x08Polarity\x12\x18\n\x14POLARITY_UNSPECIFIED\x10\x00\x12\x15\n\x11POLARITY_NEGATIVE\x10\x01\x12\x14\n\x10POLARITY_NEUTRAL\x10\x02\x12\x15\n\x11POLARITY_POSITIVE\x10\x03*\x9e\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x01\x12\x11\n\rEMOTION_ANGER\x10\x02\x12\x17\n\x13\x45MOTION_FRUSTRATION\x10\x03\x12\x13\n\x0f\x45MOTION_SADNESS\x10\x04\x12\x0f\n\x0b\x45MOTION_JOY\x10\x05\x12\x13\n\x0f\x45MOTION_ANXIETY\x10\x06*Z\n\x05Trend\x12\x15\n\x11TREND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTREND_IMPROVING\x10\x01\x12\x10\n\x0cTREND_STABLE\x10\x02\x12\x13\n\x0fTREND_WORSENING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63s/v1/understanding.proto\x12\x05\x63s.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n\rUnderstanding\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1d\n\x06intent\x18\x02 \x01(\x0b\x32\r.cs.v1.Intent\x12\x1f\n\x08\x65ntities\x18\x03 \x03(\x0b\x32\r.cs.v1.Entity\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x17\n\x0flatency_seconds\x18\x05 \x01(\x01\x12\x1c\n\x14tenant_model_version\x18\x06 \x01(\x05\"k\n\x06Intent\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12(\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x12.cs.v1.IntentScore\"0\n\x0bIntentScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"O\n\x06\x45ntity\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x05\"\xe2\x01\n\tSentiment\x12!\n\x08polarity\x18\x01 \x01(\x0e\x32\x0f.cs.v1.Polarity\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x1f\n\x07\x65motion\x18\x03 \x01(\x0e\x32\x0e.cs.v1.Emotion\x12\x11\n\tintensity\x18\x04 \x01(\x02\x12\r\n\x05\x61nger\x18\x05 \x01(\x02\x12\x1b\n\x05trend\x18\x06 \x01(\x0e\x32\x0c.cs.v1.Trend\x12\x13\n\x0btrend_slope\x18\x07 \x01(\x02\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12\x17\n\x0flatency_seconds\x18\t \x01(\x01\"\xb0\x01\n\nCorrection\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12!\n\x08polarity\x18\x02 \x01(\x0e\x32\x0f.cs.v1.Polarity\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x30\n\x0c\x63orrected_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmodel_intent\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t*h\n\x08Polarity\x12\x18\n\x14POLARITY_UNSPECIFIED\x10\x00\x12\x15\n\x11POLARITY_NEGATIVE\x10\x01\x12\x14\n\x10POLARITY_NEUTRAL\x10\x02\x12\x15\n\x11POLARITY_POSITIVE\x10\x03*\x9e\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x01\x12\x11\n\rEMOTION_ANGER\x10\x02\x12\x17\n\x13\x45MOTION_FRUSTRATION\x10\x03\x12\x13\n\x0f\x45MOTION_SADNESS\x10\x04\x12\x0f\n\x0b\x45MOTION_JOY\x10\x05\x12\x13\n\x0f\x45MOTION_ANXIETY\x10\x06*Z\n\x05Trend\x12\x15\n\x11TREND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTREND_IMPROVING\x10\x01\x12\x10\n\x0cTREND_STABLE\x10\x02\x12\x13\n\x0fTREND_WORSENING\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cs.v1.understanding_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POLARITY']._serialized_start=865
-  _globals['_POLARITY']._serialized_end=969
-  _globals['_EMOTION']._serialized_start=972
-  _globals['_EMOTION']._serialized_end=1130
-  _globals['_TREND']._serialized_start=1132
-  _globals['_TREND']._serialized_end=1222
+  _globals['_POLARITY']._serialized_start=895
+  _globals['_POLARITY']._serialized_end=999
+  _globals['_EMOTION']._serialized_start=1002
+  _globals['_EMOTION']._serialized_end=1160
+  _globals['_TREND']._serialized_start=1162
+  _globals['_TREND']._serialized_end=1252
   _globals['_UNDERSTANDING']._serialized_start=70
-  _globals['_UNDERSTANDING']._serialized_end=215
-  _globals['_INTENT']._serialized_start=217
-  _globals['_INTENT']._serialized_end=324
-  _globals['_INTENTSCORE']._serialized_start=326
-  _globals['_INTENTSCORE']._serialized_end=374
-  _globals['_ENTITY']._serialized_start=376
-  _globals['_ENTITY']._serialized_end=455
-  _globals['_SENTIMENT']._serialized_start=458
-  _globals['_SENTIMENT']._serialized_end=684
-  _globals['_CORRECTION']._serialized_start=687
-  _globals['_CORRECTION']._serialized_end=863
+  _globals['_UNDERSTANDING']._serialized_end=245
+  _globals['_INTENT']._serialized_start=247
+  _globals['_INTENT']._serialized_end=354
+  _globals['_INTENTSCORE']._serialized_start=356
+  _globals['_INTENTSCORE']._serialized_end=404
+  _globals['_ENTITY']._serialized_start=406
+  _globals['_ENTITY']._serialized_end=485
+  _globals['_SENTIMENT']._serialized_start=488
+  _globals['_SENTIMENT']._serialized_end=714
+  _globals['_CORRECTION']._serialized_start=717
+  _globals['_CORRECTION']._serialized_end=893
 # @@protoc_insertion_point(module_scope)

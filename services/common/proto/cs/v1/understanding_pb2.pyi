@@ -50,18 +50,20 @@ TREND_STABLE: Trend
 TREND_WORSENING: Trend
 
 class Understanding(_message.Message):
-    __slots__ = ("language", "intent", "entities", "model_version", "latency_seconds")
+    __slots__ = ("language", "intent", "entities", "model_version", "latency_seconds", "tenant_model_version")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     INTENT_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     language: str
     intent: Intent
     entities: _containers.RepeatedCompositeFieldContainer[Entity]
     model_version: str
     latency_seconds: float
-    def __init__(self, language: _Optional[str] = ..., intent: _Optional[_Union[Intent, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., model_version: _Optional[str] = ..., latency_seconds: _Optional[float] = ...) -> None: ...
+    tenant_model_version: int
+    def __init__(self, language: _Optional[str] = ..., intent: _Optional[_Union[Intent, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., model_version: _Optional[str] = ..., latency_seconds: _Optional[float] = ..., tenant_model_version: _Optional[int] = ...) -> None: ...
 
 class Intent(_message.Message):
     __slots__ = ("label", "confidence", "out_of_scope", "alternatives")
