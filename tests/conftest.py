@@ -142,6 +142,18 @@ def _spawn(module: str, env: dict[str, str], log_path: pathlib.Path) -> subproce
         )
 
 
+def apply_tenant_file(stack: Stack, tenant: str, path: pathlib.Path) -> subprocess.CompletedProcess:
+    """`cs tenants apply` as an operator runs it (it trains the tenant's head, so it needs the shared data)."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "tenants", "apply", "--tenant", tenant, str(path)],
+        env=stack.env(CS_SHARED_DATA=str(SHARED_DATA)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def start_service(module: str, env: dict[str, str], log_dir: pathlib.Path, name: str) -> ServiceProcess:
     log_path = log_dir / f"{name}.log"
     return ServiceProcess(name, _spawn(module, env, log_path), log_path, module=module, env=env)

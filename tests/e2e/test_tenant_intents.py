@@ -24,7 +24,7 @@ from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.storage.tenant_models import model_version_name
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, apply_tenant_file
 from tests.e2e.test_conversations import auth, converse, next_reply, stored
 from tests.integration.conftest import create_keys, create_keys_async
 
@@ -99,7 +99,7 @@ async def test_a_tenant_file_applied_live_labels_and_routes_through_the_gateway(
         await call.read()
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
-    applied = _apply(stack, tenant_file(tmp_path))
+    applied = apply_tenant_file(stack, TENANT, tenant_file(tmp_path))
     assert applied.returncode == 0, applied.stderr
     assert f"tenant {TENANT}: version 1" in applied.stdout and "cross-validation" in applied.stdout
     assert f"escalations.{TENANT}.promotions" in applied.stdout
@@ -144,17 +144,3 @@ async def test_a_tenant_file_applied_live_labels_and_routes_through_the_gateway(
     stream.cancel()
     [message] = [d for d in await stored(stack, other.conversation_id) if d["author"] == "customer"]
     assert message["understanding"]["intent"]["label"] != "promo_code"
-
-
-def _apply(stack, path: pathlib.Path):
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "tenants", "apply", "--tenant", TENANT, str(path)],
-        env=stack.env(CS_SHARED_DATA=str(SHARED_DATA)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )

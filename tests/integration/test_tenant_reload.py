@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -14,22 +12,11 @@ import yaml
 from services.common.platform.topics import INBOUND, UNDERSTOOD
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.tenant_models import model_version_name
-from tests.conftest import ROOT, SHARED_DATA, VersionProbe, free_port, start_service, wait_serving
+from tests.conftest import ROOT, VersionProbe, apply_tenant_file, free_port, start_service, wait_serving
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
 
 TENANT = "it-reload"
-
-
-def apply(stack, path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "tenants", "apply", "--tenant", TENANT, str(path)],
-        env=stack.env(CS_SHARED_DATA=str(SHARED_DATA)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 async def test_messages_flowing_during_an_apply_are_each_labelled_by_one_version(stack, tmp_path) -> None:
@@ -61,7 +48,7 @@ async def test_messages_flowing_during_an_apply_are_each_labelled_by_one_version
                     message_id,
                 )
 
-            applying = asyncio.create_task(asyncio.to_thread(apply, stack, path))
+            applying = asyncio.create_task(asyncio.to_thread(apply_tenant_file, stack, TENANT, path))
             while not applying.done():
                 await send()
                 await asyncio.sleep(0.5)
