@@ -44,7 +44,14 @@ from services.common.platform.pii import mask_pii
 from services.common.platform.tenant_file import TenantFile
 from services.intent import corpora
 from services.intent.classifier import OUT_OF_SCOPE, IntentClassifier, decide, softmax
-from services.intent.training import TrainingConfig, _sample, fit_head, fit_temperature, pick_threshold
+from services.intent.training import (
+    TrainingConfig,
+    _sample,
+    corrections_and_seconds,
+    fit_head,
+    fit_temperature,
+    pick_threshold,
+)
 
 PROCEDURE = "tenant-intent-train-v1"
 CORRECTION_WEIGHT = 10.0
@@ -251,17 +258,7 @@ def train_tenant(
             - sum(len(parts[n]) for n in ("negatives", "picking", *off_topic.report)),
             "ngram_terms": len(vocabulary),
         },
-        "corrections": {
-            "read": corrections.read,
-            "used": corrections.used,
-            "weight": corrections.weight,
-            "skipped": corrections.skipped,
-        },
-        "seconds": {
-            "encode": round(encoded - started, 1),
-            "fit": round(fitted - encoded, 1),
-            "total": round(time.perf_counter() - started, 1),
-        },
+        **corrections_and_seconds(corrections, started, encoded, fitted),
     }
     return TenantModel(head, metrics)
 

@@ -533,6 +533,14 @@ def train(
             "corrections": corrections.used,
             "ngram_terms": len(vocabulary) if vocabulary else 0,
         },
+        **corrections_and_seconds(corrections, started, encoded, fitted),
+    }
+    return TrainedModel(head, metrics)
+
+
+def corrections_and_seconds(corrections: FoldedCorrections, started: float, encoded: float, fitted: float) -> dict:
+    """The "corrections" and "seconds" entries of a model's metrics (built-in and tenant heads alike)."""
+    return {
         "corrections": {
             "read": corrections.read,
             "used": corrections.used,
@@ -545,7 +553,6 @@ def train(
             "total": round(time.perf_counter() - started, 1),
         },
     }
-    return TrainedModel(head, metrics)
 
 
 def build_model(
