@@ -35,12 +35,6 @@ TENANT_FILE = ROOT / "docs" / "examples" / "tenant-acme.yaml"
 PROMO = "The discount code SUMMER24 is not accepted when I check out"
 
 
-@pytest.fixture(scope="session")
-def shop_knowledge() -> None:
-    """This module needs no knowledge base (its tenant has none), so run alone it does not load the
-    e2e tenant's (minutes on a busy machine); in a whole e2e run the system is already up with it."""
-
-
 @pytest.fixture(scope="module")
 def tenant_keys(stack) -> dict[str, str]:
     adapter, agent = create_keys(stack, [(TENANT, "adapter", ""), (TENANT, "agent", "pia")])
