@@ -50,11 +50,11 @@ class Stack:
         ensure_topics(own.kafka, all_topic_names(own.prefix, own.queues.split(",")), partitions=3)
         return own
 
-    def cli(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """`cs ARGV...` against this stack, as an operator runs it; output captured as text."""
+    def cli(self, *argv: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        """`cs ARGV...` against this stack, as an operator runs it; output captured as text; env: more settings."""
         return subprocess.run(
             [sys.executable, "-m", "services.cli", *argv],
-            env=self.env(),
+            env=self.env(**env),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -144,14 +144,7 @@ def _spawn(module: str, env: dict[str, str], log_path: pathlib.Path) -> subproce
 
 def apply_tenant_file(stack: Stack, tenant: str, path: pathlib.Path) -> subprocess.CompletedProcess:
     """`cs tenants apply` as an operator runs it (it trains the tenant's head, so it needs the shared data)."""
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "tenants", "apply", "--tenant", tenant, str(path)],
-        env=stack.env(CS_SHARED_DATA=str(SHARED_DATA)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return stack.cli("tenants", "apply", "--tenant", tenant, str(path), timeout=600, CS_SHARED_DATA=str(SHARED_DATA))
 
 
 def start_service(module: str, env: dict[str, str], log_dir: pathlib.Path, name: str) -> ServiceProcess:

@@ -158,6 +158,9 @@ class TopicFeed:
     A tenant queue's escalation topic (`cs tenants apply` creates it, services/common/platform/topics.py
     `queue_topic`) is read from start when it exists then (`tenant_topics`), and otherwise from its first
     event once `add_topics` is told of it (a topic created after this replica started holds nothing older).
+    A tenant topic the broker does not have (deleted, or the tenant's rules stored before its topics were
+    created) is left out with a warning, not fatal: one tenant's missing queue must not stop every replica
+    from starting; `add_topics` reads it once it exists.
     """
 
     def __init__(
@@ -181,6 +184,7 @@ class TopicFeed:
             **{escalation_topic(prefix, q): ESCALATIONS for q in queues},
             **dict.fromkeys(tenant_topics, ESCALATIONS),
         }
+        self._tenant_topics = frozenset(tenant_topics)
         self._consumers: list[Any] = []  # AIOKafkaConsumer once started (imported in start())
         self._tasks: list[asyncio.Task] = []
 
@@ -191,6 +195,12 @@ class TopicFeed:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
+        if self._tenant_topics:
+            missing = self._tenant_topics - set(await self._existing(list(self._tenant_topics)))
+            for name in missing:
+                del self._specs[name]
+            if missing:
+                log.warning("tenant queue topics missing from the broker", extra={"topics": ",".join(sorted(missing))})
         consumer = AIOKafkaConsumer(
             *self._specs,
             bootstrap_servers=self._bootstrap,
@@ -209,7 +219,7 @@ class TopicFeed:
         """Also read these escalation topics (a tenant's new queues), each from its beginning."""
         from aiokafka import AIOKafkaConsumer
 
-        new = [n for n in names if n not in self._specs]
+        new = await self._existing([n for n in names if n not in self._specs])
         if not new:
             return
         consumer = AIOKafkaConsumer(
@@ -220,11 +230,29 @@ class TopicFeed:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         self._specs.update(dict.fromkeys(new, ESCALATIONS))
         self._consumers.append(consumer)
         self._tasks.append(asyncio.create_task(self._run(consumer), name="topic-feed-tenant-queues"))
         log.info("reading tenant queue topics", extra={"topics": ",".join(new)})
+
+    async def _existing(self, names: list[str]) -> list[str]:
+        """Those of `names` the broker has (a missing one is asked again on the next `add_topics`)."""
+        from aiokafka import AIOKafkaConsumer
+
+        if not names:
+            return []
+        probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=self._client_id, group_id=None)
+        await probe.start()
+        try:
+            known = await probe.topics()
+        finally:
+            await probe.stop()
+        return [n for n in names if n in known]
 
     async def stop(self) -> None:
         for task in self._tasks:
