@@ -39,6 +39,7 @@ from services.common.storage.repositories import (
     message_proto,
     utcnow,
 )
+from services.common.storage.tenant_models import MODEL_VERSION_PREFIX
 from services.gateway.auth import RequestError
 from services.gateway.context import Gateway, streaming, unary
 from services.gateway.replies import state_event
@@ -352,7 +353,8 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         versions (a retrain can add or drop one), so the newest version's set would refuse a label the
         message's model has, or accept one it never had. The workers announce each version's labels.
         Only when the message's version is unknown (not enriched yet, or never announced) is it
-        checked against the newest announced version, and a refusal says so.
+        checked against the version that labels the tenant's messages now (its own tenant model, or the
+        newest announced built-in one: another tenant's model knows other labels), and a refusal says so.
         """
         versions = self.gw.repos.model_versions
         labelled_by = message.get("model_versions", {}).get("intent", "")
@@ -360,7 +362,11 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         if served is not None:
             checked = f"intent model {served['_id']}, which labelled message {message['_id']}, knows"
         else:
-            served = await versions.latest("intent")
+            own = await self.gw.tenant_queues.intent_model(message["tenant_id"])
+            if own is not None:  # the tenant's own model labels its messages
+                served = await versions.get("intent", own)
+            else:  # the built-in taxonomy: never another tenant's own model
+                served = await versions.latest("intent", skipping_prefix=MODEL_VERSION_PREFIX)
             if served is None:
                 raise RequestError(
                     grpc.StatusCode.FAILED_PRECONDITION,

@@ -35,6 +35,12 @@ class TenantQueues:
         own = [q.name for q in rules.queues if q.name not in self.builtin] if rules else []
         return (*self.builtin, *own)
 
+    async def intent_model(self, tenant_id: str) -> str | None:
+        """The tenant's own intent model version in service (tenant_models.model_version_name), None when
+        the tenant keeps the built-in taxonomy."""
+        pointer = await self._repo.current(tenant_id)
+        return str(pointer["model_version"]) if pointer else None
+
     def topic(self, tenant_id: str, queue: str) -> str:
         return queue_topic(self.prefix, tenant_id, queue, self.builtin)
 

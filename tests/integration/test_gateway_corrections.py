@@ -24,6 +24,7 @@ from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import ConversationRepo, MessageRepo, ModelVersionRepo
+from services.common.storage.tenant_models import model_version_name
 from tests.integration.conftest import auth, create_keys_async, start_gateway
 
 pytestmark = pytest.mark.stack
@@ -291,3 +292,20 @@ async def test_without_an_intent_model_in_service_a_label_cannot_be_checked(stac
         await asyncio.to_thread(gateway.stop)
         await mongo.drop_database(fresh.database)
         await mongo.close()
+
+
+async def test_an_unlabelled_message_is_never_checked_against_another_tenants_own_model(channel, keys, db):
+    """Another tenant's own intent model (cs tenants apply) announced last knows that tenant's labels only:
+    a message of a tenant on the built-in taxonomy is checked against the newest built-in version (the
+    CI rehearsal's continuous-learning test had its 'complaint' refused against a tenant model)."""
+    builtin = f"intent-20260103-builtin{uuid.uuid4().hex[:6]}"
+    await ModelVersionRepo(db).announce("intent", builtin, [*LABELS, "complaint"])
+    other = model_version_name(f"other-{uuid.uuid4().hex[:6]}", 1)
+    await ModelVersionRepo(db).announce("intent", other, ["promo_code", "out_of_scope"])  # the newest announced
+    ack = await customer_message(channel, keys, db, "still waiting", model_version="")
+    accepted = await correct(channel, keys["acme_agent"], ack, intent="complaint")
+    assert accepted.correction.intent == "complaint"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await correct(channel, keys["acme_agent"], ack, intent="promo_code")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"the newest announced intent model, {builtin}, which knows" in err.value.details()

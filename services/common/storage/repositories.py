@@ -543,10 +543,13 @@ class ModelVersionRepo:
             upsert=True,
         )
 
-    async def latest(self, kind: str) -> dict | None:
-        """The version of `kind` most recently put into service, or None before any was."""
-        docs = await self._c.find({"kind": kind}).sort("last_served_at", DESCENDING).limit(1).to_list()
-        return docs[0] if docs else None
+    async def latest(self, kind: str, skipping_prefix: str = "") -> dict | None:
+        """The version of `kind` most recently put into service, or None before any was; `skipping_prefix`:
+        not one whose name starts with it (a tenant's own intent models label only that tenant's messages)."""
+        async for doc in self._c.find({"kind": kind}).sort("last_served_at", DESCENDING):
+            if not skipping_prefix or not str(doc["_id"]).startswith(skipping_prefix):
+                return doc
+        return None
 
     async def get(self, kind: str, version: str) -> dict | None:
         """One announced version of `kind` with its labels, or None when no worker has served it."""
