@@ -7,6 +7,7 @@ would; the refusals must leave CURRENT as it was.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 
@@ -154,7 +155,9 @@ def test_list_shows_current_previous_build_time_and_the_training_figures(real_st
     [current] = [line for line in out.splitlines() if line.startswith("  CURRENT ")]
     [previous] = [line for line in out.splitlines() if line.startswith("  previous ")]
     assert second in current and first in previous
-    assert "en held-out 0.9" in current and " built 20" in current and "promoted 20" in current
+    # the held-out accuracy, at least 0.9 (1.000 since the informal copies: 818 of 818 Bitext test texts)
+    assert re.search(r"en held-out (0\.9\d\d|1\.000),", current), current
+    assert " built 20" in current and "promoted 20" in current
     assert f"`cs models rollback --kind intent` makes {first} CURRENT again" in out
     [shown] = [line for line in out.splitlines() if broken in line]
     assert "training report unreadable" in shown and "not in the history" in shown
