@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 from services.common.ml.model_store import ModelStore
 from services.common.platform import lifecycle
@@ -19,9 +20,9 @@ from services.generator.settings import GeneratorSettings
 from services.generator.tenant_routing import TenantRouting
 from services.generator.worker import Generator, GeneratorDeps
 
-# One agent per partition (isolated partitions): conversations on different partitions are
-# generated concurrently, which is what lets the LLM engine batch them.
-SPEC = WorkerSpec(service="generator", source=ENRICHED, isolated_partitions=True)
+# Concurrent admission (services/common/worker/admission.py): up to CS_GENERATOR_MAX_IN_FLIGHT
+# conversations at once per replica, whatever partitions it owns, which is what fills the engine's batch.
+SPEC = WorkerSpec(service="generator", source=ENRICHED)
 
 
 def main() -> None:
@@ -68,7 +69,7 @@ def main() -> None:
         ctx.on_give_up(generator.fail_safe)
         return generator.handle
 
-    serve(SPEC, settings.worker, setup)
+    serve(replace(SPEC, max_in_flight=options.max_in_flight), settings.worker, setup)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,12 @@ OWN = declare(
     Variable(
         "CS_GENERATOR_BATCH_WINDOW_MS", "10", "How long the LLM engine waits to gather concurrent requests into a batch"
     ),
-    Variable("CS_GENERATOR_MAX_BATCH", "8", "Most conversations generated together"),
+    Variable(
+        "CS_GENERATOR_MAX_IN_FLIGHT",
+        "16",
+        "Most messages one replica works on at once (different conversations concurrently, one conversation in order)",
+    ),
+    Variable("CS_GENERATOR_MAX_BATCH", "", "Most conversations generated together; empty: CS_GENERATOR_MAX_IN_FLIGHT"),
     Variable(
         "CS_GENERATOR_REQUIRE_KNOWLEDGE",
         "true",
@@ -103,6 +108,7 @@ class GeneratorOptions:
     threads: int
     batch_window_s: float
     max_batch: int
+    max_in_flight: int
     retrieval: RetrievalSettings
     require_knowledge: bool
     answer_style: str
@@ -112,12 +118,14 @@ class GeneratorOptions:
         device = env.str("CS_GENERATOR_DEVICE")
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"CS_GENERATOR_DEVICE={device!r} must be auto, cpu or cuda")
+        in_flight = env.int("CS_GENERATOR_MAX_IN_FLIGHT")
         options = cls(
             max_new_tokens=env.int("CS_GENERATOR_MAX_NEW_TOKENS"),
             device=device,
             threads=env.int("CS_TORCH_THREADS"),
             batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
-            max_batch=env.int("CS_GENERATOR_MAX_BATCH"),
+            max_batch=env.int("CS_GENERATOR_MAX_BATCH", in_flight),
+            max_in_flight=in_flight,
             retrieval=RetrievalSettings(
                 k=env.int("CS_KNOWLEDGE_TOP_K"),
                 min_score=env.float("CS_KNOWLEDGE_MIN_SCORE"),
@@ -128,9 +136,17 @@ class GeneratorOptions:
         )
         if options.answer_style not in ("extract", "phrase"):
             raise ConfigError(f"CS_GENERATOR_ANSWER_STYLE={options.answer_style!r} must be extract or phrase")
-        if options.max_new_tokens < 1 or options.max_batch < 1 or options.threads < 1 or options.retrieval.k < 1:
+        positive = (
+            options.max_new_tokens,
+            options.max_batch,
+            options.max_in_flight,
+            options.threads,
+            options.retrieval.k,
+        )
+        if min(positive) < 1:
             raise ConfigError(
-                "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_TORCH_THREADS and CS_KNOWLEDGE_TOP_K must be positive"
+                "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_GENERATOR_MAX_IN_FLIGHT, CS_TORCH_THREADS "
+                "and CS_KNOWLEDGE_TOP_K must be positive"
             )
         if not -1.0 <= options.retrieval.min_score <= 1.0:
             raise ConfigError(f"CS_KNOWLEDGE_MIN_SCORE={options.retrieval.min_score} must be a cosine between -1 and 1")

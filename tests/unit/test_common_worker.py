@@ -8,6 +8,7 @@ from pymongo import errors as mongo_errors
 
 from services.common.platform.topics import DEAD_LETTER, INBOUND, PoisonEvent
 from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.worker.admission import PartitionOffsets
 from services.common.worker.loop import EventLoop, WorkerSpec, is_transient
 
 
@@ -148,3 +149,18 @@ async def test_shutdown_while_retrying_leaves_the_event_uncommitted():
     loop, publisher = event_loop(handle, healthy=False)
     assert await process(loop) == "stopped"
     assert publisher.published == []
+
+
+def test_a_partition_is_committed_only_up_to_its_lowest_unfinished_offset():
+    offsets = PartitionOffsets()
+    assert offsets.committable() is None
+    for offset in (10, 11, 12, 13):
+        offsets.take(offset)
+    offsets.finish(11)
+    offsets.finish(13)
+    assert offsets.committable() == 10, "10 is still in progress: committing past it would lose it in a crash"
+    offsets.finish(10)
+    assert offsets.committable() == 12
+    offsets.finish(12)
+    assert offsets.committable() == 14
+    assert offsets.unfinished() == 0

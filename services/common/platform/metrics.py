@@ -46,6 +46,16 @@ FIRST_TOKEN_SECONDS = Histogram(
 GENERATION_SECONDS = Histogram(
     "cs_generation_seconds", "Time to a complete generated answer", ["service"], buckets=LATENCY_BUCKETS
 )
+STAGE_SECONDS = Histogram(
+    "cs_stage_seconds",
+    "Time one message spends in a stage of a worker: generator queueing (admitted, waiting for its "
+    "conversation's turn), retrieval, prefill (to the first token), decode, checks, push (stored and sent)",
+    ["service", "stage"],
+    buckets=LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "cs_worker_in_flight", "Events taken from Kafka and not yet finished (concurrent admission)", ["service"]
+)
 ACTIVE_STREAMS = Gauge("cs_gateway_active_streams", "Open reply and queue streams", ["service", "kind"])
 READY = Gauge("cs_ready", "1 when the service is ready (health SERVING)", ["service"])
 PUSH_CHANNELS = Gauge("cs_generator_push_channels", "gRPC channels held to gateway replicas' reply sinks", ["service"])

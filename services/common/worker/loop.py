@@ -16,8 +16,10 @@ back when the work cannot be done, and this loop around them. The loop
   they all answer, the event itself is the problem, and it takes the fallback path above;
 - acknowledges (and so commits) an event only after `handle` returned, i.e. after its effects.
 
-Agents run with concurrency=1 per partition (DESIGN.md: faust-streaming #606 can commit past an
-unfinished message with more); parallelism comes from partitions and replicas.
+Faust agents run with concurrency=1 per partition (DESIGN.md: faust-streaming #606 can commit past an
+unfinished message with more); parallelism comes from partitions and replicas. A worker whose spec
+sets `max_in_flight` (the generator) is driven by admission.py instead: the same `EventLoop.process`
+for every event, with many conversations in flight and commits up to the lowest unfinished offset.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ def is_transient(exc: BaseException) -> bool:
 class WorkerSpec:
     service: str
     source: TopicSpec
-    # One agent instance per partition (still one event at a time per partition), so a worker
-    # with several partitions processes conversations concurrently.
-    isolated_partitions: bool = False
+    # 0: a Faust agent, one event at a time per partition. More: concurrent admission on aiokafka
+    # (admission.py), up to this many events in flight per replica, in order within a conversation.
+    max_in_flight: int = 0
 
     def group_id(self, prefix: str) -> str:
         """The consumer group (and Faust app id) of this service in the deployment with `prefix`."""
@@ -254,8 +256,13 @@ class EventLoop:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
 
-def make_faust_app(spec: WorkerSpec, group_id: str, bootstrap: str, loop_: EventLoop, source_topic: str):
-    """The Faust app: one agent over the source topic, raw bytes, concurrency 1, in consumer group `group_id`."""
+def make_faust_app(
+    spec: WorkerSpec, group_id: str, bootstrap: str, loop_: EventLoop, source_topic: str, concurrency: int = 1
+):
+    """The Faust app: one agent over the source topic, raw bytes, concurrency 1, in consumer group `group_id`.
+
+    `concurrency` stays 1 in every worker; tests/integration/test_faust_commit_gap.py raises it to show why.
+    """
     import atexit
     import shutil
     import tempfile
@@ -291,7 +298,7 @@ def make_faust_app(spec: WorkerSpec, group_id: str, bootstrap: str, loop_: Event
     )
     topic = app.topic(source_topic, value_type=bytes, key_type=bytes, allow_empty=True)
 
-    @app.agent(topic, concurrency=1, isolated_partitions=spec.isolated_partitions, name=f"{spec.service}-agent")
+    @app.agent(topic, concurrency=concurrency, name=f"{spec.service}-agent")
     async def agent(stream):
         async for record in stream.events():
             message = record.message

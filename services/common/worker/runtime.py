@@ -3,9 +3,10 @@
 A worker's main builds its settings (`lifecycle.configure`), then hands `serve` its spec, its
 `WorkerSettings` and a `setup` that loads its engine and returns the event handler; everything else
 is here. Order: logging, /metrics, the health server (NOT_SERVING), Kafka producer and database
-(fail fast with one line when unreachable), the model (`setup`), then the Faust consumer; SERVING
-once all of that is up. On SIGTERM: NOT_SERVING, stop taking events, let the event in hand finish,
-commit its offset, close the producer and the database, then what `setup` asked to close.
+(fail fast with one line when unreachable), the model (`setup`), then the consumer (a Faust agent,
+or concurrent admission for a spec with `max_in_flight`); SERVING once all of that is up. On SIGTERM:
+NOT_SERVING, stop taking events, let the events in hand finish, commit their offsets, close the
+producer and the database, then what `setup` asked to close.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.common.platform.kafka import EventPublisher, kafka_probe, start_pr
 from services.common.platform.metrics import start_metrics_server
 from services.common.platform.settings import CommonSettings, ConfigError, Env
 from services.common.storage.mongo import connect, ping
+from services.common.worker.admission import ConcurrentConsumer
 from services.common.worker.loop import EventLoop, Fallback, WorkerSpec, make_faust_app
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,12 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
     mongo = None
     app = None
     ctx = None
+    failures: list[BaseException] = []
+
+    def failed(exc: BaseException) -> None:  # the worker exits; a restart redelivers what was not committed
+        failures.append(exc)
+        stop.set()
+
     try:
         mongo, db = await connect(
             settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s, settings.mongo_operation_timeout_s
@@ -111,7 +119,18 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
             max_attempts=worker.max_attempts,
             dependencies_healthy=watch.healthy,
         )
-        app = make_faust_app(spec, group, settings.kafka_bootstrap, loop_, source)
+        if spec.max_in_flight:
+            app = ConcurrentConsumer(
+                loop_,
+                group,
+                settings.kafka_bootstrap,
+                source,
+                spec.max_in_flight,
+                on_failure=failed,
+                client_id=f"{settings.service}-{settings.instance_id}",
+            )
+        else:
+            app = make_faust_app(spec, group, settings.kafka_bootstrap, loop_, source)
         await app.start()
         await health.set_ready()
         ctx.spawn(watch.run())
@@ -120,6 +139,8 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
         log.info("shutting down: finishing the event in hand and committing offsets")
         await health.shutdown()
         loop_.stopping.set()
+        if failures:
+            raise RuntimeError(f"the {spec.service} worker's consume loop failed: {failures[0]!r}") from failures[0]
     finally:
         try:
             if ctx is not None:
