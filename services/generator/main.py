@@ -11,7 +11,7 @@ from services.common.platform import lifecycle
 from services.common.platform.topics import ENRICHED
 from services.common.storage.repositories import Repositories
 from services.common.storage.tenant_models import TenantRulesCache
-from services.common.storage.tenants import TenantSettingsRepo
+from services.common.storage.tenants import PersonaCache, TenantSettingsRepo
 from services.common.worker.loop import WorkerSpec
 from services.common.worker.runtime import WorkerContext, serve
 from services.generator.pusher import ReplyPusher
@@ -62,9 +62,8 @@ def main() -> None:
             options.answer_style,
         )
         routing = TenantRouting(settings.policy, TenantRulesCache(ctx.db, settings.worker.common.tenant_reload_s))
-        deps = GeneratorDeps(
-            ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, TenantSettingsRepo(ctx.db), routing
-        )
+        personas = PersonaCache(TenantSettingsRepo(ctx.db), options.persona_cache_s)
+        deps = GeneratorDeps(ctx, Repositories.of(ctx.db), answerer, settings.policy, pusher, personas, routing)
         generator = Generator(deps)
         ctx.on_give_up(generator.fail_safe)
         return generator.handle

@@ -29,6 +29,11 @@ OWN = declare(
     ),
     Variable("CS_GENERATOR_MAX_BATCH", "", "Most conversations generated together; empty: CS_GENERATOR_MAX_IN_FLIGHT"),
     Variable(
+        "CS_GENERATOR_PERSONA_CACHE_S",
+        "30",
+        "Seconds a tenant's persona (cs tenants persona) is used without reading it again; 0: read with every answer",
+    ),
+    Variable(
         "CS_GENERATOR_REQUIRE_KNOWLEDGE",
         "true",
         "Hand a question over (NO_KNOWLEDGE) when no knowledge-base passage is about it; false: answer ungrounded",
@@ -109,6 +114,7 @@ class GeneratorOptions:
     batch_window_s: float
     max_batch: int
     max_in_flight: int
+    persona_cache_s: float
     retrieval: RetrievalSettings
     require_knowledge: bool
     answer_style: str
@@ -126,6 +132,7 @@ class GeneratorOptions:
             batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
             max_batch=env.int("CS_GENERATOR_MAX_BATCH", in_flight),
             max_in_flight=in_flight,
+            persona_cache_s=env.float("CS_GENERATOR_PERSONA_CACHE_S"),
             retrieval=RetrievalSettings(
                 k=env.int("CS_KNOWLEDGE_TOP_K"),
                 min_score=env.float("CS_KNOWLEDGE_MIN_SCORE"),

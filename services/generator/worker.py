@@ -27,7 +27,7 @@ from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, queue_t
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
-from services.common.storage.tenants import TenantSettingsRepo
+from services.common.storage.tenants import PersonaCache, TenantSettingsRepo
 from services.common.worker.runtime import WorkerContext
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question
 from services.generator.escalation import handover_notice, suggested_reply, summarize
@@ -64,7 +64,7 @@ class GeneratorDeps:
     answerer: Answerer
     policy: RoutingPolicy
     pusher: ReplyPusher
-    tenants: TenantSettingsRepo
+    tenants: TenantSettingsRepo | PersonaCache  # what answers read is the tenant's persona
     routing: TenantRouting | None = None  # None: every tenant routed by `policy` (tests of the platform policy)
 
 
@@ -121,9 +121,11 @@ class Generator:
     async def handle(self, event: ev.MessageEnriched) -> None:
         m = event.message
         repos = self.d.repos
-        await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
+        conversation = await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
         if m.HasField("customer"):
-            await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer)
+            customer = await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer)
+        else:
+            customer = await repos.customers.get(m.tenant_id, m.customer_id)
         await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
         reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
         existing = await repos.messages.get_reply(m.tenant_id, reply_id)
@@ -133,10 +135,11 @@ class Generator:
             if pending is not None:  # stored, then the worker died before Kafka had it
                 await self.publish_stored(pending)
             return
-        conversation = await repos.conversations.get(m.tenant_id, m.conversation_id)
+        # The conversation as `ensure` returned it: this worker is the only writer of a conversation's
+        # bot turns and its messages are handled in order, so nothing of it changed since but what a
+        # person does, which still_the_bots reads again before any reply goes out.
         resuming = conversation["state"] == STATE_QUEUED and conversation.get("queued_by") == m.message_id
         history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
-        customer = await repos.customers.get(m.tenant_id, m.customer_id)
         profile = profile_view(m, customer, [d for d in history if d["_id"] != m.message_id], event.understanding)
         policy_input = PolicyInput(
             text=m.text,

@@ -272,21 +272,23 @@ class MessageRepo:
 
     async def record_customer(self, msg: ev.MessageReceived, client_message_id: str = "") -> bool:
         """Store a customer message once; True when this call created it."""
-        received = msg.received_at.ToDatetime(dt.UTC) if msg.HasField("received_at") else utcnow()
         return await insert_once(
-            self._c,
-            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
-            {
-                "tenant_id": msg.tenant_id,
-                "conversation_id": msg.conversation_id,
-                "author": "customer",
-                "customer_id": msg.customer_id,
-                "channel": msg.channel,
-                "text": msg.text,
-                "created_at": received,
-                "client_message_id": client_message_id or msg.message_id,
-            },
+            self._c, {"_id": msg.message_id, "tenant_id": msg.tenant_id}, self._customer_fields(msg, client_message_id)
         )
+
+    @staticmethod
+    def _customer_fields(msg: ev.MessageReceived, client_message_id: str = "") -> dict:
+        received = msg.received_at.ToDatetime(dt.UTC) if msg.HasField("received_at") else utcnow()
+        return {
+            "tenant_id": msg.tenant_id,
+            "conversation_id": msg.conversation_id,
+            "author": "customer",
+            "customer_id": msg.customer_id,
+            "channel": msg.channel,
+            "text": msg.text,
+            "created_at": received,
+            "client_message_id": client_message_id or msg.message_id,
+        }
 
     async def find_by_client_id(self, tenant_id: str, client_message_id: str) -> dict | None:
         return await self._c.find_one({"tenant_id": tenant_id, "client_message_id": client_message_id})
@@ -294,19 +296,21 @@ class MessageRepo:
     async def attach_enrichment(
         self, msg: ev.MessageReceived, understanding: und.Understanding, sentiment: und.Sentiment
     ) -> None:
-        await self.record_customer(msg)
-        await self._c.update_one(
-            {"_id": msg.message_id, "tenant_id": msg.tenant_id},
-            {
-                "$set": {
-                    "understanding": to_doc(understanding),
-                    "sentiment": to_doc(sentiment),
-                    "model_versions": {"intent": understanding.model_version, "sentiment": sentiment.model_version},
-                    "latencies": {"intent_s": understanding.latency_seconds, "sentiment_s": sentiment.latency_seconds},
-                    "enriched_at": utcnow(),
-                }
-            },
-        )
+        """Store the customer message (once, as record_customer) with its enrichment, in one round trip."""
+        key = {"_id": msg.message_id, "tenant_id": msg.tenant_id}
+        enrichment = {
+            "$set": {
+                "understanding": to_doc(understanding),
+                "sentiment": to_doc(sentiment),
+                "model_versions": {"intent": understanding.model_version, "sentiment": sentiment.model_version},
+                "latencies": {"intent_s": understanding.latency_seconds, "sentiment_s": sentiment.latency_seconds},
+                "enriched_at": utcnow(),
+            }
+        }
+        try:
+            await self._c.update_one(key, {**enrichment, "$setOnInsert": self._customer_fields(msg)}, upsert=True)
+        except DuplicateKeyError:  # the gateway stored it at the same moment (see insert_once): it exists now
+            await self._c.update_one(key, enrichment)
 
     async def record_reply(self, reply: ev.ReplyPublished, published: bool = True) -> bool:
         """Store a reply once (keyed by reply_id); True when this call created it.

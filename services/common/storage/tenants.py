@@ -1,10 +1,12 @@
 """Per-tenant settings an operator sets with `cs tenants persona`: how the tenant's bot presents itself.
 
-One document per tenant in `tenant_settings`; the generator reads it with every answer, so a change
-applies to the next message without a restart.
+One document per tenant in `tenant_settings`; the generator reads it through `PersonaCache`, so a
+change applies within its TTL (CS_GENERATOR_PERSONA_CACHE_S) without a restart.
 """
 
 from __future__ import annotations
+
+import time
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -50,3 +52,23 @@ class TenantSettingsRepo:
             {"_id": tenant_id}, update, upsert=True, return_document=ReturnDocument.AFTER
         )
         return dict(upserted(doc, f"the persona of tenant {tenant_id}").get("persona") or {})
+
+
+class PersonaCache:
+    """Each tenant's persona as read at most `ttl_s` ago: one database read per tenant and TTL instead
+    of one per answer (0: read every time). Concurrent misses for one tenant may each read; harmless."""
+
+    def __init__(self, repo: TenantSettingsRepo, ttl_s: float) -> None:
+        self._repo = repo
+        self._ttl_s = ttl_s
+        self._cached: dict[str, tuple[float, dict]] = {}
+
+    async def persona(self, tenant_id: str) -> dict:
+        now = time.monotonic()
+        hit = self._cached.get(tenant_id)
+        if hit is not None and now - hit[0] < self._ttl_s:
+            return dict(hit[1])
+        persona = await self._repo.persona(tenant_id)
+        if self._ttl_s > 0:
+            self._cached[tenant_id] = (now, persona)
+        return dict(persona)
