@@ -75,6 +75,7 @@ class AnswerResult:
     generated: str = ""
     first_token_seconds: float = 0.0
     generation_seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds in "retrieval" and "checks", when reached
 
 
 TokenSink = Callable[[str], Awaitable[None]]
@@ -101,6 +102,12 @@ class Answerer:
         self.style = style
 
     async def answer(self, q: Question, on_token: TokenSink | None = None) -> AnswerResult:
+        stages: dict[str, float] = {}
+        result = await self._answer(q, on_token, stages)
+        result.stages = stages
+        return result
+
+    async def _answer(self, q: Question, on_token: TokenSink | None, stages: dict[str, float]) -> AnswerResult:
         injection = find_injection(q.text)
         if injection is not None:
             return AnswerResult(
@@ -110,8 +117,10 @@ class Answerer:
                 "the message tries to change the assistant's instructions",
             )
         masked = mask_question(q)
+        started = time.perf_counter()
         query, hits = await self._search(masked)  # those in the customer's language first
         relevant = self.retriever.relevant(hits)
+        stages["retrieval"] = time.perf_counter() - started
         if not relevant and self.require_knowledge:
             best = f"{hits[0].score:.3f}" if hits else "none"
             needs = f"{self.retriever.settings.min_score:.3f}"
@@ -119,9 +128,10 @@ class Answerer:
         if relevant:
             rank_query = await self.retriever.rank_query(topic_of(query))
             selection = await asyncio.to_thread(self.selector.select, query, relevant, rank_query)
+            stages["retrieval"] = time.perf_counter() - started
             needed = self.selector.limits.min_score
             if selection is not None and selection.score >= needed:
-                return await self._answer_from(q, masked, selection, relevant, on_token)
+                return await self._answer_from(q, masked, selection, relevant, on_token, stages)
             if self.require_knowledge:
                 best = f"{selection.score:.3f}" if selection is not None else "none"
                 return no_knowledge(
@@ -134,7 +144,7 @@ class Answerer:
         messages = prompt_for(q, masked, prompt_passages)
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
-        return await asyncio.to_thread(self._judge, q, result, labels)  # the encoder runs off the event loop
+        return await self._checked(q, result, labels, stages)
 
     async def _search(self, q: Question) -> tuple[str, list[Hit]]:
         """The query and its best passages, those in the customer's language first (the other language's
@@ -155,7 +165,13 @@ class Answerer:
         return best
 
     async def _answer_from(
-        self, q: Question, masked: Question, selection: Selection, relevant: list[Hit], on_token: TokenSink | None
+        self,
+        q: Question,
+        masked: Question,
+        selection: Selection,
+        relevant: list[Hit],
+        on_token: TokenSink | None,
+        stages: dict[str, float],
     ) -> AnswerResult:
         """The answer made of the selected sentences: sent as the article wrote them when the article is in
         the customer's language (style "extract"), otherwise put by the LLM into the customer's language (or
@@ -170,7 +186,7 @@ class Answerer:
         messages = prompt_for(q, masked, [PromptPassage("1", selected.text, passage.title)])
         result = AnswerResult(Outcome.ANSWER, "", hits=[Hit(selected, relevant[0].score)], prompt=messages)
         await self._generate(messages, result, None)  # nothing is shown before it is checked
-        judged = await asyncio.to_thread(self._judge, q, result, {"1": passage.chunk_id})
+        judged = await self._checked(q, result, {"1": passage.chunk_id}, stages)
         if judged.outcome == Outcome.ANSWER and not covers_numbers(judged.text, selection):
             if same_language:  # the rewording lost a fact: the sentences themselves are the answer
                 judged = replace(judged, text=selection.text, citations=(passage.chunk_id,))
@@ -198,6 +214,14 @@ class Answerer:
             await on_token(rest)
         result.generation_seconds = time.perf_counter() - started
         result.generated = "".join(parts)
+
+    async def _checked(
+        self, q: Question, result: AnswerResult, labels: dict[str, str], stages: dict[str, float]
+    ) -> AnswerResult:
+        started = time.perf_counter()
+        judged = await asyncio.to_thread(self._judge, q, result, labels)  # the encoder runs off the event loop
+        stages["checks"] = time.perf_counter() - started
+        return judged
 
     def _judge(self, q: Question, result: AnswerResult, labels: dict[str, str]) -> AnswerResult:
         passages = [h.passage for h in result.hits]

@@ -16,6 +16,7 @@ caused it, so a redelivered message resumes its own escalation instead of going 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from services.common import locales
@@ -333,7 +334,9 @@ class Generator:
                 reply.model_version = self.d.answerer.llm.version
                 reply.first_token_seconds = result.first_token_seconds
                 reply.generation_seconds = result.generation_seconds
+            pushing = time.perf_counter()
             await self.deliver(reply, stream)
+            metrics.STAGE_SECONDS.labels(service="generator", stage="push").observe(time.perf_counter() - pushing)
         finally:
             await stream.close()
             if stream.unreachable and route:  # the replica is gone: drop its route and channel
@@ -359,10 +362,15 @@ class Generator:
     @staticmethod
     def log_outcome(m: ev.MessageReceived, result: AnswerResult) -> None:
         ids = {"conversation_id": m.conversation_id, "message_id": m.message_id}
+        stages = dict(result.stages)
         if result.generated:
             metrics.FIRST_TOKEN_SECONDS.labels(service="generator").observe(result.first_token_seconds)
             metrics.GENERATION_SECONDS.labels(service="generator").observe(result.generation_seconds)
             metrics.MODEL_SECONDS.labels(service="generator", model="llm").observe(result.generation_seconds)
+            stages["prefill"] = result.first_token_seconds
+            stages["decode"] = result.generation_seconds - result.first_token_seconds
+        for stage, seconds in stages.items():
+            metrics.STAGE_SECONDS.labels(service="generator", stage=stage).observe(seconds)
         metrics.ANSWER_OUTCOMES.labels(
             service="generator", outcome=str(result.outcome), reason=result.reason.split(":")[0].split(",")[0]
         ).inc()

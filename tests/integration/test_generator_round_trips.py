@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient, monitoring
 
 from services.common.platform.kafka import EventPublisher, start_producer
@@ -48,6 +49,11 @@ class CommandCounter(monitoring.CommandListener):
         return taken
 
 
+def pushes() -> float:
+    labels = {"service": "generator", "stage": "push"}
+    return REGISTRY.get_sample_value("cs_stage_seconds_count", labels) or 0.0
+
+
 async def test_an_answered_message_costs_few_database_round_trips(stack):
     counter = CommandCounter()
     mongo = AsyncMongoClient(stack.mongo_uri, tz_aware=True, event_listeners=[counter])
@@ -69,6 +75,7 @@ async def test_an_answered_message_costs_few_database_round_trips(stack):
         )
         loop = EventLoop(WorkerSpec("generator", ENRICHED), ENRICHED.name(stack.prefix), publisher, generator.handle)
         cid = f"rt-{uuid.uuid4().hex[:10]}"
+        pushed_before = pushes()
         counts = []
         questions = [("Where is my order?", "track_order"), ("How long does delivery take?", "delivery_period")]
         questions.append(("Can I pay with PayPal?", "payment_methods"))  # three intents: no BOT_LOOP escalation
@@ -82,6 +89,7 @@ async def test_an_answered_message_costs_few_database_round_trips(stack):
             counts.append(sum(commands.values()))
             print(f"\nmessage {n}: {counts[-1]} database round trips: {dict(sorted(commands.items()))}")
         assert max(counts[1:]) <= MOST_ROUND_TRIPS, f"round trips per answered message: {counts}"
+        assert pushes() - pushed_before == len(questions), "each reply's push is timed in cs_stage_seconds"
     finally:
         await producer.stop()
         await mongo.close()
