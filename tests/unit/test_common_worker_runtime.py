@@ -141,3 +141,34 @@ def test_what_setup_opened_is_closed_when_setup_fails(steps):
         "setup's resource closed",
     ]
     assert "consumer started" not in steps.steps and "SERVING" not in steps.steps
+
+
+def test_a_worker_with_max_in_flight_is_driven_by_concurrent_admission_not_faust(steps, monkeypatch):
+    made = []
+
+    class Admission:
+        def __init__(self, loop_, group, bootstrap, topic, max_in_flight, **_kwargs) -> None:
+            made.append((group, max_in_flight))
+
+        async def start(self) -> None:
+            steps.steps.append("consumer started")
+
+        stop = steps.closer("consumer stopped")
+
+    monkeypatch.setattr(runtime, "ConcurrentConsumer", Admission)
+
+    async def setup(ctx: WorkerContext):
+        return lambda event: None
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        spec = WorkerSpec(service="generator", source=INBOUND, max_in_flight=16)
+        worker = asyncio.create_task(runtime.run_worker(stop, spec, worker_settings(), setup))
+        while "SERVING" not in steps.steps:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await worker
+
+    asyncio.run(scenario())
+    assert made == [("cs-generator", 16)]
+    assert steps.steps.index("consumer started") < steps.steps.index("SERVING") < steps.steps.index("consumer stopped")

@@ -1,0 +1,15 @@
+"""The generator's own settings: how many messages it admits at once and how many it batches."""
+
+from __future__ import annotations
+
+from services.common.platform.settings import Env
+from services.generator.settings import VARIABLES, GeneratorOptions
+
+
+def test_the_generators_batch_follows_its_admitted_concurrency_unless_set():
+    def options(**env: str) -> GeneratorOptions:
+        return GeneratorOptions.from_env(Env(env, variables=VARIABLES))
+
+    assert (options().max_in_flight, options().max_batch) == (16, 16)
+    assert options(CS_GENERATOR_MAX_IN_FLIGHT="32").max_batch == 32
+    assert options(CS_GENERATOR_MAX_IN_FLIGHT="32", CS_GENERATOR_MAX_BATCH="8").max_batch == 8
