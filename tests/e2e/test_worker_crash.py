@@ -20,7 +20,7 @@ from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from tests.conftest import wait_serving
 from tests.e2e.conftest import E2E_TENANT
-from tests.e2e.delivery import assert_exactly_once, await_replies
+from tests.e2e.delivery import Delivery, assert_exactly_once, await_replies
 from tests.e2e.test_conversations import Replies, auth, stored
 
 pytestmark = pytest.mark.stack
@@ -36,6 +36,16 @@ QUESTIONS = [
 IN_FLIGHT = 3  # sent before the kill
 WHILE_DEAD = 3  # sent while the worker is down
 RECOVERY_TIMEOUT_S = 420
+
+
+async def restart_and_collect(process, killed_at: float, streams: dict, sent: list[str]) -> tuple[Delivery, float]:
+    """Start the killed worker again and wait for one final reply per message (conversation -> stream,
+    in the order of `sent`); with the seconds from the kill until every conversation had its reply."""
+    process.restart()
+    await asyncio.to_thread(wait_serving, f"127.0.0.1:{process.ports['health']}", process, 300)
+    waiting_since = time.monotonic()
+    delivery = await await_replies(streams, dict(zip(streams, sent)), RECOVERY_TIMEOUT_S)
+    return delivery, waiting_since - killed_at + delivery.seconds
 
 
 @pytest.mark.parametrize("worker", ["intent", "sentiment", "generator"])
@@ -65,16 +75,10 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(worker, system, stac
     process.kill()
     killed_at = time.monotonic()
     sent += [await send(i) for i in range(IN_FLIGHT, IN_FLIGHT + WHILE_DEAD)]
-    process.restart()
-    await asyncio.to_thread(wait_serving, f"127.0.0.1:{process.ports['health']}", process, 300)
-
-    waiting_since = time.monotonic()
-    delivery = await await_replies(
-        dict(zip(conversations, streams)), dict(zip(conversations, sent)), RECOVERY_TIMEOUT_S
-    )
+    delivery, seconds = await restart_and_collect(process, killed_at, dict(zip(conversations, streams)), sent)
     print(
         f"\nkill -9 {worker}: sent {len(sent)}, lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
-        f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill"
+        f"all replied {seconds:.1f} s after the kill"
     )
     await assert_exactly_once(stack, delivery)
 
@@ -137,16 +141,10 @@ async def test_a_generator_killed_with_many_conversations_of_one_partition_in_fl
     process.kill()
     killed_at = time.monotonic()
     assert 0 < done < len(conversations), f"{done} of {len(conversations)} answered at the kill: nothing was in flight"
-    process.restart()
-    await asyncio.to_thread(wait_serving, f"127.0.0.1:{process.ports['health']}", process, 300)
-    waiting_since = time.monotonic()
-    delivery = await await_replies(
-        dict(zip(conversations, streams)), dict(zip(conversations, sent)), RECOVERY_TIMEOUT_S
-    )
+    delivery, seconds = await restart_and_collect(process, killed_at, dict(zip(conversations, streams)), sent)
     print(
         f"\nkill -9 generator, {len(sent)} conversations of one partition, {done} answered before the kill: "
-        f"lost {len(delivery.lost)}, duplicated {delivery.duplicated}, "
-        f"all replied {waiting_since - killed_at + delivery.seconds:.1f} s after the kill"
+        f"lost {len(delivery.lost)}, duplicated {delivery.duplicated}, all replied {seconds:.1f} s after the kill"
     )
     await assert_exactly_once(stack, delivery)
 

@@ -29,6 +29,16 @@ async def read_from_start(stack: Stack, topic: str) -> AsyncIterator:
         await consumer.stop()
 
 
+@pytest.fixture
+def one_partition_topic(stack: Stack) -> str:
+    """A topic of its own with one partition, so the test knows every event's offset."""
+    from services.common.platform.kafka import ensure_topics
+
+    name = f"{stack.prefix}one-{uuid.uuid4().hex[:8]}"
+    ensure_topics(stack.kafka, [name], partitions=1)
+    return name
+
+
 async def create_keys_async(stack: Stack, specs: list[tuple[str, str, str]]) -> list[str]:
     from services.common.storage.mongo import connect
     from services.common.storage.repositories import ApiKeyRepo

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
-
-from services.common.platform.kafka import ensure_topics
 from services.common.platform.topics import INBOUND
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.worker.admission import ConcurrentConsumer
@@ -82,14 +79,10 @@ async def eventually(condition, timeout: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-def topic(stack) -> str:
-    name = f"{stack.prefix}admission-{uuid.uuid4().hex[:8]}"
-    ensure_topics(stack.kafka, [name], partitions=1)
-    return name
-
-
-async def test_conversations_run_concurrently_in_order_and_commits_wait_for_the_lowest_unfinished(stack, topic):
+async def test_conversations_run_concurrently_in_order_and_commits_wait_for_the_lowest_unfinished(
+    stack, one_partition_topic
+):
+    topic = one_partition_topic
     # One partition, offsets 0..3: a1 and a2 are one conversation, b1 and c1 two others.
     sent = [("a", "a1"), ("a", "a2"), ("b", "b1"), ("c", "c1")]
     for conversation_id, message_id in sent:
@@ -136,7 +129,10 @@ async def test_conversations_run_concurrently_in_order_and_commits_wait_for_the_
         await consumer.stop()
 
 
-async def test_at_stop_messages_not_started_are_left_for_redelivery_and_the_one_in_progress_finishes(stack, topic):
+async def test_at_stop_messages_not_started_are_left_for_redelivery_and_the_one_in_progress_finishes(
+    stack, one_partition_topic
+):
+    topic = one_partition_topic
     for message_id in ("a1", "a2"):
         await publish(stack, INBOUND, message("a", message_id), topic=topic)
     handler = GatedHandler()

@@ -15,21 +15,14 @@ import uuid
 
 import pytest
 
-from services.common.platform.kafka import ensure_topics
 from services.common.platform.topics import INBOUND
 from services.common.worker.loop import EventLoop, WorkerSpec, make_faust_app
 from tests.integration.conftest import publish
 from tests.integration.test_concurrent_admission import GatedHandler, Publisher, committed, eventually, message
 
 
-@pytest.fixture
-def topic(stack) -> str:
-    name = f"{stack.prefix}faust-gap-{uuid.uuid4().hex[:8]}"
-    ensure_topics(stack.kafka, [name], partitions=1)
-    return name
-
-
-async def test_faust_at_concurrency_2_commits_past_a_message_still_in_progress(stack, topic):
+async def test_faust_at_concurrency_2_commits_past_a_message_still_in_progress(stack, one_partition_topic):
+    topic = one_partition_topic
     ids = ["slow", "m1", "m2", "m3", "m4"]  # offsets 0..4; "slow" stays in progress
     for i, message_id in enumerate(ids):
         await publish(stack, INBOUND, message(f"c{i}", message_id), topic=topic)
