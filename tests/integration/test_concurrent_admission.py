@@ -149,3 +149,56 @@ async def test_at_stop_messages_not_started_are_left_for_redelivery_and_the_one_
     await stopping
     assert handler.finished == ["a1"], "a2 had not started: it is left to whoever reads the partition next"
     assert await committed(stack, group, topic) == 1
+
+
+async def test_a_rebalance_loses_and_doubles_nothing(stack, one_partition_topic):
+    """A second replica joins while the first has a1 in progress and a2 queued behind it: the revoked
+    partition's unstarted a2 is dropped, a1 finishes and is committed before the partition moves on, and
+    whoever owns it afterwards processes a2. Nothing is lost; a1 is not done twice. b1 (offset 2, done
+    after the lowest unfinished offset) may be done again by the new owner: that is what the workers'
+    dedupe by message id is for."""
+    topic = one_partition_topic
+    for conversation_id, message_id in [("a", "a1"), ("a", "a2"), ("b", "b1")]:
+        await publish(stack, INBOUND, message(conversation_id, message_id), topic=topic)
+    group = f"it-admission-{uuid.uuid4().hex[:6]}"
+    first, second = GatedHandler(), GatedHandler()
+    second.release_all()
+    first.gate("b1").set()
+    consumers = [
+        ConcurrentConsumer(
+            EventLoop(WorkerSpec("intent", INBOUND), topic, Publisher(), handler),
+            group,
+            stack.kafka,
+            topic,
+            max_in_flight=4,
+            on_failure=lambda exc: None,
+            commit_interval_s=COMMIT_INTERVAL_S,
+        )
+        for handler in (first, second)
+    ]
+    await consumers[0].start()
+    try:
+        await eventually(started(first, "a1", "b1"))
+        # The group rebalances: the first replica hears of it with its next heartbeat (every 3 s) and
+        # its revocation waits for a1, which is held until well after that.
+        joining = asyncio.create_task(consumers[1].start())
+        await asyncio.sleep(6)
+        assert "a2" not in first.started, "a2 started while a1, of the same conversation, was in progress"
+        first.release_all()
+        await joining
+
+        def done() -> list[str]:
+            return first.finished + second.finished
+
+        async def all_done() -> bool:
+            return {"a1", "a2", "b1"} <= set(done())
+
+        await eventually(all_done, timeout=60)
+        await asyncio.sleep(COMMIT_INTERVAL_S * 10)  # a message redone would show up by now
+        assert done().count("a1") == 1, f"a1 was in progress at the rebalance and was done again: {done()}"
+        assert done().count("a2") == 1, f"a2 was dropped at the rebalance, it must be done once: {done()}"
+        assert await committed(stack, group, topic) == 3
+    finally:
+        first.release_all()
+        for consumer in consumers:
+            await consumer.stop()

@@ -38,6 +38,7 @@ from services.common.worker.loop import EventLoop
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 1.0
+REBALANCE_TIMEOUT_S = 120
 POLL_MS = 100  # how long one fetch waits; also how soon a freed slot is filled while all are taken
 
 
@@ -129,6 +130,10 @@ class ConcurrentConsumer:
             # partitions until the broker gives up on its heartbeats: 15 s, as the Faust workers.
             session_timeout_ms=15000,
             heartbeat_interval_ms=3000,
+            # A revocation waits for the events in progress (a generation under load takes seconds to
+            # tens of seconds). aiokafka's default, the session timeout, would evict a replica still
+            # finishing them, and the group would hand their partition on uncommitted: done twice.
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_S * 1000,
         )
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
         await self._consumer.start()
