@@ -1,0 +1,213 @@
+"""Which passage answers a question, and how likely an answer made of it is right.
+
+The answer is a whole passage (a chunk of an article, at most ~700 characters) in the customer's language:
+on the help-centre set every answerable question has a passage that holds all the facts its answer needs,
+and a passage keeps the conditions and exceptions that a sentence picked out of it drops. What is hard is
+choosing it. A passage is scored by a linear model over nine signals (FEATURES) that each catch a
+different part of "this answers it":
+- the sentence encoder's and the ranking encoder's cosine with the whole passage (title included), the
+  sentence encoder's cosine with the article's title;
+- both encoders' best cosine with one of the passage's sentences (the line that answers);
+- the share of the question's words (English content words, Chinese character pairs) the passage holds,
+  plain and weighted by rarity (idf over the passages in that language);
+- both encoders' best passage cosine within the same article (the article is about it, this passage
+  may be the one of it with the answer).
+A follow-up ("and for gold members?") is scored with the customer's previous message too: each signal
+takes the larger of the two.
+
+The weights are fitted listwise (a softmax over a question's passages, the passages that answer it as
+the target) on the tune split of bench/data/helpcentre, never on its test split; `bench/fit_answer_ranker.py`
+fits them and prints the constants below. Whether to answer at all is a second, logistic model (the
+gate) over the best passage's score, its margin over the next one, its signals and whether it is Chinese;
+below GATE.threshold the question is handed to a person instead of being answered from a passage that
+probably does not answer it (the unanswerable questions fall here too).
+
+Pure numpy: the retriever (retrieval.py) keeps each tenant's LanguageViews with its index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.common.knowledge.index import KnowledgeIndex
+from services.generator.grounding import terms
+
+FEATURES = (
+    "passage_cosine",
+    "passage_rank_cosine",
+    "title_cosine",
+    "best_sentence_cosine",
+    "best_sentence_rank_cosine",
+    "word_share",
+    "rare_word_share",
+    "article_rank_cosine",
+    "article_cosine",
+)
+
+
+@dataclass(frozen=True)
+class PassageScorer:
+    """score = ((x - mean) / scale) . weights, per passage; comparable between the passages of one question."""
+
+    weights: tuple[float, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights)
+
+
+@dataclass(frozen=True)
+class AnswerGate:
+    """P(an answer made of the best passage is right) = sigmoid(coef . [best score, its margin over the
+    second, Chinese passage, the best passage's FEATURES] + intercept); answered when >= threshold."""
+
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+
+    def probability(self, best: float, margin: float, chinese: bool, features: np.ndarray) -> float:
+        x = np.concatenate([[best, margin, float(chinese)], features])
+        return float(1.0 / (1.0 + math.exp(-(float(x @ np.asarray(self.coef)) + self.intercept))))
+
+
+# Fitted by bench/fit_answer_ranker.py on the help-centre tune split (2026-12-03). Its figures: the best
+# passage answers 69/92 en and 85/93 zh tune questions; with the gate at 0.7 (chosen on tune, a wrong answer
+# counting as two handovers) tune en 53 correct, 4 wrong, zh 65 correct, 4 wrong, 1 of 29 unanswerable
+# answered; the frozen test split en 18/44 correct, 3 wrong, zh 35/47, 3 wrong, 0 of 15 answered.
+SCORER = PassageScorer(
+    weights=(0.3933, 0.6433, 0.2142, 0.6913, 0.9435, 0.5666, 0.0253, 0.6938, 0.8228),
+    mean=(0.1226, 0.8256, 0.0842, 0.1854, 0.8381, 0.0716, 0.0411, 0.8309, 0.1415),
+    scale=(0.1025, 0.0312, 0.0961, 0.1064, 0.0337, 0.125, 0.0955, 0.0282, 0.1019),
+)
+GATE = AnswerGate(
+    coef=(0.1675, 0.9107, 0.5735, -0.0958, -0.0435, -0.2265, -0.0767, 0.0942, 0.434, 0.6077, -0.0704, -0.0738),
+    intercept=-2.2957,
+    threshold=0.7,
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the scorer sees it: its text's words and both encoders' vectors."""
+
+    words: frozenset[str]
+    vector: np.ndarray  # the sentence encoder's
+    rank_vector: np.ndarray  # the ranking encoder's ("query: " side)
+
+
+class LanguageView:
+    """The passages of one language (or all of them) of an index, with what scoring them needs."""
+
+    def __init__(self, index: KnowledgeIndex, positions: Sequence[int]) -> None:
+        if index.rank_vectors is None:
+            raise ValueError("a language view needs an index with the ranking encoder's vectors")
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.passages = [index.passages[i] for i in positions]
+        self.vectors = index.vectors[self.positions]
+        self.rank_vectors = index.rank_vectors[self.positions]
+        n = len(positions)
+        self.title_vectors = np.zeros_like(self.vectors)
+        self.has_title = np.zeros(n, dtype=bool)
+        sentence_rows: list[np.ndarray] = []
+        rank_sentence_rows: list[np.ndarray] = []
+        for j, i in enumerate(positions):
+            own = index.clause_vectors[index.clause_owner == i]
+            rank_own = index.rank_clause_vectors[index.rank_clause_owner == i]
+            skip = 1 if index.passages[i].title and len(own) > 1 else 0  # clauses(title, text) starts with the title
+            if index.passages[i].title and len(own):
+                self.title_vectors[j] = own[0]
+                self.has_title[j] = True
+            sentence_rows.append(own[skip:] if len(own) > skip else self.vectors[j : j + 1])
+            rank_skip = skip if len(rank_own) > skip else 0
+            rank_sentence_rows.append(rank_own[rank_skip:] if len(rank_own) else self.rank_vectors[j : j + 1])
+        self.sentence_vectors, self.sentence_starts = _stacked(sentence_rows)
+        self.rank_sentence_vectors, self.rank_sentence_starts = _stacked(rank_sentence_rows)
+        self.words = [frozenset(terms(f"{p.title} {p.text}")) for p in self.passages]
+        df = Counter(t for ws in self.words for t in ws)
+        self.idf = {t: math.log(n / c) for t, c in df.items()}
+        articles = {doc: k for k, doc in enumerate(dict.fromkeys(p.doc_id for p in self.passages))}
+        self.article = np.asarray([articles[p.doc_id] for p in self.passages], dtype=np.int64)
+        self.article_count = len(articles)
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def features(self, query: Query) -> np.ndarray:
+        """One row of FEATURES per passage for one query."""
+        x = np.zeros((len(self), len(FEATURES)), dtype=np.float64)
+        if not len(self):
+            return x
+        x[:, 0] = self.vectors @ query.vector
+        x[:, 1] = self.rank_vectors @ query.rank_vector
+        x[:, 2] = np.where(self.has_title, self.title_vectors @ query.vector, 0.0)
+        x[:, 3] = np.maximum.reduceat(self.sentence_vectors @ query.vector, self.sentence_starts)
+        x[:, 4] = np.maximum.reduceat(self.rank_sentence_vectors @ query.rank_vector, self.rank_sentence_starts)
+        wanted = query.words
+        unseen = math.log(len(self) + 1)  # a word no passage has weighs most
+        total = sum(self.idf.get(t, unseen) for t in wanted)
+        for j, words in enumerate(self.words):
+            held = wanted & words
+            x[j, 5] = len(held) / len(wanted) if wanted else 0.0
+            x[j, 6] = sum(self.idf[t] for t in held) / total if total else 0.0
+        for column, source in ((7, 1), (8, 0)):
+            best = np.full(self.article_count, -np.inf)
+            np.maximum.at(best, self.article, x[:, source])
+            x[:, column] = best[self.article]
+        return x
+
+    def features_of(self, queries: Sequence[Query]) -> np.ndarray:
+        """The FEATURES for several phrasings of one question (a follow-up with and without the message
+        before it): each signal the larger of them."""
+        return np.maximum.reduce([self.features(q) for q in queries])
+
+
+def _stacked(blocks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.cumsum([0] + [len(b) for b in blocks[:-1]]).astype(np.int64)
+    return np.vstack(blocks), starts
+
+
+def language_views(index: KnowledgeIndex) -> dict[str, LanguageView]:
+    """A view per passage language, and "*" over every passage."""
+    by_language: dict[str, list[int]] = {}
+    for i, p in enumerate(index.passages):
+        by_language.setdefault(p.language, []).append(i)
+    views = {language: LanguageView(index, positions) for language, positions in by_language.items()}
+    views["*"] = LanguageView(index, range(len(index.passages)))
+    return views
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A question's passages, best first, with the scorer's scores and the gate's probability."""
+
+    view: LanguageView
+    order: np.ndarray  # positions in the view, best first
+    scores: np.ndarray  # per view position
+    features: np.ndarray  # per view position
+    probability: float
+
+    @property
+    def best(self) -> int:
+        return int(self.order[0])
+
+
+def rank(
+    view: LanguageView, queries: Sequence[Query], scorer: PassageScorer = SCORER, gate: AnswerGate = GATE
+) -> Ranked | None:
+    """The view's passages ranked for the question, None when the view is empty."""
+    if not len(view):
+        return None
+    x = view.features_of(queries)
+    scores = scorer.scores(x)
+    order = np.argsort(-scores, kind="stable")
+    best = int(order[0])
+    margin = float(scores[best] - scores[order[1]]) if len(order) > 1 else float(abs(scores[best]))
+    chinese = view.passages[best].language == "zh"
+    probability = gate.probability(float(scores[best]), margin, chinese, x[best])
+    return Ranked(view, order, scores, x, probability)
