@@ -120,7 +120,7 @@ def passage_answer(passage: Passage, score: float) -> Selection | None:
     return Selection(passage, (_list_lines(passage.text),) if all_of_it else tuple(units), score)
 
 
-_INLINE_ITEM_RE = re.compile(r"(?<=[:;：；])[ \t]+(?=[-*•][ \t])")
+_INLINE_ITEM_RE = re.compile(r"(?<=[:;.：；。])[ \t]+(?=[-*•][ \t])")
 
 
 def _list_lines(text: str) -> str:
