@@ -62,13 +62,12 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def views():
+def views_of(passages: list[Passage]):
     encoder, ranker = shared_encoder(), shared_ranker()
-    units = [clauses(p.title, p.text) for p in PASSAGES]
-    embedding_texts = [f"{p.title}. {p.text}" for p in PASSAGES]
+    units = [clauses(p.title, p.text) for p in passages]
+    embedding_texts = [f"{p.title}. {p.text}" for p in passages]
     index = KnowledgeIndex(
-        PASSAGES,
+        passages,
         encoder.encode(embedding_texts),
         np.vstack([encoder.encode(u) for u in units]),
         np.concatenate([np.full(len(u), i) for i, u in enumerate(units)]),
@@ -78,6 +77,11 @@ def views():
         np.concatenate([np.full(len(u), i) for i, u in enumerate(units)]),
     )
     return language_views(index)
+
+
+@pytest.fixture(scope="module")
+def views():
+    return views_of(PASSAGES)
 
 
 def query(text: str) -> Query:
@@ -147,3 +151,19 @@ def test_a_list_run_into_one_line_by_ingestion_is_on_lines_again() -> None:
     )
     selection = passage_answer(passage, 0.9)
     assert selection is not None and selection.text == "Times:\n- cards: 5-10 days;\n- PayPal: 3-5 days."
+
+
+def test_knowledge_written_for_staff_is_not_answered_with_whole_passages(views) -> None:
+    guidelines = [
+        Passage(
+            f"kb/guide#{i}",
+            "kb/guide",
+            "Refund requests",
+            f"Ask the customer for the order number. If the customer is a gold member, refund {i + 5} USD. "
+            "Is the item damaged?",
+            "en",
+        )
+        for i in range(3)
+    ]
+    assert views["en"].for_customers and views["zh"].for_customers
+    assert not views_of(guidelines)["en"].for_customers
