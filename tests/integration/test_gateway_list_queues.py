@@ -12,7 +12,7 @@ from pymongo import MongoClient
 
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.common.proto.cs.v1 import agent_service_pb2_grpc as agrpc
-from tests.integration.conftest import create_keys_async, start_gateway
+from tests.integration.conftest import create_keys_async, start_gateway, tenant_served
 
 
 def auth(key: str):
@@ -23,18 +23,7 @@ async def test_an_agent_lists_the_platforms_queues_then_its_tenants_own(stack, t
     tenant, other = f"lq-{uuid.uuid4().hex[:6]}", f"lq-other-{uuid.uuid4().hex[:6]}"
     builtin = stack.queues.split(",")
     settings = MongoClient(stack.mongo_uri)[stack.database]["tenant_settings"]
-    rules = {"version": 1, "queues": [{"name": "promos", "hours": None}, {"name": "billing", "hours": None}]}
-    settings.insert_one(
-        {
-            "_id": tenant,
-            "understanding": {
-                "version": 1,
-                "model_version": f"intent-tenant-{tenant}-v1",
-                "labels": [],
-                "rules": rules,
-            },
-        }
-    )
+    settings.insert_one(tenant_served(tenant, ["promos", "billing"]))
     key, other_key, adapter = await create_keys_async(
         stack, [(tenant, "agent", "ann"), (other, "agent", "otto"), (tenant, "adapter", "")]
     )
