@@ -80,6 +80,7 @@ HOTEL_SAMPLE = 1000
 FEW_SHOT_K = (5, 10, 20)
 FEW_SHOT_SEEDS = (13, 14, 15)
 INFORMAL_TEST = ROOT / "bench" / "data" / "informal" / "informal_test.jsonl"
+INFORMAL_HELDOUT = ROOT / "bench" / "data" / "informal" / "informal_heldout.jsonl"
 LATENCY_MESSAGES = 200
 THROUGHPUT_MESSAGES = 1984
 BATCH = 64
@@ -112,6 +113,9 @@ NOTES = [
     "informal_test: 362 messages (186 en, 176 zh, 40 of them out of scope) written by hand for issue 16 as "
     "customers chat (slang, typos, 'pls', 'u', missing verbs, zh/en code-switching), separately from all "
     "training data; bench/data/informal/README.md says how.",
+    "informal_heldout: 198 more messages (128 en, 70 zh, 30 out of scope) written after every change the "
+    "informal_test errors had prompted, and measured once, never looked at for tuning: the uncontaminated "
+    "figure for chat-style messages.",
     "Few-shot: k examples per intent drawn from the benchmark's training split with seeds 13, 14, 15 (mean, "
     "and the lowest and highest of the three), the shared encoder and a logistic head (C of the production "
     "recipe), closed set; test: BANKING77 test, CLINC150 test in-scope queries.",
@@ -375,18 +379,19 @@ def evaluate_production_intent(
 
 
 def informal_sets() -> dict[str, Labelled]:
-    """The informal test set by language, and its code-switched Chinese messages on their own."""
-    rows = [json.loads(line) for line in INFORMAL_TEST.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The informal test and held-out sets by language, and their code-switched Chinese messages on their own."""
+    sets: dict[str, Labelled] = {}
+    for name, path in (("informal_test", INFORMAL_TEST), ("informal_heldout", INFORMAL_HELDOUT)):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def labelled(keep: Callable[[dict], bool]) -> Labelled:
-        chosen = [row for row in rows if keep(row)]
-        return Labelled([row["text"] for row in chosen], [row["intent"] for row in chosen])
+        def labelled(keep: Callable[[dict], bool], rows: list[dict] = rows) -> Labelled:
+            chosen = [row for row in rows if keep(row)]
+            return Labelled([row["text"] for row in chosen], [row["intent"] for row in chosen])
 
-    return {
-        "informal_test en": labelled(lambda row: row["language"] == "en"),
-        "informal_test zh": labelled(lambda row: row["language"] == "zh"),
-        "informal_test zh code-switched": labelled(lambda row: row["code_switched"]),
-    }
+        sets[f"{name} en"] = labelled(lambda row: row["language"] == "en")
+        sets[f"{name} zh"] = labelled(lambda row: row["language"] == "zh")
+        sets[f"{name} zh code-switched"] = labelled(lambda row: row["code_switched"])
+    return sets
 
 
 def evaluate_few_shot(data_dir: pathlib.Path, use: EncodingCache, clock: Stopwatch) -> dict:

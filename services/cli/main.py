@@ -7,7 +7,7 @@ cs keys create --tenant T --role adapter|agent|supervisor|channel [--agent-id A]
 cs widget-keys create --tenant T --origin https://shop.example [--origin ...]
                                  a publishable key for the web-chat widget, usable from those page origins
 cs agents add|disable --tenant T --name N [--role agent|supervisor] [--password-stdin]   console accounts
-cs escalations watch [--queue Q | --all] [--from-beginning]
+cs escalations watch [--queue Q | --all] [--tenant T] [--from-beginning]
 cs customers erase --tenant T --customer C     right to erasure
 cs kb ingest --tenant T PATH...  load Markdown / JSON knowledge files (re-ingesting updates, never duplicates)
 cs kb list --tenant T            the tenant's documents
@@ -127,8 +127,10 @@ def cmd_escalations(args: argparse.Namespace, env: Env) -> int:
     from services.cli.supervisor import watch_escalations
 
     bootstrap, prefix, queues = _common(env)
-    chosen = queues if args.all else [args.queue]
-    return watch_escalations(bootstrap, prefix, chosen, args.from_beginning, args.tenant, args.max_events, args.timeout)
+    queue = None if args.all else args.queue
+    return watch_escalations(
+        bootstrap, prefix, queues, queue, args.from_beginning, args.tenant, args.max_events, args.timeout
+    )
 
 
 def cmd_erase(args: argparse.Namespace, env: Env) -> int:
@@ -315,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     group = ew.add_mutually_exclusive_group(required=True)
     group.add_argument("--queue")
     group.add_argument("--all", action="store_true")
-    ew.add_argument("--tenant", help="only this tenant's escalations")
+    ew.add_argument("--tenant", help="only this tenant's escalations (needed for a queue of the tenant's own file)")
     ew.add_argument("--from-beginning", action="store_true", help="replay the queue's history first")
     ew.add_argument("--max-events", type=int, default=0, help="stop after N events (0: follow forever)")
     ew.add_argument("--timeout", type=float, default=0, help="stop after S seconds without events (0: never)")

@@ -197,9 +197,9 @@ def create_app(settings: ConsoleSettings, gateway: GatewayClient | None = None) 
 
     @page
     async def inbox(request: Request, session: Session) -> Response:
-        await call(session, "ListBotConversations", apb.ListBotConversationsRequest(limit=1))  # the gateway answers
+        queues = tuple((await call(session, "ListQueues", apb.ListQueuesRequest())).queues)
         csrf = csrf_token(session, settings.secret)
-        return html(pages.inbox_page(session, csrf, settings.queues, request.query_params.get("notice"), thresholds))
+        return html(pages.inbox_page(session, csrf, queues, request.query_params.get("notice"), thresholds))
 
     @page
     async def conversation(request: Request, session: Session) -> Response:
@@ -210,6 +210,7 @@ def create_app(settings: ConsoleSettings, gateway: GatewayClient | None = None) 
             if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return RedirectResponse(f"/?notice={urllib.parse.quote(err.details() or 'not found')}", 303)
             raise
+        queues = tuple((await call(session, "ListQueues", apb.ListQueuesRequest())).queues)
         view = conversation_view(read.conversation)
         escalation = escalation_view(read.escalation) if read.HasField("escalation") else None
         customer = {
@@ -234,7 +235,7 @@ def create_app(settings: ConsoleSettings, gateway: GatewayClient | None = None) 
                 read.cursor,
                 escalation["suggested_reply"] if escalation else "",
                 str(uuid.uuid4()),
-                settings.queues,
+                queues,
                 request.query_params.get("notice"),
             )
         )

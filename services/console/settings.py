@@ -1,7 +1,8 @@
 """The console's settings, read once from the environment in main() (see services/common/platform/settings.py).
 
 The console talks only to the gateway (never Kafka or the database): of the shared variables it
-reads only the log level, the metrics address, the instance id and the escalation queues.
+reads only the log level, the metrics address and the instance id. Which queues a tenant has, the
+gateway says (AgentService.ListQueues: the platform's and the tenant file's own).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ class ConsoleSettings:
     tenant_id: str
     secret: bytes = field(repr=False)
     cookie_secure: bool
-    queues: tuple[str, ...]
     service_level_s: int
     abandon_s: int
     wait_amber_s: int
@@ -87,9 +87,6 @@ class ConsoleSettings:
             raise ConfigError(
                 "CS_CONSOLE_SL_AMBER and CS_CONSOLE_SL_GREEN must be shares with 0 <= amber <= green <= 1"
             )
-        queues = tuple(env.list("CS_ESCALATION_QUEUES"))
-        if not queues:
-            raise ConfigError("CS_ESCALATION_QUEUES must name at least one queue")
         level = env.str("CS_LOG_LEVEL").upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"CS_LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
@@ -100,7 +97,6 @@ class ConsoleSettings:
             tenant_id=env.str("CS_CONSOLE_TENANT"),
             secret=secret.encode() if secret else secrets.token_bytes(32),
             cookie_secure=env.bool("CS_CONSOLE_COOKIE_SECURE"),
-            queues=queues,
             service_level_s=env.int("CS_CONSOLE_SERVICE_LEVEL_S"),
             abandon_s=env.int("CS_CONSOLE_ABANDON_S"),
             wait_amber_s=amber,

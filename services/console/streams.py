@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from services.common.proto.cs.v1 import agent_service_pb2 as apb
 from services.console.gateway import (
+    UNAVAILABLE,
     GatewayClient,
     bearer,
     conversation_view,
@@ -123,10 +124,24 @@ async def _drain(
 
 
 async def inbox(request: Request, session: Session, gw: GatewayClient, settings: ConsoleSettings) -> AsyncIterator[str]:
-    given = request.headers.get("last-event-id") or request.query_params.get("after")
-    cursors = decode_cursors(given, settings.queues)
-    out: asyncio.Queue = asyncio.Queue()
     meta = bearer(session.credential)
+    failures = 0
+    while True:  # the tenant's queues (the platform's and its own), from the gateway
+        try:
+            listed = await gw.agents.ListQueues(apb.ListQueuesRequest(), metadata=meta, timeout=10)
+            break
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                yield frame("expired", {})
+                return
+            yield frame("status", {"gateway": "down" if err.code() in UNAVAILABLE else "error"})
+            log.info("queue list unavailable; retrying", extra={"code": err.code().name})
+        await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+        failures += 1
+    queues = tuple(listed.queues)
+    given = request.headers.get("last-event-id") or request.query_params.get("after")
+    cursors = decode_cursors(given, queues)
+    out: asyncio.Queue = asyncio.Queue()
 
     def watch(queue: str):
         # What this task has handed on (not what the page has seen yet): a re-opened gateway stream
@@ -181,7 +196,7 @@ async def inbox(request: Request, session: Session, gw: GatewayClient, settings:
             await out.put(("bots", [conversation_view(c) for c in listed.conversations]))
             await asyncio.sleep(BOTS_EVERY_S)
 
-    tasks = [asyncio.create_task(_resilient(watch(q), out, f"queue {q}")) for q in settings.queues]
+    tasks = [asyncio.create_task(_resilient(watch(q), out, f"queue {q}")) for q in queues]
     tasks.append(asyncio.create_task(_resilient(bots, out, "bots")))
 
     def render(item) -> str:

@@ -409,6 +409,10 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         return pb.ListBotConversationsResponse(conversations=[conversation_proto(d) for d in docs])
 
     @unary
+    async def ListQueues(self, request: pb.ListQueuesRequest, context) -> pb.ListQueuesResponse:
+        principal = await self.gw.auth.authenticate(context, PEOPLE)
+        return pb.ListQueuesResponse(queues=await self.gw.tenant_queues.of(principal.tenant_id))
+
     async def GetWallboard(self, request: pb.GetWallboardRequest, context) -> pb.GetWallboardResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_SUPERVISOR)
         tenant = principal.tenant_id

@@ -3,14 +3,17 @@
 The steps, each of which can end the answer early:
 1. a prompt-injection attempt gets a refusal, and the LLM never sees the message, neither now nor in
    a later turn's history (guardrails.py);
-2. the tenant's knowledge is searched; when no passage is about the question, the conversation is
-   handed to a human (NO_KNOWLEDGE) instead of letting the model guess;
-3. the sentences that answer the question are selected from the relevant passages, preferring those
-   in the customer's language, with their conditions attached (selection.py). When they are in the
-   customer's language they are the answer (style "extract", the default): grounded by construction,
-   streamed at once, nothing to retract. Otherwise (or with style "phrase") the LLM puts them into the
-   customer's language, from a prompt that holds only those sentences, and its text is checked as in 5
-   before the customer sees any of it;
+2. the tenant's passages in the customer's language are ranked by the fitted scorer (ranking.py) and
+   the gate estimates whether the best one answers the question; below its threshold the conversation
+   is handed to a human (NO_KNOWLEDGE) instead of answering from a passage that probably does not. Above
+   it, that passage is the answer (style "extract", the default): the article's own words with their
+   conditions and exceptions, grounded by construction, streamed at once, nothing to retract;
+3. when the tenant has no passage in the customer's language (or the knowledge was ingested without the
+   ranking encoder), the knowledge is searched across languages, a question no passage is about is
+   handed over, and the sentences that answer are selected (selection.py, with their conditions
+   attached); the LLM puts them into the customer's language (or rewords them, style "phrase") from a
+   prompt that holds only those sentences, and its text is checked as in 5 before the customer sees any
+   of it;
 4. without knowledge (CS_GENERATOR_REQUIRE_KNOWLEDGE=false and nothing relevant) the prompt is built from
    the persona, profile and history, PII masked in every customer-written part, and the tokens stream as
    they are generated, citation markers held back;
@@ -37,8 +40,15 @@ from services.generator.checks import check_answer, fallback_reply, sentences
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt
 from services.generator.prompt import CustomerProfileView, Persona, PromptPassage, Turn, build_messages
+from services.generator.ranking import GATE, Ranked
 from services.generator.retrieval import Retriever, topic_of
-from services.generator.selection import Selection, SentenceSelector, covers_numbers, prefer_language
+from services.generator.selection import (
+    Selection,
+    SentenceSelector,
+    covers_numbers,
+    passage_answer,
+    prefer_language,
+)
 
 PROMPT_LEAK = "prompt_leak"
 STYLE_EXTRACT = "extract"  # the selected sentences are the answer; the LLM only translates
@@ -118,6 +128,11 @@ class Answerer:
             )
         masked = mask_question(q)
         started = time.perf_counter()
+        ranked = await self.retriever.rank(q.tenant_id, queries_of(masked), locales.resolve(q.language))
+        if ranked is not None:
+            answered = await self._answer_ranked(q, masked, ranked, on_token, stages, started)
+            if answered is not None:
+                return answered
         query, hits = await self._search(masked)  # those in the customer's language first
         relevant = self.retriever.relevant(hits)
         stages["retrieval"] = time.perf_counter() - started
@@ -145,6 +160,47 @@ class Answerer:
         result = AnswerResult(Outcome.ANSWER, "", hits=relevant, prompt=messages)
         await self._generate(messages, result, on_token)
         return await self._checked(q, result, labels, stages)
+
+    async def _answer_ranked(
+        self,
+        q: Question,
+        masked: Question,
+        ranked: Ranked,
+        on_token: TokenSink | None,
+        stages: dict[str, float],
+        started: float,
+    ) -> AnswerResult | None:
+        """The answer made of the best passage (ranking.py), or the handover when the gate doubts that it
+        answers the question. None when the knowledge is written for staff, not customers, or when
+        knowledge is optional and the gate doubts it: the caller then searches and selects sentences (or
+        lets the LLM answer without a passage), as before."""
+        view = ranked.view
+        if not view.for_customers:  # agent guidelines: their sentences, selected (the caller's path)
+            return None
+        hits = [
+            Hit(view.passages[j], float(ranked.features[j, 0]), float(ranked.scores[j]))
+            for j in ranked.order[: self.retriever.settings.k]
+        ]
+        stages["retrieval"] = time.perf_counter() - started
+        needed = GATE.threshold
+        if ranked.probability < needed:
+            if not self.require_knowledge:
+                return None
+            return no_knowledge(
+                f"no passage answers this with enough confidence (best score {ranked.probability:.2f}, "
+                f"needs {needed:.2f})",
+                hits,
+            )
+        passage = hits[0].passage
+        if passage.language == locales.resolve(q.language) and self.style == STYLE_EXTRACT:
+            selection = passage_answer(passage, ranked.probability)
+        else:  # to be translated or reworded: the sentences of the passage that answer, not all of it
+            rank_query = await self.retriever.rank_query(topic_of(masked.text))
+            selection = await asyncio.to_thread(self.selector.select, masked.text, hits[:1], rank_query)
+        stages["retrieval"] = time.perf_counter() - started
+        if selection is None:
+            return no_knowledge("the best passage has nothing a customer can be told (best score none)", hits)
+        return await self._answer_from(q, masked, selection, hits, on_token, stages)
 
     async def _search(self, q: Question) -> tuple[str, list[Hit]]:
         """The query and its best passages, those in the customer's language first (the other language's
@@ -253,6 +309,13 @@ class Answerer:
                 f"{grounding.support:.0%} of its statements supported)",
             )
         return replace(result, text=grounding.text, citations=grounding.citations)
+
+
+def queries_of(q: Question) -> list[str]:
+    """The question, and for a follow-up ("and for gold members?", "那金卡呢") also the question after
+    the customer's previous message: what the passages are scored with."""
+    earlier = [t.text for t in q.history if t.author == "customer"]
+    return [q.text, f"{earlier[-1]} {q.text}"] if earlier else [q.text]
 
 
 def no_knowledge(detail: str, hits: list[Hit]) -> AnswerResult:

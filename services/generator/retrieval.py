@@ -28,6 +28,7 @@ from services.common.knowledge.repo import KnowledgeRepo
 from services.common.ml.embeddings import RankingEncoder, SentenceEncoder
 from services.common.platform.pii import PLACEHOLDER_RE
 from services.generator.grounding import terms
+from services.generator.ranking import LanguageView, Query, Ranked, language_views, rank
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class _Cached:
     index: KnowledgeIndex
     checked_at: float
     words: WordIndex | None = None
+    views: dict[str, LanguageView] | None = None
 
 
 def topic_of(query: str) -> str:
@@ -159,6 +161,34 @@ class Retriever:
             )
         boosted.sort(key=lambda h: -(h.rank_score or 0.0))
         return boosted[:k]
+
+    async def rank(self, tenant_id: str, queries: list[str], language: str) -> Ranked | None:
+        """The tenant's passages in the customer's language ranked for a question by the fitted scorer
+        (ranking.py), with the gate's probability that the best one answers it; `queries`: the question,
+        and for a follow-up also the question with the message before it. None when the knowledge was
+        ingested without the ranking encoder, or has no passage in that language: the scorer and the gate
+        were fitted on questions and passages of one language, so `search` and the sentence selection
+        (with their own thresholds) answer those, through a translation."""
+        index = await self.index(tenant_id)
+        if not len(index) or not index.ranked or self.ranker is None or not queries:
+            return None
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached.index is index:
+            views = cached.views = cached.views or await asyncio.to_thread(language_views, index)
+        else:  # evicted or reloaded meanwhile: views of this index
+            views = await asyncio.to_thread(language_views, index)
+        view = views.get(language)
+        if view is None:  # fitted on passages in the question's language: the other path translates
+            return None
+        encoded = []
+        for query in queries:
+            topic = topic_of(query)
+            vector = await asyncio.to_thread(self.encoder.encode_one, topic)
+            rank_vector = await self.rank_query(topic)
+            if rank_vector is None:
+                return None
+            encoded.append(Query(frozenset(terms(topic)), vector, rank_vector))
+        return await asyncio.to_thread(rank, view, encoded)
 
     async def rank_query(self, query: str) -> np.ndarray | None:
         """The ranking encoder's vector of a query (the last few are remembered), None without one."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common import locales
+from services.common.knowledge.documents import clauses
 from services.common.knowledge.index import Hit, Passage
 from services.generator.checks import in_staff_voice, numbers_in
 from services.generator.grounding import UNIT_CLASSES, GroundingChecker, quantities, terms
@@ -107,6 +108,24 @@ def answers_customer(unit: str) -> bool:
     (agent guidelines describe the situation before the policy)."""
     stripped = unit.strip()
     return not stripped.endswith(("?", "？")) and not in_staff_voice(stripped)
+
+
+def passage_answer(passage: Passage, score: float) -> Selection | None:
+    """A whole passage as the answer: its sentences that can be told to a customer (not the title, no
+    questions, no staff talk), in its order; None when it has none. ranking.py says why a passage."""
+    units = [u for u in clauses("", passage.text) if answers_customer(u)]
+    if not units:
+        return None
+    all_of_it = len(units) == len([u for u in clauses("", passage.text)])
+    return Selection(passage, (_list_lines(passage.text),) if all_of_it else tuple(units), score)
+
+
+_INLINE_ITEM_RE = re.compile(r"(?<=[:;.：；。])[ \t]+(?=[-*•][ \t])")
+
+
+def _list_lines(text: str) -> str:
+    """A list that ingestion ran into one line ("Times: - cards: 5 days; - PayPal: 3 days") on lines again."""
+    return _INLINE_ITEM_RE.sub("\n", text)
 
 
 def prefer_language(hits: Sequence[Hit], language: str) -> list[Hit]:

@@ -195,8 +195,9 @@ class Generator:
 
     async def fail_safe(self, event: ev.MessageEnriched, reason: str, detail: str) -> None:
         """A message that cannot be answered (the answer path failed on it for good) goes to a person:
-        the escalation and the handover notice any escalation gets, in the default queue at HIGH
-        priority, unless it already has its reply or a person already owns the conversation."""
+        the escalation and the handover notice any escalation gets, in the default queue (the tenant
+        file's, else the platform's) at HIGH priority, unless it already has its reply or a person
+        already owns the conversation."""
         m = event.message
         repos = self.d.repos
         reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
@@ -210,9 +211,14 @@ class Generator:
         resuming = conversation["state"] == STATE_QUEUED and conversation.get("queued_by") == m.message_id
         if conversation["state"] != STATE_BOT and not resuming:
             return  # a person owns the conversation and gets the message
+        try:  # the tenant's own default queue when its tenant file names one
+            queue = (await self.policy_for(m.tenant_id)).config.default_queue
+        except Exception:  # its rules cannot be read (that may be what failed): the platform's default
+            log.exception("reading a tenant's routing for a fail-safe handover failed", extra={"tenant": m.tenant_id})
+            queue = self.d.policy.config.default_queue
         decision = Decision(
             Action.ESCALATE,
-            self.d.policy.config.default_queue,
+            queue,
             Priority.HIGH,
             (Reason(ReasonCode.PROCESSING_ERROR, mask_pii(f"{reason}: {detail}")[:300]),),
         )

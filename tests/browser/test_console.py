@@ -321,3 +321,43 @@ def test_a_transfer_with_a_note_moves_the_conversation_to_the_other_queue(world:
     expect(moved.locator(".reasons")).to_contain_text("transfer")
     expect(page.locator(f'.queues [data-cards="general"] .card[data-cid="{cid}"]')).to_have_count(0)
     context.close()
+
+
+def test_a_queue_of_the_tenants_own_is_an_inbox_column_and_a_transfer_target(world: World, browser):
+    """Queues come from the gateway (AgentService.ListQueues), so one that the tenant file declares shows."""
+    import time
+
+    from pymongo import MongoClient
+
+    settings = MongoClient(world.stack.mongo_uri)[world.stack.database]["tenant_settings"]
+    rules = {"version": 1, "queues": [{"name": "warranty", "hours": None}]}
+    settings.update_one(
+        {"_id": world.tenant},
+        {"$set": {"understanding": {"version": 1, "model_version": "", "labels": [], "rules": rules}}},
+        upsert=True,
+    )
+    try:
+        credential = sign_in_grpc(world, "alice")
+        deadline = time.monotonic() + 60  # the gateway reads tenants' rules again after CS_TENANT_RELOAD_S
+        while (
+            "warranty"
+            not in agents(world)
+            .ListQueues(apb.ListQueuesRequest(), metadata=(("authorization", f"Bearer {credential}"),), timeout=10)
+            .queues
+        ):
+            assert time.monotonic() < deadline, "the gateway never listed the tenant's own queue"
+            time.sleep(1)
+        context, page = sign_in(browser, world, "alice")
+        expect(page.locator('.queues [data-cards="warranty"]')).to_have_count(1)
+        expect(page.locator('.queues [data-cards="billing"]')).to_have_count(1)
+        world.shot(page, "inbox-tenant-queue")
+        cid = world.send("my tent pole snapped after a month")
+        world.escalate(cid, "general", summary="broken tent pole")
+        page.goto(f"{world.url}/c/{cid}")
+        page.click("#claim")
+        expect(page.locator("#transfer-form select")).to_be_visible(timeout=MS)
+        options = page.locator("#transfer-form select option").all_inner_texts()
+        assert "warranty" in options and "billing" in options, options
+        context.close()
+    finally:
+        settings.update_one({"_id": world.tenant}, {"$unset": {"understanding": ""}})

@@ -188,3 +188,17 @@ async def escalate_as_generator(stack: Stack, tenant: str, conversation_id: str,
         return escalation.escalation_id
     finally:
         await mongo.close()
+
+
+def tenant_served(tenant: str, queues: list[str]) -> dict:
+    """A tenant_settings document as `cs tenants apply` leaves it (tenant_models.TenantModelRepo.activate),
+    with these queues of the tenant's own and no other rule: for tests of what the gateway does with it."""
+    return {
+        "_id": tenant,
+        "understanding": {
+            "version": 1,
+            "model_version": f"intent-tenant-{tenant}-v1",
+            "labels": [],
+            "rules": {"version": 1, "queues": [{"name": q, "hours": None} for q in queues]},
+        },
+    }

@@ -309,3 +309,26 @@ async def test_an_unlabelled_message_is_never_checked_against_another_tenants_ow
         await correct(channel, keys["acme_agent"], ack, intent="promo_code")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"the newest announced intent model, {builtin}, which knows" in err.value.details()
+
+
+async def test_an_unlabelled_message_of_a_tenant_with_its_own_model_is_checked_against_that_model(channel, keys, db):
+    """The tenant's own intent model (cs tenants apply) labels its messages: a message without a known
+    version is checked against it, so its own labels are accepted and built-in ones it lacks refused."""
+    own = model_version_name("acme", 7)
+    await ModelVersionRepo(db).announce("intent", own, ["promo_code", "warranty_claim", "out_of_scope"])
+    settings = db["tenant_settings"]
+    await settings.update_one(
+        {"_id": "acme"},
+        {"$set": {"understanding": {"version": 7, "model_version": own, "labels": ["promo_code", "warranty_claim"]}}},
+        upsert=True,
+    )
+    try:
+        ack = await customer_message(channel, keys, db, "my code SAVE10 says invalid", model_version="")
+        accepted = await correct(channel, keys["acme_agent"], ack, intent="promo_code")
+        assert accepted.correction.intent == "promo_code"
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await correct(channel, keys["acme_agent"], ack, intent="recover_password")
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert own in err.value.details() and "promo_code" in err.value.details(), err.value.details()
+    finally:
+        await settings.update_one({"_id": "acme"}, {"$unset": {"understanding": ""}})

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 
 from services.common.platform.kafka import ensure_topics
 from services.common.platform.topics import queue_topic
-from tests.integration.conftest import start_gateway
+from tests.integration.conftest import start_gateway, tenant_served
 
 
 def test_a_gateway_starts_without_a_tenant_queues_topic_and_reads_it_once_it_exists(stack, tmp_path) -> None:
@@ -24,17 +24,7 @@ def test_a_gateway_starts_without_a_tenant_queues_topic_and_reads_it_once_it_exi
     queue = "ghosts"
     topic = queue_topic(stack.prefix, tenant, queue, tuple(stack.queues.split(",")))
     settings = MongoClient(stack.mongo_uri)[stack.database]["tenant_settings"]
-    settings.insert_one(
-        {
-            "_id": tenant,
-            "understanding": {
-                "version": 1,
-                "model_version": f"intent-tenant-{tenant}-v1",
-                "labels": [],
-                "rules": {"version": 1, "queues": [{"name": queue, "hours": None}]},
-            },
-        }
-    )
+    settings.insert_one(tenant_served(tenant, [queue]))
     try:
         gateway = start_gateway(stack, tmp_path, CS_TENANT_RELOAD_S="1")  # SERVING, or it raises
         try:

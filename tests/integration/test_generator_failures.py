@@ -16,20 +16,23 @@ from aiokafka import AIOKafkaConsumer
 
 from services.common import locales
 from services.common.platform.ids import derived_id
-from services.common.platform.kafka import EventPublisher, start_producer
+from services.common.platform.kafka import EventPublisher, ensure_topics, start_producer
 from services.common.platform.settings import CommonSettings, Env
-from services.common.platform.topics import DEAD_LETTER, ENRICHED, ESCALATIONS, escalation_topic
+from services.common.platform.tenant_file import TenantQueue, TenantRules
+from services.common.platform.topics import DEAD_LETTER, ENRICHED, ESCALATIONS, escalation_topic, queue_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
+from services.common.storage.tenant_models import TenantRulesCache
 from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.loop import EventLoop, WorkerSpec
 from services.common.worker.runtime import WorkerContext
 from services.generator.answering import AnswerResult, Outcome
 from services.generator.policy import RoutingPolicy
 from services.generator.pusher import ReplyPusher
+from services.generator.tenant_routing import TenantRouting
 from services.generator.worker import Generator, GeneratorDeps
 
 TENANT = "acme"
@@ -56,8 +59,10 @@ async def worker(stack):
     publisher = EventPublisher(producer, stack.prefix, "generator")
     repos = Repositories.of(db)
     ctx = WorkerContext(settings, publisher, db)
+    policy = RoutingPolicy()
+    routing = TenantRouting(policy, TenantRulesCache(db, 0.5))  # tenants without a file: the platform policy
     generator = Generator(
-        GeneratorDeps(ctx, repos, CrashingAnswerer(), RoutingPolicy(), ReplyPusher(), TenantSettingsRepo(db))
+        GeneratorDeps(ctx, repos, CrashingAnswerer(), policy, ReplyPusher(), TenantSettingsRepo(db), routing)
     )
     loop = EventLoop(
         WorkerSpec("generator", ENRICHED),
@@ -68,7 +73,7 @@ async def worker(stack):
         initial_backoff_s=0.01,
     )
     try:
-        yield loop, repos
+        yield loop, repos, db
     finally:
         await producer.stop()
         await mongo.close()
@@ -105,7 +110,7 @@ async def read_topic(stack, topic: str, wanted, timeout: float = 30) -> list:
 
 
 async def test_a_message_the_llm_fails_on_is_handed_to_a_person_and_the_next_one_is_answered(stack, worker):
-    loop, repos = worker
+    loop, repos, _ = worker
     broken, fine = f"gf-{uuid.uuid4().hex[:10]}", f"gf-{uuid.uuid4().hex[:10]}"
     failing = enriched(broken, "Where is my order? It says crash on the tracking page.")
     outcome = await loop.process(ENRICHED.encode(failing), broken.encode(), 0, 1)
@@ -137,7 +142,7 @@ async def test_a_message_the_llm_fails_on_is_handed_to_a_person_and_the_next_one
 
 
 async def test_a_message_already_owned_by_a_person_gets_no_second_handover(stack, worker):
-    loop, repos = worker
+    loop, repos, _ = worker
     cid = f"gf-{uuid.uuid4().hex[:10]}"
     first = enriched(cid, "crash please")
     assert await loop.process(ENRICHED.encode(first), cid.encode(), 0, 1) == "dead_letter"
@@ -148,7 +153,7 @@ async def test_a_message_already_owned_by_a_person_gets_no_second_handover(stack
 
 
 async def test_a_compliment_is_acknowledged_and_a_negated_human_request_answered_not_queued(stack, worker):
-    loop, repos = worker
+    loop, repos, _ = worker
     thanks_cid, negated_cid = f"gf-{uuid.uuid4().hex[:10]}", f"gf-{uuid.uuid4().hex[:10]}"
     thanks = enriched(thanks_cid, "thanks, great help")
     thanks.understanding.intent.label, thanks.understanding.intent.confidence = "complaint", 0.7
@@ -164,3 +169,21 @@ async def test_a_compliment_is_acknowledged_and_a_negated_human_request_answered
     assert answer["reply_kind"] == conv.ReplyKind.Name(conv.REPLY_KIND_ANSWER)
     assert answer["text"] == "Your order ships within two days."
     assert (await repos.conversations.get(TENANT, negated_cid))["state"] == STATE_BOT
+
+
+async def test_a_failed_message_of_a_tenant_with_its_own_queues_goes_to_the_tenant_files_default_queue(stack, worker):
+    loop, repos, db = worker
+    tenant, cid = f"care-{uuid.uuid4().hex[:6]}", f"gf-{uuid.uuid4().hex[:10]}"
+    rules = TenantRules(1, (TenantQueue("care-desk"),), {}, (), "care-desk")
+    await db["tenant_settings"].update_one(
+        {"_id": tenant}, {"$set": {"understanding": {"version": 1, "rules": rules.to_doc()}}}, upsert=True
+    )
+    topic = queue_topic(stack.prefix, tenant, "care-desk", stack.queues.split(","))
+    ensure_topics(stack.kafka, [topic], partitions=1)
+    failing = enriched(cid, "crash on checkout")
+    failing.message.tenant_id = tenant
+    assert await loop.process(ENRICHED.encode(failing), cid.encode(), 0, 1) == "dead_letter"
+    conversation = await repos.conversations.get(tenant, cid)
+    assert conversation["state"] == STATE_QUEUED and conversation["queue"] == "care-desk"
+    raised = await read_topic(stack, topic, lambda r: ESCALATIONS.decode(r.value).conversation_id == cid)
+    assert [r.code for r in ESCALATIONS.decode(raised[0].value).reasons] == [conv.REASON_CODE_PROCESSING_ERROR]

@@ -588,3 +588,32 @@ def test_a_compliment_is_acknowledged_not_queued(text: str, intent: str) -> None
 )
 def test_thanks_with_a_question_a_grievance_or_a_request_is_not_only_thanks(text: str, anger: float) -> None:
     assert POLICY.decide(ask(text, "track_refund", 0.8, anger=anger)).action != Action.ACKNOWLEDGE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there's no point anymore, everyone would be better off without me",
+        "I can't go on like this, I just want to disappear forever",
+        "I'll find out when he finishes and wait for him outside, then we'll see",
+        "活着还有什么意思，我想一了百了",
+        "你们那个快递员给我等着瞧，我会收拾他的",
+    ],
+)
+def test_hopelessness_and_threats_without_the_explicit_words_are_urgent(text: str) -> None:
+    decision = RoutingPolicy().decide(PolicyInput(text=text))
+    assert decision.action == Action.ESCALATE and not decision.answer_first
+    assert decision.priority == Priority.URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I won't be around to sign for the parcel on Friday",
+        "I've been waiting for him all day, the courier never came",
+        "what's the point of paying for express if it arrives late?",
+        "帮我把他的订单弄好",
+    ],
+)
+def test_look_alikes_of_the_implicit_cues_are_not_safety_escalations(text: str) -> None:
+    assert ReasonCode.SAFETY not in RoutingPolicy().decide(PolicyInput(text=text)).codes

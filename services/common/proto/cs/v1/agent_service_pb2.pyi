@@ -24,6 +24,16 @@ REMOVAL_REASON_CLAIMED: RemovalReason
 REMOVAL_REASON_TRANSFERRED: RemovalReason
 REMOVAL_REASON_RESOLVED: RemovalReason
 
+class ListQueuesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListQueuesResponse(_message.Message):
+    __slots__ = ("queues",)
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    queues: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, queues: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class TakeOverConversationRequest(_message.Message):
     __slots__ = ("conversation_id",)
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -92,6 +92,11 @@ class AgentServiceStub:
                 request_serializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.SerializeToString,
                 response_deserializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.FromString,
                 _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/cs.v1.AgentService/ListQueues',
+                request_serializer=cs_dot_v1_dot_agent__service__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=cs_dot_v1_dot_agent__service__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -182,6 +187,15 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQueues(self, request, context):
+        """The caller's tenant's escalation queues: the platform's, then those its tenant file declares (a
+        queue added by `cs tenants apply` appears within seconds, no restart). What an inbox shows and
+        where a conversation can be transferred.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +253,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.GetWallboard,
                     request_deserializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.FromString,
                     response_serializer=cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=cs_dot_v1_dot_agent__service__pb2.ListQueuesRequest.FromString,
+                    response_serializer=cs_dot_v1_dot_agent__service__pb2.ListQueuesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -541,6 +560,33 @@ class AgentService:
             '/cs.v1.AgentService/GetWallboard',
             cs_dot_v1_dot_agent__service__pb2.GetWallboardRequest.SerializeToString,
             cs_dot_v1_dot_agent__service__pb2.GetWallboardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cs.v1.AgentService/ListQueues',
+            cs_dot_v1_dot_agent__service__pb2.ListQueuesRequest.SerializeToString,
+            cs_dot_v1_dot_agent__service__pb2.ListQueuesResponse.FromString,
             options,
             channel_credentials,
             insecure,
