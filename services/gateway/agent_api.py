@@ -413,6 +413,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         return pb.ListQueuesResponse(queues=await self.gw.tenant_queues.of(principal.tenant_id))
 
+    @unary
     async def GetWallboard(self, request: pb.GetWallboardRequest, context) -> pb.GetWallboardResponse:
         principal = await self.gw.auth.authenticate(context, ROLE_SUPERVISOR)
         tenant = principal.tenant_id
