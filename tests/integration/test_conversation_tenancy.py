@@ -235,7 +235,7 @@ def enriched(tenant: str, conversation_id: str, message_id: str, text: str, inte
 async def test_the_generator_serves_two_tenants_conversations_with_one_id_apart(stack, worker):  # noqa: F811
     """A's customer asks for a person, B's asks a question, on the same conversation id: A's
     conversation is queued and gets the handover, B's stays with the bot and gets answers."""
-    loop, repos = worker
+    loop, repos, _ = worker
     run = uuid.uuid4().hex[:8]
     a, b, cid = f"gen-a-{run}", f"gen-b-{run}", f"shared-{run}"
     events = [
