@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import random
 import socket
 import subprocess
 import sys
@@ -26,10 +27,33 @@ _EXIT_STATUS = pytest.StashKey[int]()
 QUEUES = "general,billing,orders,accounts,complaints,technical,vip"
 
 
+_HANDED_OUT: set[int] = set()
+# Below Linux's ephemeral range (32768-60999): a port picked there could be taken by an outgoing
+# connection (a Kafka client's) before the service binds it, and bind(0) hands the same port out again
+# once the probe closed it (the CI rehearsal saw a worker's health port equal the gateway's metrics port).
+_PORTS = range(20000, 32000)
+_STACK_PORTS = {9092, 9093, 27017, 19092, 19093, 29092, 29093, 37017, 47017}
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same twice in this test run, never a stack's."""
+    reserved = _STACK_PORTS | {
+        int(os.environ[name])
+        for name in ("CS_KAFKA_PORT", "CS_KAFKA_CONTROLLER_PORT", "CS_FERRETDB_PORT")
+        if name in os.environ
+    }
+    for _ in range(1000):
+        port = random.choice(_PORTS)
+        if port in _HANDED_OUT or port in reserved:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free loopback port found in 20000-31999")
 
 
 @dataclass
