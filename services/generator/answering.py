@@ -171,12 +171,10 @@ class Answerer:
         started: float,
     ) -> AnswerResult | None:
         """The answer made of the best passage (ranking.py), or the handover when the gate doubts that it
-        answers the question. None when the knowledge is written for staff, not customers, or when
-        knowledge is optional and the gate doubts it: the caller then searches and selects sentences (or
-        lets the LLM answer without a passage), as before."""
+        answers the question. None when knowledge is optional and the gate doubts it: the caller then
+        lets the LLM answer without a passage, as before (Retriever.rank leaves knowledge written for
+        staff to the sentence selection)."""
         view = ranked.view
-        if not view.for_customers:  # agent guidelines: their sentences, selected (the caller's path)
-            return None
         hits = [
             Hit(view.passages[j], float(ranked.features[j, 0]), float(ranked.scores[j]))
             for j in ranked.order[: self.retriever.settings.k]

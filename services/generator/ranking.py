@@ -139,9 +139,17 @@ class LanguageView:
         self.has_title = np.zeros(n, dtype=bool)
         sentence_rows: list[np.ndarray] = []
         rank_sentence_rows: list[np.ndarray] = []
+        # Each passage's clause rows are one contiguous block (KnowledgeIndex.from_records stacks them in
+        # passage order): found by binary search, not by a mask over every clause of the index per passage.
+        bounds = np.searchsorted(
+            index.clause_owner, [np.arange(len(index.passages)), np.arange(1, len(index.passages) + 1)]
+        )
+        rank_bounds = np.searchsorted(
+            index.rank_clause_owner, [np.arange(len(index.passages)), np.arange(1, len(index.passages) + 1)]
+        )
         for j, i in enumerate(positions):
-            own = index.clause_vectors[index.clause_owner == i]
-            rank_own = index.rank_clause_vectors[index.rank_clause_owner == i]
+            own = index.clause_vectors[bounds[0][i] : bounds[1][i]]
+            rank_own = index.rank_clause_vectors[rank_bounds[0][i] : rank_bounds[1][i]]
             skip = 1 if index.passages[i].title and len(own) > 1 else 0  # clauses(title, text) starts with the title
             if index.passages[i].title and len(own):
                 self.title_vectors[j] = own[0]

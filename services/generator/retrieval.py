@@ -166,9 +166,10 @@ class Retriever:
         """The tenant's passages in the customer's language ranked for a question by the fitted scorer
         (ranking.py), with the gate's probability that the best one answers it; `queries`: the question,
         and for a follow-up also the question with the message before it. None when the knowledge was
-        ingested without the ranking encoder, or has no passage in that language: the scorer and the gate
-        were fitted on questions and passages of one language, so `search` and the sentence selection
-        (with their own thresholds) answer those, through a translation."""
+        ingested without the ranking encoder, or has no passage in that language (the scorer and the gate
+        were fitted on questions and passages of one language, so `search` and the sentence selection,
+        with their own thresholds, answer those, through a translation), or is written for staff
+        (LanguageView.for_customers), checked before the question is encoded."""
         index = await self.index(tenant_id)
         if not len(index) or not index.ranked or self.ranker is None or not queries:
             return None
@@ -178,8 +179,8 @@ class Retriever:
         else:  # evicted or reloaded meanwhile: views of this index
             views = await asyncio.to_thread(language_views, index)
         view = views.get(language)
-        if view is None:  # fitted on passages in the question's language: the other path translates
-            return None
+        if view is None or not view.for_customers:  # no passage in the language: the other path translates;
+            return None  # agent guidelines: not an answer as they stand, their sentences are selected
         encoded = []
         for query in queries:
             topic = topic_of(query)

@@ -113,11 +113,11 @@ def answers_customer(unit: str) -> bool:
 def passage_answer(passage: Passage, score: float) -> Selection | None:
     """A whole passage as the answer: its sentences that can be told to a customer (not the title, no
     questions, no staff talk), in its order; None when it has none. ranking.py says why a passage."""
-    units = [u for u in clauses("", passage.text) if answers_customer(u)]
+    every = clauses("", passage.text)
+    units = [u for u in every if answers_customer(u)]
     if not units:
         return None
-    all_of_it = len(units) == len([u for u in clauses("", passage.text)])
-    return Selection(passage, (_list_lines(passage.text),) if all_of_it else tuple(units), score)
+    return Selection(passage, (_list_lines(passage.text),) if len(units) == len(every) else tuple(units), score)
 
 
 _INLINE_ITEM_RE = re.compile(r"(?<=[:;.：；。])[ \t]+(?=[-*•][ \t])")
