@@ -29,7 +29,10 @@ polite frame dropped, sometimes telegraphic, a few typos; weight `informal_weigh
 copies of the dev split are a calibration group of their own, so the out-of-scope threshold and
 temperature are fitted on informal in-domain messages too. On the informal test set
 (bench/data/informal, never trained on) English went from 67.7 % to 90.9 % right (wrongly out of
-scope 23.5 % -> 3.6 %), Chinese 93.8 % -> 93.8 %; CLINC oos_test recall 98.2 % -> 96.4 %.
+scope 23.5 % -> 3.6 %), Chinese 93.8 % -> 93.8 %; CLINC oos_test recall 98.2 % -> 96.4 %. 260 more
+hand-written informal English examples (10 per intent, near-duplicates of any evaluation text removed)
+took the uncontaminated informal_heldout2 set's English from 86.9 % to 95.6 % (Chinese 97.0 % both),
+CLINC oos_test recall 96.4 % -> 95.6 % (README "Informal messages").
 
 Temperature and out-of-scope threshold are fitted on data the head never trained on: the bitext
 dev split, out-of-fold predictions for the hand-written examples (each fold's head trained
