@@ -40,7 +40,7 @@ from services.generator.checks import check_answer, fallback_reply, sentences
 from services.generator.grounding import GroundingChecker, remove_markers, strip_markers
 from services.generator.guardrails import find_injection, injection_refusal, leaks_prompt
 from services.generator.prompt import CustomerProfileView, Persona, PromptPassage, Turn, build_messages
-from services.generator.ranking import GATE, Ranked
+from services.generator.ranking import FOLLOW_UP_RANK, GATE, Ranked
 from services.generator.retrieval import Retriever, topic_of
 from services.generator.selection import (
     Selection,
@@ -204,19 +204,20 @@ class Answerer:
         """The query and its best passages, those in the customer's language first (the other language's
         versions of the same articles would otherwise fill the k places). A follow-up ("and for gold
         members?", "那金卡呢") is searched together with the customer's previous message when that finds
-        closer passages than the message alone."""
+        closer passages than the message alone, and its best passage is among the message's own
+        FOLLOW_UP_RANK best (else the message is a new question, as in ranking.py)."""
         k = self.retriever.settings.k
         language = locales.resolve(q.language)
-        candidates = [q.text]
+        alone = prefer_language(await self.retriever.search(q.tenant_id, q.text, 2 * k, language), language)[:k]
         earlier = [t.text for t in q.history if t.author == "customer"]
-        if earlier:
-            candidates.append(f"{earlier[-1]} {q.text}")
-        best: tuple[str, list[Hit]] = (q.text, [])
-        for query in candidates:
-            hits = prefer_language(await self.retriever.search(q.tenant_id, query, 2 * k, language), language)[:k]
-            if hits and (not best[1] or hits[0].score > best[1][0].score):
-                best = (query, hits)
-        return best
+        if not earlier:
+            return q.text, alone
+        query = f"{earlier[-1]} {q.text}"
+        hits = prefer_language(await self.retriever.search(q.tenant_id, query, 2 * k, language), language)[:k]
+        own = [h.passage.chunk_id for h in alone[:FOLLOW_UP_RANK]]
+        if hits and (not alone or (hits[0].score > alone[0].score and hits[0].passage.chunk_id in own)):
+            return query, hits
+        return q.text, alone
 
     async def _answer_from(
         self,

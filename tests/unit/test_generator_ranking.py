@@ -1,6 +1,6 @@
 """The fitted passage scorer and answer gate (services/generator/ranking.py) with the real encoders: the
 passage that answers comes first, an off-topic question is not answered, a follow-up is scored with the
-message before it, and a passage answer is the passage minus what a customer must not be told."""
+message before it but a new question in the same conversation is not, and a passage answer is the passage minus what a customer must not be told."""
 
 from __future__ import annotations
 
@@ -121,6 +121,22 @@ def test_a_follow_up_is_scored_with_the_message_before_it(views) -> None:
     assert np.all(both >= view.features(alone)) and np.all(both >= view.features(together))
     ranked = rank(view, [alone, together])
     assert ranked is not None and ranked.view.passages[ranked.best].chunk_id == "kb/returns#1"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "question", "expected"),
+    [
+        ("how much does return shipping cost?", "how much is next day delivery", "kb/shipping#0"),
+        ("how much is next day delivery", "forgot my password what do i do", "kb/password#0"),
+        ("forgot my password what do i do", "how many days do i have to send stuff back?", "kb/returns#0"),
+    ],
+)
+def test_a_new_question_in_a_conversation_is_not_answered_from_the_previous_topic(
+    views, earlier: str, question: str, expected: str
+) -> None:
+    view = views["en"]
+    ranked = rank(view, [query(question), query(f"{earlier} {question}")])
+    assert ranked is not None and ranked.view.passages[ranked.best].chunk_id == expected
 
 
 def test_every_passage_is_in_the_view_over_all_languages(views) -> None:

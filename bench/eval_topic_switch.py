@@ -1,0 +1,113 @@
+"""A new question in an ongoing conversation: is it answered from its own passages, or the previous topic's?
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/eval_topic_switch.py [--seed 7]
+
+Needs the local stack's database (CS_MONGO_URI, default mongodb://127.0.0.1:27017/); ingests
+bench/data/helpcentre/kb into a scratch database (dropped afterwards). Two kinds of conversation:
+- switch: every answerable help-centre question without a history, preceded by another such question of
+  the same language about a different article (drawn with --seed): a customer asking a second, unrelated
+  question;
+- follow-up: the set's own questions that depend on the message before them ("and gold?").
+For each, the passages in the customer's language are ranked three ways, and the best one is sent when
+the answer gate (ranking.GATE) lets it: the message alone; pooled with the previous message, each signal
+the larger of the two (what the generator did before 2026-12-03); and the generator's rule today
+(`Retriever.rank`, ranking.LanguageView.question_features). An answer is judged by bench/answer_judge.py
+(every required fact, no contradiction) against the question's own case. Prints correct / wrong /
+handover per kind and split; FOLLOW_UP_RANK was chosen on the tune split, test is only reported.
+About 4 minutes on an idle machine, most of it embedding the knowledge (12 with the 2 cores busy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import random
+import sys
+import uuid
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+from answer_judge import Reply, judge  # noqa: E402
+from eval_helpcentre import DATA, load_cases  # noqa: E402
+
+from services.common.knowledge.documents import load_source  # noqa: E402
+from services.common.knowledge.ingest import ingest_documents  # noqa: E402
+from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
+from services.common.ml.embeddings import shared_encoder, shared_ranker  # noqa: E402
+from services.common.storage.mongo import connect  # noqa: E402
+from services.generator.ranking import GATE, SCORER, gate_inputs  # noqa: E402
+from services.generator.retrieval import Retriever  # noqa: E402
+from services.generator.selection import passage_answer  # noqa: E402
+
+TENANT = "switch"
+WAYS = ("alone", "pooled (before)", "rule (today)")
+
+
+def outcome(case: dict, view, scores: np.ndarray) -> str:
+    best = int(np.argmax(scores))
+    if GATE.probability(gate_inputs(scores, best, case["language"] == "zh")) < GATE.threshold:
+        return "handover"
+    selection = passage_answer(view.passages[best], 1.0)
+    return "correct" if selection is not None and judge(case, Reply("answer", selection.text)).ok else "wrong"
+
+
+async def evaluate(seed: int) -> dict:
+    database = f"topic_switch_{uuid.uuid4().hex[:8]}"
+    client, db = await connect(os.environ.get("CS_MONGO_URI", "mongodb://127.0.0.1:27017/"), database, 30)
+    try:
+        encoder = shared_encoder()
+        documents = [d for path in sorted((DATA / "kb").rglob("*.json")) for d in load_source(path)]
+        print(await ingest_documents(db, encoder, TENANT, documents, shared_ranker()), flush=True)
+        retriever = Retriever(KnowledgeRepo(db), encoder, ranker=shared_ranker())
+        cases = [c for c in load_cases("all", "all") if c["kind"] == "answerable"]
+        standalone = [c for c in cases if not c.get("history")]
+        rng = random.Random(seed)
+        conversations = [(c, c["history"][-1], "follow-up") for c in cases if c.get("history")]
+        for c in standalone:
+            others = [o for o in standalone if o["language"] == c["language"] and o["articles"] != c["articles"]]
+            conversations.append((c, rng.choice(others)["question"], "switch"))
+        counts: dict = {}
+        for case, earlier, kind in conversations:
+            question, language = case["question"], case["language"]
+            alone = await retriever.rank(TENANT, [question], language)
+            together = await retriever.rank(TENANT, [f"{earlier} {question}"], language)
+            today = await retriever.rank(TENANT, [question, f"{earlier} {question}"], language)
+            if alone is None or together is None or today is None:
+                raise SystemExit("the knowledge was not ranked: is the ranking encoder installed?")
+            pooled = np.maximum(alone.features, together.features)
+            ways = (SCORER.scores(alone.features), SCORER.scores(pooled), today.scores)
+            for way, scores in zip(WAYS, ways):
+                key = (kind, case["split"], way)
+                row = counts.setdefault(key, {"correct": 0, "wrong": 0, "handover": 0})
+                row[outcome(case, alone.view, scores)] += 1
+        return counts
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=7, help="draws the previous question of each switch")
+    args = parser.parse_args()
+    counts = asyncio.run(evaluate(args.seed))
+    print(
+        f"\n{'kind':<10} {'split':<5} {'ranked by':<16} {'n':>4} {'correct':>8} {'wrong':>6} {'handover':>9}  wrong/sent"
+    )
+    for (kind, split, way), row in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], WAYS.index(kv[0][2]))):
+        n, sent = sum(row.values()), row["correct"] + row["wrong"]
+        print(
+            f"{kind:<10} {split:<5} {way:<16} {n:>4} {row['correct']:>8} {row['wrong']:>6} {row['handover']:>9}"
+            f"  {row['wrong'] / max(sent, 1):.0%}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
