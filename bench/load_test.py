@@ -17,7 +17,12 @@ them (bench/pipeline_stack.py) with a small CS_GENERATOR_MAX_NEW_TOKENS, so the 
 everything; with --target and --key it drives a stack that is already running (service processes are
 then found by their command lines).
 
+With --engine-replay, after the steps (the services stopped) it sends each step's prompts, as the
+generator gave them to the LLM, straight through the batched engine at the step's concurrency
+(bench/engine_replay.py), and prints replies/s of the pipeline beside the engine's and their ratio.
+
     .venv/bin/python bench/load_test.py [--steps 1,2,4,8,16] [--duration 45] [--think 1] [--max-new-tokens 8]
+                                        [--engine-replay]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from engine_replay import Replay, load_engine, log_size, recorded_prompts, replay
 from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
     QUESTIONS,
     ROOT,
@@ -71,6 +77,7 @@ class StepResult:
     cpu: dict[str, float] = field(default_factory=dict)  # process -> mean % of one core
     machine_cpu: float = 0.0  # % of all cores
     window_end: float = 0.0
+    prompt_log: tuple[int, int] | None = None  # where this step's prompts are in the generator's log
 
     def in_window(self) -> list[Sample]:
         return [s for s in self.samples if s.finished_at <= self.window_end]
@@ -182,8 +189,11 @@ async def sample_cpu(pids: dict[str, int], step: StepResult, stop: asyncio.Event
     step.machine_cpu = 100.0 * (busy1 - busy0) / max(1, total1 - total0)
 
 
-async def run_step(target: str, key: str, n: int, args: argparse.Namespace, pids: dict[str, int]) -> StepResult:
+async def run_step(
+    target: str, key: str, n: int, args: argparse.Namespace, pids: dict[str, int], prompt_log: Path | None
+) -> StepResult:
     step = StepResult(n, args.duration)
+    log_start = log_size(prompt_log) if prompt_log else 0
     async with grpc.aio.insecure_channel(target) as channel:
         stub = cgrpc.CustomerServiceStub(channel)
         stop = asyncio.Event()
@@ -195,6 +205,8 @@ async def run_step(target: str, key: str, n: int, args: argparse.Namespace, pids
         stop.set()  # CPU over the window only; the drain below is not load
         await sampler
         await asyncio.gather(*customers)
+    if prompt_log:  # every message of the step has its reply (or timed out): its prompts are all logged
+        step.prompt_log = (log_start, log_size(prompt_log))
     return step
 
 
@@ -311,14 +323,17 @@ def running_service_pids() -> dict[str, int]:
     return out
 
 
-async def sweep(target: str, key: str, pids: dict[str, int], args: argparse.Namespace) -> list[StepResult]:
-    """All steps in one event loop (grpc.aio stays bound to the loop it first ran in)."""
+async def sweep(
+    target: str, key: str, pids: dict[str, int], args: argparse.Namespace, prompt_log: Path | None = None
+) -> list[StepResult]:
+    """All steps in one event loop (grpc.aio stays bound to the loop it first ran in); with `prompt_log`
+    (the generator's log, at DEBUG) each step notes where its prompts are."""
     pids = {**pids, **stack_pids(), "load generator": os.getpid()}
     await warm_up(target, key, args)
     steps = []
     for n in [int(v) for v in args.steps.split(",")]:
         print(f"step N={n}: {args.duration:.0f} s ...", flush=True)
-        steps.append(await run_step(target, key, n, args, pids))
+        steps.append(await run_step(target, key, n, args, pids, prompt_log))
     return steps
 
 
@@ -337,6 +352,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--target", help="gateway host:port of a running stack (default: start one)")
     parser.add_argument("--key", help="adapter key for --target")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--engine-replay",
+        action="store_true",
+        help="then replay each step's prompts straight through the batched engine (the generator logs them at DEBUG)",
+    )
     return parser.parse_args()
 
 
@@ -346,15 +366,62 @@ def main() -> int:
         if not args.key:
             print("--target needs --key (an adapter key: cs keys create --tenant T --role adapter)", file=sys.stderr)
             return 2
+        if args.engine_replay:
+            print("--engine-replay needs the generator's log: it cannot be used with --target", file=sys.stderr)
+            return 2
         steps = asyncio.run(sweep(args.target, args.key, running_service_pids(), args))
     else:
-        with running_pipeline(args.max_new_tokens) as pipeline:
+        debug = {"generator": {"CS_LOG_LEVEL": "DEBUG"}} if args.engine_replay else {}
+        with running_pipeline(args.max_new_tokens, per_service=debug) as pipeline:
             pids = {name: proc.proc.pid for name, proc in pipeline.processes.items()}
-            steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args))
+            prompt_log = pipeline.processes["generator"].log_path if args.engine_replay else None
+            steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args, prompt_log))
     print_report(steps, args)
+    replays = replay_steps(steps, prompt_log, args) if args.engine_replay else []
+    if replays:
+        print_replays(steps, replays, args)
     if args.json:
-        Path(args.json).write_text(json.dumps([report_row(s) for s in steps], indent=2))
+        rows = [report_row(s) for s in steps]
+        for row, r in zip(rows, replays):
+            row["engine_replay"] = {
+                "prompts": r.prompts,
+                "replies_per_s": r.replies_per_s,
+                "tokens_per_s": r.tokens_per_s,
+            }
+        Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
+
+
+def replay_steps(steps: list[StepResult], prompt_log: Path, args: argparse.Namespace) -> list[Replay]:
+    """Each step's prompts through an engine of this process, one step after another, N in flight."""
+    batched = load_engine(
+        os.environ.get("CS_GENERATOR_DEVICE", "auto"),
+        int(os.environ.get("CS_TORCH_THREADS", "2")),
+        max(s.n for s in steps),
+    )
+    try:
+        replays = []
+        for step in steps:
+            prompts = recorded_prompts(prompt_log, *step.prompt_log)
+            print(f"engine replay N={step.n}: {len(prompts)} prompts ...", flush=True)
+            replays.append(asyncio.run(replay(batched, prompts, step.n, args.max_new_tokens)))
+        return replays
+    finally:
+        batched.close(timeout=30)
+
+
+def print_replays(steps: list[StepResult], replays: list[Replay], args: argparse.Namespace) -> None:
+    print(
+        f"\nengine replay: each step's prompts straight through the batched engine, N in flight, no think time, "
+        f"max_new_tokens {args.max_new_tokens}; the pipeline's customers think {args.think} s between turns"
+    )
+    print(f"{'N':>3} {'prompts':>7} {'pipeline rep/s':>14} {'engine rep/s':>12} {'ratio':>6} {'engine tok/s':>12}")
+    for step, r in zip(steps, replays):
+        ratio = step.replies_per_s / r.replies_per_s if r.replies_per_s else 0.0
+        print(
+            f"{step.n:>3} {r.prompts:>7} {step.replies_per_s:>14.2f} {r.replies_per_s:>12.2f} {ratio:>6.2f} "
+            f"{r.tokens_per_s:>12.1f}"
+        )
 
 
 def report_row(step: StepResult) -> dict:

@@ -94,8 +94,11 @@ def bench_stack(partitions: int) -> Stack:
 
 
 @contextlib.contextmanager
-def running_pipeline(max_new_tokens: int, partitions: int = 6, **env: str) -> Iterator[Pipeline]:
-    """The four services running against a fresh bench stack; `env` overrides service settings.
+def running_pipeline(
+    max_new_tokens: int, partitions: int = 6, per_service: dict[str, dict[str, str]] | None = None, **env: str
+) -> Iterator[Pipeline]:
+    """The four services running against a fresh bench stack; `env` overrides every service's settings,
+    `per_service` one service's (e.g. {"generator": {"CS_LOG_LEVEL": "DEBUG"}}).
 
     Answers are ungrounded by default (CS_GENERATOR_REQUIRE_KNOWLEDGE=false): the bench tenant has no
     knowledge base, so the generator would hand every question over and the LLM would never run.
@@ -110,15 +113,16 @@ def running_pipeline(max_new_tokens: int, partitions: int = 6, **env: str) -> It
     try:
         for name in SERVICES:
             health = gateway_port if name == "gateway" else free_port()
-            settings = stack.env(
-                CS_METRICS_PORT=str(free_port()),
-                CS_HEALTH_PORT=str(health),
-                CS_LOG_LEVEL="WARNING",
-                CS_GATEWAY_LISTEN=f"127.0.0.1:{gateway_port}",
-                CS_GATEWAY_RATE_PER_MINUTE="100000",
-                CS_GENERATOR_MAX_NEW_TOKENS=str(max_new_tokens),
-                **{"CS_GENERATOR_REQUIRE_KNOWLEDGE": "false", **env},
-            )
+            defaults = {
+                "CS_METRICS_PORT": str(free_port()),
+                "CS_HEALTH_PORT": str(health),
+                "CS_LOG_LEVEL": "WARNING",
+                "CS_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
+                "CS_GATEWAY_RATE_PER_MINUTE": "100000",
+                "CS_GENERATOR_MAX_NEW_TOKENS": str(max_new_tokens),
+                "CS_GENERATOR_REQUIRE_KNOWLEDGE": "false",
+            }
+            settings = stack.env(**{**defaults, **env, **(per_service or {}).get(name, {})})
             processes[name] = start_service(f"services.{name}.main", settings, log_dir, name)
             processes[name].ports = {"health": health}
         for proc in processes.values():
