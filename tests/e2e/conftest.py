@@ -44,7 +44,7 @@ def shop_knowledge(stack: Stack) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # ~60 s on an idle 2-core machine; 180 s was overrun while other work held both cores
     )
     if result.returncode != 0:
         pytest.fail(f"cs kb ingest failed:\n{result.stdout}\n{result.stderr}")

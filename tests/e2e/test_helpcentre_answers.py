@@ -1,6 +1,7 @@
 """Answers from a bilingual help centre, through the gateway as a customer gets them: a question whose
 honest answer is "no" gets the article's no, a Chinese question is answered from the Chinese article in
-Chinese, and an informational billing question is answered, not routed to the billing queue.
+Chinese, an informational billing question is answered, not routed to the billing queue, and a second,
+unrelated question in the same conversation is answered from its own article, not the first one's.
 
 The tenant's knowledge is the fictional Lumen Outfitters help centre (bench/data/helpcentre/kb, en + zh),
 loaded with `cs kb ingest` as an operator does; the questions here are written for this test, none is
@@ -74,3 +75,18 @@ async def test_an_informational_billing_question_is_answered_not_routed(channel,
         cpb.GetConversationRequest(conversation_id=ack.conversation_id), metadata=auth(lumen_key)
     )
     assert state.conversation.state == conv.CONVERSATION_STATE_BOT, "the bot keeps it: nobody was needed"
+
+
+async def test_a_new_question_in_a_conversation_is_answered_from_its_own_article(channel, lumen_key):
+    first, _, reply = await ask(channel, lumen_key, "Can I use two promo codes on one order?")
+    assert reply.kind == conv.REPLY_KIND_ANSWER, reply
+    assert reply.citations and all("en-promo-codes" in c for c in reply.citations), reply.citations
+    ack, stream = await converse(channel, lumen_key, "Do you guys deliver on Sundays?", first.conversation_id)
+    try:
+        _, reply = await next_reply(stream)
+    finally:
+        stream.cancel()
+    assert ack.conversation_id == first.conversation_id
+    assert reply.kind == conv.REPLY_KIND_ANSWER, reply
+    assert "do not deliver on saturdays, sundays" in reply.text.lower(), reply.text
+    assert reply.citations and all("en-shipping-options" in c for c in reply.citations), reply.citations
