@@ -25,7 +25,6 @@ import os
 import pathlib
 import random
 import sys
-import uuid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -34,15 +33,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 from answer_judge import Reply, judge  # noqa: E402
-from eval_helpcentre import DATA, load_cases  # noqa: E402
+from eval_helpcentre import load_cases  # noqa: E402
+from helpcentre_knowledge import scratch_retriever  # noqa: E402
 
-from services.common.knowledge.documents import load_source  # noqa: E402
-from services.common.knowledge.ingest import ingest_documents  # noqa: E402
-from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
-from services.common.ml.embeddings import shared_encoder, shared_ranker  # noqa: E402
-from services.common.storage.mongo import connect  # noqa: E402
 from services.generator.ranking import GATE, SCORER, gate_inputs  # noqa: E402
-from services.generator.retrieval import Retriever  # noqa: E402
 from services.generator.selection import passage_answer  # noqa: E402
 
 TENANT = "switch"
@@ -58,13 +52,7 @@ def outcome(case: dict, view, scores: np.ndarray) -> str:
 
 
 async def evaluate(seed: int) -> dict:
-    database = f"topic_switch_{uuid.uuid4().hex[:8]}"
-    client, db = await connect(os.environ.get("CS_MONGO_URI", "mongodb://127.0.0.1:27017/"), database, 30)
-    try:
-        encoder = shared_encoder()
-        documents = [d for path in sorted((DATA / "kb").rglob("*.json")) for d in load_source(path)]
-        print(await ingest_documents(db, encoder, TENANT, documents, shared_ranker()), flush=True)
-        retriever = Retriever(KnowledgeRepo(db), encoder, ranker=shared_ranker())
+    async with scratch_retriever(TENANT, "topic_switch") as retriever:
         cases = [c for c in load_cases("all", "all") if c["kind"] == "answerable"]
         standalone = [c for c in cases if not c.get("history")]
         rng = random.Random(seed)
@@ -87,9 +75,6 @@ async def evaluate(seed: int) -> dict:
                 row = counts.setdefault(key, {"correct": 0, "wrong": 0, "handover": 0})
                 row[outcome(case, alone.view, scores)] += 1
         return counts
-    finally:
-        await client.drop_database(database)
-        await client.close()
 
 
 def main() -> int:

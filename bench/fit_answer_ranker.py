@@ -30,7 +30,6 @@ import asyncio
 import os
 import pathlib
 import sys
-import uuid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -39,17 +38,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 from answer_judge import Reply, judge  # noqa: E402
-from eval_helpcentre import DATA, load_cases  # noqa: E402
+from eval_helpcentre import load_cases  # noqa: E402
+from helpcentre_knowledge import scratch_retriever  # noqa: E402
 
-from services.common.knowledge.documents import load_source  # noqa: E402
-from services.common.knowledge.ingest import ingest_documents  # noqa: E402
-from services.common.knowledge.repo import KnowledgeRepo  # noqa: E402
-from services.common.ml.embeddings import shared_encoder, shared_ranker  # noqa: E402
-from services.common.storage.mongo import connect  # noqa: E402
 from services.generator.answering import Question, queries_of  # noqa: E402
 from services.generator.prompt import Turn  # noqa: E402
 from services.generator.ranking import FEATURES, gate_inputs  # noqa: E402
-from services.generator.retrieval import Retriever  # noqa: E402
 from services.generator.selection import passage_answer  # noqa: E402
 
 TENANT = "fit"
@@ -58,13 +52,7 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.95, 0.05))
 
 async def rank_cases() -> dict[str, list[tuple[dict, np.ndarray, np.ndarray]]]:
     """Per split, per question: (case, FEATURES of its language's passages, which of them answer it)."""
-    database = f"fit_ranker_{uuid.uuid4().hex[:8]}"
-    client, db = await connect(os.environ.get("CS_MONGO_URI", "mongodb://127.0.0.1:27017/"), database, 30)
-    try:
-        encoder = shared_encoder()
-        documents = [d for path in sorted((DATA / "kb").rglob("*.json")) for d in load_source(path)]
-        print(await ingest_documents(db, encoder, TENANT, documents, shared_ranker()), flush=True)
-        retriever = Retriever(KnowledgeRepo(db), encoder, ranker=shared_ranker())
+    async with scratch_retriever(TENANT, "fit_ranker") as retriever:
         out: dict[str, list] = {"tune": [], "test": []}
         for case in load_cases("all", "all"):
             if case["kind"] not in ("answerable", "unanswerable"):
@@ -84,9 +72,6 @@ async def rank_cases() -> dict[str, list[tuple[dict, np.ndarray, np.ndarray]]]:
             )
             out[case["split"]].append((case, ranked.features, answers))
         return out
-    finally:
-        await client.drop_database(database)
-        await client.close()
 
 
 def fit_scorer(data, l2: float = 0.01):
