@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from aiokafka.errors import KafkaError
@@ -23,6 +23,7 @@ from services.common.storage.event_log import EventLog
 from services.common.storage.repositories import Repositories
 from services.gateway.auth import Authenticator, RequestError
 from services.gateway.hub import Hub
+from services.gateway.profiles import RecentProfiles
 from services.gateway.recorder import Recorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.tenant_queues import TenantQueues
@@ -46,6 +47,8 @@ class Gateway:
     recorder: Recorder
     queries: ConsoleQueries
     tenant_queues: TenantQueues  # the platform's queues and each tenant file's (services/gateway/tenant_queues.py)
+    # Customer profiles written lately, not rewritten unchanged on every message (services/gateway/profiles.py).
+    profiles: RecentProfiles = field(default_factory=RecentProfiles)
 
     async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
         """Publish (keyed by the event's conversation) with acks=all within the configured bound;

@@ -83,8 +83,9 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
             )
             if reopened:
                 await self.gw.publish(STATE, state_event(reopened, STATE_RESOLVED))
-        if request.HasField("customer"):
+        if request.HasField("customer") and not self.gw.profiles.unchanged(tenant, customer_id, request.customer):
             await self.gw.repos.customers.upsert(tenant, customer_id, request.customer)
+            self.gw.profiles.wrote(tenant, customer_id, request.customer)
 
         message_id = derived_id(tenant, "msg", client_id) if client_id else str(uuid.uuid4())
         now = utcnow()

@@ -17,6 +17,7 @@ from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 from services.common.proto.cs.v1 import events_pb2 as ev
+from services.common.storage.mongo import connect
 from tests.integration.conftest import auth, publish, read_from_start
 
 pytestmark = pytest.mark.stack
@@ -84,6 +85,35 @@ async def test_send_message_is_in_kafka_when_acknowledged(stack, channel, keys):
     )
     assert history.conversation.state == conv.CONVERSATION_STATE_BOT
     assert [m.message_id for m in history.messages] == [ack.message_id]
+
+
+async def test_an_unchanged_customer_profile_is_not_rewritten_on_every_message(stack, channel, keys):
+    """The profile is stored at receipt; the next messages with the same profile skip that write (one round
+    trip fewer on the acknowledgement's path), a changed one is written at once."""
+    stub = cgrpc.CustomerServiceStub(channel)
+    customer_id = f"cust-{uuid.uuid4().hex[:8]}"
+    mongo, db = await connect(stack.mongo_uri, stack.database, 10)
+
+    async def send(conversation_id: str, profile: conv.CustomerProfile) -> tuple[str, dict]:
+        ack = await stub.SendMessage(
+            cpb.SendMessageRequest(
+                conversation_id=conversation_id, customer_id=customer_id, text="hello", customer=profile
+            ),
+            metadata=auth(keys["acme_adapter"]),
+            timeout=10,
+        )
+        return ack.conversation_id, await db["customers"].find_one({"_id": f"acme:{customer_id}"})
+
+    try:
+        ann = conv.CustomerProfile(display_name="Ann", tier="standard")
+        conversation_id, first = await send("", ann)
+        assert first["profile"]["display_name"] == "Ann"
+        _, second = await send(conversation_id, ann)
+        assert second["updated_at"] == first["updated_at"], "the unchanged profile was written again"
+        _, third = await send(conversation_id, conv.CustomerProfile(display_name="Ann", tier="vip"))
+        assert third["profile"]["tier"] == "vip" and third["updated_at"] > first["updated_at"]
+    finally:
+        await mongo.close()
 
 
 async def test_retried_send_with_same_client_id_keeps_one_message(channel, keys):
