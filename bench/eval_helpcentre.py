@@ -1,7 +1,7 @@
 """The help-centre evaluation through the path customers get: gRPC gateway, intent, sentiment, routing, answer.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/eval_helpcentre.py [--split test|tune|all] [--language en|zh]
-        [--limit N] [--sample N] [--out DIR] [--max-new-tokens N]
+        [--limit N] [--sample N] [--out DIR] [--max-new-tokens N] [--topic-switches]
 
 Starts the local stack (deploy/local/stack.sh up) and the four services as processes (bench/pipeline_stack.py),
 loads the help centre of the fictional Lumen Outfitters (bench/data/helpcentre/kb, en and zh articles) with
@@ -15,6 +15,11 @@ handover, fallback), the wrong-answer rate among answers sent, first streamed to
 and a random sample of judged answers for a person to audit. Writes DIR/report.json (every case with its
 reply and verdict) and DIR/report.txt; DIR defaults to var/eval/helpcentre-<UTC time>. The split is fixed in
 the data (every third question is "test", frozen before any tuning); tune on "tune", report "test".
+
+--topic-switches also asks every answerable question without a history a second time, in a conversation
+that first asked another question of the same language about a different article (style "switch", id
+suffix "-switch", drawn with a fixed seed): a customer's second, unrelated question must be answered from
+its own article, not the previous one's (the set's own follow-ups all depend on the turn before them).
 """
 
 from __future__ import annotations
@@ -47,6 +52,22 @@ DATA = ROOT / "bench" / "data" / "helpcentre"
 TENANT = "bench"  # the tenant running_pipeline makes the adapter key for
 REPLY_TIMEOUT_S = 120
 SILENCE_WAIT_S = 10  # after a handover the bot says nothing more; the agent has the conversation
+
+
+SWITCH_SEED = 7
+
+
+def topic_switches(cases: list[dict], seed: int = SWITCH_SEED) -> list[dict]:
+    """Each answerable case without a history, after an unrelated question (same language, another article)."""
+    rng = random.Random(seed)
+    standalone = [c for c in cases if c["kind"] == "answerable" and not c.get("history")]
+    switched = []
+    for case in standalone:
+        others = [o for o in standalone if o["language"] == case["language"] and o["articles"] != case["articles"]]
+        if others:
+            earlier = rng.choice(others)["question"]
+            switched.append({**case, "id": f"{case['id']}-switch", "style": "switch", "history": [earlier]})
+    return switched
 
 
 def load_cases(split: str, language: str) -> list[dict]:
@@ -158,9 +179,25 @@ def pct(values: list[float], q: float) -> str:
 
 def report(results: list[dict], sample: int) -> str:
     lines = []
+    switched = [r for r in results if r.get("style") == "switch"]
+    lines += language_blocks([r for r in results if r.get("style") != "switch"], "")
+    lines += language_blocks(switched, ", each after an unrelated question (--topic-switches)")
+    chosen = random.Random(0).sample(results, min(sample, len(results)))
+    lines.append(f"== a sample of {len(chosen)} judged replies, for a person to audit")
+    for r in chosen:
+        lines.append(f"- {r['id']} [{r['kind']}/{r.get('style', '')}] {r['verdict']}: {r['why']}")
+        lines.append(f"  Q: {r['question']}")
+        lines.append(f"  A ({r['reply_kind']}): {r['reply'][:400]}")
+        lines.append(f"  expected: {r.get('note', '')}")
+    return "\n".join(lines)
+
+
+def language_blocks(results: list[dict], what: str) -> list[str]:
+    """Per language: the answerable questions' verdicts with intervals, the other kinds, latency, styles."""
+    lines = []
     for language in sorted({r["language"] for r in results}):
         mine = [r for r in results if r["language"] == language]
-        lines.append(f"== {language} ({len(mine)} questions)")
+        lines.append(f"== {language} ({len(mine)} questions{what})")
         answerable = [r for r in mine if r["kind"] == "answerable"]
         n = len(answerable)
         for verdict in ("correct", "wrong", "handover", "fallback"):
@@ -185,14 +222,7 @@ def report(results: list[dict], sample: int) -> str:
             for s in styles
         )
         lines.append(f"  correct by style: {by_style}")
-    chosen = random.Random(0).sample(results, min(sample, len(results)))
-    lines.append(f"== a sample of {len(chosen)} judged replies, for a person to audit")
-    for r in chosen:
-        lines.append(f"- {r['id']} [{r['kind']}/{r.get('style', '')}] {r['verdict']}: {r['why']}")
-        lines.append(f"  Q: {r['question']}")
-        lines.append(f"  A ({r['reply_kind']}): {r['reply'][:400]}")
-        lines.append(f"  expected: {r.get('note', '')}")
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> int:
@@ -203,8 +233,13 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=12, help="judged replies printed for a person to audit")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--out", type=pathlib.Path)
+    parser.add_argument(
+        "--topic-switches", action="store_true", help="also each standalone question after an unrelated one"
+    )
     args = parser.parse_args()
     cases = load_cases(args.split, args.language)
+    if args.topic_switches:
+        cases += topic_switches(cases)
     if args.limit:
         cases = cases[: args.limit]
     if not cases:
