@@ -170,6 +170,11 @@ async def test_watch_queue_resumes_after_its_cursor_on_another_replica_with_exac
     missed = [await new_conversation(channel, org) for _ in range(2)]
     for cid in missed:
         await escalate(stack, org, cid, queue)
+    # The gateway appends an escalation to the queue's log when it reads it from Kafka, a claim when it
+    # makes it: wait until both escalations are logged, or the claim can be logged between them (seen in CI).
+    logged = agents.WatchQueue(apb.WatchQueueRequest(queue=queue, resume=True), metadata=auth(credential))
+    await read_until(logged, lambda got: set(missed) <= {i.escalation.conversation_id for i in got})
+    logged.cancel()
     await agents.ClaimConversation(apb.ClaimConversationRequest(conversation_id=first), metadata=auth(credential))
     expected = [("added", missed[0]), ("added", missed[1]), ("removed", first)]
 
