@@ -88,27 +88,23 @@ def histogram_totals(pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[flo
 
 def breakdown(before: dict, after: dict, messages: int, final_mean: float) -> list[str]:
     """Mean seconds per message of each stage between two histogram_totals, and the rest of final_mean."""
+
+    def delta(service: str, name: str, value: str | None) -> tuple[float, float]:
+        (s0, c0), (s1, c1) = (t.get((service, name, value or ""), (0.0, 0.0)) for t in (before, after))
+        return s1 - s0, c1 - c0
+
     lines = [f"  per hop (mean s per message, {messages} messages):"]
     for service, name, _label, value, title in STAGES:
-        key = (service, name, value or "")
-        seconds = after.get(key, (0.0, 0.0))[0] - before.get(key, (0.0, 0.0))[0]
-        count = after.get(key, (0.0, 0.0))[1] - before.get(key, (0.0, 0.0))[1]
+        seconds, count = delta(service, name, value)
         if count:
             lines.append(
-                f"    {title:<30} {seconds / messages:7.3f} s   ({count:.0f} observed, {seconds / count:.3f} s each)"
+                f"    {title:<44} {seconds / messages:7.3f} s   ({count:.0f} observed, {seconds / count:.3f} s each)"
             )
-    hops = [
-        after.get(k, (0.0, 0.0))[0] - before.get(k, (0.0, 0.0))[0]
-        for k in (
-            ("gateway", "cs_grpc_request_seconds", "SendMessage"),
-            ("intent", "cs_event_processing_seconds", ""),
-            ("sentiment", "cs_event_processing_seconds", ""),
-            ("generator", "cs_event_processing_seconds", ""),
-        )
-    ]
-    rest = final_mean - sum(hops) / messages
+    # The hops are the stages not inside the generator's event (its cs_stage_seconds are).
+    hops = sum(delta(service, name, value)[0] for service, name, label, value, _ in STAGES if label != "stage")
     lines.append(
-        f"    {'not in any service (Kafka, stream, client)':<30} {rest:7.3f} s   (final reply minus the four hops)"
+        f"    {'not in any service (Kafka, stream, client)':<44} {final_mean - hops / messages:7.3f} s   (final reply "
+        "minus the four hops; below 0 when the generator's event outlasts the reply: it records the turn after sending)"
     )
     return lines
 

@@ -5,8 +5,9 @@
 Needs the local stack's database (CS_MONGO_URI, default mongodb://127.0.0.1:27017/); ingests
 bench/data/helpcentre/kb into a scratch database (dropped afterwards). Two kinds of conversation:
 - switch: every answerable help-centre question without a history, preceded by another such question of
-  the same language about a different article (drawn with --seed): a customer asking a second, unrelated
-  question;
+  the same language about a different article (drawn with --seed; eval_helpcentre.topic_switches, the
+  conversations `bench/eval_helpcentre.py --topic-switches` asks through the whole pipeline): a customer
+  asking a second, unrelated question;
 - follow-up: the set's own questions that depend on the message before them ("and gold?").
 For each, the passages in the customer's language are ranked three ways, and the best one is sent when
 the answer gate (ranking.GATE) lets it: the message alone; pooled with the previous message, each signal
@@ -23,7 +24,6 @@ import argparse
 import asyncio
 import os
 import pathlib
-import random
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 from answer_judge import Reply, judge  # noqa: E402
-from eval_helpcentre import load_cases  # noqa: E402
+from eval_helpcentre import SWITCH_SEED, load_cases, topic_switches  # noqa: E402
 from helpcentre_knowledge import scratch_retriever  # noqa: E402
 
 from services.generator.ranking import GATE, SCORER, gate_inputs  # noqa: E402
@@ -54,12 +54,8 @@ def outcome(case: dict, view, scores: np.ndarray) -> str:
 async def evaluate(seed: int) -> dict:
     async with scratch_retriever(TENANT, "topic_switch") as retriever:
         cases = [c for c in load_cases("all", "all") if c["kind"] == "answerable"]
-        standalone = [c for c in cases if not c.get("history")]
-        rng = random.Random(seed)
         conversations = [(c, c["history"][-1], "follow-up") for c in cases if c.get("history")]
-        for c in standalone:
-            others = [o for o in standalone if o["language"] == c["language"] and o["articles"] != c["articles"]]
-            conversations.append((c, rng.choice(others)["question"], "switch"))
+        conversations += [(c, c["history"][-1], "switch") for c in topic_switches(cases, seed)]
         counts: dict = {}
         for case, earlier, kind in conversations:
             question, language = case["question"], case["language"]
@@ -79,7 +75,7 @@ async def evaluate(seed: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=7, help="draws the previous question of each switch")
+    parser.add_argument("--seed", type=int, default=SWITCH_SEED, help="draws the previous question of each switch")
     args = parser.parse_args()
     counts = asyncio.run(evaluate(args.seed))
     print(

@@ -219,7 +219,7 @@ class LanguageView:
         alone = self.features(queries[0])
         if len(queries) == 1 or not len(self):
             return alone
-        pooled = np.maximum.reduce([alone] + [self.features(q) for q in queries[1:]])
+        pooled = np.maximum(alone, self.features_of(queries[1:]))
         alone_scores = scorer.scores(alone)
         best = int(np.argmax(scorer.scores(pooled)))
         return pooled if int((alone_scores > alone_scores[best]).sum()) < FOLLOW_UP_RANK else alone
