@@ -37,17 +37,17 @@ from eval_helpcentre import SWITCH_SEED, load_cases, topic_switches  # noqa: E40
 from helpcentre_knowledge import scratch_retriever  # noqa: E402
 
 from services.generator.ranking import GATE, SCORER, gate_inputs  # noqa: E402
-from services.generator.selection import passage_answer  # noqa: E402
+from services.generator.selection import article_answer  # noqa: E402
 
 TENANT = "switch"
 WAYS = ("alone", "pooled (before)", "rule (today)")
 
 
 def outcome(case: dict, view, scores: np.ndarray) -> str:
-    best = int(np.argmax(scores))
-    if GATE.probability(gate_inputs(scores, best, case["language"] == "zh")) < GATE.threshold:
+    order = np.argsort(-scores)
+    if GATE.probability(gate_inputs(scores, int(order[0]), case["language"] == "zh")) < GATE.threshold:
         return "handover"
-    selection = passage_answer(view.passages[best], 1.0)
+    selection = article_answer([view.passages[int(i)] for i in order[:2]], 1.0)  # what the generator sends
     return "correct" if selection is not None and judge(case, Reply("answer", selection.text)).ok else "wrong"
 
 

@@ -45,8 +45,8 @@ from services.generator.retrieval import Retriever, topic_of
 from services.generator.selection import (
     Selection,
     SentenceSelector,
+    article_answer,
     covers_numbers,
-    passage_answer,
     prefer_language,
 )
 
@@ -191,7 +191,7 @@ class Answerer:
             )
         passage = hits[0].passage
         if passage.language == locales.resolve(q.language) and self.style == STYLE_EXTRACT:
-            selection = passage_answer(passage, ranked.probability)
+            selection = article_answer([h.passage for h in hits[:2]], ranked.probability)
         else:  # to be translated or reworded: the sentences of the passage that answer, not all of it
             rank_query = await self.retriever.rank_query(topic_of(masked.text))
             selection = await asyncio.to_thread(self.selector.select, masked.text, hits[:1], rank_query)
@@ -236,7 +236,7 @@ class Answerer:
         if same_language and self.style == STYLE_EXTRACT:
             text = selection.text
             await stream_sentences(text, on_token)  # the article's own sentences: nothing to retract
-            return AnswerResult(Outcome.ANSWER, text, citations=(passage.chunk_id,), hits=relevant)
+            return AnswerResult(Outcome.ANSWER, text, citations=selection.chunk_ids, hits=relevant)
         selected = replace(passage, text=selection.text)
         messages = prompt_for(q, masked, [PromptPassage("1", selected.text, passage.title)])
         result = AnswerResult(Outcome.ANSWER, "", hits=[Hit(selected, relevant[0].score)], prompt=messages)

@@ -12,7 +12,7 @@ from services.common.knowledge.index import KnowledgeIndex, Passage
 from services.common.ml.embeddings import shared_encoder, shared_ranker
 from services.generator.grounding import terms
 from services.generator.ranking import FEATURES, GATE, Query, language_views, rank
-from services.generator.selection import passage_answer
+from services.generator.selection import article_answer, passage_answer
 
 PASSAGES = [
     Passage(
@@ -159,6 +159,24 @@ def test_a_passage_answer_is_the_passage_without_questions_and_staff_talk() -> N
     selection = passage_answer(mixed, 0.9)
     assert selection is not None and selection.text == "Refunds are paid to the original payment method within 10 days."
     assert passage_answer(Passage("kb/q#0", "kb/q", "", "Did the customer pay?", "en"), 0.9) is None
+
+
+def test_the_runner_up_of_the_same_article_joins_the_answer_in_the_articles_order() -> None:
+    rule = Passage("kb/returns#0", "kb/returns", "Returns", "You can return an item within 30 days.", "en")
+    fee = Passage("kb/returns#1", "kb/returns", "Returns", "A 5.95 USD label fee is deducted from the refund.", "en")
+    other = Passage("kb/shipping#0", "kb/shipping", "Shipping", "Standard shipping costs 4.95 USD.", "en")
+    joined = article_answer([fee, rule], 0.9)
+    assert joined is not None
+    assert joined.text == f"{rule.text}\n{fee.text}"  # article order, though the fee ranked first
+    assert joined.chunk_ids == ("kb/returns#1", "kb/returns#0") and joined.passage == fee
+    alone = article_answer([rule, other, fee], 0.9)  # the runner-up is another article: the best alone
+    assert alone is not None and alone.text == rule.text and alone.chunk_ids == ("kb/returns#0",)
+    translated = Passage("kb/returns-zh#0", "kb/returns", "退货", "30 天内可以退货。", "zh")
+    assert article_answer([rule, translated], 0.9).chunk_ids == ("kb/returns#0",)  # one language per answer
+    staff_only = Passage("kb/returns#2", "kb/returns", "Returns", "Did the customer keep the receipt?", "en")
+    assert article_answer([rule, staff_only], 0.9).text == rule.text
+    assert article_answer([staff_only, rule], 0.9) is None  # the best passage has nothing to tell: no answer
+    assert article_answer([], 0.9) is None
 
 
 def test_a_list_run_into_one_line_by_ingestion_is_on_lines_again() -> None:
