@@ -596,7 +596,13 @@ def test_thanks_with_a_question_a_grievance_or_a_request_is_not_only_thanks(text
         "there's no point anymore, everyone would be better off without me",
         "I can't go on like this, I just want to disappear forever",
         "I'll find out when he finishes and wait for him outside, then we'll see",
+        "that cashier was rude, I'll be waiting outside for her when the store closes",
         "活着还有什么意思，我想一了百了",
+        "i honestly wish i was dead, this whole year has been awful",
+        "I'm so tired of being alive, can you just cancel everything",
+        "I just dont want to exist anymore, close the account",
+        "真的不想存在了，帮我把账号注销吧",
+        "生无可恋，订单也不要了",
         "你们那个快递员给我等着瞧，我会收拾他的",
     ],
 )
@@ -612,6 +618,8 @@ def test_hopelessness_and_threats_without_the_explicit_words_are_urgent(text: st
         "I won't be around to sign for the parcel on Friday",
         "I've been waiting for him all day, the courier never came",
         "what's the point of paying for express if it arrives late?",
+        "I don't want to be here all day on hold, can you call me back?",
+        "is the extended warranty worth it or not worth the money?",
         "帮我把他的订单弄好",
     ],
 )
