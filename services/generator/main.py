@@ -43,7 +43,12 @@ def main() -> None:
         ctx.on_close(pusher.close)
         _, path = await asyncio.to_thread(ensure_converted, store)
         engine = await asyncio.to_thread(LLMEngine.load, path, device=options.device, threads=options.threads)
-        batched = BatchedEngine(engine, max_batch_size=options.max_batch, wait_window_s=options.batch_window_s).start()
+        batched = BatchedEngine(
+            engine,
+            max_batch_size=options.max_batch,
+            wait_window_s=options.batch_window_s,
+            prefill_chunk=options.prefill_chunk,
+        ).start()
 
         async def close_engine() -> None:
             with contextlib.suppress(Exception):

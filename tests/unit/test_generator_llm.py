@@ -142,3 +142,120 @@ async def test_async_stream_yields_the_same_reply(batched, sequential_texts):
     deltas = [delta async for delta in batched.stream(QUESTIONS[2], MAX_TOKENS)]
     assert len(deltas) > 1
     assert "".join(deltas) == sequential_texts[2]
+
+
+def test_row_attention_of_prompt_chunks_equals_the_whole_prompt():
+    import torch
+
+    from services.generator.llm.attention import row_attention
+
+    torch.manual_seed(0)
+    query, key, value = torch.randn(1, 4, 10, 8), torch.randn(1, 2, 10, 8), torch.randn(1, 2, 10, 8)
+    whole, _ = row_attention(None, query, key, value, None, row_starts=[0])
+    chunks = [
+        row_attention(None, query[:, :, start:end], key[:, :, :end], value[:, :, :end], None, row_starts=[0])[0]
+        for start, end in ((0, 4), (4, 8), (8, 10))
+    ]
+    assert torch.allclose(torch.cat(chunks, dim=1), whole, atol=1e-6)
+
+
+class ModelWork:
+    """Every forward pass a BatchedEngine reports: (kind, rows), in order."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[str, int]] = []
+
+    def __call__(self, kind: str, seconds: float, rows: int) -> None:
+        assert seconds >= 0
+        self.passes.append((kind, rows))
+
+
+@pytest.fixture(scope="session")
+def chunked(engine):
+    from services.generator.llm.batched import BatchedEngine
+
+    work = ModelWork()
+    with BatchedEngine(engine, max_batch_size=8, prefill_chunk=CHUNK, on_model_work=work) as running:
+        running.work = work
+        yield running
+
+
+CHUNK = 16
+
+
+@pytest.mark.models
+def test_chunked_prefill_reads_a_prompt_into_the_same_cache_as_a_whole_prefill(engine):
+    import torch
+
+    from services.generator.llm.batch import DecodeBatch, PromptChunks
+
+    request = engine._new_request(QUESTIONS[2], MAX_TOKENS, None, None, False)
+    whole, logits = DecodeBatch.prefill(engine.model, [request], engine.pad_id)
+    prompt = PromptChunks(request, engine.model, CHUNK)
+    while not prompt.done:
+        chunk_logits = prompt.feed(engine.model)
+    assert torch.equal(chunk_logits, logits)
+    assert all(torch.equal(a.keys, b.keys) for a, b in zip(whole.cache.layers, prompt.cache.layers))
+
+
+@pytest.mark.models
+def test_chunked_prefill_gives_the_same_replies_as_sequential_ones(chunked, sequential_texts):
+    futures = [chunked.submit(messages, MAX_TOKENS) for messages in QUESTIONS]
+    assert [f.result(timeout=120).text for f in futures] == sequential_texts
+
+
+@pytest.mark.models
+def test_a_running_reply_gets_a_decode_step_between_the_chunks_of_a_newcomers_prompt(chunked, sequential_texts):
+    first_token = threading.Event()
+    first = chunked.submit(QUESTIONS[0], MAX_TOKENS, on_delta=lambda _: first_token.set())
+    assert first_token.wait(timeout=60)
+    seen = len(chunked.work.passes)
+    later = chunked.submit(QUESTIONS[2], MAX_TOKENS)
+    replies = [first.result(timeout=120).text, later.result(timeout=120).text]
+    assert replies == [sequential_texts[0], sequential_texts[2]]
+    passes = chunked.work.passes[seen:]
+    chunks = -(-len(chunked.engine.encode_chat(QUESTIONS[2])) // CHUNK)
+    reading = passes[passes.index(("prefill", 1)) :][: 2 * chunks]
+    # chunk, a step of the running row, chunk, step, ..., the last chunk, then steps of both rows
+    assert reading == [("prefill", 1), ("decode", 1)] * (chunks - 1) + [("prefill", 1), ("decode", 2)]
+
+
+@pytest.mark.models
+def test_a_request_cancelled_while_its_prompt_is_read_stops_there(chunked, sequential_texts):
+    first_token = threading.Event()
+    first = chunked.submit(QUESTIONS[0], MAX_TOKENS, on_delta=lambda _: first_token.set())
+    assert first_token.wait(timeout=60)
+    seen = len(chunked.work.passes)
+    deltas: list[str] = []
+    cancelled = chunked.submit(QUESTIONS[2], MAX_TOKENS, on_delta=deltas.append)
+    while ("prefill", 1) not in chunked.work.passes[seen:] and not first.done():
+        threading.Event().wait(0.005)
+    assert cancelled.cancel()
+    assert first.result(timeout=120).text == sequential_texts[0]
+    chunks = -(-len(chunked.engine.encode_chat(QUESTIONS[2])) // CHUNK)
+    assert chunked.work.passes[seen:].count(("prefill", 1)) < chunks
+    assert deltas == []
+
+
+@pytest.mark.models
+def test_a_prefill_that_fails_midway_fails_only_its_own_request(engine, sequential_texts):
+    from services.generator.llm.batched import BatchedEngine
+
+    doomed = engine.encode_chat(QUESTIONS[2])
+
+    class FailsOnSecondChunk:
+        """The engine, except that reading the doomed prompt's second chunk raises."""
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def prefill_chunk(self, prompt):
+            if prompt.request.prompt_ids == doomed and prompt.read > 0:
+                raise RuntimeError("out of memory")
+            return engine.prefill_chunk(prompt)
+
+    with BatchedEngine(FailsOnSecondChunk(), max_batch_size=8, prefill_chunk=CHUNK) as failing:
+        futures = [failing.submit(messages, MAX_TOKENS) for messages in QUESTIONS]
+        with pytest.raises(RuntimeError, match="LLM prefill failed: out of memory"):
+            futures[2].result(timeout=120)
+        assert [f.result(timeout=120).text for f in futures[:2]] == sequential_texts[:2]
