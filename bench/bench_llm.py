@@ -11,14 +11,17 @@ do the same work.
   python bench/bench_llm.py                               # converted Qwen 0.5B, CPU int8 on CPU
   python bench/bench_llm.py --no-int8 --concurrency 1     # fp32 on CPU, for the int8 comparison
   python bench/bench_llm.py --random-init qwen2.5-7b      # GPU: random weights of a real config
-  python bench/bench_llm.py --arrival-gap-s 0.2 --prefill-chunk 0 64 --passages 3 --concurrency 1 16
+  python bench/bench_llm.py --arrival-gap-s 0.25 --passages 3 --concurrency 1 16
 
 With --arrival-gap-s the N conversations arrive one every that many seconds instead of all at once,
 so newcomers prefill while others decode; for each --prefill-chunk (0: whole prompts, the engine as
 before chunked prefill) it prints tokens/s, TTFT p50/p90 and the gap between one conversation's
 consecutive text deltas (what a customer sees stall) p50/p90/max, all in the same process.
 --passages puts that many knowledge-base passages in every prompt (~80 tokens each), as the
-generator's answers have.
+generator's answers have. Two runs here (2026-12-03, the 2-core CPU shared with another job, so
+noisy; --arrival-gap-s 0.25 --prefill-chunk 0 64 128 --passages 3 --concurrency 16, 16 tokens):
+whole prompts stalled running conversations 9-19 s (max gap), chunks of 128 tokens 1.0-1.1 s; TTFT
+p50 10-22 s whole vs 9.6-10.7 s; tokens/s 9.0-15.0 whole vs 10.2-11.3 (fewer rows per decode step).
 
 Real weights cannot travel to a GPU machine (64 MiB per call), so --random-init builds the
 named architecture with random weights: speed is right, the text is noise, and the output
@@ -340,7 +343,7 @@ def _parse_args():
         "--arrival-gap-s", type=float, help="staggered arrivals, one conversation every this many seconds"
     )
     parser.add_argument(
-        "--prefill-chunk", type=int, nargs="+", default=[0, 64], help="with --arrival-gap-s: chunk sizes to compare"
+        "--prefill-chunk", type=int, nargs="+", default=[0, 128], help="with --arrival-gap-s: chunk sizes to compare"
     )
     parser.add_argument("--passages", type=int, default=0, help=f"knowledge passages per prompt, 0-{len(PASSAGES)}")
     return parser.parse_args()

@@ -416,7 +416,7 @@ def replay_steps(steps: list[StepResult], prompt_log: Path, args: argparse.Names
         os.environ.get("CS_GENERATOR_DEVICE", "auto"),
         int(os.environ.get("CS_TORCH_THREADS", "2")),
         max(s.n for s in steps),
-        int(os.environ.get("CS_GENERATOR_PREFILL_CHUNK", "64")),
+        int(os.environ.get("CS_GENERATOR_PREFILL_CHUNK", "128")),
     )
     try:
         replays = []
