@@ -18,10 +18,11 @@ so newcomers prefill while others decode; for each --prefill-chunk (0: whole pro
 before chunked prefill) it prints tokens/s, TTFT p50/p90 and the gap between one conversation's
 consecutive text deltas (what a customer sees stall) p50/p90/max, all in the same process.
 --passages puts that many knowledge-base passages in every prompt (~80 tokens each), as the
-generator's answers have. Two runs here (2026-12-03, the 2-core CPU shared with another job, so
-noisy; --arrival-gap-s 0.25 --prefill-chunk 0 64 128 --passages 3 --concurrency 16, 16 tokens):
-whole prompts stalled running conversations 9-19 s (max gap), chunks of 128 tokens 1.0-1.1 s; TTFT
-p50 10-22 s whole vs 9.6-10.7 s; tokens/s 9.0-15.0 whole vs 10.2-11.3 (fewer rows per decode step).
+generator's answers have. Three runs here (2026-12-03, the 2-core CPU shared with another job, so
+noisy; --arrival-gap-s 0.25 --passages 3 --concurrency 16, 16 tokens): whole prompts stalled running
+conversations 9-19 s (max gap), chunks of 128 tokens 0.95-1.14 s; TTFT p50 10-22 s whole vs 9.4-10.7 s,
+p90 11-25 s vs 16-18 s; tokens/s 9.0-15.0 whole vs 10.2-11.5. Alone (--concurrency 1) a ~350-token
+prompt's TTFT is 1.0-1.2 s either way.
 
 Real weights cannot travel to a GPU machine (64 MiB per call), so --random-init builds the
 named architecture with random weights: speed is right, the text is noise, and the output
