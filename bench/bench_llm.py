@@ -11,6 +11,18 @@ do the same work.
   python bench/bench_llm.py                               # converted Qwen 0.5B, CPU int8 on CPU
   python bench/bench_llm.py --no-int8 --concurrency 1     # fp32 on CPU, for the int8 comparison
   python bench/bench_llm.py --random-init qwen2.5-7b      # GPU: random weights of a real config
+  python bench/bench_llm.py --arrival-gap-s 0.25 --passages 3 --concurrency 1 16
+
+With --arrival-gap-s the N conversations arrive one every that many seconds instead of all at once,
+so newcomers prefill while others decode; for each --prefill-chunk (0: whole prompts, the engine as
+before chunked prefill) it prints tokens/s, TTFT p50/p90 and the gap between one conversation's
+consecutive text deltas (what a customer sees stall) p50/p90/max, all in the same process.
+--passages puts that many knowledge-base passages in every prompt (~80 tokens each), as the
+generator's answers have. Three runs here (2026-12-03, the 2-core CPU shared with another job, so
+noisy; --arrival-gap-s 0.25 --passages 3 --concurrency 16, 16 tokens): whole prompts stalled running
+conversations 9-19 s (max gap), chunks of 128 tokens 0.95-1.14 s; TTFT p50 10-22 s whole vs 9.4-10.7 s,
+p90 11-25 s vs 16-18 s; tokens/s 9.0-15.0 whole vs 10.2-11.5. Alone (--concurrency 1) a ~350-token
+prompt's TTFT is 1.0-1.2 s either way.
 
 Real weights cannot travel to a GPU machine (64 MiB per call), so --random-init builds the
 named architecture with random weights: speed is right, the text is noise, and the output
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import itertools
 import os
 import pathlib
 import statistics
@@ -38,7 +51,7 @@ from services.common.ml.model_store import ModelStore
 from services.generator.llm.batched import BatchedEngine
 from services.generator.llm.engine import LLMEngine
 from services.generator.llm.weights import ensure_converted
-from services.generator.prompt import Persona, build_messages
+from services.generator.prompt import Persona, PromptPassage, build_messages
 
 # Architectures by their published numbers, so a random-weight run needs no weight files.
 CONFIGS = {
@@ -82,6 +95,19 @@ QUESTIONS = [
 ]
 
 
+# Help-centre-like passages, so a prompt is as long as one the generator builds with its knowledge.
+PASSAGES = [
+    PromptPassage(
+        str(i + 1),
+        "Orders can be changed or cancelled free of charge until they are packed, usually within two hours "
+        "of payment. After that, refuse the delivery or start a return from your account page; refunds go "
+        "back to the original payment method within five to seven working days once the parcel arrives.",
+        f"Changing an order ({i + 1})",
+    )
+    for i in range(8)
+]
+
+
 def main() -> None:
     args = _parse_args()
     engine, label = _load(args)
@@ -91,7 +117,13 @@ def main() -> None:
         f"int8 linear: {_has_int8(engine.model)}, torch threads: {torch.get_num_threads()}, "
         f"max_new_tokens: {args.max_new_tokens}"
     )
-    conversations = [build_messages(Persona("Acme Shop"), lang, None, [], q) for lang, q in QUESTIONS]
+    passages = PASSAGES[: args.passages]
+    conversations = [build_messages(Persona("Acme Shop"), lang, None, [], q, passages) for lang, q in QUESTIONS]
+    lengths = [len(engine.encode_chat(c)) for c in conversations]
+    print(f"prompt tokens: {min(lengths)}-{max(lengths)}")
+    if args.arrival_gap_s is not None:
+        _staggered(engine, conversations, args)
+        return
     print(
         f"{'path':<28}{'convs':>6}{'tok/s total':>13}{'tok/s per conv':>16}{'TTFT mean':>11}{'TTFT max':>10}{'x baseline':>12}"
     )
@@ -214,6 +246,72 @@ def _bench_hf_generate(engine: LLMEngine, messages, max_new_tokens: int) -> Meas
     return Measurement(total=max_new_tokens / total, per_conv=decode, ttft_mean=ttft, ttft_max=ttft)
 
 
+@dataclass(frozen=True)
+class Staggered:
+    tokens_per_s: float
+    ttfts: list[float]
+    gaps: list[float]  # seconds between consecutive text deltas of one conversation, all conversations
+    prefill_passes: int
+
+
+def _staggered(engine: LLMEngine, conversations, args) -> None:
+    print(
+        f"arrivals one every {args.arrival_gap_s} s; gap: between consecutive text deltas of one conversation; "
+        f"median of {args.repeats} runs per row (interleaved), by tok/s"
+    )
+    print(
+        f"{'chunk':>6}{'convs':>6}{'tok/s':>8}{'TTFT p50':>10}{'p90':>7}{'gap p50':>9}{'p90':>7}{'max':>7}"
+        f"{'prefill passes':>16}"
+    )
+    for n in args.concurrency:
+        runs: dict[int, list[Staggered]] = {chunk: [] for chunk in args.prefill_chunk}
+        for _ in range(args.repeats):
+            for chunk in args.prefill_chunk:
+                runs[chunk].append(_bench_staggered(engine, conversations, n, args, chunk))
+        for chunk, measured in runs.items():
+            m = sorted(measured, key=lambda x: x.tokens_per_s)[len(measured) // 2]
+            print(
+                f"{chunk:>6}{n:>6}{m.tokens_per_s:>8.1f}{_pct(m.ttfts, 50):>9.2f}s{_pct(m.ttfts, 90):>6.2f}s"
+                f"{_pct(m.gaps, 50):>8.3f}s{_pct(m.gaps, 90):>6.3f}s{max(m.gaps, default=0):>6.3f}s"
+                f"{m.prefill_passes:>16}",
+                flush=True,
+            )
+
+
+def _bench_staggered(engine: LLMEngine, conversations, n: int, args, chunk: int) -> Staggered:
+    passes = []
+    stamps: list[list[float]] = [[] for _ in range(n)]
+    on_work = lambda kind, _s, _rows: passes.append(kind)  # noqa: E731
+    with BatchedEngine(engine, max_batch_size=n, prefill_chunk=chunk, on_model_work=on_work) as batched:
+        started = time.perf_counter()
+        futures = []
+        for i in range(n):
+            time.sleep(max(0.0, started + i * args.arrival_gap_s - time.perf_counter()))
+            futures.append(
+                batched.submit(
+                    conversations[i % len(conversations)],
+                    args.max_new_tokens,
+                    on_delta=lambda _, got=stamps[i]: got.append(time.perf_counter()),
+                    ignore_eos=True,
+                )
+            )
+        results = [f.result() for f in futures]
+        wall = time.perf_counter() - started
+    return Staggered(
+        tokens_per_s=sum(r.tokens for r in results) / wall,
+        ttfts=[r.first_token_seconds for r in results],
+        gaps=[b - a for got in stamps for a, b in itertools.pairwise(got)],
+        prefill_passes=passes.count("prefill"),
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
 def _decode_rate(result) -> float:
     return (result.tokens - 1) / max(result.total_seconds - result.first_token_seconds, 1e-9)
 
@@ -242,6 +340,13 @@ def _parse_args():
     parser.add_argument("--no-int8", action="store_true", help="on CPU, keep fp32 Linear layers")
     parser.add_argument("--random-init", metavar="CONFIG", help=f"random weights of: {', '.join(CONFIGS)}")
     parser.add_argument("--tokenizer", type=pathlib.Path, help="folder with the Qwen tokenizer files")
+    parser.add_argument(
+        "--arrival-gap-s", type=float, help="staggered arrivals, one conversation every this many seconds"
+    )
+    parser.add_argument(
+        "--prefill-chunk", type=int, nargs="+", default=[0, 128], help="with --arrival-gap-s: chunk sizes to compare"
+    )
+    parser.add_argument("--passages", type=int, default=0, help=f"knowledge passages per prompt, 0-{len(PASSAGES)}")
     return parser.parse_args()
 
 

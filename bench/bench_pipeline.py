@@ -10,7 +10,8 @@ plus throughput, and the pipeline's overhead: final-reply time minus the models'
 message's time goes, per hop: the mean seconds per message of each stage the services export (read from
 their /metrics before and after the step: the gateway's SendMessage, the intent and sentiment workers'
 processing, the generator's stages from `cs_stage_seconds`), and what no stage accounts for (the Kafka
-hops, the reply stream, the client) as the rest of the mean final-reply time. Stages of one message can
+hops, the reply stream, the client) as the rest of the mean final-reply time; and the LLM engine's busy share,
+its model-work seconds (`cs_engine_busy_seconds_total`) over the step's wall time (bench/engine_busy.py). Stages of one message can
 overlap (generator queueing is spent while other conversations compute), so they need not add up.
 One run here (--conversations 6 --concurrency 1 --max-new-tokens 8, 2026-12-03): final reply mean 0.97 s,
 of which gateway 0.017, intent 0.013, sentiment 0.019, prefill 0.358, decode 0.524, checks 0.001, push
@@ -31,6 +32,7 @@ import uuid
 from collections import defaultdict
 
 import grpc
+from engine_busy import busy_share, read_engine_busy
 from pipeline_stack import QUESTIONS, Pipeline, running_pipeline  # bench/ is on sys.path when a script in it runs
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
@@ -158,6 +160,8 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
         await one(stub, key, "hello")  # warm-up
         await asyncio.sleep(1)  # the warm-up's last metrics
         before = await asyncio.to_thread(histogram_totals, pipeline)
+        generator_metrics = f"127.0.0.1:{pipeline.processes['generator'].env['CS_METRICS_PORT']}"
+        busy_before = await asyncio.to_thread(read_engine_busy, generator_metrics)
         semaphore = asyncio.Semaphore(concurrency)
 
         async def bounded(i: int) -> dict:
@@ -167,6 +171,7 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
         started = time.perf_counter()
         results = await asyncio.gather(*(bounded(i) for i in range(n)))
         wall = time.perf_counter() - started
+        busy_after = await asyncio.to_thread(read_engine_busy, generator_metrics)
         await asyncio.sleep(1)  # the generator observes its push stage after the reply went out
         after = await asyncio.to_thread(histogram_totals, pipeline)
     compute = await model_seconds(stack, results)
@@ -180,6 +185,8 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
     print(
         f"  overhead share of final-reply time: {statistics.mean(overhead) / statistics.mean([r['final'] for r in results]):.1%}"
     )
+    share = busy_share(busy_before, busy_after, wall)
+    print(f"  LLM engine busy (model work / wall): {'-' if share is None else f'{share:.1%}'}")
     print("\n".join(breakdown(before, after, n, statistics.mean([r["final"] for r in results]))))
 
 

@@ -52,7 +52,7 @@ class Replay:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-def load_engine(device: str, threads: int, max_batch: int):
+def load_engine(device: str, threads: int, max_batch: int, prefill_chunk: int):
     """The generator's model as its worker loads it (services/generator/main.py), behind a started BatchedEngine."""
     from services.common.ml.model_store import ModelStore
     from services.generator.llm.batched import BatchedEngine
@@ -61,7 +61,7 @@ def load_engine(device: str, threads: int, max_batch: int):
 
     _, path = ensure_converted(ModelStore())
     engine = LLMEngine.load(path, device=device, threads=threads)
-    return BatchedEngine(engine, max_batch_size=max_batch).start()
+    return BatchedEngine(engine, max_batch_size=max_batch, prefill_chunk=prefill_chunk).start()
 
 
 async def replay(batched, prompts: list[list[dict[str, str]]], n: int, max_new_tokens: int) -> Replay:

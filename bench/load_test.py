@@ -8,7 +8,9 @@ conversations don't turn the load into escalations. For every step it reports:
 - latency percentiles (p50/p90/p99) from send to: ack, first streamed token, final reply;
 - errors by gRPC code (TIMEOUT: no final reply within --reply-timeout);
 - CPU of each service process, of Kafka and FerretDB and of this load generator, from /proc (100 % is
-  one core), and the whole machine's CPU.
+  one core), and the whole machine's CPU;
+- the LLM engine's busy share: its model-work seconds (`cs_engine_busy_seconds_total` on the generator's
+  /metrics, bench/engine_busy.py) over the step's window.
 The knee is the last N before p90 final-reply latency grows faster than throughput; the bottleneck
 is the process using the most CPU at the largest N.
 
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from engine_busy import busy_share, read_engine_busy
 from engine_replay import Replay, load_engine, log_size, recorded_prompts, replay
 from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
     QUESTIONS,
@@ -78,6 +81,7 @@ class StepResult:
     machine_cpu: float = 0.0  # % of all cores
     window_end: float = 0.0
     prompt_log: tuple[int, int] | None = None  # where this step's prompts are in the generator's log
+    engine_busy: float | None = None  # share of the window the LLM engine did model work; None: not read
 
     def in_window(self) -> list[Sample]:
         return [s for s in self.samples if s.finished_at <= self.window_end]
@@ -193,6 +197,7 @@ async def run_step(
     target: str, key: str, n: int, args: argparse.Namespace, pids: dict[str, int], prompt_log: Path | None
 ) -> StepResult:
     step = StepResult(n, args.duration)
+    busy_before = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
     log_start = log_size(prompt_log) if prompt_log else 0
     async with grpc.aio.insecure_channel(target) as channel:
         stub = cgrpc.CustomerServiceStub(channel)
@@ -203,6 +208,8 @@ async def run_step(
         customers = [asyncio.ensure_future(customer(stub, key, step, step.window_end, args)) for _ in range(n)]
         await asyncio.sleep(args.duration)
         stop.set()  # CPU over the window only; the drain below is not load
+        busy_after = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
+        step.engine_busy = busy_share(busy_before, busy_after, time.monotonic() - started)
         await sampler
         await asyncio.gather(*customers)
     if prompt_log:  # every message of the step has its reply (or timed out): its prompts are all logged
@@ -262,6 +269,10 @@ def fmt(value: float | None) -> str:
     return "   -  " if value is None else f"{value:6.2f}"
 
 
+def fmt_share(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
 def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
     print(
         f"\nload test: {os.cpu_count()} CPUs, {args.duration:.0f} s per step, think {args.think} s, "
@@ -291,6 +302,7 @@ def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
             + " ".join(f"{s.cpu.get(n, 0):>13.0f}%" for n in names)
             + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%"
         )
+    print("\nLLM engine busy (model work / window): " + ", ".join(f"N={s.n} {fmt_share(s.engine_busy)}" for s in steps))
     n, why = knee(steps)
     print(f"\nknee: N={n} ({why})")
     print(f"bottleneck: {bottleneck(steps)}")
@@ -353,6 +365,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--key", help="adapter key for --target")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--generator-metrics",
+        default="127.0.0.1:9104",
+        help="host:port of the generator's /metrics with --target, for the engine's busy share",
+    )
+    parser.add_argument(
         "--engine-replay",
         action="store_true",
         help="then replay each step's prompts straight through the batched engine (the generator logs them at DEBUG)",
@@ -374,6 +391,7 @@ def main() -> int:
         debug = {"generator": {"CS_LOG_LEVEL": "DEBUG"}} if args.engine_replay else {}
         with running_pipeline(args.max_new_tokens, per_service=debug) as pipeline:
             pids = {name: proc.proc.pid for name, proc in pipeline.processes.items()}
+            args.generator_metrics = f"127.0.0.1:{pipeline.processes['generator'].env['CS_METRICS_PORT']}"
             prompt_log = pipeline.processes["generator"].log_path if args.engine_replay else None
             steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args, prompt_log))
     print_report(steps, args)
@@ -398,6 +416,7 @@ def replay_steps(steps: list[StepResult], prompt_log: Path, args: argparse.Names
         os.environ.get("CS_GENERATOR_DEVICE", "auto"),
         int(os.environ.get("CS_TORCH_THREADS", "2")),
         max(s.n for s in steps),
+        int(os.environ.get("CS_GENERATOR_PREFILL_CHUNK", "128")),
     )
     try:
         replays = []
@@ -440,6 +459,7 @@ def report_row(step: StepResult) -> dict:
         "cpu_percent": step.cpu,
         "machine_cpu_percent": step.machine_cpu,
         "outside_cpu_percent": outside_load(step),
+        "engine_busy_share": step.engine_busy,
     }
 
 

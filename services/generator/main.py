@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import replace
 
 from services.common.ml.model_store import ModelStore
-from services.common.platform import lifecycle
+from services.common.platform import lifecycle, metrics
 from services.common.platform.topics import ENRICHED
 from services.common.storage.repositories import Repositories
 from services.common.storage.tenant_models import TenantRulesCache
@@ -23,6 +23,13 @@ from services.generator.worker import Generator, GeneratorDeps
 # Concurrent admission (services/common/worker/admission.py): up to CS_GENERATOR_MAX_IN_FLIGHT
 # conversations at once per replica, whatever partitions it owns, which is what fills the engine's batch.
 SPEC = WorkerSpec(service="generator", source=ENRICHED)
+
+
+def count_model_work(kind: str, seconds: float, rows: int) -> None:
+    """The engine thread's forward passes as metrics: busy seconds by kind, rows per decode step."""
+    metrics.ENGINE_BUSY.labels(service="generator", work=kind).inc(seconds)
+    if kind == "decode":
+        metrics.ENGINE_BATCH_ROWS.labels(service="generator").observe(rows)
 
 
 def main() -> None:
@@ -43,7 +50,13 @@ def main() -> None:
         ctx.on_close(pusher.close)
         _, path = await asyncio.to_thread(ensure_converted, store)
         engine = await asyncio.to_thread(LLMEngine.load, path, device=options.device, threads=options.threads)
-        batched = BatchedEngine(engine, max_batch_size=options.max_batch, wait_window_s=options.batch_window_s).start()
+        batched = BatchedEngine(
+            engine,
+            max_batch_size=options.max_batch,
+            wait_window_s=options.batch_window_s,
+            prefill_chunk=options.prefill_chunk,
+            on_model_work=count_model_work,
+        ).start()
 
         async def close_engine() -> None:
             with contextlib.suppress(Exception):

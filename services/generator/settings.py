@@ -27,6 +27,12 @@ OWN = declare(
         "16",
         "Most messages one replica works on at once (different conversations concurrently, one conversation in order)",
     ),
+    Variable(
+        "CS_GENERATOR_PREFILL_CHUNK",
+        "128",
+        "Prompt tokens the LLM engine reads per forward pass, running conversations taking a decode step "
+        "between chunks; 0: whole prompts at once",
+    ),
     Variable("CS_GENERATOR_MAX_BATCH", "", "Most conversations generated together; empty: CS_GENERATOR_MAX_IN_FLIGHT"),
     Variable(
         "CS_GENERATOR_PERSONA_CACHE_S",
@@ -114,6 +120,7 @@ class GeneratorOptions:
     batch_window_s: float
     max_batch: int
     max_in_flight: int
+    prefill_chunk: int
     persona_cache_s: float
     retrieval: RetrievalSettings
     require_knowledge: bool
@@ -132,6 +139,7 @@ class GeneratorOptions:
             batch_window_s=env.float("CS_GENERATOR_BATCH_WINDOW_MS") / 1000,
             max_batch=env.int("CS_GENERATOR_MAX_BATCH", in_flight),
             max_in_flight=in_flight,
+            prefill_chunk=env.int("CS_GENERATOR_PREFILL_CHUNK"),
             persona_cache_s=env.float("CS_GENERATOR_PERSONA_CACHE_S"),
             retrieval=RetrievalSettings(
                 k=env.int("CS_KNOWLEDGE_TOP_K"),
@@ -154,6 +162,10 @@ class GeneratorOptions:
             raise ConfigError(
                 "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_GENERATOR_MAX_IN_FLIGHT, CS_TORCH_THREADS "
                 "and CS_KNOWLEDGE_TOP_K must be positive"
+            )
+        if options.prefill_chunk < 0:
+            raise ConfigError(
+                f"CS_GENERATOR_PREFILL_CHUNK={options.prefill_chunk} must be 0 (whole prompts) or positive"
             )
         if not -1.0 <= options.retrieval.min_score <= 1.0:
             raise ConfigError(f"CS_KNOWLEDGE_MIN_SCORE={options.retrieval.min_score} must be a cosine between -1 and 1")

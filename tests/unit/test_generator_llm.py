@@ -8,6 +8,7 @@ equal sequential ones token for token.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import threading
 
@@ -142,3 +143,129 @@ async def test_async_stream_yields_the_same_reply(batched, sequential_texts):
     deltas = [delta async for delta in batched.stream(QUESTIONS[2], MAX_TOKENS)]
     assert len(deltas) > 1
     assert "".join(deltas) == sequential_texts[2]
+
+
+def test_row_attention_of_prompt_chunks_equals_the_whole_prompt():
+    import torch
+
+    from services.generator.llm.attention import row_attention
+
+    torch.manual_seed(0)
+    query, key, value = torch.randn(1, 4, 10, 8), torch.randn(1, 2, 10, 8), torch.randn(1, 2, 10, 8)
+    whole, _ = row_attention(None, query, key, value, None, row_starts=[0])
+    chunks = [
+        row_attention(None, query[:, :, start:end], key[:, :, :end], value[:, :, :end], None, row_starts=[0])[0]
+        for start, end in ((0, 4), (4, 8), (8, 10))
+    ]
+    assert torch.allclose(torch.cat(chunks, dim=1), whole, atol=1e-6)
+
+
+class ModelWork:
+    """Every forward pass a BatchedEngine reports: (kind, rows), in order."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[str, int]] = []
+
+    def __call__(self, kind: str, seconds: float, rows: int) -> None:
+        assert seconds >= 0
+        self.passes.append((kind, rows))
+
+
+@pytest.fixture(scope="session")
+def chunked(engine):
+    from services.generator.llm.batched import BatchedEngine
+
+    work = ModelWork()
+    with BatchedEngine(engine, max_batch_size=8, prefill_chunk=CHUNK, on_model_work=work) as running:
+        running.work = work
+        yield running
+
+
+CHUNK = 16
+
+
+@pytest.mark.models
+def test_chunked_prefill_reads_a_prompt_into_the_same_cache_as_a_whole_prefill(engine):
+    import torch
+
+    from services.generator.llm.batch import DecodeBatch, PromptChunks
+
+    request = engine._new_request(QUESTIONS[2], MAX_TOKENS, None, None, False)
+    whole, logits = DecodeBatch.prefill(engine.model, [request], engine.pad_id)
+    prompt = PromptChunks(request, engine.model, CHUNK)
+    while not prompt.done:
+        chunk_logits = prompt.feed(engine.model)
+    assert torch.equal(chunk_logits, logits)
+    assert all(torch.equal(a.keys, b.keys) for a, b in zip(whole.cache.layers, prompt.cache.layers))
+
+
+@pytest.mark.models
+def test_chunked_prefill_gives_the_same_replies_as_sequential_ones(chunked, sequential_texts):
+    futures = [chunked.submit(messages, MAX_TOKENS) for messages in QUESTIONS]
+    assert [f.result(timeout=120).text for f in futures] == sequential_texts
+
+
+def chunks_of(chunked, messages) -> int:
+    return -(-len(chunked.engine.encode_chat(messages)) // CHUNK)
+
+
+def start_a_long_reply(chunked) -> concurrent.futures.Future:
+    """A reply that is still decoding when the test's newcomer arrives; cancel it when done."""
+    first_token = threading.Event()
+    future = chunked.submit(QUESTIONS[0], 200, on_delta=lambda _: first_token.set(), ignore_eos=True)
+    assert first_token.wait(timeout=60)
+    return future
+
+
+@pytest.mark.models
+def test_a_running_reply_gets_a_decode_step_between_the_chunks_of_a_newcomers_prompt(chunked, sequential_texts):
+    running = start_a_long_reply(chunked)
+    seen = len(chunked.work.passes)
+    later = chunked.submit(QUESTIONS[2], MAX_TOKENS)
+    assert later.result(timeout=120).text == sequential_texts[2]
+    running.cancel()
+    passes = chunked.work.passes[seen:]
+    chunks = chunks_of(chunked, QUESTIONS[2])
+    reading = passes[passes.index(("prefill", 1)) :][: 2 * chunks]
+    # chunk, a step of the running row, chunk, step, ..., the last chunk, then steps of both rows
+    assert reading == [("prefill", 1), ("decode", 1)] * (chunks - 1) + [("prefill", 1), ("decode", 2)]
+
+
+@pytest.mark.models
+def test_a_request_cancelled_while_its_prompt_is_read_stops_there(chunked, sequential_texts):
+    running = start_a_long_reply(chunked)
+    seen = len(chunked.work.passes)
+    deltas: list[str] = []
+    cancelled = chunked.submit(QUESTIONS[2], MAX_TOKENS, on_delta=deltas.append)
+    while ("prefill", 1) not in chunked.work.passes[seen:]:
+        threading.Event().wait(0.005)
+    assert cancelled.cancel()
+    assert chunked.generate(QUESTIONS[1], MAX_TOKENS).text == sequential_texts[1]
+    running.cancel()
+    read = chunked.work.passes[seen:].count(("prefill", 1)) - chunks_of(chunked, QUESTIONS[1])
+    assert 1 <= read <= 3 < chunks_of(chunked, QUESTIONS[2])  # cancelled one or two chunks in
+    assert deltas == []
+
+
+@pytest.mark.models
+def test_a_prefill_that_fails_midway_fails_only_its_own_request(engine, sequential_texts):
+    from services.generator.llm.batched import BatchedEngine
+
+    doomed = engine.encode_chat(QUESTIONS[2])
+
+    class FailsOnSecondChunk:
+        """The engine, except that reading the doomed prompt's second chunk raises."""
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def prefill_chunk(self, prompt):
+            if prompt.request.prompt_ids == doomed and prompt.read > 0:
+                raise RuntimeError("out of memory")
+            return engine.prefill_chunk(prompt)
+
+    with BatchedEngine(FailsOnSecondChunk(), max_batch_size=8, prefill_chunk=CHUNK) as failing:
+        futures = [failing.submit(messages, MAX_TOKENS) for messages in QUESTIONS]
+        with pytest.raises(RuntimeError, match="LLM prefill failed: out of memory"):
+            futures[2].result(timeout=120)
+        assert [f.result(timeout=120).text for f in futures[:2]] == sequential_texts[:2]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from services.common.platform.settings import Env
+import pytest
+
+from services.common.platform.settings import ConfigError, Env
 from services.generator.settings import VARIABLES, GeneratorOptions
 
 
@@ -13,3 +15,13 @@ def test_the_generators_batch_follows_its_admitted_concurrency_unless_set():
     assert (options().max_in_flight, options().max_batch) == (16, 16)
     assert options(CS_GENERATOR_MAX_IN_FLIGHT="32").max_batch == 32
     assert options(CS_GENERATOR_MAX_IN_FLIGHT="32", CS_GENERATOR_MAX_BATCH="8").max_batch == 8
+
+
+def test_prefill_chunk_is_read_and_zero_means_whole_prompts():
+    def options(**env: str) -> GeneratorOptions:
+        return GeneratorOptions.from_env(Env(env, variables=VARIABLES))
+
+    assert options().prefill_chunk == 128
+    assert options(CS_GENERATOR_PREFILL_CHUNK="0").prefill_chunk == 0
+    with pytest.raises(ConfigError, match="CS_GENERATOR_PREFILL_CHUNK"):
+        options(CS_GENERATOR_PREFILL_CHUNK="-1")

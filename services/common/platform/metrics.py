@@ -53,6 +53,18 @@ STAGE_SECONDS = Histogram(
     ["service", "stage"],
     buckets=LATENCY_BUCKETS,
 )
+ENGINE_BUSY = Counter(
+    "cs_engine_busy_seconds_total",
+    "Seconds the LLM engine's thread spent in model work, by work (prefill: prompt chunks or whole prompts, "
+    "decode: steps); its rate over wall time is the engine's busy share",
+    ["service", "work"],
+)
+ENGINE_BATCH_ROWS = Histogram(
+    "cs_engine_decode_batch_rows",
+    "Conversations advanced together by one decode step of the LLM engine",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 IN_FLIGHT = Gauge(
     "cs_worker_in_flight", "Events taken from Kafka and not yet finished (concurrent admission)", ["service"]
 )

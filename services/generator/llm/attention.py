@@ -33,7 +33,9 @@ def row_attention(
     """query [rows, heads, q, dim], key/value [rows, kv_heads, kv, dim] -> [rows, q, heads, dim].
 
     row_starts[i] is the first cache column that holds a real token of row i (left padding
-    before it); the model forward passes it through from `DecodeBatch`. Calls that do not
+    before it); the model forward passes it through from `DecodeBatch`. A query of several tokens is
+    either a whole prompt on an empty cache or a prompt chunk after its own past (chunked prefill,
+    one row, no padding). Calls that do not
     (`model.generate` in the benchmark) get the stock sdpa path with its mask.
     """
     if row_starts is None:
@@ -46,12 +48,27 @@ def row_attention(
         q = query[row : row + 1, :, first_query:]
         k = key[row : row + 1, :, start:]
         v = value[row : row + 1, :, start:]
-        if q.shape[2] > 1 and q.shape[2] != k.shape[2]:
-            raise RuntimeError("row attention supports prefill on an empty cache and one-token decode steps only")
+        mask = _chunk_mask(q.shape[2], k.shape[2])
         out[row : row + 1, :, first_query:] = torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, scale=scaling, is_causal=q.shape[2] > 1, enable_gqa=True
+            q, k, v, attn_mask=mask, scale=scaling, is_causal=_prompt(q, k), enable_gqa=True
         )
     return out.transpose(1, 2).contiguous(), None
+
+
+def _prompt(q: torch.Tensor, k: torch.Tensor) -> bool:
+    """A whole prompt on an empty cache: causal, the call a row makes alone."""
+    return q.shape[2] > 1 and q.shape[2] == k.shape[2]
+
+
+def _chunk_mask(q_len: int, kv_len: int) -> torch.Tensor | None:
+    """A prompt chunk after the row's cached tokens: query i sees the past and the chunk up to itself.
+
+    sdpa's is_causal aligns the diagonal top-left, which is wrong once the cache holds a past, so the
+    chunk gets an explicit mask aligned bottom-right. None for a whole prompt and a one-token step.
+    """
+    if q_len == 1 or q_len == kv_len:
+        return None
+    return torch.ones(q_len, kv_len, dtype=torch.bool).tril(diagonal=kv_len - q_len)
 
 
 def use_row_attention(model) -> None:

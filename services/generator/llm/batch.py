@@ -68,6 +68,13 @@ class DecodeBatch:
         batch = cls(list(requests), out.past_key_values, mask, mask.sum(-1))
         return batch, out.logits[:, -1, :].float()
 
+    @classmethod
+    def of_one(cls, request: Request, cache: DynamicCache, device: torch.device) -> DecodeBatch:
+        """A batch of one row whose whole prompt is already in `cache` (see `PromptChunks`)."""
+        n = len(request.prompt_ids)
+        mask = torch.ones((1, n), dtype=torch.long, device=device)
+        return cls([request], cache, mask, torch.tensor([n], dtype=torch.long, device=device))
+
     @torch.inference_mode()
     def forward(self, model) -> torch.Tensor:
         """Feed every row's pending token; return next-token logits [rows, vocab]."""
@@ -137,6 +144,51 @@ class DecodeBatch:
         self.pending = torch.cat([self.pending, other.pending])
         self.seen = torch.cat([self.seen, other.seen])
         self.requests = self.requests + other.requests
+
+
+class PromptChunks:
+    """One newcomer's prompt read into its own cache a chunk at a time (chunked prefill).
+
+    Chunks start at the row's own positions 0, C, 2C, ..., whoever else is waiting or running, so
+    how a prompt is cut depends only on its length and C. The row has no padding; once the whole
+    prompt is in, `DecodeBatch.of_one` makes it a batch that merges into the running one.
+
+    On CPU the chunks leave exactly the cache and last logits a whole prefill leaves (the unit tests
+    check it): the int8 products are exact whatever the number of rows, and row attention gives each
+    query the same keys, the masked ones adding exact zeros. So the reply does not depend on C.
+    """
+
+    def __init__(self, request: Request, model, chunk: int) -> None:
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1 token, got {chunk}")
+        self.request = request
+        self.chunk = chunk
+        self.cache = DynamicCache(config=model.config)
+        self.read = 0  # prompt tokens already in the cache
+
+    @property
+    def done(self) -> bool:
+        return self.read == len(self.request.prompt_ids)
+
+    @torch.inference_mode()
+    def feed(self, model) -> torch.Tensor:
+        """Read the next chunk; return the logits of its last token ([1, vocab])."""
+        device = model.device
+        start, end = self.read, min(self.read + self.chunk, len(self.request.prompt_ids))
+        ids = torch.tensor([self.request.prompt_ids[start:end]], dtype=torch.long, device=device)
+        mask = torch.ones((1, end), dtype=torch.long, device=device)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=torch.arange(start, end, device=device)[None],
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **_row_kwargs(model, mask),
+        )
+        self.cache = out.past_key_values
+        self.read = end
+        return out.logits[:, -1, :].float()
 
 
 def _row_kwargs(model, mask: torch.Tensor) -> dict:

@@ -7,6 +7,15 @@ requests join the running batch between steps (their caches are left-padded to l
 finished or cancelled ones leave at once, and each row's text goes to its own consumer as
 soon as its token is chosen.
 
+With `prefill_chunk` set, a newcomer's prompt is read instead a chunk of that many tokens at a
+time, one newcomer after another, and the running rows take a decode step between chunks: a long
+prompt or a burst of newcomers no longer stops every running conversation's stream for the whole
+prefill. Chunks start at each prompt's own position 0, so how a prompt is cut never depends on who
+else is waiting or running.
+
+`on_model_work(kind, seconds, rows)` is told of every forward pass ("prefill" or "decode") and how
+long it took, so the server can export how busy the engine is (`cs_engine_busy_seconds_total`).
+
 All model work happens in the engine's thread; callers in any thread or event loop talk to
 it through futures, callbacks and (for asyncio) `stream()`. `submit` and `generate` are those of
 every front (`ChatFront`); the decode steps are the engine's own (`LLMEngine.prefill`, `.step`).
@@ -21,15 +30,16 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from services.common.platform.pii import find_pii
-from services.generator.llm.batch import DecodeBatch
+from services.generator.llm.batch import DecodeBatch, PromptChunks
 from services.generator.llm.engine import ChatFront, LLMEngine, Message
 from services.generator.llm.request import Request
 
 log = logging.getLogger(__name__)
 _END = object()
+ModelWork = Callable[[str, float, int], None]
 
 
 class BatchedEngine(ChatFront):
@@ -41,13 +51,25 @@ class BatchedEngine(ChatFront):
     queue). Cancelling its future drops the request from the batch at the next step.
     """
 
-    def __init__(self, engine: LLMEngine, max_batch_size: int = 16, wait_window_s: float = 0.01) -> None:
+    def __init__(
+        self,
+        engine: LLMEngine,
+        max_batch_size: int = 16,
+        wait_window_s: float = 0.01,
+        prefill_chunk: int = 0,
+        on_model_work: ModelWork | None = None,
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if prefill_chunk < 0:
+            raise ValueError(f"prefill_chunk must be 0 (whole prompts) or a number of tokens, got {prefill_chunk}")
         self.engine = engine
         self.max_batch_size = max_batch_size
         self.wait_window_s = wait_window_s
+        self.prefill_chunk = prefill_chunk
+        self._on_model_work = on_model_work
         self._waiting: collections.deque[Request] = collections.deque()
+        self._reading: collections.deque[PromptChunks] = collections.deque()  # engine thread only
         self._wakeup = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -116,8 +138,12 @@ class BatchedEngine(ChatFront):
             newcomers = self._take_newcomers(running=len(batch) if batch else 0)
             if newcomers is None:
                 return
-            if newcomers:
+            if newcomers and self.prefill_chunk:
+                self._reading.extend(PromptChunks(r, self.engine.model, self.prefill_chunk) for r in newcomers)
+            elif newcomers:
                 batch = self._admit(batch, newcomers)
+            if self._reading:
+                batch = self._read_chunk(batch)
             if batch is not None:
                 batch = self._step(batch)
 
@@ -125,11 +151,13 @@ class BatchedEngine(ChatFront):
         """Requests to add now; None once closing with nothing left to do.
 
         When idle, block for the first request, then wait up to the window for others so
-        they share one prefill. When busy, take what is queued without waiting.
+        they share one prefill. When busy (rows running or prompts being read), take what is
+        queued without waiting.
         """
-        capacity = self.max_batch_size - running
+        busy = running + len(self._reading)
+        capacity = self.max_batch_size - busy
         with self._wakeup:
-            if running == 0:
+            if busy == 0:
                 while not self._waiting and not self._closing:
                     self._wakeup.wait()
                 if not self._waiting:
@@ -145,28 +173,61 @@ class BatchedEngine(ChatFront):
 
     def _admit(self, batch: DecodeBatch | None, newcomers: list[Request]) -> DecodeBatch | None:
         try:
-            fresh = self.engine.prefill(newcomers)
+            fresh = self._timed("prefill", len(newcomers), self.engine.prefill, newcomers)
         except Exception as exc:
             log.exception("LLM prefill failed for %d requests", len(newcomers))
             for request in newcomers:
                 request.fail(RuntimeError(f"LLM prefill failed: {exc}"))
             return batch
-        if not len(fresh):
+        return _joined(batch, fresh)
+
+    def _read_chunk(self, batch: DecodeBatch | None) -> DecodeBatch | None:
+        """One chunk of the first waiting prompt; the newcomer joins `batch` once its prompt is read."""
+        prompt = self._reading[0]
+        if prompt.request.cancelled:
+            self._reading.popleft()
+            prompt.request.finish("cancelled")
             return batch
-        if batch is None:
-            return fresh
-        batch.merge(fresh)
-        return batch
+        try:
+            fresh = self._timed("prefill", 1, self.engine.prefill_chunk, prompt)
+        except Exception as exc:
+            self._reading.popleft()
+            log.exception("LLM prefill failed at prompt token %d of %d", prompt.read, len(prompt.request.prompt_ids))
+            prompt.request.fail(RuntimeError(f"LLM prefill failed: {exc}"))
+            return batch
+        if fresh is None:
+            return batch
+        self._reading.popleft()
+        return _joined(batch, fresh)
 
     def _step(self, batch: DecodeBatch) -> DecodeBatch | None:
         try:
-            self.engine.step(batch)
+            self._timed("decode", len(batch), self.engine.step, batch)
         except Exception as exc:
             log.exception("LLM decode step failed for %d requests", len(batch))
             for request in batch.requests:
                 request.fail(RuntimeError(f"LLM decode step failed: {exc}"))
             return None
         return batch if len(batch) else None
+
+    def _timed(self, kind: str, rows: int, work: Callable, *args):
+        """Run one forward pass and tell `on_model_work` how long it took (failed passes too)."""
+        started = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            if self._on_model_work is not None:
+                self._on_model_work(kind, time.perf_counter() - started, rows)
+
+
+def _joined(batch: DecodeBatch | None, fresh: DecodeBatch) -> DecodeBatch | None:
+    """The running batch with freshly prefilled rows merged in (rows already done are gone)."""
+    if not len(fresh):
+        return batch
+    if batch is None:
+        return fresh
+    batch.merge(fresh)
+    return batch
 
 
 def prompt_record(messages: Sequence[Message]) -> dict[str, object]:

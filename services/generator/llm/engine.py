@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from services.generator.llm.attention import use_row_attention
-from services.generator.llm.batch import DecodeBatch
+from services.generator.llm.batch import DecodeBatch, PromptChunks
 from services.generator.llm.decoding import IncrementalDetokenizer
 from services.generator.llm.int8 import quantize_linear_int8
 from services.generator.llm.request import GenerationResult, Request
@@ -199,6 +199,15 @@ class LLMEngine(ChatFront):
     def prefill(self, requests: Sequence[Request]) -> DecodeBatch:
         """A decode batch of these requests, their prompts read and each one's first token chosen."""
         batch, logits = DecodeBatch.prefill(self.model, requests, self.pad_id)
+        batch.advance(logits, self.repetition_penalty)
+        return batch
+
+    def prefill_chunk(self, prompt: PromptChunks) -> DecodeBatch | None:
+        """Read the next chunk of one newcomer's prompt; once all of it is in, its batch of one, first token chosen."""
+        logits = prompt.feed(self.model)
+        if not prompt.done:
+            return None
+        batch = DecodeBatch.of_one(prompt.request, prompt.cache, self.device)
         batch.advance(logits, self.repetition_penalty)
         return batch
 
