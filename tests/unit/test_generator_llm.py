@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import threading
+import time
 
 import pytest
 
@@ -210,10 +211,25 @@ def chunks_of(chunked, messages) -> int:
 
 
 def start_a_long_reply(chunked) -> concurrent.futures.Future:
-    """A reply that is still decoding when the test's newcomer arrives; cancel it when done."""
+    """A reply that is still decoding when the test's newcomer arrives; cancel it when done.
+
+    Returns once the engine has reported one of the reply's decode steps: its prompt's last pass is
+    reported after the pass returns, so a test that counted passes at the first token could count it
+    as the newcomer's (the flake this wait removes)."""
     first_token = threading.Event()
+    before = len(chunked.work.passes)
     future = chunked.submit(QUESTIONS[0], 200, on_delta=lambda _: first_token.set(), ignore_eos=True)
     assert first_token.wait(timeout=60)
+    chunks, deadline = chunks_of(chunked, QUESTIONS[0]), time.monotonic() + 60
+
+    def stepped() -> bool:  # every chunk of its prompt reported, and a decode step after the last one
+        passes = chunked.work.passes[before:]
+        read = [i for i, p in enumerate(passes) if p == ("prefill", 1)]
+        return len(read) >= chunks and any(p[0] == "decode" for p in passes[read[chunks - 1] + 1 :])
+
+    while not stepped():
+        assert time.monotonic() < deadline, "the long reply took no decode step"
+        threading.Event().wait(0.005)
     return future
 
 
