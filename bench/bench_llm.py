@@ -22,7 +22,8 @@ generator's answers have. Three runs here (2026-12-03, the 2-core CPU shared wit
 noisy; --arrival-gap-s 0.25 --passages 3 --concurrency 16, 16 tokens): whole prompts stalled running
 conversations 9-19 s (max gap), chunks of 128 tokens 0.95-1.14 s; TTFT p50 10-22 s whole vs 9.4-10.7 s,
 p90 11-25 s vs 16-18 s; tokens/s 9.0-15.0 whole vs 10.2-11.5. Alone (--concurrency 1) a ~350-token
-prompt's TTFT is 1.0-1.2 s either way.
+prompt's TTFT is 1.0-1.2 s either way. The generator's default (512) was chosen through the whole pipeline
+(bench/load_test.py, README "Chunked prefill"), where 128 cost replies/s and tail latency.
 
 Real weights cannot travel to a GPU machine (64 MiB per call), so --random-init builds the
 named architecture with random weights: speed is right, the text is noise, and the output

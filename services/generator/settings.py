@@ -29,7 +29,7 @@ OWN = declare(
     ),
     Variable(
         "CS_GENERATOR_PREFILL_CHUNK",
-        "128",
+        "512",
         "Prompt tokens the LLM engine reads per forward pass, running conversations taking a decode step "
         "between chunks; 0: whole prompts at once",
     ),

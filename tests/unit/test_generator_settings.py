@@ -21,7 +21,7 @@ def test_prefill_chunk_is_read_and_zero_means_whole_prompts():
     def options(**env: str) -> GeneratorOptions:
         return GeneratorOptions.from_env(Env(env, variables=VARIABLES))
 
-    assert options().prefill_chunk == 128
+    assert options().prefill_chunk == 512
     assert options(CS_GENERATOR_PREFILL_CHUNK="0").prefill_chunk == 0
     with pytest.raises(ConfigError, match="CS_GENERATOR_PREFILL_CHUNK"):
         options(CS_GENERATOR_PREFILL_CHUNK="-1")
