@@ -69,7 +69,13 @@ start_kafka() {
     "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties" "-Dkafka.logs.dir=$dir")
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     local cluster_id
-    cluster_id=$("$PYTHON" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    # a url-safe base64 id may start with "-", which kafka-storage reads as an option ("--cluster-id: expected
+    # one argument", 1 start in 64); Kafka's own Uuid.randomUuid draws again in that case, and so do we
+    cluster_id=$("$PYTHON" -c '
+import base64, uuid
+while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(i)')
     java "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
       -t "$cluster_id" -c "$dir/server.properties" > "$dir/format.log" 2>&1 \
       || die "formatting Kafka storage failed: see $dir/format.log"
