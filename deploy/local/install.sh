@@ -10,7 +10,7 @@
 #                                     import-linter, grpcio-tools, ruff, mypy)
 #                                   - buf (Go), for the protos lint
 #                                   - the pinned tools deploy/validate.sh checks the deployment files with
-#                                   - Debian's chromium (apt-get, as root), which the browser tests drive
+#                                   - Debian's chromium and a Chinese font (apt-get, as root), which the browser tests drive
 #
 # pip's cache, ~/.m2 and the Go module cache make a second machine fast; CS_TOOLS_DIR
 # (~/.cache/cs-platform/tools) holds the jars and binaries, shared by clones.
@@ -85,11 +85,15 @@ install_buf() {
 }
 
 install_chromium() {  # the browser the console and web-chat tests drive (Playwright, by executable path)
-  command -v chromium >/dev/null && return
-  [[ $(id -u) == 0 ]] || die "chromium not found: install it (apt-get install chromium) or run this as root"
-  say "installing Debian's chromium (browser tests)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+  local packages=()
+  command -v chromium >/dev/null || packages+=(chromium)
+  # a Chinese font: without one the zh widget and console render as empty boxes in the tests' screenshots
+  [[ -n $(fc-list :lang=zh 2>/dev/null) ]] || packages+=(fonts-wqy-zenhei)
+  ((${#packages[@]})) || return 0
+  [[ $(id -u) == 0 ]] || die "${packages[*]} not installed: apt-get install ${packages[*]}, or run this as root"
+  say "installing ${packages[*]} (browser tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}" >/dev/null; }
 }
 
 started=$SECONDS
