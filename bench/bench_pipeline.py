@@ -27,12 +27,11 @@ import asyncio
 import statistics
 import sys
 import time
-import urllib.request
 import uuid
 from collections import defaultdict
 
 import grpc
-from engine_busy import busy_share, read_engine_busy
+from engine_busy import busy_share, read_engine_busy, scrape_metrics
 from pipeline_stack import QUESTIONS, Pipeline, running_pipeline  # bench/ is on sys.path when a script in it runs
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
@@ -75,8 +74,7 @@ def histogram_totals(pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[flo
     totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     wanted = {(service, name, label) for service, name, label, _, _ in STAGES}
     for service in {service for service, *_ in STAGES}:
-        port = pipeline.processes[service].env["CS_METRICS_PORT"]
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        body = scrape_metrics(f"127.0.0.1:{pipeline.processes[service].env['CS_METRICS_PORT']}")
         for family in text_string_to_metric_families(body):
             for name, label in ((n, lab) for s, n, lab in wanted if s == service and n == family.name):
                 for sample in family.samples:

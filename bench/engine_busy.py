@@ -23,10 +23,15 @@ def engine_busy_seconds(body: str) -> float:
     return total
 
 
+def scrape_metrics(address: str) -> str:
+    """The /metrics text a service exports at host:port."""
+    return urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+
+
 def read_engine_busy(address: str) -> float | None:
     """Busy seconds from the generator's /metrics at host:port; None when it does not answer."""
     try:
-        body = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+        body = scrape_metrics(address)
     except OSError:
         return None
     return engine_busy_seconds(body)

@@ -18,11 +18,11 @@ import asyncio
 import os
 import re
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
 import grpc
+from engine_busy import scrape_metrics
 from pipeline_stack import QUESTIONS, SERVICES, Pipeline, running_pipeline  # bench/ is on sys.path
 
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
@@ -63,8 +63,7 @@ def fds(pid: int) -> int:
 
 
 def metric(pipeline: Pipeline, service: str, name: str) -> float:
-    port = pipeline.processes[service].env["CS_METRICS_PORT"]
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    body = scrape_metrics(f"127.0.0.1:{pipeline.processes[service].env['CS_METRICS_PORT']}")
     values = [float(m.group(1)) for m in re.finditer(rf"^{name}\{{[^}}]*\}} ([0-9.e+-]+)$", body, re.M)]
     return sum(values)
 

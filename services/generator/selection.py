@@ -137,10 +137,15 @@ def article_answer(ranked: Sequence[Passage], score: float) -> Selection | None:
     if best is None:
         return None
     runner_up = ranked[1] if len(ranked) > 1 else None
-    if runner_up is None or runner_up.doc_id != ranked[0].doc_id or runner_up.language != ranked[0].language:
+    if (
+        runner_up is None
+        or runner_up.doc_id != ranked[0].doc_id
+        or runner_up.language != ranked[0].language
+        or runner_up.chunk_id == ranked[0].chunk_id
+    ):
         return best
     other = passage_answer(runner_up, score)
-    if other is None or runner_up.chunk_id == ranked[0].chunk_id:
+    if other is None:
         return best
     parts = sorted((best, other), key=lambda sel: _position(sel.passage))
     return Selection(ranked[0], ("\n".join(sel.text for sel in parts),), score, more=(runner_up,))
