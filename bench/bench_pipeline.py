@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import grpc
 from engine_busy import busy_share, read_engine_busy, scrape_metrics
@@ -57,9 +57,16 @@ def row(name: str, values: list[float]) -> str:
 # the stage's name in the breakdown, in the order a message meets them.
 STAGES = (
     ("gateway", "cs_grpc_request_seconds", "method", "SendMessage", "gateway accept (SendMessage)"),
+    ("gateway", "cs_stage_seconds", "stage", "auth", "  of which: key check"),
+    ("gateway", "cs_stage_seconds", "stage", "conversation", "  of which: conversation read / created"),
+    ("gateway", "cs_stage_seconds", "stage", "publish", "  of which: publish to Kafka"),
+    ("gateway", "cs_stage_seconds", "stage", "store", "store at receipt (after the ack)"),
     ("intent", "cs_event_processing_seconds", None, None, "intent worker"),
     ("sentiment", "cs_event_processing_seconds", None, None, "sentiment worker"),
     ("generator", "cs_stage_seconds", "stage", "queueing", "generator queueing"),
+    ("generator", "cs_stage_seconds", "stage", "intake", "intake (store, duplicate check)"),
+    ("generator", "cs_stage_seconds", "stage", "history", "history read"),
+    ("generator", "cs_stage_seconds", "stage", "route", "persona, stream route"),
     ("generator", "cs_stage_seconds", "stage", "retrieval", "retrieval"),
     ("generator", "cs_stage_seconds", "stage", "prefill", "prefill"),
     ("generator", "cs_stage_seconds", "stage", "decode", "decode"),
@@ -84,6 +91,30 @@ def histogram_totals(pipeline: Pipeline) -> dict[tuple[str, str, str], tuple[flo
                     elif sample.name == f"{name}_count":
                         totals[key][1] += sample.value
     return {key: (seconds, count) for key, (seconds, count) in totals.items()}
+
+
+def db_commands(pipeline: Pipeline) -> Counter:
+    """(service, command) -> database commands sent so far (cs_db_commands_total), for every service."""
+    counts: Counter = Counter()
+    for service, process in pipeline.processes.items():
+        body = scrape_metrics(f"127.0.0.1:{process.env['CS_METRICS_PORT']}")
+        for family in text_string_to_metric_families(body):
+            if family.name in ("cs_db_commands", "cs_db_commands_total"):
+                for sample in family.samples:
+                    if sample.name == "cs_db_commands_total":
+                        counts[(service, sample.labels["command"])] += sample.value
+    return counts
+
+
+def db_lines(before: Counter, after: Counter, messages: int) -> list[str]:
+    """Database round trips per message of each service between two db_commands reads, by command."""
+    lines = [f"  database round trips per message ({messages} messages):"]
+    delta = Counter({key: after[key] - before.get(key, 0) for key in after if after[key] > before.get(key, 0)})
+    for service in dict.fromkeys(service for service, _ in sorted(delta)):
+        commands = {c: n for (s, c), n in delta.items() if s == service}
+        detail = ", ".join(f"{c} {n / messages:.1f}" for c, n in sorted(commands.items(), key=lambda kv: -kv[1]))
+        lines.append(f"    {service:<10} {sum(commands.values()) / messages:5.1f}   ({detail})")
+    return lines
 
 
 def breakdown(before: dict, after: dict, messages: int, final_mean: float) -> list[str]:
@@ -158,6 +189,7 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
         await one(stub, key, "hello")  # warm-up
         await asyncio.sleep(1)  # the warm-up's last metrics
         before = await asyncio.to_thread(histogram_totals, pipeline)
+        commands_before = await asyncio.to_thread(db_commands, pipeline)
         generator_metrics = f"127.0.0.1:{pipeline.processes['generator'].env['CS_METRICS_PORT']}"
         busy_before = await asyncio.to_thread(read_engine_busy, generator_metrics)
         semaphore = asyncio.Semaphore(concurrency)
@@ -172,6 +204,7 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
         busy_after = await asyncio.to_thread(read_engine_busy, generator_metrics)
         await asyncio.sleep(1)  # the generator observes its push stage after the reply went out
         after = await asyncio.to_thread(histogram_totals, pipeline)
+        commands_after = await asyncio.to_thread(db_commands, pipeline)
     compute = await model_seconds(stack, results)
     overhead = [r["final"] - c for r, c in zip(results, compute)]
     print(f"\nconcurrency {concurrency}: {n} conversations in {wall:.1f} s = {n / wall:.2f} replies/s")
@@ -186,6 +219,7 @@ async def run(pipeline: Pipeline, n: int, concurrency: int) -> None:
     share = busy_share(busy_before, busy_after, wall)
     print(f"  LLM engine busy (model work / wall): {'-' if share is None else f'{share:.1%}'}")
     print("\n".join(breakdown(before, after, n, statistics.mean([r["final"] for r in results]))))
+    print("\n".join(db_lines(commands_before, commands_after, n)))
 
 
 def main() -> int:

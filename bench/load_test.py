@@ -51,12 +51,14 @@ from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
     ReplyStream,
     running_pipeline,
 )
+from stage_metrics import StageHistogram, read_stages, stage_lines
 
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import customer_service_pb2 as cpb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as cgrpc
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+ACCEPT_STAGES = ("auth", "conversation", "publish", "store")  # the gateway's, in SendMessage's order
 
 
 @dataclass
@@ -82,6 +84,8 @@ class StepResult:
     window_end: float = 0.0
     prompt_log: tuple[int, int] | None = None  # where this step's prompts are in the generator's log
     engine_busy: float | None = None  # share of the window the LLM engine did model work; None: not read
+    # the gateway's accept stages (cs_stage_seconds) at the window's start and end; None: not read
+    gateway_stages: tuple[dict[str, StageHistogram] | None, dict[str, StageHistogram] | None] = (None, None)
 
     def in_window(self) -> list[Sample]:
         return [s for s in self.samples if s.finished_at <= self.window_end]
@@ -198,6 +202,7 @@ async def run_step(
 ) -> StepResult:
     step = StepResult(n, args.duration)
     busy_before = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
+    stages_before = await asyncio.to_thread(read_stages, args.gateway_metrics) if args.gateway_metrics else None
     log_start = log_size(prompt_log) if prompt_log else 0
     async with grpc.aio.insecure_channel(target) as channel:
         stub = cgrpc.CustomerServiceStub(channel)
@@ -210,6 +215,8 @@ async def run_step(
         stop.set()  # CPU over the window only; the drain below is not load
         busy_after = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
         step.engine_busy = busy_share(busy_before, busy_after, time.monotonic() - started)
+        if args.gateway_metrics:
+            step.gateway_stages = (stages_before, await asyncio.to_thread(read_stages, args.gateway_metrics))
         await sampler
         await asyncio.gather(*customers)
     if prompt_log:  # every message of the step has its reply (or timed out): its prompts are all logged
@@ -303,6 +310,12 @@ def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
             + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%"
         )
     print("\nLLM engine busy (model work / window): " + ", ".join(f"N={s.n} {fmt_share(s.engine_busy)}" for s in steps))
+    if any(s.gateway_stages[1] for s in steps):
+        print("\nGateway accept (SendMessage) by stage, over each step's window (cs_stage_seconds):")
+        for s in steps:
+            print(f" N={s.n}")
+            for line in stage_lines(*s.gateway_stages, ACCEPT_STAGES):
+                print(line)
     n, why = knee(steps)
     print(f"\nknee: N={n} ({why})")
     print(f"bottleneck: {bottleneck(steps)}")
@@ -370,6 +383,11 @@ def parse_args() -> argparse.Namespace:
         help="host:port of the generator's /metrics with --target, for the engine's busy share",
     )
     parser.add_argument(
+        "--gateway-metrics",
+        default="127.0.0.1:9101",
+        help="host:port of the gateway's /metrics with --target, for its accept stages (empty: not read)",
+    )
+    parser.add_argument(
         "--engine-replay",
         action="store_true",
         help="then replay each step's prompts straight through the batched engine (the generator logs them at DEBUG)",
@@ -392,6 +410,7 @@ def main() -> int:
         with running_pipeline(args.max_new_tokens, per_service=debug) as pipeline:
             pids = {name: proc.proc.pid for name, proc in pipeline.processes.items()}
             args.generator_metrics = f"127.0.0.1:{pipeline.processes['generator'].env['CS_METRICS_PORT']}"
+            args.gateway_metrics = f"127.0.0.1:{pipeline.processes['gateway'].env['CS_METRICS_PORT']}"
             prompt_log = pipeline.processes["generator"].log_path if args.engine_replay else None
             steps = asyncio.run(sweep(pipeline.target, pipeline.key, pids, args, prompt_log))
     print_report(steps, args)

@@ -108,6 +108,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
                 f"conversation {conversation_id} is {current['state']}{owner}; this needs it to be {' or '.join(from_states)}"
                 + (" and claimed by you" if extra_filter else ""),
             )
+        self.gw.known.saw(after)  # this replica's next message to it acts on the new state at once
         event = state_event(after, before["state"])
         await self.gw.publish(STATE, event)
         await self.gw.recorder.state_changed(event, from_queue=before.get("queue") or "")
@@ -261,7 +262,9 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         before = await self._conversation(principal.tenant_id, request.conversation_id)
         from_states, owned = self._may_move(principal, before, (STATE_QUEUED, STATE_AGENT, STATE_BOT), "resolve")
-        doc = await self._transition(principal.tenant_id, before["conversation_id"], from_states, STATE_RESOLVED, owned)
+        doc = await self._transition(
+            principal.tenant_id, before["conversation_id"], from_states, STATE_RESOLVED, owned, resolved_at=utcnow()
+        )
         return pb.ResolveConversationResponse(conversation=conversation_proto(doc))
 
     @streaming("conversation")
@@ -287,6 +290,7 @@ class AgentApi(pb_grpc.AgentServiceServicer):
         principal = await self.gw.auth.authenticate(context, PEOPLE)
         doc = await self._conversation(principal.tenant_id, request.conversation_id)
         cursor = await self.gw.event_log.head(principal.tenant_id, conversation_stream(doc["conversation_id"]))
+        await self.gw.deferred.settled((principal.tenant_id, doc["conversation_id"]))
         history = await self.gw.repos.messages.history(principal.tenant_id, doc["conversation_id"])
         corrections = await self.gw.repos.corrections.for_conversation(principal.tenant_id, doc["conversation_id"])
         messages = [message_proto(d) for d in history]

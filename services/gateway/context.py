@@ -22,7 +22,9 @@ from services.common.storage.console_queries import ConsoleQueries
 from services.common.storage.event_log import EventLog
 from services.common.storage.repositories import Repositories
 from services.gateway.auth import Authenticator, RequestError
+from services.gateway.deferred import DeferredWrites
 from services.gateway.hub import Hub
+from services.gateway.known_conversations import KnownConversations
 from services.gateway.profiles import RecentProfiles
 from services.gateway.recorder import Recorder
 from services.gateway.settings import GatewaySettings
@@ -49,6 +51,10 @@ class Gateway:
     tenant_queues: TenantQueues  # the platform's queues and each tenant file's (services/gateway/tenant_queues.py)
     # Customer profiles written lately, not rewritten unchanged on every message (services/gateway/profiles.py).
     profiles: RecentProfiles = field(default_factory=RecentProfiles)
+    # Whose each conversation seen lately is, and its last known state (services/gateway/known_conversations.py).
+    known: KnownConversations = field(default_factory=KnownConversations)
+    # Writes done after the call answered: the customer message stored at receipt (services/gateway/deferred.py).
+    deferred: DeferredWrites = field(default_factory=DeferredWrites)
 
     async def publish(self, spec: TopicSpec, event, *, topic: str | None = None) -> None:
         """Publish (keyed by the event's conversation) with acks=all within the configured bound;

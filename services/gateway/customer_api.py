@@ -9,6 +9,7 @@ import grpc
 
 from services.common.platform.clock import utcnow
 from services.common.platform.ids import derived_id
+from services.common.platform.metrics import timed_stage
 from services.common.platform.topics import FEEDBACK, INBOUND, STATE
 from services.common.proto.cs.v1 import customer_service_pb2 as pb
 from services.common.proto.cs.v1 import customer_service_pb2_grpc as pb_grpc
@@ -58,7 +59,8 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
 
     @unary
     async def SendMessage(self, request: pb.SendMessageRequest, context) -> pb.SendMessageResponse:
-        caller = await self._caller(context)
+        with timed_stage("gateway", "auth"):
+            caller = await self._caller(context)
         tenant = caller.tenant_id
         text = check_text(request.text, "text", self.gw.settings.max_message_chars)
         customer_id = caller.customer(request.customer_id)
@@ -66,22 +68,29 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         client_id = check_id(request.client_message_id, "client_message_id", required=False)
         conversation_id = check_id(request.conversation_id, "conversation_id", required=False) or str(uuid.uuid4())
 
-        existing = await self.gw.repos.conversations.get(tenant, conversation_id)
-        conversation = existing or await self.gw.repos.conversations.ensure(
-            tenant, conversation_id, customer_id, channel
-        )
-        if conversation.get("customer_id") != customer_id:  # (also when another customer's write came first)
+        with timed_stage("gateway", "conversation"):
+            # Whose it is and whether it is resolved: remembered from earlier messages and the state changes
+            # this replica reads (services/gateway/known_conversations.py), else read, or created.
+            known = self.gw.known.get(tenant, conversation_id)
+            if known is None or known.state == STATE_RESOLVED:
+                existing = await self.gw.repos.conversations.get(tenant, conversation_id)
+                conversation = existing or await self.gw.repos.conversations.ensure(
+                    tenant, conversation_id, customer_id, channel
+                )
+                known = self.gw.known.saw(conversation)
+        if known.customer_id != customer_id:  # (also when another customer's write came first)
             if caller.customer_id:
                 raise not_found(conversation_id)  # a visitor learns nothing about others' conversations
             raise RequestError(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"conversation {conversation_id} belongs to another customer; start a new conversation",
             )
-        if conversation["state"] == STATE_RESOLVED:
+        if known.state == STATE_RESOLVED:
             reopened = await self.gw.repos.conversations.transition(
                 tenant, conversation_id, (STATE_RESOLVED,), STATE_BOT, queue="", agent_id=""
             )
             if reopened:
+                self.gw.known.saw(reopened)
                 await self.gw.publish(STATE, state_event(reopened, STATE_RESOLVED))
         if request.HasField("customer") and not self.gw.profiles.unchanged(tenant, customer_id, request.customer):
             await self.gw.repos.customers.upsert(tenant, customer_id, request.customer)
@@ -102,15 +111,13 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         msg.sent_at.FromDatetime(now)
         if request.HasField("customer"):
             msg.customer.CopyFrom(request.customer)
-        await self.gw.publish(INBOUND, msg)
-        try:
-            await self.gw.repos.messages.record_customer(msg, client_id)
-        except Exception:
-            # The event is in Kafka; the generator stores the message with its enrichment anyway.
-            log.warning(
-                "storing the message at receipt failed",
-                extra={"conversation_id": conversation_id, "message_id": message_id},
-            )
+        with timed_stage("gateway", "publish"):
+            await self.gw.publish(INBOUND, msg)
+        # After the answer (services/gateway/deferred.py): the event is in Kafka, and the generator stores
+        # the message with its enrichment anyway; a history read on this replica waits for this write.
+        await self.gw.deferred.write(
+            (tenant, conversation_id), lambda: self._store_at_receipt(msg, client_id), f"message {message_id}"
+        )
         log.info(
             "message accepted",
             extra={"conversation_id": conversation_id, "message_id": message_id, "tenant_id": tenant},
@@ -118,6 +125,10 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         response = pb.SendMessageResponse(conversation_id=conversation_id, message_id=message_id)
         response.accepted_at.FromDatetime(now)
         return response
+
+    async def _store_at_receipt(self, msg: ev.MessageReceived, client_id: str) -> None:
+        with timed_stage("gateway", "store"):
+            await self.gw.repos.messages.record_customer(msg, client_id)
 
     @streaming("replies")
     async def StreamReplies(self, request: pb.StreamRepliesRequest, context):
@@ -204,6 +215,7 @@ class CustomerApi(pb_grpc.CustomerServiceServicer):
         doc = await self._own_conversation(caller, conversation_id, must_exist=True)
         if doc is None:  # (_own_conversation raised already; for the type checker)
             raise not_found(conversation_id)
+        await self.gw.deferred.settled((caller.tenant_id, conversation_id))
         history = await self.gw.repos.messages.history(caller.tenant_id, conversation_id)
         return pb.GetConversationResponse(
             conversation=conversation_proto(doc), messages=[message_proto(d) for d in history]

@@ -18,6 +18,7 @@ from services.common.platform import logs, tls
 from services.common.platform.health import SERVER_OPTIONS, DependencyWatch, Health, bind
 from services.common.platform.kafka import EventPublisher, kafka_probe, start_producer
 from services.common.platform.metrics import start_metrics_server
+from services.common.platform.topics import STATE, TopicSpec
 from services.common.proto.cs.v1 import (
     account_service_pb2_grpc,
     agent_service_pb2_grpc,
@@ -68,6 +69,14 @@ def grpc_server(decoded_prefixes: tuple[str, ...]) -> grpc.aio.Server:
     )
 
 
+def on_live_event(gw: Gateway, spec: TopicSpec, event) -> None:
+    """Every live event the topic feed reads: to the recorder (event logs), state changes also to the
+    conversations this replica remembers."""
+    gw.recorder.offer(spec, event)
+    if spec is STATE:
+        gw.known.state_changed(event)
+
+
 async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     common = settings.common
     logs.configure(common.service, common.instance_id, common.log_level)
@@ -83,7 +92,11 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
     recorder: Recorder | None = None
     try:
         mongo, db = await connect(
-            common.mongo_uri, common.mongo_database, common.startup_timeout_s, common.mongo_operation_timeout_s
+            common.mongo_uri,
+            common.mongo_database,
+            common.startup_timeout_s,
+            common.mongo_operation_timeout_s,
+            service=common.service,
         )
         await migrate(db)
         repos = Repositories.of(db)
@@ -140,7 +153,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
             common.topic_prefix,
             common.escalation_queues,
             f"gateway-feed-{common.instance_id}",
-            on_event=recorder.offer,
+            on_event=lambda spec, event: on_live_event(gw, spec, event),
             tenant_topics=tuple(await tenant_queues.tenant_topics()),
         )
         await feed.start()
@@ -166,6 +179,7 @@ async def serve(stop: asyncio.Event, settings: GatewaySettings) -> None:
         log.info("shutting down: draining calls")
         await health.shutdown()
         await server.stop(GRACE_S)
+        await gw.deferred.drain(GRACE_S)
         await sink_server.stop(SINK_GRACE_S)
     finally:
         for task in (watching, following):

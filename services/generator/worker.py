@@ -15,6 +15,8 @@ caused it, so a redelivered message resumes its own escalation instead of going 
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from services.common.platform.pii import mask_pii
 from services.common.platform.topics import ESCALATIONS, REPLIES, STATE, queue_topic
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
-from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, STATE_RESOLVED, Repositories
 from services.common.storage.tenants import PersonaCache, TenantSettingsRepo
 from services.common.worker.runtime import WorkerContext
 from services.generator.answering import Answerer, AnswerResult, Outcome, Question
@@ -122,25 +124,41 @@ class Generator:
     async def handle(self, event: ev.MessageEnriched) -> None:
         m = event.message
         repos = self.d.repos
-        conversation = await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
-        if m.HasField("customer"):
-            customer = await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer)
-        else:
-            customer = await repos.customers.get(m.tenant_id, m.customer_id)
-        await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
         reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
-        existing = await repos.messages.get_reply(m.tenant_id, reply_id)
+
+        async def store() -> tuple[dict, dict | None]:
+            """The writes, one after another: FerretDB's SQLite writers wait on each other's locks."""
+            conversation = await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
+            customer = await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer) if profiled else None
+            await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
+            return conversation, customer
+
+        async def no_write() -> None:
+            return None
+
+        profiled = m.HasField("customer")
+        with metrics.timed_stage("generator", "intake"):
+            # The reads that depend on no write go alongside them: one round trip's time instead of three.
+            (conversation, upserted_customer), read_customer, existing = await asyncio.gather(
+                store(),
+                no_write() if profiled else repos.customers.get(m.tenant_id, m.customer_id),
+                repos.messages.get_reply(m.tenant_id, reply_id),
+            )
+            customer = upserted_customer if profiled else read_customer
         if existing is not None:
             metrics.EVENTS_DUPLICATE.labels(service="generator", topic="enriched").inc()
             pending = repos.messages.unpublished_event(existing)
             if pending is not None:  # stored, then the worker died before Kafka had it
                 await self.publish_stored(pending)
             return
+        if conversation["state"] == STATE_RESOLVED:
+            conversation = await self.reopen(m, conversation)
         # The conversation as `ensure` returned it: this worker is the only writer of a conversation's
         # bot turns and its messages are handled in order, so nothing of it changed since but what a
         # person does, which still_the_bots reads again before any reply goes out.
         resuming = conversation["state"] == STATE_QUEUED and conversation.get("queued_by") == m.message_id
-        history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
+        with metrics.timed_stage("generator", "history"):  # after the store: it holds the message (summaries read it)
+            history = await repos.messages.history(m.tenant_id, m.conversation_id, HISTORY_TURNS)
         profile = profile_view(m, customer, [d for d in history if d["_id"] != m.message_id], event.understanding)
         policy_input = PolicyInput(
             text=m.text,
@@ -178,6 +196,38 @@ class Generator:
         else:
             planned = decision if decision.action == Action.ESCALATE else None
             await self.answer(event, reply_id, history, profile, policy_input, resuming, planned, policy)
+
+    async def reopen(self, m: ev.MessageReceived, conversation: dict) -> dict:
+        """A message to a conversation resolved before it arrived reopens it (state resolved -> bot). The
+        gateway does that at receipt; a replica whose memory of the state lagged behind the resolution
+        (services/gateway/known_conversations.py) leaves it to this. A conversation resolved after the
+        message arrived stays resolved (the agent closed it having seen the message), as do those resolved
+        before resolutions were timed."""
+        resolved_at = conversation.get("resolved_at")
+        if resolved_at is None or not m.HasField("received_at") or resolved_at > m.received_at.ToDatetime(dt.UTC):
+            return conversation
+        repos = self.d.repos
+        reopened = await repos.conversations.transition(
+            m.tenant_id,
+            m.conversation_id,
+            (STATE_RESOLVED,),
+            STATE_BOT,
+            queue="",
+            agent_id="",
+            op_id=f"reopen/{m.message_id}",
+        )
+        if reopened is None:  # someone moved it meanwhile: as it is now
+            return await repos.conversations.get(m.tenant_id, m.conversation_id) or conversation
+        state = ev.ConversationStateChanged(
+            tenant_id=m.tenant_id,
+            conversation_id=m.conversation_id,
+            from_state=conv.CONVERSATION_STATE_RESOLVED,
+            to_state=conv.CONVERSATION_STATE_BOT,
+        )
+        state.changed_at.FromDatetime(utcnow())
+        await self.d.ctx.publisher.publish(STATE, state)
+        log.info("reopened a resolved conversation", extra={"conversation_id": m.conversation_id})
+        return reopened
 
     async def policy_for(self, tenant_id: str) -> RoutingPolicy | TenantPolicy:
         """The tenant's own routing (its tenant file's queues and rules), or the platform policy."""
@@ -313,6 +363,7 @@ class Generator:
         """Answer from the knowledge base. `planned` is an escalation with soft reasons only
         (Decision.answer_first): it goes ahead when no checked answer comes out, instead of a fallback."""
         m = event.message
+        routed = time.perf_counter()
         persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
         language = (
             event.understanding.language if event.understanding.language in locales.languages() else persona.language
@@ -321,6 +372,7 @@ class Generator:
         question = Question(m.tenant_id, m.text, language, turns, profile, persona)
         route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
         stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
+        metrics.STAGE_SECONDS.labels(service="generator", stage="route").observe(time.perf_counter() - routed)
         try:
             result = await self.d.answerer.answer(question, on_token=stream.token)
             self.log_outcome(m, result)
@@ -411,15 +463,18 @@ class Generator:
         return reply
 
     async def deliver(self, reply: ev.ReplyPublished, stream) -> None:
-        """Store, publish, then close the token stream with the final reply.
+        """Store, close the token stream with the final reply, then publish.
 
-        Stored first so a reply the customer sees is always in the conversation's history;
-        marked published once Kafka has it (see MessageRepo.record_reply for redelivery).
+        Stored first so a reply the customer sees is always in the conversation's history; pushed
+        before Kafka has it (the customer does not wait on the publish and its confirmation): a
+        worker that dies in between finds the reply stored and unpublished on redelivery and
+        publishes that same reply (see MessageRepo.record_reply), which the customer's stream
+        recognises by its id; marked published once Kafka has it.
         """
         await self.d.repos.messages.record_reply(reply, published=False)
-        await self.publish_stored(reply)
-        if stream is not None:
+        if stream is not None:  # stored: the customer may see it; Kafka gets it next (a redelivery publishes it)
             await stream.final(reply)
+        await self.publish_stored(reply)
         metrics.REPLIES.labels(
             service="generator", kind=conv.ReplyKind.Name(reply.kind).removeprefix("REPLY_KIND_").lower()
         ).inc()

@@ -307,3 +307,28 @@ async def test_agent_claims_replies_and_resolves(stack, channel, keys):
         cpb.GetConversationRequest(conversation_id=cid), metadata=auth(keys["acme_adapter"])
     )
     assert [m.author for m in history.messages] == [conv.AUTHOR_CUSTOMER, conv.AUTHOR_AGENT]
+
+
+async def test_a_customer_message_reopens_a_resolved_conversation_at_once(channel, keys):
+    """The gateway remembers conversations it has seen (services/gateway/known_conversations.py); a state
+    change made on this replica counts for its very next message."""
+    customers, agents = cgrpc.CustomerServiceStub(channel), agrpc.AgentServiceStub(channel)
+    adapter = auth(keys["acme_adapter"])
+    first = await customers.SendMessage(cpb.SendMessageRequest(customer_id="cust-r", text="hello"), metadata=adapter)
+    cid = first.conversation_id
+    resolved = await agents.ResolveConversation(
+        apb.ResolveConversationRequest(conversation_id=cid), metadata=auth(keys["acme_agent"])
+    )
+    assert resolved.conversation.state == conv.CONVERSATION_STATE_RESOLVED
+    await customers.SendMessage(
+        cpb.SendMessageRequest(conversation_id=cid, customer_id="cust-r", text="one more thing"), metadata=adapter
+    )
+    history = await customers.GetConversation(cpb.GetConversationRequest(conversation_id=cid), metadata=adapter)
+    assert history.conversation.state == conv.CONVERSATION_STATE_BOT
+    assert [m.text for m in history.messages] == ["hello", "one more thing"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # remembered or not, it stays its customer's
+        await customers.SendMessage(
+            cpb.SendMessageRequest(conversation_id=cid, customer_id="someone-else", text="hi"), metadata=adapter
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

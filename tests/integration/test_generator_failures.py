@@ -9,22 +9,31 @@ raises when its decode loop breaks, for messages that say "crash", and answers t
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common import locales
+from services.common.platform.clock import utcnow
 from services.common.platform.ids import derived_id
 from services.common.platform.kafka import EventPublisher, ensure_topics, start_producer
 from services.common.platform.settings import CommonSettings, Env
 from services.common.platform.tenant_file import TenantQueue, TenantRules
-from services.common.platform.topics import DEAD_LETTER, ENRICHED, ESCALATIONS, escalation_topic, queue_topic
+from services.common.platform.topics import (
+    DEAD_LETTER,
+    ENRICHED,
+    ESCALATIONS,
+    STATE,
+    escalation_topic,
+    queue_topic,
+)
 from services.common.proto.cs.v1 import conversation_pb2 as conv
 from services.common.proto.cs.v1 import events_pb2 as ev
 from services.common.proto.cs.v1 import understanding_pb2 as und
 from services.common.storage.mongo import connect
-from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
+from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, STATE_RESOLVED, Repositories
 from services.common.storage.tenant_models import TenantRulesCache
 from services.common.storage.tenants import TenantSettingsRepo
 from services.common.worker.loop import EventLoop, WorkerSpec
@@ -187,3 +196,30 @@ async def test_a_failed_message_of_a_tenant_with_its_own_queues_goes_to_the_tena
     assert conversation["state"] == STATE_QUEUED and conversation["queue"] == "care-desk"
     raised = await read_topic(stack, topic, lambda r: ESCALATIONS.decode(r.value).conversation_id == cid)
     assert [r.code for r in ESCALATIONS.decode(raised[0].value).reasons] == [conv.REASON_CODE_PROCESSING_ERROR]
+
+
+async def test_a_message_to_a_conversation_resolved_before_it_arrived_reopens_it(stack, worker):
+    """The gateway reopens a resolved conversation at receipt; one whose memory of the state lagged behind
+    (services/gateway/known_conversations.py) leaves it to the generator. A conversation resolved after the
+    message arrived stays resolved."""
+    loop, repos, _ = worker
+    earlier, later = f"gf-{uuid.uuid4().hex[:10]}", f"gf-{uuid.uuid4().hex[:10]}"
+    for n, cid in enumerate((earlier, later), 1):
+        await repos.conversations.ensure(TENANT, cid, "cust-1", "web")
+        event = enriched(cid, "Where is my order?")
+        event.message.received_at.FromDatetime(utcnow())
+        resolved_at = utcnow() + dt.timedelta(seconds=-5 if cid == earlier else 5)
+        assert await repos.conversations.transition(TENANT, cid, (STATE_BOT,), STATE_RESOLVED, resolved_at=resolved_at)
+        assert await loop.process(ENRICHED.encode(event), cid.encode(), 0, n) == "ok"
+
+    assert (await repos.conversations.get(TENANT, earlier))["state"] == STATE_BOT
+    changes = await read_topic(
+        stack, STATE.name(stack.prefix), lambda r: STATE.decode(r.value).conversation_id == earlier
+    )
+    change = STATE.decode(changes[0].value)
+    assert (change.from_state, change.to_state) == (conv.CONVERSATION_STATE_RESOLVED, conv.CONVERSATION_STATE_BOT)
+    reply = await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{earlier}-m1"))
+    assert reply["reply_kind"] == conv.ReplyKind.Name(conv.REPLY_KIND_ANSWER)
+    # Resolved by a person after the message came in: closed with the message seen, the bot stays out of it.
+    assert (await repos.conversations.get(TENANT, later))["state"] == STATE_RESOLVED
+    assert await repos.messages.get_reply(TENANT, derived_id(TENANT, "bot-reply", f"{later}-m1")) is None

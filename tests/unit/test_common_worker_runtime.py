@@ -56,7 +56,7 @@ def steps(monkeypatch) -> Recorder:
         seen.steps.append("producer started")
         return Producer()
 
-    async def connect(*_args):
+    async def connect(*_args, **_kwargs):
         seen.steps.append("database connected")
         return Mongo(), {}
 
@@ -99,7 +99,7 @@ def test_a_worker_is_ready_after_setup_and_closes_its_own_resources_last(steps):
     async def scenario() -> None:
         stop = asyncio.Event()
         worker = asyncio.create_task(runtime.run_worker(stop, SPEC, worker_settings(), setup))
-        while "SERVING" not in steps.steps:
+        while "SERVING" not in steps.steps and not worker.done():  # a worker that failed to start fails the test
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.01)
         steps.steps.append("SIGTERM")
@@ -164,7 +164,7 @@ def test_a_worker_with_max_in_flight_is_driven_by_concurrent_admission_not_faust
         stop = asyncio.Event()
         spec = WorkerSpec(service="generator", source=INBOUND, max_in_flight=16)
         worker = asyncio.create_task(runtime.run_worker(stop, spec, worker_settings(), setup))
-        while "SERVING" not in steps.steps:
+        while "SERVING" not in steps.steps and not worker.done():  # a worker that failed to start fails the test
             await asyncio.sleep(0.01)
         stop.set()
         await worker

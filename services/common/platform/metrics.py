@@ -6,6 +6,10 @@ multiprocess mode.
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -48,10 +52,26 @@ GENERATION_SECONDS = Histogram(
 )
 STAGE_SECONDS = Histogram(
     "cs_stage_seconds",
-    "Time one message spends in a stage of a worker: generator queueing (admitted, waiting for its "
-    "conversation's turn), retrieval, prefill (to the first token), decode, checks, push (stored and sent)",
+    "Time one message spends in a stage: the gateway's accept (auth, conversation, publish, store), the "
+    "generator's queueing (admitted, waiting for its conversation's turn), retrieval, prefill (to the first "
+    "token), decode, checks, push (stored and sent)",
     ["service", "stage"],
     buckets=LATENCY_BUCKETS,
+)
+
+
+@contextlib.contextmanager
+def timed_stage(service: str, stage: str) -> Iterator[None]:
+    """Observe the block's wall time in cs_stage_seconds{service, stage}, also when it raises."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(service=service, stage=stage).observe(time.perf_counter() - started)
+
+
+DB_COMMANDS = Counter(
+    "cs_db_commands_total", "Database commands sent (one round trip each), by command name", ["service", "command"]
 )
 ENGINE_BUSY = Counter(
     "cs_engine_busy_seconds_total",

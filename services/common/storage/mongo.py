@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from services.common.platform import metrics
 from services.common.platform.lifecycle import StartupError
 from services.common.storage.repositories import STATE_QUEUED, ConversationRepo
 
@@ -61,9 +62,27 @@ OPERATION_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 15.0
 
 
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands a client sends (one per round trip) in cs_db_commands_total{service, command}:
+    bench/bench_pipeline.py prints them per message and service."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        metrics.DB_COMMANDS.labels(service=self.service, command=event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 def client(
-    uri: str, timeout_s: float = OPERATION_TIMEOUT_S, reply_timeout_s: float = REPLY_TIMEOUT_S
+    uri: str, timeout_s: float = OPERATION_TIMEOUT_S, reply_timeout_s: float = REPLY_TIMEOUT_S, service: str = ""
 ) -> AsyncMongoClient:
+    """A client; with `service`, its commands are counted (CommandCounter)."""
     ms = int(timeout_s * 1000)
     return AsyncMongoClient(
         uri,
@@ -71,20 +90,22 @@ def client(
         connectTimeoutMS=ms,
         socketTimeoutMS=int(reply_timeout_s * 1000),
         tz_aware=True,
+        event_listeners=[CommandCounter(service)] if service else [],
     )
 
 
 async def connect(
-    uri: str, database: str, timeout_s: float, reply_timeout_s: float = REPLY_TIMEOUT_S
+    uri: str, database: str, timeout_s: float, reply_timeout_s: float = REPLY_TIMEOUT_S, service: str = ""
 ) -> tuple[AsyncMongoClient, AsyncDatabase]:
     """Connect (waiting up to timeout_s for the database to answer) and create the indexes.
 
-    StartupError with the (redacted) URI when it does not answer in time.
+    StartupError with the (redacted) URI when it does not answer in time. A service's commands are
+    counted in its metrics (CommandCounter).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     operation_s = min(timeout_s, OPERATION_TIMEOUT_S)
-    mongo = client(uri, operation_s, reply_timeout_s)
+    mongo = client(uri, operation_s, reply_timeout_s, service)
     while True:
         try:
             await asyncio.wait_for(mongo.admin.command("ping"), operation_s + 1)

@@ -102,7 +102,11 @@ async def run_worker(stop: asyncio.Event, spec: WorkerSpec, worker: WorkerSettin
 
     try:
         mongo, db = await connect(
-            settings.mongo_uri, settings.mongo_database, settings.startup_timeout_s, settings.mongo_operation_timeout_s
+            settings.mongo_uri,
+            settings.mongo_database,
+            settings.startup_timeout_s,
+            settings.mongo_operation_timeout_s,
+            service=settings.service,
         )
         publisher = EventPublisher(producer, settings.topic_prefix, settings.service)
         ctx = WorkerContext(settings, publisher, db)
