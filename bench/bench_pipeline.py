@@ -32,6 +32,7 @@ from collections import Counter, defaultdict
 
 import grpc
 from engine_busy import busy_share, read_engine_busy, scrape_metrics
+from percentiles import percentile
 from pipeline_stack import QUESTIONS, Pipeline, running_pipeline  # bench/ is on sys.path when a script in it runs
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
@@ -42,8 +43,10 @@ from tests.conftest import Stack
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    value = percentile(values, q)
+    if value is None:
+        raise ValueError("no values")
+    return value
 
 
 def row(name: str, values: list[float]) -> str:

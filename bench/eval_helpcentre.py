@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import grpc  # noqa: E402
 from answer_judge import KINDS, Reply, judge, rate  # noqa: E402
+from percentiles import percentile  # noqa: E402
 from pipeline_stack import ReplyStream, running_pipeline  # noqa: E402
 
 from services.common.proto.cs.v1 import conversation_pb2 as conv  # noqa: E402
@@ -171,10 +172,8 @@ async def run(target: str, key: str, cases: list[dict], db) -> list[dict]:
 
 
 def pct(values: list[float], q: float) -> str:
-    if not values:
-        return "-"
-    ordered = sorted(values)
-    return f"{ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]:.2f}s"
+    value = percentile(values, q)
+    return "-" if value is None else f"{value:.2f}s"
 
 
 def report(results: list[dict], sample: int) -> str:

@@ -44,6 +44,7 @@ from pathlib import Path
 import grpc
 from engine_busy import busy_share, read_engine_busy
 from engine_replay import Replay, load_engine, log_size, recorded_prompts, replay
+from percentiles import percentile
 from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
     QUESTIONS,
     ROOT,
@@ -97,13 +98,6 @@ class StepResult:
     @property
     def replies_per_s(self) -> float:
         return len(self.in_window()) / self.duration
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Conversation(ReplyStream):

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.percentiles import percentile  # noqa: E402
 from bench.pipeline_stack import QUESTIONS, running_pipeline  # noqa: E402
 from tests.browser.webchat_stack import Webchat, start_webchat  # noqa: E402
 
@@ -49,13 +50,6 @@ class Results:
     sent: int = 0
     replies: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class EventStream:
