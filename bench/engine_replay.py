@@ -52,16 +52,26 @@ class Replay:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-def load_engine(device: str, threads: int, max_batch: int, prefill_chunk: int):
-    """The generator's model as its worker loads it (services/generator/main.py), behind a started BatchedEngine."""
+def load_engine(max_batch: int):
+    """The generator's model as its worker loads it (services/generator/main.py), behind a started BatchedEngine
+    configured from the same environment variables (device, threads, chunked prefill, prefix cache)."""
     from services.common.ml.model_store import ModelStore
+    from services.common.platform.settings import Env
     from services.generator.llm.batched import BatchedEngine
     from services.generator.llm.engine import LLMEngine
+    from services.generator.llm.prefix_cache import PrefixCache
     from services.generator.llm.weights import ensure_converted
+    from services.generator.settings import VARIABLES, GeneratorOptions
 
+    options = GeneratorOptions.from_env(Env(variables=VARIABLES))
     _, path = ensure_converted(ModelStore())
-    engine = LLMEngine.load(path, device=device, threads=threads)
-    return BatchedEngine(engine, max_batch_size=max_batch, prefill_chunk=prefill_chunk).start()
+    engine = LLMEngine.load(path, device=options.device, threads=options.threads)
+    return BatchedEngine(
+        engine,
+        max_batch_size=max_batch,
+        prefill_chunk=options.prefill_chunk,
+        prefix_cache=PrefixCache(budget=options.prefix_cache) if options.prefix_cache else None,
+    ).start()
 
 
 async def replay(batched, prompts: list[list[dict[str, str]]], n: int, max_new_tokens: int) -> Replay:

@@ -425,12 +425,7 @@ def main() -> int:
 
 def replay_steps(steps: list[StepResult], prompt_log: Path, args: argparse.Namespace) -> list[Replay]:
     """Each step's prompts through an engine of this process, one step after another, N in flight."""
-    batched = load_engine(
-        os.environ.get("CS_GENERATOR_DEVICE", "auto"),
-        int(os.environ.get("CS_TORCH_THREADS", "2")),
-        max(s.n for s in steps),
-        int(os.environ.get("CS_GENERATOR_PREFILL_CHUNK", "128")),
-    )
+    batched = load_engine(max(s.n for s in steps))
     try:
         replays = []
         for step in steps:

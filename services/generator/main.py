@@ -44,6 +44,7 @@ def main() -> None:
         from services.generator.grounding import GroundingChecker
         from services.generator.llm.batched import BatchedEngine
         from services.generator.llm.engine import LLMEngine
+        from services.generator.llm.prefix_cache import PrefixCache
         from services.generator.llm.weights import ensure_converted
 
         pusher = ReplyPusher(settings.gateway_ca)
@@ -56,6 +57,7 @@ def main() -> None:
             wait_window_s=options.batch_window_s,
             prefill_chunk=options.prefill_chunk,
             on_model_work=count_model_work,
+            prefix_cache=PrefixCache(budget=options.prefix_cache) if options.prefix_cache else None,
         ).start()
 
         async def close_engine() -> None:

@@ -33,6 +33,13 @@ OWN = declare(
         "Prompt tokens the LLM engine reads per forward pass, running conversations taking a decode step "
         "between chunks; 0: whole prompts at once",
     ),
+    Variable(
+        "CS_GENERATOR_PREFIX_CACHE",
+        "8192",
+        "Prompt tokens whose keys and values the LLM engine keeps (24 KB each with the default model), so a "
+        "newcomer whose prompt starts the same way (the instructions, the same passages) reads only the rest; "
+        "0: off. Used with chunked prefill (CS_GENERATOR_PREFILL_CHUNK > 0)",
+    ),
     Variable("CS_GENERATOR_MAX_BATCH", "", "Most conversations generated together; empty: CS_GENERATOR_MAX_IN_FLIGHT"),
     Variable(
         "CS_GENERATOR_PERSONA_CACHE_S",
@@ -121,6 +128,7 @@ class GeneratorOptions:
     max_batch: int
     max_in_flight: int
     prefill_chunk: int
+    prefix_cache: int
     persona_cache_s: float
     retrieval: RetrievalSettings
     require_knowledge: bool
@@ -140,6 +148,7 @@ class GeneratorOptions:
             max_batch=env.int("CS_GENERATOR_MAX_BATCH", in_flight),
             max_in_flight=in_flight,
             prefill_chunk=env.int("CS_GENERATOR_PREFILL_CHUNK"),
+            prefix_cache=env.int("CS_GENERATOR_PREFIX_CACHE"),
             persona_cache_s=env.float("CS_GENERATOR_PERSONA_CACHE_S"),
             retrieval=RetrievalSettings(
                 k=env.int("CS_KNOWLEDGE_TOP_K"),
@@ -163,6 +172,8 @@ class GeneratorOptions:
                 "CS_GENERATOR_MAX_NEW_TOKENS, CS_GENERATOR_MAX_BATCH, CS_GENERATOR_MAX_IN_FLIGHT, CS_TORCH_THREADS "
                 "and CS_KNOWLEDGE_TOP_K must be positive"
             )
+        if options.prefix_cache < 0:
+            raise ConfigError(f"CS_GENERATOR_PREFIX_CACHE={options.prefix_cache} must be 0 (off) or positive")
         if options.prefill_chunk < 0:
             raise ConfigError(
                 f"CS_GENERATOR_PREFILL_CHUNK={options.prefill_chunk} must be 0 (whole prompts) or positive"

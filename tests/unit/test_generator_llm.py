@@ -285,3 +285,61 @@ def test_a_prefill_that_fails_midway_fails_only_its_own_request(engine, sequenti
         with pytest.raises(RuntimeError, match="LLM prefill failed: out of memory"):
             futures[2].result(timeout=120)
         assert [f.result(timeout=120).text for f in futures[:2]] == sequential_texts[:2]
+
+
+@pytest.mark.models
+def test_prompts_that_start_alike_read_only_what_differs_and_reply_the_same(engine, sequential_texts):
+    """The prefix cache (services/generator/llm/prefix_cache.py): the questions share the instructions of
+    their language; a question asked again shares all but its last block."""
+    from services.generator.llm.batched import BatchedEngine
+    from services.generator.llm.prefix_cache import PrefixCache
+
+    work, cache = ModelWork(), PrefixCache(block=8, budget=4096)
+    with BatchedEngine(
+        engine, max_batch_size=8, prefill_chunk=CHUNK, on_model_work=work, prefix_cache=cache
+    ) as running:
+        texts = [running.submit(messages, MAX_TOKENS).result(timeout=120).text for messages in QUESTIONS]
+        assert texts == sequential_texts, "a reply read after a cached beginning is the same"
+        assert cache.hits >= 1, "the second English question starts with the first one's instructions"
+        reused = cache.reused_tokens
+        prompt = running.engine.encode_chat(QUESTIONS[2])
+        passes = len(work.passes)
+        again = running.submit(QUESTIONS[2], MAX_TOKENS).result(timeout=120).text
+    assert again == sequential_texts[2]
+    assert cache.reused_tokens - reused == (len(prompt) - 1) // 8 * 8, "asked again: all its whole blocks"
+    assert work.passes[passes] == ("prefill", 1), "and the rest in one pass"
+
+
+def test_the_prefix_cache_keeps_whole_blocks_short_of_the_last_token_within_its_budget():
+    import torch
+    from transformers import DynamicCache, Qwen2Config
+
+    from services.generator.llm.prefix_cache import PrefixCache
+
+    config = Qwen2Config(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=8)
+
+    def read(ids: list[int]) -> DynamicCache:
+        cache = DynamicCache(config=config)
+        for layer in range(2):
+            positions = torch.tensor(ids, dtype=torch.float32)[None, None, :, None].expand(1, 1, len(ids), 4)
+            cache.update(positions + layer, -positions, layer)
+        return cache
+
+    cache = PrefixCache(block=4, budget=24)
+    first = list(range(10))
+    cache.keep(first, read(first))  # boundaries at 4 and 8: 8 tokens kept
+    assert (len(cache), cache.tokens) == (2, 8)
+    n, found = cache.lookup([*first[:9], 99, 98], config)
+    assert n == 8 and found.layers[1].keys[0, 0, :, 0].tolist() == [float(i + 1) for i in range(8)]
+    assert cache.lookup(first[:8], config)[0] == 4, "at least one token is left to read"
+    assert cache.lookup([5, 6, 7, 8, 9], config) is None
+    cache.keep(first, read(first))
+    assert (len(cache), cache.tokens) == (2, 8), "kept once"
+    twin = [*first[:8], 50, 51, 52, 53, 54]  # shares 8 tokens: only its boundary at 12 is new
+    cache.keep(twin, read(twin))
+    assert (len(cache), cache.tokens) == (3, 20) and cache.lookup([*twin, 0], config)[0] == 12
+    other = [70, 71, 72, 73, 74, 75, 76, 77, 78]
+    cache.keep(other, read(other))  # 8 more: 28 over the budget of 24, the least recently used cache goes
+    assert cache.tokens == 20 and cache.lookup([*other, 0], config)[0] == 8
+    assert cache.lookup([*first, 0], config) is None, "the first prompt's cache went, with its boundaries"
+    assert cache.lookup([*twin, 0], config)[0] == 12, "the twin's cache holds the shared beginning too"

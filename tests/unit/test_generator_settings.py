@@ -25,3 +25,13 @@ def test_prefill_chunk_is_read_and_zero_means_whole_prompts():
     assert options(CS_GENERATOR_PREFILL_CHUNK="0").prefill_chunk == 0
     with pytest.raises(ConfigError, match="CS_GENERATOR_PREFILL_CHUNK"):
         options(CS_GENERATOR_PREFILL_CHUNK="-1")
+
+
+def test_the_prefix_cache_is_on_by_default_and_zero_turns_it_off():
+    def options(**env: str) -> GeneratorOptions:
+        return GeneratorOptions.from_env(Env(env, variables=VARIABLES))
+
+    assert options().prefix_cache == 8192
+    assert options(CS_GENERATOR_PREFIX_CACHE="0").prefix_cache == 0
+    with pytest.raises(ConfigError, match="CS_GENERATOR_PREFIX_CACHE"):
+        options(CS_GENERATOR_PREFIX_CACHE="-2")

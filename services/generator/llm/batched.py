@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from services.common.platform.pii import find_pii
 from services.generator.llm.batch import DecodeBatch, PromptChunks
 from services.generator.llm.engine import ChatFront, LLMEngine, Message
+from services.generator.llm.prefix_cache import PrefixCache
 from services.generator.llm.request import Request
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class BatchedEngine(ChatFront):
         wait_window_s: float = 0.01,
         prefill_chunk: int = 0,
         on_model_work: ModelWork | None = None,
+        prefix_cache: PrefixCache | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -68,6 +70,8 @@ class BatchedEngine(ChatFront):
         self.wait_window_s = wait_window_s
         self.prefill_chunk = prefill_chunk
         self._on_model_work = on_model_work
+        # Prompt beginnings read before (prefix_cache.py); only chunked prefill (prefill_chunk > 0) reads from it.
+        self.prefix_cache = prefix_cache
         self._waiting: collections.deque[Request] = collections.deque()
         self._reading: collections.deque[PromptChunks] = collections.deque()  # engine thread only
         self._wakeup = threading.Condition()
@@ -139,13 +143,22 @@ class BatchedEngine(ChatFront):
             if newcomers is None:
                 return
             if newcomers and self.prefill_chunk:
-                self._reading.extend(PromptChunks(r, self.engine.model, self.prefill_chunk) for r in newcomers)
+                self._reading.extend(self._prompt_chunks(r) for r in newcomers)
             elif newcomers:
                 batch = self._admit(batch, newcomers)
             if self._reading:
                 batch = self._read_chunk(batch)
             if batch is not None:
                 batch = self._step(batch)
+
+    def _prompt_chunks(self, request: Request) -> PromptChunks:
+        """A newcomer's prompt to read, from after its longest beginning in the prefix cache."""
+        prompt = PromptChunks(request, self.engine.model, self.prefill_chunk)
+        if self.prefix_cache is not None:
+            found = self.prefix_cache.lookup(request.prompt_ids, self.engine.model.config)
+            if found is not None:
+                prompt.read, prompt.cache = found
+        return prompt
 
     def _take_newcomers(self, running: int) -> list[Request] | None:
         """Requests to add now; None once closing with nothing left to do.
@@ -198,6 +211,8 @@ class BatchedEngine(ChatFront):
         if fresh is None:
             return batch
         self._reading.popleft()
+        if self.prefix_cache is not None:  # its cache holds the prompt and nothing else until the next step
+            self.prefix_cache.keep(prompt.request.prompt_ids, prompt.cache)
         return _joined(batch, fresh)
 
     def _step(self, batch: DecodeBatch) -> DecodeBatch | None:
