@@ -23,6 +23,34 @@ def engine_busy_seconds(body: str) -> float:
     return total
 
 
+def prompt_tokens(body: str) -> dict[str, float]:
+    """cs_engine_prompt_tokens_total by source (cache, read) in a /metrics body; empty when absent."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(body):
+        if family.name in ("cs_engine_prompt_tokens", "cs_engine_prompt_tokens_total"):
+            for s in family.samples:
+                if s.name == "cs_engine_prompt_tokens_total":
+                    out[s.labels["source"]] = out.get(s.labels["source"], 0.0) + s.value
+    return out
+
+
+def read_prompt_tokens(address: str) -> dict[str, float] | None:
+    """Prompt tokens by source from the generator's /metrics at host:port; None when it does not answer."""
+    try:
+        return prompt_tokens(scrape_metrics(address))
+    except OSError:
+        return None
+
+
+def cached_share(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
+    """Share of the prompt tokens between two reads that came from the prefix cache; None without figures."""
+    if before is None or after is None:
+        return None
+    cached = after.get("cache", 0.0) - before.get("cache", 0.0)
+    total = cached + after.get("read", 0.0) - before.get("read", 0.0)
+    return cached / total if total > 0 else None
+
+
 def scrape_metrics(address: str) -> str:
     """The /metrics text a service exports at host:port."""
     return urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()

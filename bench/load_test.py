@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from engine_busy import busy_share, read_engine_busy
+from engine_busy import busy_share, cached_share, read_engine_busy, read_prompt_tokens
 from engine_replay import Replay, load_engine, log_size, recorded_prompts, replay
 from percentiles import percentile
 from pipeline_stack import (  # bench/ is on sys.path when a script in it runs
@@ -85,6 +85,7 @@ class StepResult:
     window_end: float = 0.0
     prompt_log: tuple[int, int] | None = None  # where this step's prompts are in the generator's log
     engine_busy: float | None = None  # share of the window the LLM engine did model work; None: not read
+    prompt_cached: float | None = None  # share of the window's prompt tokens from the prefix cache; None: not read
     # the gateway's accept stages (cs_stage_seconds) at the window's start and end; None: not read
     gateway_stages: tuple[dict[str, StageHistogram] | None, dict[str, StageHistogram] | None] = (None, None)
 
@@ -133,6 +134,19 @@ async def one_turn(
             return Sample(first, now - started, now, kind)
 
 
+OPENINGS = ("Hi, quick question.", "Hello there.", "Good morning!", "Hey.", "Hi team,", "Sorry to bother you.")
+OPENINGS_ZH = ("你好，", "您好，请问", "麻烦问一下，", "早上好，", "打扰一下，", "在吗？")
+
+
+def vary(question: str) -> str:
+    """The question with one of several openings and a number that makes it unique (--vary): no two
+    prompts are the same to their last block, as with real customers, while the topic stays the same."""
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in question)
+    opening = random.choice(OPENINGS_ZH if chinese else OPENINGS)
+    number = random.randrange(100, 1000)
+    return f"{opening}第{number}个问题：{question}" if chinese else f"{opening} Question {number}: {question}"
+
+
 async def customer(stub, key: str, step: StepResult, stop_at: float, args: argparse.Namespace) -> None:
     """One simulated customer: turns until the step's window closes (the last turn may finish after)."""
     conversation = Conversation(stub, key)
@@ -140,6 +154,8 @@ async def customer(stub, key: str, step: StepResult, stop_at: float, args: argpa
     try:
         while time.monotonic() < stop_at:
             text = QUESTIONS[(conversation.first_question + conversation.turns) % len(QUESTIONS)]
+            if args.vary:
+                text = vary(text)
             try:
                 sample = await one_turn(stub, conversation, text, args.reply_timeout, step)
                 step.samples.append(sample)
@@ -196,6 +212,7 @@ async def run_step(
 ) -> StepResult:
     step = StepResult(n, args.duration)
     busy_before = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
+    prompts_before = await asyncio.to_thread(read_prompt_tokens, args.generator_metrics)
     stages_before = await asyncio.to_thread(read_stages, args.gateway_metrics) if args.gateway_metrics else None
     log_start = log_size(prompt_log) if prompt_log else 0
     async with grpc.aio.insecure_channel(target) as channel:
@@ -209,6 +226,9 @@ async def run_step(
         stop.set()  # CPU over the window only; the drain below is not load
         busy_after = await asyncio.to_thread(read_engine_busy, args.generator_metrics)
         step.engine_busy = busy_share(busy_before, busy_after, time.monotonic() - started)
+        step.prompt_cached = cached_share(
+            prompts_before, await asyncio.to_thread(read_prompt_tokens, args.generator_metrics)
+        )
         if args.gateway_metrics:
             step.gateway_stages = (stages_before, await asyncio.to_thread(read_stages, args.gateway_metrics))
         await sampler
@@ -304,6 +324,7 @@ def print_report(steps: list[StepResult], args: argparse.Namespace) -> None:
             + f" {s.machine_cpu:>13.0f}% {outside_load(s):>8.0f}%"
         )
     print("\nLLM engine busy (model work / window): " + ", ".join(f"N={s.n} {fmt_share(s.engine_busy)}" for s in steps))
+    print("prompt tokens from the prefix cache: " + ", ".join(f"N={s.n} {fmt_share(s.prompt_cached)}" for s in steps))
     if any(s.gateway_stages[1] for s in steps):
         print("\nGateway accept (SendMessage) by stage, over each step's window (cs_stage_seconds):")
         for s in steps:
@@ -364,6 +385,12 @@ def parse_args() -> argparse.Namespace:
         "--think", type=float, default=1.0, help="mean think time between a reply and the next message (s)"
     )
     parser.add_argument("--turns", type=int, default=4, help="messages per conversation before a new one starts")
+    parser.add_argument(
+        "--vary",
+        action="store_true",
+        help="give every message an opening and a number of its own, so no two prompts are alike to the end "
+        "(the questions are otherwise a list of 10: a conversation's first prompt repeats another's whole)",
+    )
     parser.add_argument(
         "--max-new-tokens", type=int, default=8, help="CS_GENERATOR_MAX_NEW_TOKENS of the started generator"
     )
@@ -468,6 +495,7 @@ def report_row(step: StepResult) -> dict:
         "machine_cpu_percent": step.machine_cpu,
         "outside_cpu_percent": outside_load(step),
         "engine_busy_share": step.engine_busy,
+        "prompt_tokens_cached_share": step.prompt_cached,
     }
 
 

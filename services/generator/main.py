@@ -32,6 +32,12 @@ def count_model_work(kind: str, seconds: float, rows: int) -> None:
         metrics.ENGINE_BATCH_ROWS.labels(service="generator").observe(rows)
 
 
+def count_prompt(cached: int, total: int) -> None:
+    """A newcomer's prompt tokens: those its prefill starts with from the prefix cache, and those it reads."""
+    metrics.PROMPT_TOKENS.labels(service="generator", source="cache").inc(cached)
+    metrics.PROMPT_TOKENS.labels(service="generator", source="read").inc(total - cached)
+
+
 def main() -> None:
     settings = lifecycle.configure("cs-generator", GeneratorSettings.from_env)
     options = settings.options
@@ -58,6 +64,7 @@ def main() -> None:
             prefill_chunk=options.prefill_chunk,
             on_model_work=count_model_work,
             prefix_cache=PrefixCache(budget=options.prefix_cache) if options.prefix_cache else None,
+            on_prompt=count_prompt,
         ).start()
 
         async def close_engine() -> None:

@@ -121,6 +121,16 @@ async def wait_stream_route(stack: Stack, tenant: str, conversation_id: str, tim
         await mongo.close()
 
 
+async def stored(db, tenant_id: str, message_id: str, timeout: float = 10) -> dict:
+    """The customer message once the gateway has stored it: it stores a message after acknowledging it
+    (services/gateway/deferred.py), so a test reading the database right after SendMessage waits here."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (doc := await db["messages"].find_one({"_id": message_id, "tenant_id": tenant_id})) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"message {message_id} not stored within {timeout} s"
+        await asyncio.sleep(0.05)
+    return doc
+
+
 @pytest.fixture
 async def channel(gateway):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.ports['grpc']}") as ch:

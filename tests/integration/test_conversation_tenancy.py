@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     publish,
     read_from_start,
     start_gateway,
+    stored,
     wait_stream_route,
 )
 from tests.integration.test_generator_failures import worker  # noqa: F401  (the fixture)
@@ -189,10 +190,11 @@ async def test_an_id_another_tenant_uses_is_answered_like_one_nobody_uses(stack,
     fresh id: nothing tells B that A has the id, and nothing of A's changes."""
     taken = f"taken-{uuid.uuid4().hex[:10]}"
     fresh = f"fresh-{uuid.uuid4().hex[:10]}"
-    await send(channel, tenants["a_adapter"], taken, "cust-a", "A's private question")
+    sent = await send(channel, tenants["a_adapter"], taken, "cust-a", "A's private question")
     mongo, db = await connect(stack.mongo_uri, stack.database, 10)
     repos = Repositories.of(db)
     try:
+        await stored(db, tenants["a"], sent.message_id)
         before = await repos.conversations.get(tenants["a"], taken)
         history = [m["_id"] for m in await repos.messages.history(tenants["a"], taken)]
 

@@ -30,7 +30,7 @@ from services.common.storage.mongo import connect
 from services.common.storage.repositories import STATE_BOT, STATE_QUEUED, Repositories
 from services.gateway.agent_api import AgentApi
 from services.gateway.customer_api import CustomerApi
-from tests.integration.conftest import auth, create_keys, publish, wait_stream_route
+from tests.integration.conftest import auth, create_keys, publish, stored, wait_stream_route
 
 pytestmark = pytest.mark.stack
 
@@ -156,6 +156,7 @@ async def test_another_tenant_learns_nothing_and_changes_nothing_on_every_path_t
     try:
         ack = await send(channel, tenants["a_adapter"], "cust-a", "my private question")
         cid = ack.conversation_id
+        await stored(db, tenants["a"], ack.message_id)
         await escalate(stack, repos, tenants["a"], cid, live=False)
         ids = {
             "conversation_id": cid,
@@ -200,7 +201,10 @@ async def test_another_tenant_learns_nothing_and_changes_nothing_on_every_path_t
         # B's SendMessage made B a conversation of its own under the id, holding nothing of A's.
         own = await repos.conversations.get(tenants["b"], cid)
         assert own is not None and own["tenant_id"] == tenants["b"]
-        b_history = await repos.messages.history(tenants["b"], cid)
+        for _ in range(100):  # B's messages are stored after their acks (services/gateway/deferred.py)
+            if b_history := await repos.messages.history(tenants["b"], cid):
+                break
+            await asyncio.sleep(0.05)
         assert b_history and not {m["_id"] for m in b_history} & set(before[-1])
     finally:
         await mongo.close()

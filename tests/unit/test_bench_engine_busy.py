@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench"))
 
-from engine_busy import busy_share, engine_busy_seconds
+from engine_busy import busy_share, cached_share, engine_busy_seconds, prompt_tokens
 
 
 def exposition(prefill: float, decode: float) -> str:
@@ -41,3 +41,18 @@ def test_busy_share_is_unknown_when_a_read_failed_or_no_time_passed():
     assert busy_share(None, 3.0, 10.0) is None
     assert busy_share(1.0, None, 10.0) is None
     assert busy_share(1.0, 1.0, 0.0) is None
+
+
+def test_the_prefix_cache_share_is_of_the_prompt_tokens_between_two_reads():
+    def body(cache: float, read: float) -> str:
+        registry = CollectorRegistry()
+        tokens = Counter("cs_engine_prompt_tokens_total", "tokens", ["service", "source"], registry=registry)
+        tokens.labels(service="generator", source="cache").inc(cache)
+        tokens.labels(service="generator", source="read").inc(read)
+        return generate_latest(registry).decode()
+
+    before, after = prompt_tokens(body(100, 300)), prompt_tokens(body(400, 400))
+    assert before == {"cache": 100.0, "read": 300.0}
+    assert cached_share(before, after) == 0.75
+    assert cached_share(after, after) is None, "no prompt in between"
+    assert cached_share(None, after) is None and prompt_tokens(exposition(1, 1)) == {}

@@ -294,9 +294,14 @@ def test_prompts_that_start_alike_read_only_what_differs_and_reply_the_same(engi
     from services.generator.llm.batched import BatchedEngine
     from services.generator.llm.prefix_cache import PrefixCache
 
-    work, cache = ModelWork(), PrefixCache(block=8, budget=4096)
+    work, cache, prompts = ModelWork(), PrefixCache(block=8, budget=4096), []
     with BatchedEngine(
-        engine, max_batch_size=8, prefill_chunk=CHUNK, on_model_work=work, prefix_cache=cache
+        engine,
+        max_batch_size=8,
+        prefill_chunk=CHUNK,
+        on_model_work=work,
+        prefix_cache=cache,
+        on_prompt=lambda cached, total: prompts.append((cached, total)),
     ) as running:
         texts = [running.submit(messages, MAX_TOKENS).result(timeout=120).text for messages in QUESTIONS]
         assert texts == sequential_texts, "a reply read after a cached beginning is the same"
@@ -308,6 +313,8 @@ def test_prompts_that_start_alike_read_only_what_differs_and_reply_the_same(engi
     assert again == sequential_texts[2]
     assert cache.reused_tokens - reused == (len(prompt) - 1) // 8 * 8, "asked again: all its whole blocks"
     assert work.passes[passes] == ("prefill", 1), "and the rest in one pass"
+    assert prompts[-1] == ((len(prompt) - 1) // 8 * 8, len(prompt)), "reported: (from the cache, in all)"
+    assert prompts[0][0] == 0, "the first prompt found nothing"
 
 
 def test_the_prefix_cache_keeps_whole_blocks_short_of_the_last_token_within_its_budget():

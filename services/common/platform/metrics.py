@@ -79,6 +79,12 @@ ENGINE_BUSY = Counter(
     "decode: steps); its rate over wall time is the engine's busy share",
     ["service", "work"],
 )
+PROMPT_TOKENS = Counter(
+    "cs_engine_prompt_tokens_total",
+    "Prompt tokens of the LLM engine's newcomers (chunked prefill), by source: cache (their keys and values "
+    "came from the prefix cache) or read (a forward pass read them)",
+    ["service", "source"],
+)
 ENGINE_BATCH_ROWS = Histogram(
     "cs_engine_decode_batch_rows",
     "Conversations advanced together by one decode step of the LLM engine",

@@ -60,6 +60,7 @@ class BatchedEngine(ChatFront):
         prefill_chunk: int = 0,
         on_model_work: ModelWork | None = None,
         prefix_cache: PrefixCache | None = None,
+        on_prompt: Callable[[int, int], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
@@ -72,6 +73,7 @@ class BatchedEngine(ChatFront):
         self._on_model_work = on_model_work
         # Prompt beginnings read before (prefix_cache.py); only chunked prefill (prefill_chunk > 0) reads from it.
         self.prefix_cache = prefix_cache
+        self._on_prompt = on_prompt  # (tokens from the prefix cache, prompt tokens) of every chunked newcomer
         self._waiting: collections.deque[Request] = collections.deque()
         self._reading: collections.deque[PromptChunks] = collections.deque()  # engine thread only
         self._wakeup = threading.Condition()
@@ -158,6 +160,8 @@ class BatchedEngine(ChatFront):
             found = self.prefix_cache.lookup(request.prompt_ids, self.engine.model.config)
             if found is not None:
                 prompt.read, prompt.cache = found
+        if self._on_prompt is not None:
+            self._on_prompt(prompt.read, len(request.prompt_ids))
         return prompt
 
     def _take_newcomers(self, running: int) -> list[Request] | None:
