@@ -8,10 +8,13 @@ did model work. Near 1 the engine is the bottleneck; well below 1 the pipeline a
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
 BUSY = "cs_engine_busy_seconds"
+T = TypeVar("T")
 
 
 def engine_busy_seconds(body: str) -> float:
@@ -36,10 +39,7 @@ def prompt_tokens(body: str) -> dict[str, float]:
 
 def read_prompt_tokens(address: str) -> dict[str, float] | None:
     """Prompt tokens by source from the generator's /metrics at host:port; None when it does not answer."""
-    try:
-        return prompt_tokens(scrape_metrics(address))
-    except OSError:
-        return None
+    return read_metrics(address, prompt_tokens)
 
 
 def cached_share(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
@@ -56,13 +56,17 @@ def scrape_metrics(address: str) -> str:
     return urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
 
 
-def read_engine_busy(address: str) -> float | None:
-    """Busy seconds from the generator's /metrics at host:port; None when it does not answer."""
+def read_metrics(address: str, parse: Callable[[str], T]) -> T | None:
+    """`parse` of the /metrics a service exports at host:port; None when it does not answer."""
     try:
-        body = scrape_metrics(address)
+        return parse(scrape_metrics(address))
     except OSError:
         return None
-    return engine_busy_seconds(body)
+
+
+def read_engine_busy(address: str) -> float | None:
+    """Busy seconds from the generator's /metrics at host:port; None when it does not answer."""
+    return read_metrics(address, engine_busy_seconds)
 
 
 def busy_share(before: float | None, after: float | None, wall_s: float) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine_busy import scrape_metrics
+from engine_busy import read_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
 STAGE = "cs_stage_seconds"
@@ -44,10 +44,7 @@ def parse_stages(body: str) -> dict[str, StageHistogram]:
 
 def read_stages(address: str) -> dict[str, StageHistogram] | None:
     """The stages a service at host:port exports; None when it does not answer."""
-    try:
-        return parse_stages(scrape_metrics(address))
-    except OSError:
-        return None
+    return read_metrics(address, parse_stages)
 
 
 def bucket_percentile(buckets: dict[float, float], count: float, q: float) -> float:

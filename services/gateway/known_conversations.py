@@ -67,9 +67,6 @@ class KnownConversations:
         if entry is not None and state is not None:
             self._seen[key] = (Known(entry[0].customer_id, state), entry[1])
 
-    def forget(self, tenant_id: str, conversation_id: str) -> None:
-        self._seen.pop((tenant_id, conversation_id), None)
-
     def _put(self, key: tuple[str, str], known: Known) -> None:
         self._seen[key] = (known, time.monotonic())
         self._seen.move_to_end(key)

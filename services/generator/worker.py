@@ -126,25 +126,25 @@ class Generator:
         repos = self.d.repos
         reply_id = derived_id(m.tenant_id, "bot-reply", m.message_id)
 
+        profiled = m.HasField("customer")
+
         async def store() -> tuple[dict, dict | None]:
-            """The writes, one after another: FerretDB's SQLite writers wait on each other's locks."""
+            """The writes, one after another (FerretDB's SQLite writers wait on each other's locks); with
+            them the customer, when the message carries a profile."""
             conversation = await repos.conversations.ensure(m.tenant_id, m.conversation_id, m.customer_id, m.channel)
             customer = await repos.customers.upsert(m.tenant_id, m.customer_id, m.customer) if profiled else None
             await repos.messages.attach_enrichment(m, event.understanding, event.sentiment)
             return conversation, customer
 
-        async def no_write() -> None:
-            return None
+        async def stored_customer() -> dict | None:
+            return None if profiled else await repos.customers.get(m.tenant_id, m.customer_id)
 
-        profiled = m.HasField("customer")
         with metrics.timed_stage("generator", "intake"):
             # The reads that depend on no write go alongside them: one round trip's time instead of three.
-            (conversation, upserted_customer), read_customer, existing = await asyncio.gather(
-                store(),
-                no_write() if profiled else repos.customers.get(m.tenant_id, m.customer_id),
-                repos.messages.get_reply(m.tenant_id, reply_id),
+            (conversation, written), read, existing = await asyncio.gather(
+                store(), stored_customer(), repos.messages.get_reply(m.tenant_id, reply_id)
             )
-            customer = upserted_customer if profiled else read_customer
+        customer = written if profiled else read
         if existing is not None:
             metrics.EVENTS_DUPLICATE.labels(service="generator", topic="enriched").inc()
             pending = repos.messages.unpublished_event(existing)
@@ -363,16 +363,15 @@ class Generator:
         """Answer from the knowledge base. `planned` is an escalation with soft reasons only
         (Decision.answer_first): it goes ahead when no checked answer comes out, instead of a fallback."""
         m = event.message
-        routed = time.perf_counter()
-        persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
+        with metrics.timed_stage("generator", "route"):
+            persona = Persona.of(m.tenant_id, await self.d.tenants.persona(m.tenant_id))
+            route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
+            stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
         language = (
             event.understanding.language if event.understanding.language in locales.languages() else persona.language
         )
         turns = [Turn(author=d["author"], text=d.get("text", "")) for d in history if d["_id"] != m.message_id]
         question = Question(m.tenant_id, m.text, language, turns, profile, persona)
-        route = await self.d.repos.stream_routes.get(m.tenant_id, m.conversation_id)
-        stream = self.d.pusher.open(route, m.tenant_id, m.conversation_id, reply_id)
-        metrics.STAGE_SECONDS.labels(service="generator", stage="route").observe(time.perf_counter() - routed)
         try:
             result = await self.d.answerer.answer(question, on_token=stream.token)
             self.log_outcome(m, result)

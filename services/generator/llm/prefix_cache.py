@@ -40,7 +40,7 @@ class PrefixCache:
         self.block = block
         self.budget = budget
         self._kept: OrderedDict[int, tuple[Layers, list[bytes]]] = OrderedDict()  # id -> (cache, its boundaries)
-        self._index: dict[bytes, tuple[int, int]] = {}  # beginning's hash -> (kept cache id, its length)
+        self._index: dict[bytes, int] = {}  # a beginning's hash -> the kept cache holding it (and maybe more)
         self._tokens = 0  # kept in all
         self._next_id = 0
         self.hits = 0
@@ -62,10 +62,9 @@ class PrefixCache:
     def lookup(self, ids: Sequence[int], config) -> tuple[int, DynamicCache] | None:
         """(tokens already in it, a cache of its own) for the longest kept beginning of `ids`, or None."""
         for n in range(self._usable(len(ids)), 0, -self.block):
-            entry = self._index.get(_key(ids[:n]))
-            if entry is None:
+            kept_id = self._index.get(_key(ids[:n]))
+            if kept_id is None:
                 continue
-            kept_id, _ = entry
             self._kept.move_to_end(kept_id)
             layers, _ = self._kept[kept_id]
             cache = DynamicCache(config=config)
@@ -83,7 +82,7 @@ class PrefixCache:
         for end in range(self.block, n + 1, self.block):
             key = _key(ids[:end])
             if key in self._index:
-                self._kept.move_to_end(self._index[key][0])  # kept already, by a prompt that began the same
+                self._kept.move_to_end(self._index[key])  # kept already, by a prompt that began the same
             else:
                 new.append((key, end))
         if not new:
@@ -92,7 +91,7 @@ class PrefixCache:
         layers: Layers = tuple((layer.keys[:, :, :n].clone(), layer.values[:, :, :n].clone()) for layer in cache.layers)
         kept_id, self._next_id = self._next_id, self._next_id + 1
         self._kept[kept_id] = (layers, [key for key, _ in new])
-        self._index.update({key: (kept_id, end) for key, end in new})
+        self._index.update(dict.fromkeys((key for key, _ in new), kept_id))
         self._tokens += n
         while self._tokens > self.budget:
             _, (old, keys) = self._kept.popitem(last=False)
